@@ -1,0 +1,83 @@
+# safetyscope — two commands on a fresh machine:
+#   make demo   build everything, generate the sample, run the batch heat map, serve the dashboard
+#   make test   build everything and run every test (Rust, Python, WASM, browser)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# One cargo target dir outside the clone, shared by every build and kept
+# between runs on the same machine.
+export CARGO_TARGET_DIR ?= /var/tmp/safetyscope-target
+export CARGO_TERM_COLOR ?= never
+PROFILE ?= ci
+VENV ?= /var/tmp/safetyscope-venv
+PY := $(VENV)/bin/python
+BUILD := build
+PORT ?= 8765
+BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope
+STAGE := scripts/stage.sh
+
+.PHONY: help setup build-cli build-wasm build-python sample batch site demo serve test \
+        test-lint test-rust test-python test-wasm test-browser clean
+
+help:
+	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
+	@echo "make test   - build and run every test"
+
+setup:
+	@$(STAGE) setup scripts/setup.sh "$(VENV)"
+
+build-cli: setup
+	@$(STAGE) build-cli cargo build --profile $(PROFILE) -p safetyscope-cli
+
+build-wasm: setup
+	@$(STAGE) build-wasm scripts/build-wasm.sh $(PROFILE) $(BUILD)/pkg
+
+build-python: setup
+	@$(STAGE) build-python scripts/build-python.sh $(PROFILE) "$(VENV)" $(BUILD)/wheels
+
+sample: build-cli
+	@$(STAGE) sample $(BIN) generate --out $(BUILD)/sample --scale 1 --seed 42
+
+batch: sample
+	@$(STAGE) batch-heatmap $(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.parquet --svg $(BUILD)/out/heatmap-U01.svg --site U01
+	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.json
+	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.csv
+
+site: batch build-wasm
+	@$(STAGE) site scripts/build-site.sh $(BUILD)/pkg $(BUILD)/sample $(BUILD)/site
+
+demo: site build-python
+	@echo
+	@echo "Batch results:  $(BUILD)/out/heatmap.parquet (.csv, .json), chart $(BUILD)/out/heatmap-U01.svg"
+	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").heatmap(site=\"U01\").to_pandas())'"
+	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
+	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/site
+
+test-lint: setup
+	@$(STAGE) fmt cargo fmt --all --check
+	@$(STAGE) clippy cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
+	@$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --profile $(PROFILE) --no-deps -p safetyscope-core -p safetyscope-render
+
+test-rust: build-cli
+	@$(STAGE) test-rust cargo nextest run --cargo-profile $(PROFILE) --no-fail-fast
+
+test-python: build-python
+	@$(STAGE) test-python scripts/test-python.sh "$(VENV)"
+
+test-wasm: build-wasm
+	@$(STAGE) test-wasm scripts/test-wasm.sh $(PROFILE)
+
+test-browser: site
+	@$(STAGE) test-browser $(PY) -m pytest -q tests/e2e --bin $(BIN) --site $(BUILD)/site --sample $(BUILD)/sample
+
+test: setup
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory test-lint && \
+	$(MAKE) --no-print-directory test-rust && \
+	$(MAKE) --no-print-directory test-python && \
+	$(MAKE) --no-print-directory test-wasm && \
+	$(MAKE) --no-print-directory test-browser; \
+	rc=$$?; echo "== make test: $$(( $$(date +%s) - start ))s total, exit $$rc"; exit $$rc
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,353 @@
+//! `safetyscope`: the command line of safetyscope, for analysts and for the
+//! batch jobs of a big-data platform.
+//!
+//! Exit codes: 0 success; 1 bad data (a required table unusable, rejected
+//! input); 2 bad usage or configuration (options, mapping file); 3 an output
+//! could not be written; 4 a query failed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
+use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_svg};
+use safetyscope_core::output::{write_atomic, write_batches};
+use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "safetyscope",
+    version,
+    about = "Workplace-safety analytics: risk heat maps, time-of-day patterns, target tracking"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate the deterministic sample dataset (Parquet per table).
+    Generate {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Volume multiplier (1 ≈ 19,000 incidents; rows grow linearly).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Year covered.
+        #[arg(long, default_value_t = 2025)]
+        year: i32,
+        /// Number of units (sites).
+        #[arg(long, default_value_t = 12)]
+        sites: usize,
+        /// Do not plant hot cells.
+        #[arg(long)]
+        no_hot_cells: bool,
+        /// Do not plant high-risk hours.
+        #[arg(long)]
+        no_peak_hours: bool,
+    },
+    /// Load a dataset and print its validation report.
+    Validate {
+        /// Dataset directory or mapping file (.toml).
+        data: PathBuf,
+        /// Dataset timezone (overrides the mapping).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Tables that must be usable (default: incidents).
+        #[arg(long, value_delimiter = ',', default_value = "incidents")]
+        require: Vec<String>,
+    },
+    /// Run SQL over the canonical tables.
+    Sql {
+        /// Dataset directory or mapping file (.toml).
+        data: PathBuf,
+        /// The query.
+        query: String,
+        /// Write to a file (.parquet, .csv, .json, .ndjson) instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output format on stdout.
+        #[arg(long, value_enum, default_value_t = Print::Table)]
+        format: Print,
+        /// Dataset timezone.
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// Events per cell of the site plan, with an SVG grid.
+    Heatmap {
+        /// Dataset directory or mapping file (.toml).
+        data: PathBuf,
+        /// Result file (.parquet, .csv, .json, .ndjson).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// SVG chart of one site.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Event kinds counted (incidents, hazards, violations).
+        #[arg(long, value_delimiter = ',', default_value = "incidents")]
+        kinds: Vec<String>,
+        /// Window start (local time, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end (local time, exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this site (the SVG shows the first site otherwise).
+        #[arg(long)]
+        site: Option<String>,
+        /// Dataset timezone.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Output format on stdout when no --out is given.
+        #[arg(long, value_enum, default_value_t = Print::Table)]
+        format: Print,
+    },
+    /// Print the canonical data model.
+    Schema {
+        /// As the Markdown of docs/data-model.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Print {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Core(#[from] safetyscope_core::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl From<datafusion::error::DataFusionError> for CliError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        CliError::Core(e.into())
+    }
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Unusable(_) => 1,
+            CliError::Core(e) => match e.kind() {
+                ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
+                ErrorKind::Io | ErrorKind::NotFound => 3,
+                ErrorKind::Query => 4,
+                _ => 1,
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn open(data: &Path, timezone: Option<&str>) -> Result<Dataset, CliError> {
+    let ds = Dataset::open(data, timezone, OnTableError::Fail)?;
+    let rejected = ds.report().rows_rejected();
+    if rejected > 0 {
+        eprintln!(
+            "note: {rejected} input rows rejected; run `safetyscope validate {}` for the reasons",
+            data.display()
+        );
+    }
+    Ok(ds)
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Generate {
+            out,
+            scale,
+            seed,
+            year,
+            sites,
+            no_hot_cells,
+            no_peak_hours,
+        } => {
+            let start = Instant::now();
+            let o = GenerateOptions {
+                scale,
+                seed,
+                year,
+                sites,
+                plant_hot_cells: !no_hot_cells,
+                plant_hours: !no_peak_hours,
+                ..Default::default()
+            };
+            let truth = generate_to_dir(&out, &o)?;
+            for (t, n) in &truth.rows {
+                println!("{t:>12}  {n:>10} rows");
+            }
+            println!(
+                "wrote {} in {:.1}s",
+                out.display(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Command::Validate {
+            data,
+            timezone,
+            json,
+            require,
+        } => {
+            let ds = Dataset::open(&data, timezone.as_deref(), OnTableError::Report)?;
+            let report = ds.report();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(report)
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            let mut problems = Vec::new();
+            for (t, e) in ds.unusable_tables() {
+                problems.push(format!("table `{t}` is unusable: {e}"));
+            }
+            for name in &require {
+                let kind = TableKind::from_name(name)
+                    .ok_or_else(|| CliError::Usage(format!("--require: unknown table `{name}`")))?;
+                if !ds.has_table(kind) {
+                    problems.push(format!("required table `{name}` is not in the dataset"));
+                } else if ds.row_count(kind) == 0
+                    && !ds.unusable_tables().iter().any(|(t, _)| t == name)
+                {
+                    problems.push(format!("required table `{name}` has no accepted rows"));
+                }
+            }
+            if !problems.is_empty() {
+                return Err(CliError::Unusable(problems.join("\n")));
+            }
+        }
+        Command::Sql {
+            data,
+            query,
+            out,
+            format,
+            timezone,
+        } => {
+            let ds = open(&data, timezone.as_deref())?;
+            let df = ds.sql(&query).await?;
+            let schema: SchemaRef = df.schema().inner().clone();
+            let batches = df.collect().await?;
+            emit(&batches, &schema, out.as_deref(), format)?;
+        }
+        Command::Heatmap {
+            data,
+            out,
+            svg,
+            kinds,
+            from,
+            to,
+            site,
+            timezone,
+            format,
+        } => {
+            let ds = open(&data, timezone.as_deref())?;
+            let kinds = kinds
+                .iter()
+                .map(|k| EventKind::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let o = HeatmapOptions {
+                kinds,
+                from,
+                to,
+                site: site.clone(),
+            };
+            let df = event_heatmap(&ds, &o).await?;
+            let schema: SchemaRef = df.schema().inner().clone();
+            let batches = df.collect().await?;
+            if let Some(svg) = svg {
+                let chart = heatmap_svg(&batches, site.as_deref(), "Events per cell")?;
+                write_atomic(&svg, chart.as_bytes())?;
+                eprintln!("wrote {}", svg.display());
+            }
+            emit(&batches, &schema, out.as_deref(), format)?;
+        }
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", safetyscope_core::schema::data_model_markdown());
+            } else {
+                for k in TableKind::ALL {
+                    println!(
+                        "{}",
+                        k.def()
+                            .arrow_schema(safetyscope_core::timeparse::DEFAULT_TIMEZONE)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emit(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+    out: Option<&Path>,
+    format: Print,
+) -> Result<(), CliError> {
+    if let Some(out) = out {
+        write_batches(out, batches, schema)?;
+        eprintln!(
+            "wrote {} ({} rows)",
+            out.display(),
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>()
+        );
+        return Ok(());
+    }
+    use safetyscope_core::output::{OutputFormat, encode};
+    use std::io::Write;
+    let text = match format {
+        Print::Table => datafusion::arrow::util::pretty::pretty_format_batches(batches)
+            .map_err(safetyscope_core::Error::from)?
+            .to_string()
+            .into_bytes(),
+        Print::Csv => encode(batches, schema, OutputFormat::Csv)?,
+        Print::Json => encode(batches, schema, OutputFormat::Json)?,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&text);
+    let _ = stdout.write_all(b"\n");
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! A dataset: the canonical tables registered in a DataFusion session, with
+//! the validation report of how they were loaded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::ingest::{MemoryTables, Source, SourceData, load_table, site_extents};
+use crate::mapping::{Mapping, TableMapping};
+use crate::report::{TableReport, ValidationReport};
+use crate::schema::TableKind;
+use crate::timeparse::DEFAULT_TIMEZONE;
+
+/// What to do when a table cannot be loaded at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnTableError {
+    /// Return the error (analyses).
+    #[default]
+    Fail,
+    /// Record it in the report and register an empty table (validation).
+    Report,
+}
+
+/// Canonical tables in a DataFusion session plus their validation report.
+#[derive(Clone)]
+pub struct Dataset {
+    ctx: SessionContext,
+    timezone: String,
+    report: ValidationReport,
+    tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("timezone", &self.timezone)
+            .field(
+                "tables",
+                &self
+                    .tables
+                    .iter()
+                    .map(|(k, (_, b))| {
+                        (k.name(), b.iter().map(RecordBatch::num_rows).sum::<usize>())
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A DataFusion session configured for safetyscope (one partition on wasm32).
+pub fn new_context() -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if cfg!(target_arch = "wasm32") {
+        config = config.with_target_partitions(1);
+    }
+    SessionContext::new_with_config(config)
+}
+
+/// One table to load: its mapping (if any) and its sources.
+#[derive(Debug, Clone, Default)]
+pub struct TableInput {
+    /// Column mapping and read options.
+    pub mapping: Option<TableMapping>,
+    /// Files, bytes or batches.
+    pub sources: Vec<Source>,
+    /// Set when the sources could not even be found.
+    pub error: Option<String>,
+}
+
+impl Dataset {
+    /// Load tables from their sources. The site plan (`cells`) is loaded
+    /// first so that coordinates of the other tables can be checked.
+    pub fn load(
+        timezone: Option<&str>,
+        inputs: BTreeMap<TableKind, TableInput>,
+        on_error: OnTableError,
+    ) -> Result<Dataset> {
+        let tz = timezone.unwrap_or(DEFAULT_TIMEZONE).to_string();
+        crate::timeparse::parse_tz(&tz)?;
+        let mut report = ValidationReport {
+            timezone: tz.clone(),
+            tables: BTreeMap::new(),
+        };
+        let mut tables = BTreeMap::new();
+        let mut extents: crate::ingest::SiteExtents = Default::default();
+        for kind in TableKind::ALL {
+            let Some(input) = inputs.get(&kind) else {
+                continue;
+            };
+            let loaded = match &input.error {
+                Some(e) => Err(Error::data(kind.name(), e.clone())),
+                None => load_table(
+                    kind,
+                    &tz,
+                    input.mapping.as_ref(),
+                    &input.sources,
+                    if kind == TableKind::Cells {
+                        Default::default()
+                    } else {
+                        extents.clone()
+                    },
+                ),
+            };
+            match loaded {
+                Ok((batches, rep)) => {
+                    if kind == TableKind::Cells {
+                        extents = site_extents(&batches);
+                    }
+                    report.tables.insert(kind.name().to_string(), rep);
+                    tables.insert(kind, (kind.def().arrow_schema(&tz), batches));
+                }
+                Err(e) => match on_error {
+                    OnTableError::Fail => return Err(e),
+                    OnTableError::Report => {
+                        report.tables.insert(
+                            kind.name().to_string(),
+                            TableReport {
+                                table: kind.name().to_string(),
+                                sources: input.sources.iter().map(|s| s.label.clone()).collect(),
+                                error: Some(e.to_string()),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                },
+            }
+        }
+        Dataset::assemble(tz, tables, report)
+    }
+
+    fn assemble(
+        timezone: String,
+        mut tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+        report: ValidationReport,
+    ) -> Result<Dataset> {
+        let ctx = new_context();
+        for kind in TableKind::ALL {
+            let (schema, batches) = tables
+                .entry(kind)
+                .or_insert_with(|| (kind.def().arrow_schema(&timezone), Vec::new()));
+            let mem = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
+            ctx.register_table(kind.name(), Arc::new(mem))?;
+        }
+        Ok(Dataset {
+            ctx,
+            timezone,
+            report,
+            tables,
+        })
+    }
+
+    /// Load canonical tables given as Arrow batches (column names canonical,
+    /// or mapped by `mapping`).
+    pub fn from_batches(
+        timezone: Option<&str>,
+        tables: MemoryTables,
+        mapping: Option<&Mapping>,
+    ) -> Result<Dataset> {
+        let mut inputs = BTreeMap::new();
+        for (kind, batches) in tables {
+            inputs.insert(
+                kind,
+                TableInput {
+                    mapping: mapping.and_then(|m| m.tables.get(kind.name()).cloned()),
+                    sources: vec![Source {
+                        label: format!("memory:{}", kind.name()),
+                        data: SourceData::Batches(batches),
+                        format: crate::ingest::Format::Arrow,
+                        partitions: vec![],
+                    }],
+                    error: None,
+                },
+            );
+        }
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.and_then(|m| m.timezone.clone()));
+        Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)
+    }
+
+    /// Load tables given as file bytes (the browser): `(table, file name, bytes)`.
+    pub fn from_bytes(
+        timezone: Option<&str>,
+        files: Vec<(TableKind, String, bytes::Bytes)>,
+        mapping: Option<&Mapping>,
+    ) -> Result<Dataset> {
+        let mut inputs: BTreeMap<TableKind, TableInput> = BTreeMap::new();
+        for (kind, name, bytes) in files {
+            let format = match mapping
+                .and_then(|m| m.tables.get(kind.name()))
+                .and_then(|t| t.format.as_deref())
+            {
+                Some(f) => crate::ingest::Format::parse(f)?,
+                None => crate::ingest::Format::from_name(&name).ok_or_else(|| {
+                    Error::option(
+                        "format",
+                        format!("cannot tell the format of `{name}` from its extension"),
+                    )
+                })?,
+            };
+            let e = inputs.entry(kind).or_default();
+            e.mapping = mapping.and_then(|m| m.tables.get(kind.name()).cloned());
+            e.sources.push(Source {
+                label: name,
+                data: SourceData::Bytes(bytes),
+                format,
+                partitions: vec![],
+            });
+        }
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.and_then(|m| m.timezone.clone()));
+        Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)
+    }
+
+    /// Open a dataset from a path: a mapping file (`.toml`), a directory with
+    /// a `dataset.toml` mapping, or a directory of canonical files named after
+    /// the tables (`incidents.parquet`, `hazards/…`, any supported format).
+    #[cfg(feature = "native")]
+    pub fn open(
+        path: &std::path::Path,
+        timezone: Option<&str>,
+        on_error: OnTableError,
+    ) -> Result<Dataset> {
+        let (mapping, base) = if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+            (
+                Some(Mapping::from_file(path)?),
+                path.parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default(),
+            )
+        } else if path.is_dir() && path.join("dataset.toml").is_file() {
+            (
+                Some(Mapping::from_file(&path.join("dataset.toml"))?),
+                path.to_path_buf(),
+            )
+        } else if path.is_dir() {
+            (None, path.to_path_buf())
+        } else if !path.exists() {
+            return Err(Error::NotFound(path.to_path_buf()));
+        } else {
+            return Err(Error::option(
+                "path",
+                format!(
+                    "{} is neither a directory nor a .toml mapping file",
+                    path.display()
+                ),
+            ));
+        };
+        let mut inputs = BTreeMap::new();
+        match &mapping {
+            Some(m) => {
+                for (name, t) in &m.tables {
+                    let kind = TableKind::from_name(name).expect("checked when parsing");
+                    let Some(p) = &t.path else {
+                        return Err(Error::mapping(
+                            Some(format!("[tables.{name}]")),
+                            "`path` is required when opening from files",
+                        ));
+                    };
+                    let full = if std::path::Path::new(p).is_absolute() {
+                        std::path::PathBuf::from(p)
+                    } else {
+                        base.join(p)
+                    };
+                    let fmt = t
+                        .format
+                        .as_deref()
+                        .map(crate::ingest::Format::parse)
+                        .transpose()?;
+                    let sources = match crate::ingest::discover(&full, fmt) {
+                        Ok(s) => s,
+                        Err(e) if on_error == OnTableError::Report => {
+                            inputs.insert(
+                                kind,
+                                TableInput {
+                                    mapping: Some(t.clone()),
+                                    sources: vec![],
+                                    error: Some(e.to_string()),
+                                },
+                            );
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    inputs.insert(
+                        kind,
+                        TableInput {
+                            mapping: Some(t.clone()),
+                            sources,
+                            error: None,
+                        },
+                    );
+                }
+            }
+            None => {
+                for kind in TableKind::ALL {
+                    let mut found = None;
+                    for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+                        let p = entry.map_err(|e| Error::io(path, e))?.path();
+                        let stem = p
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().to_string())
+                            .unwrap_or_default();
+                        let is_dir_match =
+                            p.is_dir() && p.file_name().is_some_and(|n| n == kind.name());
+                        let is_file_match = p.is_file()
+                            && stem == kind.name()
+                            && crate::ingest::Format::from_name(&p.to_string_lossy()).is_some();
+                        if is_dir_match || is_file_match {
+                            found = Some(p);
+                            break;
+                        }
+                    }
+                    if let Some(p) = found {
+                        inputs.insert(
+                            kind,
+                            TableInput {
+                                mapping: None,
+                                sources: crate::ingest::discover(&p, None)?,
+                                error: None,
+                            },
+                        );
+                    }
+                }
+                if inputs.is_empty() {
+                    return Err(Error::data(
+                        path.display().to_string(),
+                        format!(
+                            "no canonical table files found (expected e.g. incidents.parquet; tables: {})",
+                            TableKind::ALL.map(TableKind::name).join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()));
+        Dataset::load(tz.as_deref(), inputs, on_error)
+    }
+
+    /// The DataFusion session with every canonical table registered.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The dataset timezone.
+    pub fn timezone(&self) -> &str {
+        &self.timezone
+    }
+
+    /// The validation report.
+    pub fn report(&self) -> &ValidationReport {
+        &self.report
+    }
+
+    /// Whether a table was provided (as opposed to registered empty).
+    pub fn has_table(&self, kind: TableKind) -> bool {
+        self.report.tables.contains_key(kind.name())
+    }
+
+    /// Accepted rows of a table.
+    pub fn row_count(&self, kind: TableKind) -> usize {
+        self.tables
+            .get(&kind)
+            .map_or(0, |(_, b)| b.iter().map(RecordBatch::num_rows).sum())
+    }
+
+    /// The accepted batches of a table.
+    pub fn batches(&self, kind: TableKind) -> &[RecordBatch] {
+        self.tables.get(&kind).map_or(&[], |(_, b)| b.as_slice())
+    }
+
+    /// A lazy DataFrame over a canonical table.
+    pub async fn table(&self, kind: TableKind) -> Result<DataFrame> {
+        Ok(self.ctx.table(kind.name()).await?)
+    }
+
+    /// Run SQL over the canonical tables (lazy).
+    #[cfg(feature = "native")]
+    pub async fn sql(&self, query: &str) -> Result<DataFrame> {
+        Ok(self.ctx.sql(query).await?)
+    }
+
+    /// Tables that were named but could not be loaded, with the reason.
+    pub fn unusable_tables(&self) -> Vec<(String, String)> {
+        self.report
+            .tables
+            .values()
+            .filter_map(|t| t.error.clone().map(|e| (t.table.clone(), e)))
+            .collect()
+    }
+}

@@ -1,0 +1,1397 @@
+//! Reading sources (Parquet, CSV, NDJSON, Arrow IPC; files, globs,
+//! directories, Hive partitions, bytes, in-memory batches) and turning them
+//! into canonical tables with a validation report.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int32Builder,
+    RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
+};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+use crate::error::{Error, Result};
+use crate::mapping::{ColumnSpec, TableMapping};
+use crate::report::{Example, Reason, TableReport};
+use crate::schema::{Allowed, ColType, ColumnDef, TIME_KNOWN, TableDef, TableKind};
+use crate::timeparse::{
+    TimeOfDayFormat, default_formats, local_to_micros, parse_date, parse_timestamp,
+};
+
+/// File formats that can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma (or other delimiter) separated values.
+    Csv,
+    /// Newline-delimited JSON.
+    Ndjson,
+    /// Arrow IPC file or stream.
+    Arrow,
+}
+
+impl Format {
+    /// Parse a format name.
+    pub fn parse(s: &str) -> Result<Format> {
+        match s.to_ascii_lowercase().as_str() {
+            "parquet" | "pq" => Ok(Format::Parquet),
+            "csv" | "tsv" | "txt" => Ok(Format::Csv),
+            "ndjson" | "jsonl" | "json" => Ok(Format::Ndjson),
+            "arrow" | "ipc" | "feather" | "arrows" => Ok(Format::Arrow),
+            other => Err(Error::option(
+                "format",
+                format!("unknown format `{other}` (parquet, csv, ndjson, arrow)"),
+            )),
+        }
+    }
+
+    /// Guess from a file name's extension.
+    pub fn from_name(name: &str) -> Option<Format> {
+        let ext = name.rsplit('.').next()?;
+        Format::parse(ext).ok()
+    }
+}
+
+/// Where the bytes of a source come from.
+#[derive(Debug, Clone)]
+pub enum SourceData {
+    /// A file on disk.
+    #[cfg(feature = "native")]
+    Path(std::path::PathBuf),
+    /// Bytes in memory (uploads in the browser, tests).
+    Bytes(Bytes),
+    /// Arrow batches already in memory (from the bindings).
+    Batches(Vec<RecordBatch>),
+}
+
+/// One input of a table.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Label used in reports (file path or `memory`).
+    pub label: String,
+    /// The data.
+    pub data: SourceData,
+    /// Format of the bytes (ignored for batches).
+    pub format: Format,
+    /// Hive partition values (`dt=2024-03-01` → `("dt", "2024-03-01")`),
+    /// added as text columns.
+    pub partitions: Vec<(String, String)>,
+}
+
+/// Options for reading text formats.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Text encoding label.
+    pub encoding: Option<String>,
+    /// CSV delimiter.
+    pub delimiter: u8,
+    /// CSV header line.
+    pub has_header: bool,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            encoding: None,
+            delimiter: b',',
+            has_header: true,
+            batch_size: 65_536,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Options from a table mapping.
+    pub fn from_mapping(m: &TableMapping) -> ReadOptions {
+        ReadOptions {
+            encoding: m.encoding.clone(),
+            delimiter: m
+                .delimiter
+                .as_deref()
+                .and_then(|d| d.bytes().next())
+                .unwrap_or(b','),
+            has_header: m.has_header.unwrap_or(true),
+            ..ReadOptions::default()
+        }
+    }
+}
+
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
+
+fn transcode(bytes: Bytes, encoding: Option<&str>, label: &str) -> Result<Bytes> {
+    let Some(enc) = encoding else {
+        return Ok(bytes);
+    };
+    let enc = encoding_rs::Encoding::for_label(enc.as_bytes())
+        .ok_or_else(|| Error::option("encoding", format!("unknown encoding `{enc}`")))?;
+    if enc == encoding_rs::UTF_8 {
+        return Ok(bytes);
+    }
+    let (text, _, had_errors) = enc.decode(&bytes);
+    if had_errors {
+        return Err(Error::data(
+            label,
+            format!("bytes not valid in encoding {}", enc.name()),
+        ));
+    }
+    Ok(Bytes::from(text.into_owned().into_bytes()))
+}
+
+fn strip_bom(bytes: Bytes) -> Bytes {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.slice(3..)
+    } else {
+        bytes
+    }
+}
+
+fn csv_batches(bytes: Bytes, opts: &ReadOptions, label: &str) -> Result<BatchIter> {
+    let bytes = strip_bom(transcode(bytes, opts.encoding.as_deref(), label)?);
+    // Every CSV column is read as text: the mapping decides the types, so a
+    // sentinel such as `?` in a number column is a counted null, not a failure.
+    let fmt = arrow::csv::reader::Format::default()
+        .with_header(opts.has_header)
+        .with_delimiter(opts.delimiter);
+    let (inferred, _) = fmt
+        .infer_schema(Cursor::new(&bytes[..]), Some(0))
+        .map_err(|e| Error::data(label, format!("cannot read CSV header: {e}")))?;
+    let mut seen = HashSet::new();
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().trim().to_string();
+            let mut unique = name.clone();
+            let mut i = 2;
+            while !seen.insert(unique.clone()) {
+                unique = format!("{name}_{i}");
+                i += 1;
+            }
+            Field::new(unique, DataType::Utf8, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let reader = arrow::csv::ReaderBuilder::new(schema)
+        .with_format(fmt)
+        .with_batch_size(opts.batch_size)
+        .with_truncated_rows(true)
+        .build(Cursor::new(bytes))
+        .map_err(|e| Error::data(label, format!("cannot read CSV: {e}")))?;
+    let label = label.to_string();
+    Ok(Box::new(reader.map(move |r| {
+        r.map_err(|e| Error::data(&label, format!("CSV: {e}")))
+    })))
+}
+
+fn parquet_batches(bytes: Bytes, opts: &ReadOptions, label: &str) -> Result<BatchIter> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?
+        .with_batch_size(opts.batch_size)
+        .build()?;
+    let label = label.to_string();
+    Ok(Box::new(reader.map(move |r| {
+        r.map_err(|e| Error::data(&label, format!("Parquet: {e}")))
+    })))
+}
+
+fn ndjson_batches(bytes: Bytes, opts: &ReadOptions, label: &str) -> Result<BatchIter> {
+    let bytes = strip_bom(transcode(bytes, opts.encoding.as_deref(), label)?);
+    let (schema, _) = arrow::json::reader::infer_json_schema(Cursor::new(&bytes[..]), None)
+        .map_err(|e| Error::data(label, format!("cannot infer NDJSON schema: {e}")))?;
+    let reader = arrow::json::ReaderBuilder::new(Arc::new(schema))
+        .with_batch_size(opts.batch_size)
+        .build(Cursor::new(bytes))
+        .map_err(|e| Error::data(label, format!("cannot read NDJSON: {e}")))?;
+    let label = label.to_string();
+    Ok(Box::new(reader.map(move |r| {
+        r.map_err(|e| Error::data(&label, format!("NDJSON: {e}")))
+    })))
+}
+
+fn ipc_batches(bytes: Bytes, label: &str) -> Result<BatchIter> {
+    let label_owned = label.to_string();
+    if bytes.starts_with(b"ARROW1") {
+        let r = arrow::ipc::reader::FileReader::try_new(Cursor::new(bytes), None)
+            .map_err(|e| Error::data(label, format!("Arrow IPC file: {e}")))?;
+        Ok(Box::new(r.map(move |b| {
+            b.map_err(|e| Error::data(&label_owned, format!("Arrow IPC: {e}")))
+        })))
+    } else {
+        let r = arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)
+            .map_err(|e| Error::data(label, format!("Arrow IPC stream: {e}")))?;
+        Ok(Box::new(r.map(move |b| {
+            b.map_err(|e| Error::data(&label_owned, format!("Arrow IPC: {e}")))
+        })))
+    }
+}
+
+#[cfg(feature = "native")]
+fn read_path_batches(
+    path: &std::path::Path,
+    format: Format,
+    opts: &ReadOptions,
+    label: &str,
+) -> Result<BatchIter> {
+    if format == Format::Parquet {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?
+            .with_batch_size(opts.batch_size)
+            .build()?;
+        let label = label.to_string();
+        return Ok(Box::new(reader.map(move |r| {
+            r.map_err(|e| Error::data(&label, format!("Parquet: {e}")))
+        })));
+    }
+    let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    bytes_batches(bytes, format, opts, label)
+}
+
+fn bytes_batches(
+    bytes: Bytes,
+    format: Format,
+    opts: &ReadOptions,
+    label: &str,
+) -> Result<BatchIter> {
+    match format {
+        Format::Parquet => parquet_batches(bytes, opts, label),
+        Format::Csv => csv_batches(bytes, opts, label),
+        Format::Ndjson => ndjson_batches(bytes, opts, label),
+        Format::Arrow => ipc_batches(bytes, label),
+    }
+}
+
+/// Read a source as raw batches (partition columns appended).
+pub fn read_source(src: &Source, opts: &ReadOptions) -> Result<BatchIter> {
+    let iter: BatchIter = match &src.data {
+        #[cfg(feature = "native")]
+        SourceData::Path(p) => read_path_batches(p, src.format, opts, &src.label)?,
+        SourceData::Bytes(b) => bytes_batches(b.clone(), src.format, opts, &src.label)?,
+        SourceData::Batches(b) => Box::new(b.clone().into_iter().map(Ok)),
+    };
+    if src.partitions.is_empty() {
+        return Ok(iter);
+    }
+    let parts = src.partitions.clone();
+    Ok(Box::new(iter.map(move |b| {
+        let b = b?;
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+        for (k, v) in &parts {
+            if b.schema().index_of(k).is_ok() {
+                continue;
+            }
+            fields.push(Field::new(k, DataType::Utf8, true));
+            cols.push(Arc::new(StringArray::from(vec![v.as_str(); b.num_rows()])));
+        }
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+    })))
+}
+
+/// Expand a path, glob or directory into sources (native only).
+#[cfg(feature = "native")]
+pub fn discover(path: &std::path::Path, format: Option<Format>) -> Result<Vec<Source>> {
+    use std::path::PathBuf;
+    let text = path.to_string_lossy();
+    let mut files: Vec<PathBuf> = Vec::new();
+    if text.contains(['*', '?', '[']) {
+        let g = glob::glob(&text)
+            .map_err(|e| Error::option("path", format!("bad glob `{text}`: {e}")))?;
+        for entry in g {
+            files.push(entry.map_err(|e| {
+                let p = e.path().to_path_buf();
+                Error::io(p, e.into())
+            })?);
+        }
+        if files.is_empty() {
+            return Err(Error::NotFound(path.to_path_buf()));
+        }
+    } else if path.is_dir() {
+        walk(path, &mut files)?;
+    } else if path.exists() {
+        files.push(path.to_path_buf());
+    } else {
+        return Err(Error::NotFound(path.to_path_buf()));
+    }
+    files.sort();
+    let root = if path.is_dir() { Some(path) } else { None };
+    let mut out = Vec::new();
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let fmt = match format.or_else(|| Format::from_name(&name)) {
+            Some(fmt) => fmt,
+            None if root.is_some() => continue,
+            None => {
+                return Err(Error::option(
+                    "format",
+                    format!("cannot tell the format of {}; set `format`", f.display()),
+                ));
+            }
+        };
+        let mut partitions = Vec::new();
+        if let Some(root) = root {
+            if let Ok(rel) = f.strip_prefix(root) {
+                for comp in rel.parent().into_iter().flat_map(|p| p.components()) {
+                    let c = comp.as_os_str().to_string_lossy();
+                    if let Some((k, v)) = c.split_once('=') {
+                        partitions.push((k.to_string(), v.to_string()));
+                    }
+                }
+            }
+        }
+        out.push(Source {
+            label: f.display().to_string(),
+            data: SourceData::Path(f),
+            format: fmt,
+            partitions,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::data(
+            text.to_string(),
+            "no readable files (parquet, csv, ndjson, arrow) found",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "native")]
+fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Bounding boxes of sites, from the site plan, for the "outside the site" check.
+pub type SiteExtents = HashMap<String, (f64, f64, f64, f64)>;
+
+/// Compute site extents from canonical `cells` batches.
+pub fn site_extents(cells: &[RecordBatch]) -> SiteExtents {
+    let mut out: SiteExtents = HashMap::new();
+    for b in cells {
+        let get_f = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
+        };
+        let (Some(site), Some(x0), Some(y0), Some(x1), Some(y1)) = (
+            b.column_by_name("site")
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned()),
+            get_f("x_min"),
+            get_f("y_min"),
+            get_f("x_max"),
+            get_f("y_max"),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if x0.is_null(i) || y0.is_null(i) || x1.is_null(i) || y1.is_null(i) {
+                continue;
+            }
+            let e = out.entry(site.value(i).to_string()).or_insert((
+                f64::MAX,
+                f64::MAX,
+                f64::MIN,
+                f64::MIN,
+            ));
+            e.0 = e.0.min(x0.value(i));
+            e.1 = e.1.min(y0.value(i));
+            e.2 = e.2.max(x1.value(i));
+            e.3 = e.3.max(y1.value(i));
+        }
+    }
+    out
+}
+
+/// Per-row first problem of a batch.
+struct Problems {
+    first: Vec<Option<(Reason, String, String)>>,
+}
+
+impl Problems {
+    fn new(n: usize) -> Self {
+        Problems {
+            first: vec![None; n],
+        }
+    }
+    fn set(&mut self, row: usize, reason: Reason, column: &str, value: impl FnOnce() -> String) {
+        if self.first[row].is_none() {
+            self.first[row] = Some((reason, column.to_string(), value()));
+        }
+    }
+    fn ok(&self, row: usize) -> bool {
+        self.first[row].is_none()
+    }
+}
+
+/// Where a canonical column's raw values come from in one batch.
+enum Raw {
+    Array(ArrayRef, String),
+    Coalesce(Vec<(ArrayRef, String)>),
+    Constant(String),
+    RowNumber,
+    Missing,
+}
+
+/// Turns raw batches of one table into canonical batches, accumulating the
+/// validation report.
+pub struct TableLoader {
+    kind: TableKind,
+    def: &'static TableDef,
+    tz: Tz,
+    tz_name: String,
+    mapping: TableMapping,
+    schema: SchemaRef,
+    extents: SiteExtents,
+    seen_ids: HashSet<String>,
+    /// The report so far.
+    pub report: TableReport,
+    checked_columns: bool,
+}
+
+impl TableLoader {
+    /// A loader for `kind` in timezone `tz_name` with an optional mapping.
+    pub fn new(
+        kind: TableKind,
+        tz_name: &str,
+        mapping: Option<&TableMapping>,
+        extents: SiteExtents,
+    ) -> Result<Self> {
+        let tz = crate::timeparse::parse_tz(tz_name)?;
+        let def = kind.def();
+        Ok(TableLoader {
+            kind,
+            def,
+            tz,
+            tz_name: tz_name.to_string(),
+            mapping: mapping.cloned().unwrap_or_default(),
+            schema: def.arrow_schema(tz_name),
+            extents,
+            seen_ids: HashSet::new(),
+            report: TableReport {
+                table: def.name.to_string(),
+                ..Default::default()
+            },
+            checked_columns: false,
+        })
+    }
+
+    /// The canonical schema produced.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn find_column(batch: &RecordBatch, name: &str) -> Option<(ArrayRef, String)> {
+        let schema = batch.schema();
+        if let Ok(i) = schema.index_of(name) {
+            return Some((batch.column(i).clone(), name.to_string()));
+        }
+        schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(name))
+            .map(|i| (batch.column(i).clone(), schema.field(i).name().clone()))
+    }
+
+    fn need(
+        &self,
+        batch: &RecordBatch,
+        name: &str,
+        for_col: &str,
+        source: &str,
+    ) -> Result<(ArrayRef, String)> {
+        TableLoader::find_column(batch, name).ok_or_else(|| {
+            Error::schema(
+                self.def.name,
+                format!(
+                    "column `{name}` (for `{for_col}`) not found in {source}; its columns are: {}",
+                    batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    }
+
+    fn raw_for(
+        &self,
+        batch: &RecordBatch,
+        c: &ColumnDef,
+        spec: Option<&ColumnSpec>,
+        source: &str,
+    ) -> Result<Raw> {
+        let Some(spec) = spec else {
+            return Ok(match TableLoader::find_column(batch, c.name) {
+                Some((a, n)) => Raw::Array(a, n),
+                None => Raw::Missing,
+            });
+        };
+        if let Some(k) = &spec.constant {
+            return Ok(Raw::Constant(k.as_text()));
+        }
+        if spec.row_number {
+            return Ok(Raw::RowNumber);
+        }
+        if let Some(cols) = &spec.columns {
+            let mut v = Vec::new();
+            for n in cols {
+                v.push(self.need(batch, n, c.name, source)?);
+            }
+            return Ok(Raw::Coalesce(v));
+        }
+        if let Some(n) = &spec.column {
+            let (a, n) = self.need(batch, n, c.name, source)?;
+            return Ok(Raw::Array(a, n));
+        }
+        Ok(match TableLoader::find_column(batch, c.name) {
+            Some((a, n)) => Raw::Array(a, n),
+            None => Raw::Missing,
+        })
+    }
+
+    /// Convert one raw batch; returns the accepted canonical rows.
+    /// `first_row` is the 1-based record number of the batch's first row
+    /// within `source`.
+    pub fn push(
+        &mut self,
+        batch: &RecordBatch,
+        source: &str,
+        first_row: u64,
+    ) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        self.report.rows_read += n as u64;
+        let mut problems = Problems::new(n);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.def.columns.len());
+        let mut time_known_from_spec: Option<BooleanArray> = None;
+        let mut missing_optional = Vec::new();
+        let table_nulls: Vec<String> = self
+            .mapping
+            .null_values
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect();
+
+        for c in self.def.columns {
+            let spec = self.mapping.columns.get(c.name);
+            let raw = self.raw_for(batch, c, spec, source)?;
+            if matches!(raw, Raw::Missing) {
+                if c.required && !(c.name == TIME_KNOWN) {
+                    return Err(Error::schema(
+                        self.def.name,
+                        format!(
+                            "required column `{}` is missing from {source} and not mapped; its columns are: {}",
+                            c.name,
+                            batch
+                                .schema()
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                missing_optional.push(c.name.to_string());
+            }
+            let default_spec = ColumnSpec::default();
+            let spec_ref = spec.unwrap_or(&default_spec);
+            let conv = Converter {
+                loader: self,
+                c,
+                spec: spec_ref,
+                table_nulls: &table_nulls,
+                first_row,
+                source,
+            };
+            let (arr, tk) = conv.convert(&raw, batch, n, &mut problems)?;
+            if tk.is_some() {
+                time_known_from_spec = tk;
+            }
+            columns.push(arr);
+        }
+        if !self.checked_columns {
+            self.report.missing_optional_columns = missing_optional
+                .into_iter()
+                .filter(|c| c != TIME_KNOWN)
+                .collect();
+            self.checked_columns = true;
+        }
+
+        // Derived defaults.
+        self.apply_defaults(&mut columns, time_known_from_spec, n)?;
+        // Cross-column checks.
+        self.check_intervals(&columns, &mut problems, first_row, source);
+        self.check_extents(&columns, &mut problems);
+        self.check_ids(&columns, &mut problems);
+
+        let mut keep = BooleanBuilder::with_capacity(n);
+        for (i, p) in problems.first.iter().enumerate() {
+            match p {
+                None => keep.append_value(true),
+                Some((reason, column, value)) => {
+                    keep.append_value(false);
+                    self.report.reject(*reason, || Example {
+                        source: source.to_string(),
+                        row: first_row + i as u64,
+                        column: column.clone(),
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        let out = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let out = filter_record_batch(&out, &keep.finish())?;
+        self.report.rows_accepted += out.num_rows() as u64;
+        if let Some(i) = self.def.columns.iter().position(|c| c.name == TIME_KNOWN) {
+            let tk = out
+                .column(i)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .expect("time_known is boolean");
+            self.report.time_unknown += tk.iter().filter(|v| *v == Some(false)).count() as u64;
+        }
+        Ok(out)
+    }
+
+    fn col_index(&self, name: &str) -> Option<usize> {
+        self.def.columns.iter().position(|c| c.name == name)
+    }
+
+    fn apply_defaults(
+        &self,
+        cols: &mut [ArrayRef],
+        time_known: Option<BooleanArray>,
+        n: usize,
+    ) -> Result<()> {
+        let fill_bool = |a: &ArrayRef, default: &dyn Fn(usize) -> bool| -> ArrayRef {
+            let b = a
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .expect("boolean column");
+            Arc::new(
+                (0..n)
+                    .map(|i| Some(if b.is_null(i) { default(i) } else { b.value(i) }))
+                    .collect::<BooleanArray>(),
+            )
+        };
+        if let Some(i) = self.col_index(TIME_KNOWN) {
+            if let Some(tk) = time_known {
+                // A time sentinel decided; an explicit time_known column value wins when given.
+                let given = cols[i]
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .expect("boolean column")
+                    .clone();
+                cols[i] = Arc::new(
+                    (0..n)
+                        .map(|r| {
+                            Some(if given.is_null(r) {
+                                tk.value(r)
+                            } else {
+                                given.value(r)
+                            })
+                        })
+                        .collect::<BooleanArray>(),
+                );
+            } else {
+                cols[i] = fill_bool(&cols[i], &|_| true);
+            }
+        }
+        for name in ["contractor", "restricted"] {
+            if let Some(i) = self.col_index(name) {
+                cols[i] = fill_bool(&cols[i], &|_| false);
+            }
+        }
+        if let (Some(ri), Some(si)) = (self.col_index("recordable"), self.col_index("severity")) {
+            let sev = cols[si]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("severity text")
+                .clone();
+            cols[ri] = fill_bool(&cols[ri], &|r| {
+                !sev.is_null(r) && matches!(sev.value(r), "minor" | "serious" | "fatal")
+            });
+        }
+        let _ = &self.tz_name;
+        Ok(())
+    }
+
+    fn check_intervals(
+        &self,
+        cols: &[ArrayRef],
+        problems: &mut Problems,
+        _first_row: u64,
+        _source: &str,
+    ) {
+        for (a, b) in self.def.intervals {
+            let (Some(ia), Some(ib)) = (self.col_index(a), self.col_index(b)) else {
+                continue;
+            };
+            let ty = self.def.columns[ia].ty;
+            for r in 0..cols[ia].len() {
+                if cols[ia].is_null(r) || cols[ib].is_null(r) || !problems.ok(r) {
+                    continue;
+                }
+                let (va, vb, show): (f64, f64, Box<dyn Fn() -> String>) = match ty {
+                    ColType::Timestamp => {
+                        let xa = cols[ia]
+                            .as_any()
+                            .downcast_ref::<TimestampMicrosecondArray>()
+                            .expect("ts")
+                            .value(r);
+                        let xb = cols[ib]
+                            .as_any()
+                            .downcast_ref::<TimestampMicrosecondArray>()
+                            .expect("ts")
+                            .value(r);
+                        let tz = self.tz;
+                        (
+                            xa as f64,
+                            xb as f64,
+                            Box::new(move || format!("{} < {}", fmt_ts(&tz, xb), fmt_ts(&tz, xa))),
+                        )
+                    }
+                    _ => {
+                        let xa = cols[ia]
+                            .as_any()
+                            .downcast_ref::<Float64Array>()
+                            .expect("f64")
+                            .value(r);
+                        let xb = cols[ib]
+                            .as_any()
+                            .downcast_ref::<Float64Array>()
+                            .expect("f64")
+                            .value(r);
+                        (xa, xb, Box::new(move || format!("{xb} < {xa}")))
+                    }
+                };
+                if vb < va {
+                    problems.set(r, Reason::EndBeforeStart, &format!("{b} < {a}"), show);
+                }
+            }
+        }
+    }
+
+    fn check_extents(&self, cols: &[ArrayRef], problems: &mut Problems) {
+        if self.extents.is_empty() || self.kind == TableKind::Cells {
+            return;
+        }
+        let (Some(si), Some(xi), Some(yi)) = (
+            self.col_index("site"),
+            self.col_index("x"),
+            self.col_index("y"),
+        ) else {
+            return;
+        };
+        let site = cols[si]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("site text");
+        let x = cols[xi]
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("x f64");
+        let y = cols[yi]
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("y f64");
+        for r in 0..site.len() {
+            if site.is_null(r) || x.is_null(r) || y.is_null(r) || !problems.ok(r) {
+                continue;
+            }
+            if let Some(&(x0, y0, x1, y1)) = self.extents.get(site.value(r)) {
+                let (xv, yv) = (x.value(r), y.value(r));
+                if xv < x0 || xv > x1 || yv < y0 || yv > y1 {
+                    problems.set(r, Reason::OutsideSite, "x, y", || {
+                        format!("({xv}, {yv}) outside [{x0}, {x1}] × [{y0}, {y1}]")
+                    });
+                }
+            }
+        }
+    }
+
+    fn check_ids(&mut self, cols: &[ArrayRef], problems: &mut Problems) {
+        let Some(id) = self.def.id_column else { return };
+        let Some(i) = self.col_index(id) else { return };
+        let arr = cols[i]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("id text");
+        for r in 0..arr.len() {
+            if arr.is_null(r) || !problems.ok(r) {
+                continue;
+            }
+            let v = arr.value(r);
+            if !self.seen_ids.insert(v.to_string()) {
+                problems.set(r, Reason::DuplicateId, id, || v.to_string());
+            }
+        }
+    }
+}
+
+fn fmt_ts(tz: &Tz, micros: i64) -> String {
+    crate::timeparse::micros_to_local(tz, micros)
+        .map_or_else(|| micros.to_string(), |t| t.to_string())
+}
+
+struct Converter<'a> {
+    loader: &'a TableLoader,
+    c: &'a ColumnDef,
+    spec: &'a ColumnSpec,
+    table_nulls: &'a [String],
+    first_row: u64,
+    source: &'a str,
+}
+
+/// Text values of a raw column after null sentinels and the value map, with
+/// the source column name for messages.
+struct TextValues {
+    values: Vec<Option<String>>,
+    label: String,
+}
+
+impl Converter<'_> {
+    fn is_null_text(&self, v: &str) -> bool {
+        let t = v.trim();
+        t.is_empty()
+            || self.table_nulls.iter().any(|n| n == t)
+            || self.spec.null_values.iter().any(|n| n.trim() == t)
+    }
+
+    fn has_text_transform(&self) -> bool {
+        !self.table_nulls.is_empty()
+            || !self.spec.null_values.is_empty()
+            || !self.spec.map.is_empty()
+            || self.spec.default.is_some()
+            || !self.spec.formats.is_empty()
+            || self.spec.time_column.is_some()
+            || self.spec.present
+    }
+
+    fn label(&self, src: &str) -> String {
+        if src == self.c.name {
+            src.to_string()
+        } else {
+            format!("{} (from {src})", self.c.name)
+        }
+    }
+
+    fn text_of(&self, arr: &ArrayRef) -> Result<StringArray> {
+        let s = cast(arr, &DataType::Utf8)?;
+        Ok(s.as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8")
+            .clone())
+    }
+
+    fn texts(&self, raw: &Raw, n: usize) -> Result<TextValues> {
+        let apply = |v: Option<&str>| -> Option<String> {
+            let v = v?;
+            if self.is_null_text(v) {
+                return None;
+            }
+            let t = v.trim();
+            if !self.spec.map.is_empty() {
+                if let Some(m) = self.spec.map.get(t).or_else(|| self.spec.map.get(v)) {
+                    return Some(m.clone());
+                }
+                if let Some(d) = &self.spec.default {
+                    return Some(d.clone());
+                }
+            }
+            Some(t.to_string())
+        };
+        Ok(match raw {
+            Raw::Array(a, name) => {
+                let s = self.text_of(a)?;
+                TextValues {
+                    values: (0..n)
+                        .map(|i| apply(if s.is_null(i) { None } else { Some(s.value(i)) }))
+                        .collect(),
+                    label: self.label(name),
+                }
+            }
+            Raw::Coalesce(list) => {
+                let arrays: Vec<StringArray> = list
+                    .iter()
+                    .map(|(a, _)| self.text_of(a))
+                    .collect::<Result<_>>()?;
+                let values = (0..n)
+                    .map(|i| {
+                        arrays
+                            .iter()
+                            .find_map(|s| apply(if s.is_null(i) { None } else { Some(s.value(i)) }))
+                    })
+                    .collect();
+                let names: Vec<&str> = list.iter().map(|(_, n)| n.as_str()).collect();
+                TextValues {
+                    values,
+                    label: self.label(&names.join(" | ")),
+                }
+            }
+            Raw::Constant(k) => TextValues {
+                values: vec![apply(Some(k)); n],
+                label: self.c.name.to_string(),
+            },
+            Raw::RowNumber => TextValues {
+                values: (0..n)
+                    .map(|i| Some((self.first_row + i as u64).to_string()))
+                    .collect(),
+                label: self.c.name.to_string(),
+            },
+            Raw::Missing => TextValues {
+                values: vec![None; n],
+                label: self.c.name.to_string(),
+            },
+        })
+    }
+
+    /// Convert; returns the canonical array and, for a date+time spec, the
+    /// time-known flags.
+    fn convert(
+        &self,
+        raw: &Raw,
+        batch: &RecordBatch,
+        n: usize,
+        p: &mut Problems,
+    ) -> Result<(ArrayRef, Option<BooleanArray>)> {
+        // Fast paths: typed source columns without text transforms.
+        if let (Raw::Array(a, name), false) = (raw, self.has_text_transform()) {
+            if let Some(arr) = self.fast(a, name, n, p)? {
+                return Ok((arr, None));
+            }
+        }
+        let tv = self.texts(raw, n)?;
+        if self.spec.present {
+            let arr: BooleanArray = tv.values.iter().map(|v| Some(v.is_some())).collect();
+            return Ok((Arc::new(arr), None));
+        }
+        let mut tk = None;
+        let arr: ArrayRef = match self.c.ty {
+            ColType::Text => {
+                let mut b = StringBuilder::with_capacity(n, n * 8);
+                for (r, v) in tv.values.iter().enumerate() {
+                    match v {
+                        None => {
+                            self.missing(r, &tv.label, p);
+                            b.append_null();
+                        }
+                        Some(s) => match self.check_text(s) {
+                            Ok(code) => b.append_value(code),
+                            Err(reason) => {
+                                p.set(r, reason, &tv.label, || s.clone());
+                                b.append_null();
+                            }
+                        },
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Float => {
+                let mut b = Float64Builder::with_capacity(n);
+                for (r, v) in tv.values.iter().enumerate() {
+                    match v {
+                        None => {
+                            self.missing(r, &tv.label, p);
+                            b.append_null();
+                        }
+                        Some(s) => match s.trim().parse::<f64>().ok().filter(|x| x.is_finite()) {
+                            Some(x) => {
+                                if let Some(reason) = self.check_num(x) {
+                                    p.set(r, reason, &tv.label, || s.clone());
+                                }
+                                b.append_value(x);
+                            }
+                            None => {
+                                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                                b.append_null();
+                            }
+                        },
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Int => {
+                let mut b = Int32Builder::with_capacity(n);
+                for (r, v) in tv.values.iter().enumerate() {
+                    match v {
+                        None => {
+                            self.missing(r, &tv.label, p);
+                            b.append_null();
+                        }
+                        Some(s) => {
+                            let parsed = s.trim().parse::<i32>().ok().or_else(|| {
+                                s.trim()
+                                    .parse::<f64>()
+                                    .ok()
+                                    .filter(|x| x.fract() == 0.0 && x.abs() < 2e9)
+                                    .map(|x| x as i32)
+                            });
+                            match parsed {
+                                Some(x) => {
+                                    if let Some(reason) = self.check_num(f64::from(x)) {
+                                        p.set(r, reason, &tv.label, || s.clone());
+                                    }
+                                    b.append_value(x);
+                                }
+                                None => {
+                                    p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                                    b.append_null();
+                                }
+                            }
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Bool => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for (r, v) in tv.values.iter().enumerate() {
+                    match v {
+                        None => {
+                            self.missing(r, &tv.label, p);
+                            b.append_null();
+                        }
+                        Some(s) => match parse_bool(s) {
+                            Some(x) => b.append_value(x),
+                            None => {
+                                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                                b.append_null();
+                            }
+                        },
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Timestamp => {
+                let (a, t) = self.timestamps(&tv, batch, n, p)?;
+                tk = t;
+                a
+            }
+        };
+        Ok((arr, tk))
+    }
+
+    fn missing(&self, r: usize, label: &str, p: &mut Problems) {
+        if self.c.required {
+            p.set(r, Reason::MissingRequired, label, String::new);
+        }
+    }
+
+    fn check_text(&self, s: &str) -> std::result::Result<String, Reason> {
+        match self.c.allowed {
+            Allowed::Vocab(v) => {
+                if v.codes().any(|c| c == s) {
+                    return Ok(s.to_string());
+                }
+                v.resolve(s).map(str::to_string).ok_or(Reason::UnknownEnum)
+            }
+            _ => Ok(
+                if self.c.name == "kind" && self.loader.kind == TableKind::Violations {
+                    crate::vocab::VIOLATION_KINDS
+                        .resolve(s)
+                        .map_or_else(|| s.to_string(), str::to_string)
+                } else {
+                    s.to_string()
+                },
+            ),
+        }
+    }
+
+    fn check_num(&self, x: f64) -> Option<Reason> {
+        match self.c.allowed {
+            Allowed::NonNegative if x < 0.0 => Some(Reason::OutOfRange),
+            Allowed::Range(lo, hi) if x < lo || x > hi => Some(Reason::OutOfRange),
+            Allowed::OneOf(v) if !v.iter().any(|a| (a - x).abs() < 1e-9) => {
+                Some(Reason::OutOfRange)
+            }
+            _ => None,
+        }
+    }
+
+    fn fast(
+        &self,
+        a: &ArrayRef,
+        name: &str,
+        n: usize,
+        p: &mut Problems,
+    ) -> Result<Option<ArrayRef>> {
+        let label = self.label(name);
+        let dt = a.data_type();
+        let out: ArrayRef = match (self.c.ty, dt) {
+            (ColType::Timestamp, DataType::Timestamp(_, Some(_))) => cast(
+                a,
+                &DataType::Timestamp(
+                    TimeUnit::Microsecond,
+                    Some(self.loader.tz_name.as_str().into()),
+                ),
+            )?,
+            (
+                ColType::Timestamp,
+                DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64,
+            ) => {
+                let naive = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+                let naive = naive
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .expect("ts");
+                let mut b = TimestampMicrosecondBuilder::with_capacity(n)
+                    .with_timezone(self.loader.tz_name.as_str());
+                for r in 0..n {
+                    if naive.is_null(r) {
+                        b.append_null();
+                        continue;
+                    }
+                    let local = chrono::DateTime::from_timestamp_micros(naive.value(r))
+                        .map(|d| d.naive_utc());
+                    match local.and_then(|l| local_to_micros(&self.loader.tz, l)) {
+                        Some(v) => b.append_value(v),
+                        None => {
+                            p.set(r, Reason::Unparseable, &label, || {
+                                format!("{:?} (not a time in {})", local, self.loader.tz_name)
+                            });
+                            b.append_null();
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            (ColType::Float, d) if d.is_numeric() => cast(a, &DataType::Float64)?,
+            (ColType::Int, d) if d.is_integer() => {
+                let out = cast(a, &DataType::Int32)?;
+                for r in 0..n {
+                    if !a.is_null(r) && out.is_null(r) {
+                        p.set(r, Reason::OutOfRange, &label, || "integer overflow".into());
+                    }
+                }
+                out
+            }
+            (ColType::Bool, DataType::Boolean) => a.clone(),
+            (
+                ColType::Text,
+                DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Dictionary(_, _),
+            ) => cast(a, &DataType::Utf8)?,
+            (ColType::Text, d) if d.is_numeric() => cast(a, &DataType::Utf8)?,
+            _ => return Ok(None),
+        };
+        // Checks shared by the fast path: required, vocabulary, ranges.
+        match self.c.ty {
+            ColType::Text => {
+                let s = out.as_any().downcast_ref::<StringArray>().expect("utf8");
+                if matches!(self.c.allowed, Allowed::Vocab(_))
+                    || (self.c.name == "kind" && self.loader.kind == TableKind::Violations)
+                {
+                    let mut b = StringBuilder::with_capacity(n, n * 8);
+                    for r in 0..n {
+                        if s.is_null(r) {
+                            self.missing(r, &label, p);
+                            b.append_null();
+                        } else {
+                            match self.check_text(s.value(r)) {
+                                Ok(code) => b.append_value(code),
+                                Err(reason) => {
+                                    p.set(r, reason, &label, || s.value(r).to_string());
+                                    b.append_null();
+                                }
+                            }
+                        }
+                    }
+                    return Ok(Some(Arc::new(b.finish())));
+                }
+                for r in 0..n {
+                    if s.is_null(r) {
+                        self.missing(r, &label, p);
+                    } else if s.value(r).trim().is_empty() && self.c.required {
+                        p.set(r, Reason::MissingRequired, &label, String::new);
+                    }
+                }
+            }
+            ColType::Float | ColType::Int => {
+                let f = cast(&out, &DataType::Float64)?;
+                let f = f.as_any().downcast_ref::<Float64Array>().expect("f64");
+                for r in 0..n {
+                    if f.is_null(r) {
+                        self.missing(r, &label, p);
+                    } else if let Some(reason) = self.check_num(f.value(r)) {
+                        p.set(r, reason, &label, || f.value(r).to_string());
+                    } else if !f.value(r).is_finite() {
+                        p.set(r, Reason::Unparseable, &label, || f.value(r).to_string());
+                    }
+                }
+            }
+            _ => {
+                for r in 0..n {
+                    if out.is_null(r) {
+                        self.missing(r, &label, p);
+                    }
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn timestamps(
+        &self,
+        tv: &TextValues,
+        batch: &RecordBatch,
+        n: usize,
+        p: &mut Problems,
+    ) -> Result<(ArrayRef, Option<BooleanArray>)> {
+        let tz = &self.loader.tz;
+        let formats = {
+            let f = self.spec.ts_formats();
+            if f.is_empty() { default_formats() } else { f }
+        };
+        let mut b = TimestampMicrosecondBuilder::with_capacity(n)
+            .with_timezone(self.loader.tz_name.as_str());
+        let Some(time_col) = &self.spec.time_column else {
+            for (r, v) in tv.values.iter().enumerate() {
+                match v {
+                    None => {
+                        self.missing(r, &tv.label, p);
+                        b.append_null();
+                    }
+                    Some(s) => match parse_timestamp(s, &formats, tz) {
+                        Some(x) => b.append_value(x),
+                        None => {
+                            p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                            b.append_null();
+                        }
+                    },
+                }
+            }
+            return Ok((Arc::new(b.finish()), None));
+        };
+        let tod = self.spec.tod_format()?.unwrap_or(TimeOfDayFormat::Hhmm);
+        let (tarr, tname) = self
+            .loader
+            .need(batch, time_col, self.c.name, self.source)?;
+        let times = self.text_of(&tarr)?;
+        let tlabel = self.label(&tname);
+        let mut known = BooleanBuilder::with_capacity(n);
+        for (r, v) in tv.values.iter().enumerate() {
+            let Some(s) = v else {
+                self.missing(r, &tv.label, p);
+                b.append_null();
+                known.append_value(true);
+                continue;
+            };
+            let Some(date) = parse_date(s, &formats) else {
+                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                b.append_null();
+                known.append_value(true);
+                continue;
+            };
+            let t = if times.is_null(r) {
+                None
+            } else {
+                Some(times.value(r).trim())
+            };
+            let unknown = match t {
+                None => true,
+                Some(t) => {
+                    t.is_empty()
+                        || self.spec.time_unknown.iter().any(|u| u.trim() == t)
+                        || self.is_null_text(t)
+                }
+            };
+            let time = if unknown {
+                Some(NaiveTime::MIN)
+            } else {
+                let t = t.unwrap_or_default();
+                match tod.parse_value(t) {
+                    Some(x) => Some(x),
+                    None => {
+                        p.set(r, Reason::Unparseable, &tlabel, || t.to_string());
+                        None
+                    }
+                }
+            };
+            match time.and_then(|tm| local_to_micros(tz, date.and_time(tm))) {
+                Some(x) => b.append_value(x),
+                None => {
+                    p.set(r, Reason::Unparseable, &tv.label, || {
+                        format!("{s} (not a local time in {})", self.loader.tz_name)
+                    });
+                    b.append_null();
+                }
+            }
+            known.append_value(!unknown);
+        }
+        Ok((Arc::new(b.finish()), Some(known.finish())))
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" | "是" | "1.0" => Some(true),
+        "false" | "f" | "0" | "no" | "n" | "否" | "0.0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Load one table from its sources.
+pub fn load_table(
+    kind: TableKind,
+    tz: &str,
+    mapping: Option<&TableMapping>,
+    sources: &[Source],
+    extents: SiteExtents,
+) -> Result<(Vec<RecordBatch>, TableReport)> {
+    let mut loader = TableLoader::new(kind, tz, mapping, extents)?;
+    let opts = mapping.map(ReadOptions::from_mapping).unwrap_or_default();
+    let mut out = Vec::new();
+    for src in sources {
+        loader.report.sources.push(src.label.clone());
+        let mut row = 1u64;
+        for batch in read_source(src, &opts)? {
+            let batch = batch?;
+            let n = batch.num_rows() as u64;
+            let accepted = loader.push(&batch, &src.label, row)?;
+            row += n;
+            if accepted.num_rows() > 0 {
+                out.push(accepted);
+            }
+        }
+    }
+    Ok((out, loader.report))
+}
+
+/// Map of table → the raw batches given by a binding, to load as canonical
+/// tables (column names already canonical unless a mapping says otherwise).
+pub type MemoryTables = BTreeMap<TableKind, Vec<RecordBatch>>;

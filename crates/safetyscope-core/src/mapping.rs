@@ -1,0 +1,338 @@
+//! Mapping files: how a user's files become canonical tables without
+//! pre-processing. See `docs/mapping.md` for the full reference.
+//!
+//! ```toml
+//! timezone = "Asia/Shanghai"
+//!
+//! [tables.incidents]
+//! path = "accidents.csv"          # file, glob or directory (Hive partitions too)
+//! encoding = "latin-1"
+//! null_values = ["?", "NO VALUE FOUND"]
+//!
+//! [tables.incidents.columns]
+//! id = { row_number = true }
+//! occurred_at = { column = "DATE", formats = ["excel"], time_column = "TIME", time_format = "hhmm", time_unknown = ["9999"] }
+//! site = "MINE_ID"                # a plain string renames a column
+//! severity = { column = "DEGREE", map = { "FATALITY" = "fatal" } }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::TableKind;
+use crate::timeparse::{TimeOfDayFormat, TsFormat};
+
+/// A constant value in a mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConstValue {
+    /// Boolean.
+    Bool(bool),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Text.
+    Text(String),
+}
+
+impl ConstValue {
+    /// The value as text, as it would appear in a file.
+    pub fn as_text(&self) -> String {
+        match self {
+            ConstValue::Bool(b) => b.to_string(),
+            ConstValue::Int(i) => i.to_string(),
+            ConstValue::Float(f) => f.to_string(),
+            ConstValue::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// How one canonical column is produced from the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Source column to read.
+    pub column: Option<String>,
+    /// Several source columns: the first non-null value (after null sentinels) wins.
+    pub columns: Option<Vec<String>>,
+    /// A constant for every row.
+    pub constant: Option<ConstValue>,
+    /// The 1-based record number within its source file (for files without ids).
+    #[serde(default)]
+    pub row_number: bool,
+    /// Values meaning null in this column (in addition to the table's).
+    #[serde(default)]
+    pub null_values: Vec<String>,
+    /// Value map: source value → canonical value (e.g. a code → severity).
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// Canonical value for source values missing from `map` (without it, they
+    /// are passed through and must be valid themselves).
+    pub default: Option<String>,
+    /// Timestamp formats tried in order: chrono patterns, `rfc3339`, `excel`,
+    /// `unix`, `unix_ms`.
+    #[serde(default)]
+    pub formats: Vec<String>,
+    /// A separate time-of-day column combined with this (date) column.
+    pub time_column: Option<String>,
+    /// Format of `time_column`: `hhmm` (integer) or `hh:mm`.
+    pub time_format: Option<String>,
+    /// Values of `time_column` meaning "time of day unknown" (e.g. `9999`): the
+    /// row is kept at local midnight with `time_known = false`.
+    #[serde(default)]
+    pub time_unknown: Vec<String>,
+    /// Boolean columns: true when the source value is present (non-null).
+    #[serde(default)]
+    pub present: bool,
+}
+
+impl ColumnSpec {
+    /// A plain rename.
+    pub fn rename(column: impl Into<String>) -> Self {
+        ColumnSpec {
+            column: Some(column.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Parsed timestamp formats (empty = defaults).
+    pub fn ts_formats(&self) -> Vec<TsFormat> {
+        self.formats.iter().map(|f| TsFormat::parse(f)).collect()
+    }
+
+    /// Parsed time-of-day format.
+    pub fn tod_format(&self) -> Result<Option<TimeOfDayFormat>> {
+        match (&self.time_column, &self.time_format) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Ok(Some(TimeOfDayFormat::Hhmm)),
+            (_, Some(f)) => TimeOfDayFormat::parse(f).map(Some),
+        }
+    }
+
+    fn check(&self, loc: &str) -> Result<()> {
+        let sources = usize::from(self.column.is_some())
+            + usize::from(self.columns.is_some())
+            + usize::from(self.constant.is_some())
+            + usize::from(self.row_number);
+        if sources > 1 {
+            return Err(Error::mapping(
+                Some(loc.to_string()),
+                "give only one of `column`, `columns`, `constant`, `row_number`",
+            ));
+        }
+        if self.columns.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::mapping(Some(loc.to_string()), "`columns` is empty"));
+        }
+        if self.time_column.is_none()
+            && (!self.time_unknown.is_empty() || self.time_format.is_some())
+        {
+            return Err(Error::mapping(
+                Some(loc.to_string()),
+                "`time_unknown` / `time_format` need a `time_column`",
+            ));
+        }
+        self.tod_format()
+            .map_err(|e| Error::mapping(Some(loc.to_string()), e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// How one canonical table is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMapping {
+    /// File, directory or glob, relative to the mapping file. Not needed
+    /// when the table is given in memory.
+    pub path: Option<String>,
+    /// `csv`, `parquet`, `ndjson` or `arrow` (default: from the extension).
+    pub format: Option<String>,
+    /// Text encoding of CSV / NDJSON files (`utf-8` default, `latin-1`, `gbk`, …).
+    pub encoding: Option<String>,
+    /// CSV field delimiter (default `,`).
+    pub delimiter: Option<String>,
+    /// CSV files have a header line (default true).
+    pub has_header: Option<bool>,
+    /// Values meaning null in every column of this table (`""` is always null).
+    #[serde(default)]
+    pub null_values: Vec<String>,
+    /// Canonical column → how to produce it. Canonical columns not listed are
+    /// read from a source column of the same name when there is one.
+    #[serde(default, deserialize_with = "de_columns")]
+    pub columns: BTreeMap<String, ColumnSpec>,
+}
+
+fn de_columns<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, ColumnSpec>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Rename(String),
+        Spec(ColumnSpec),
+    }
+    let raw: BTreeMap<String, toml::Value> = BTreeMap::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let spec = match v {
+            toml::Value::String(s) => ColumnSpec::rename(s),
+            other => {
+                let parsed: Either = other.try_into().map_err(|e: toml::de::Error| {
+                    serde::de::Error::custom(format!("column `{k}`: {}", e.message()))
+                })?;
+                match parsed {
+                    Either::Rename(s) => ColumnSpec::rename(s),
+                    Either::Spec(s) => s,
+                }
+            }
+        };
+        out.insert(k, spec);
+    }
+    Ok(out)
+}
+
+/// A whole mapping file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// The dataset timezone (IANA name); naive timestamps are read in it.
+    pub timezone: Option<String>,
+    /// Canonical table name → how to read it.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableMapping>,
+    /// Directory relative paths are resolved against (the mapping file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Mapping {
+    /// Parse a mapping from TOML text; `base_dir` resolves relative paths.
+    pub fn from_toml(text: &str, base_dir: impl Into<PathBuf>, label: &str) -> Result<Mapping> {
+        let mut m: Mapping = toml::from_str(text).map_err(|e| {
+            let loc = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("{label} line {line}")
+                }
+                None => label.to_string(),
+            };
+            Error::mapping(Some(loc), e.message().to_string())
+        })?;
+        m.base_dir = base_dir.into();
+        m.check(label)?;
+        Ok(m)
+    }
+
+    /// Read a mapping file.
+    #[cfg(feature = "native")]
+    pub fn from_file(path: &Path) -> Result<Mapping> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Mapping::from_toml(&text, base, &path.display().to_string())
+    }
+
+    /// Check table and column names against the canonical model.
+    pub fn check(&self, label: &str) -> Result<()> {
+        if let Some(tz) = &self.timezone {
+            crate::timeparse::parse_tz(tz)
+                .map_err(|e| Error::mapping(Some(label.to_string()), e.to_string()))?;
+        }
+        for (name, t) in &self.tables {
+            let kind = TableKind::from_name(name).ok_or_else(|| {
+                Error::mapping(
+                    Some(format!("{label} [tables.{name}]")),
+                    format!(
+                        "unknown table `{name}`; canonical tables are {}",
+                        TableKind::ALL.map(TableKind::name).join(", ")
+                    ),
+                )
+            })?;
+            let def = kind.def();
+            for (col, spec) in &t.columns {
+                let loc = format!("{label} [tables.{name}.columns] {col}");
+                if def.column(col).is_none() {
+                    return Err(Error::mapping(
+                        Some(loc),
+                        format!(
+                            "`{col}` is not a column of `{name}`; its columns are {}",
+                            def.columns
+                                .iter()
+                                .map(|c| c.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                spec.check(&loc)?;
+            }
+            if let Some(f) = &t.format {
+                crate::ingest::Format::parse(f).map_err(|e| {
+                    Error::mapping(Some(format!("{label} [tables.{name}]")), e.to_string())
+                })?;
+            }
+            if let Some(d) = &t.delimiter {
+                if d.len() != 1 {
+                    return Err(Error::mapping(
+                        Some(format!("{label} [tables.{name}]")),
+                        "`delimiter` must be one ASCII character",
+                    ));
+                }
+            }
+            if let Some(enc) = &t.encoding {
+                if encoding_rs::Encoding::for_label(enc.as_bytes()).is_none() {
+                    return Err(Error::mapping(
+                        Some(format!("{label} [tables.{name}]")),
+                        format!("unknown encoding `{enc}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shorthand_and_full_specs() {
+        let m = Mapping::from_toml(
+            r#"
+timezone = "UTC"
+[tables.incidents]
+path = "a.csv"
+[tables.incidents.columns]
+site = "MINE"
+id = { row_number = true }
+occurred_at = { column = "D", formats = ["excel"], time_column = "T", time_unknown = ["9999"] }
+"#,
+            ".",
+            "m.toml",
+        )
+        .unwrap();
+        let t = &m.tables["incidents"];
+        assert_eq!(t.columns["site"], ColumnSpec::rename("MINE"));
+        assert!(t.columns["id"].row_number);
+        assert_eq!(t.columns["occurred_at"].time_unknown, vec!["9999"]);
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = Mapping::from_toml("[tables.incidents.columns]\nbogus = \"X\"\n", ".", "m.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = Mapping::from_toml("[tables.accidents]\npath='x'\n", ".", "m.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown table `accidents`"), "{e}");
+        let e = Mapping::from_toml(
+            "[tables.incidents.columns]\nid = { colum = \"X\" }\n",
+            ".",
+            "m.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("id"), "{e}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Timestamp parsing in a dataset timezone: text formats, Excel serial days,
+//! Unix epochs, date + HHMM time columns.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+
+use crate::error::{Error, Result};
+
+/// Default timezone of a dataset.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
+
+/// Parse an IANA timezone name (or `UTC`).
+pub fn parse_tz(name: &str) -> Result<Tz> {
+    name.parse::<Tz>()
+        .map_err(|_| Error::option("timezone", format!("unknown IANA timezone `{name}`")))
+}
+
+/// Text formats tried, in order, when a timestamp column declares none.
+pub const DEFAULT_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+];
+
+/// A timestamp format: a chrono `strftime` pattern or a named numeric format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TsFormat {
+    /// RFC 3339 / ISO 8601 with an offset (`2024-03-01T08:00:00+08:00`, `…Z`).
+    Rfc3339,
+    /// Excel serial day number (1900 date system), fractional part = time of day.
+    Excel,
+    /// Seconds since the Unix epoch (an instant, timezone-independent).
+    UnixSeconds,
+    /// Milliseconds since the Unix epoch.
+    UnixMillis,
+    /// A chrono pattern; with `%z` / `%:z` it reads an offset, else it is local.
+    Pattern(String),
+}
+
+impl TsFormat {
+    /// Parse a format name from a mapping file.
+    pub fn parse(s: &str) -> TsFormat {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rfc3339" | "iso8601" => TsFormat::Rfc3339,
+            "excel" | "excel_serial" => TsFormat::Excel,
+            "unix" | "unix_s" | "epoch" => TsFormat::UnixSeconds,
+            "unix_ms" | "epoch_ms" => TsFormat::UnixMillis,
+            _ => TsFormat::Pattern(s.to_string()),
+        }
+    }
+}
+
+/// Outcome of converting a local wall-clock time to an instant.
+pub fn local_to_micros(tz: &Tz, naive: NaiveDateTime) -> Option<i64> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(dt) => Some(dt.timestamp_micros()),
+        // A repeated hour (end of daylight saving): the earlier instant.
+        LocalResult::Ambiguous(a, _) => Some(a.timestamp_micros()),
+        // A skipped hour (start of daylight saving): does not exist.
+        LocalResult::None => None,
+    }
+}
+
+/// Convert an instant (µs since epoch) to local wall-clock time.
+pub fn micros_to_local(tz: &Tz, micros: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_micros(micros).map(|dt| dt.with_timezone(tz).naive_local())
+}
+
+fn excel_to_naive(serial: f64) -> Option<NaiveDateTime> {
+    if !serial.is_finite() || !(1.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    // Excel's 1900 system counts 1900-02-29, which did not exist; serial 60 is
+    // that phantom day. Day 25569 is 1970-01-01; 1899-12-30 is serial 0 for
+    // every serial after 60.
+    let base = NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
+    let days = serial.floor();
+    let mut day_offset = days as i64;
+    if serial < 61.0 {
+        day_offset += 1;
+    }
+    let frac_ms = ((serial - days) * 86_400_000.0).round() as i64;
+    Some(base + Duration::days(day_offset) + Duration::milliseconds(frac_ms))
+}
+
+/// Parse one text value with a list of formats. Returns microseconds since
+/// the epoch, or `None` when no format applies (or the local time does not
+/// exist in `tz`).
+pub fn parse_timestamp(value: &str, formats: &[TsFormat], tz: &Tz) -> Option<i64> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    for f in formats {
+        let parsed = match f {
+            TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
+                .ok()
+                .map(|d| d.timestamp_micros()),
+            TsFormat::Excel => v
+                .parse::<f64>()
+                .ok()
+                .and_then(excel_to_naive)
+                .and_then(|n| local_to_micros(tz, n)),
+            TsFormat::UnixSeconds => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(|x| (x * 1e6).round() as i64),
+            TsFormat::UnixMillis => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(|x| (x * 1e3).round() as i64),
+            TsFormat::Pattern(p) => parse_pattern(v, p, tz),
+        };
+        if parsed.is_some() {
+            return parsed;
+        }
+    }
+    None
+}
+
+fn parse_pattern(v: &str, p: &str, tz: &Tz) -> Option<i64> {
+    if p.contains("%z") || p.contains("%:z") || p.contains("%#z") {
+        return DateTime::parse_from_str(v, p)
+            .ok()
+            .map(|d| d.timestamp_micros());
+    }
+    if let Ok(n) = NaiveDateTime::parse_from_str(v, p) {
+        return local_to_micros(tz, n);
+    }
+    // Date-only patterns: midnight local time.
+    if let Ok(d) = NaiveDate::parse_from_str(v, p) {
+        return local_to_micros(tz, d.and_time(NaiveTime::MIN));
+    }
+    None
+}
+
+/// Parse the default formats: RFC 3339 with offset first, then local patterns.
+pub fn default_formats() -> Vec<TsFormat> {
+    let mut v = vec![TsFormat::Rfc3339];
+    v.extend(
+        DEFAULT_FORMATS
+            .iter()
+            .map(|p| TsFormat::Pattern((*p).to_string())),
+    );
+    v
+}
+
+/// Format of a separate time-of-day column combined with a date column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOfDayFormat {
+    /// An integer `HHMM` (`945` = 09:45, `30` = 00:30).
+    Hhmm,
+    /// Text `HH:MM` or `HH:MM:SS`.
+    Clock,
+}
+
+impl TimeOfDayFormat {
+    /// Parse a format name (`hhmm`, `hh:mm`).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hhmm" => Ok(TimeOfDayFormat::Hhmm),
+            "hh:mm" | "hh:mm:ss" | "clock" => Ok(TimeOfDayFormat::Clock),
+            other => Err(Error::mapping(
+                None,
+                format!("unknown time_format `{other}` (use `hhmm` or `hh:mm`)"),
+            )),
+        }
+    }
+
+    /// Parse a time-of-day value.
+    pub fn parse_value(self, v: &str) -> Option<NaiveTime> {
+        let v = v.trim();
+        match self {
+            TimeOfDayFormat::Hhmm => {
+                let n: f64 = v.parse().ok()?;
+                if n.fract() != 0.0 || !(0.0..2400.0).contains(&n) {
+                    return None;
+                }
+                let n = n as u32;
+                NaiveTime::from_hms_opt(n / 100, n % 100, 0)
+            }
+            TimeOfDayFormat::Clock => NaiveTime::parse_from_str(v, "%H:%M:%S")
+                .or_else(|_| NaiveTime::parse_from_str(v, "%H:%M"))
+                .ok(),
+        }
+    }
+}
+
+/// Parse a date value (any format in the list, the time part ignored).
+pub fn parse_date(value: &str, formats: &[TsFormat]) -> Option<NaiveDate> {
+    let v = value.trim();
+    for f in formats {
+        let d = match f {
+            TsFormat::Excel => v
+                .parse::<f64>()
+                .ok()
+                .and_then(excel_to_naive)
+                .map(|n| n.date()),
+            TsFormat::Pattern(p) => NaiveDate::parse_from_str(v, p)
+                .ok()
+                .or_else(|| NaiveDateTime::parse_from_str(v, p).ok().map(|n| n.date())),
+            TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
+                .ok()
+                .map(|d| d.naive_local().date()),
+            TsFormat::UnixSeconds | TsFormat::UnixMillis => None,
+        };
+        if d.is_some() {
+            return d;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excel_serials_match_the_spreadsheet() {
+        // 40982 is 2012-03-15 in Excel; 39090.5 is 2007-01-08 12:00.
+        let tz = parse_tz("UTC").unwrap();
+        let t = parse_timestamp("40982", &[TsFormat::Excel], &tz).unwrap();
+        assert_eq!(
+            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
+            "2012-03-15T00:00:00+00:00"
+        );
+        let t = parse_timestamp("39090.5", &[TsFormat::Excel], &tz).unwrap();
+        assert_eq!(
+            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
+            "2007-01-08T12:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn naive_text_is_local_and_offsets_are_absolute() {
+        let tz = parse_tz("Asia/Shanghai").unwrap();
+        let f = default_formats();
+        let local = parse_timestamp("2024-03-01 08:00:00", &f, &tz).unwrap();
+        let utc = parse_timestamp("2024-03-01T00:00:00Z", &f, &tz).unwrap();
+        assert_eq!(local, utc);
+        assert!(parse_timestamp("2024-13-01", &f, &tz).is_none());
+    }
+
+    #[test]
+    fn dst_gap_is_rejected_and_overlap_takes_the_first() {
+        let tz = parse_tz("Europe/Berlin").unwrap();
+        let f = default_formats();
+        assert!(parse_timestamp("2024-03-31 02:30", &f, &tz).is_none());
+        let first = parse_timestamp("2024-10-27 02:30", &f, &tz).unwrap();
+        let utc = parse_timestamp("2024-10-27T00:30:00Z", &f, &tz).unwrap();
+        assert_eq!(first, utc);
+    }
+
+    #[test]
+    fn hhmm() {
+        let f = TimeOfDayFormat::Hhmm;
+        assert_eq!(f.parse_value("945"), NaiveTime::from_hms_opt(9, 45, 0));
+        assert_eq!(f.parse_value("30"), NaiveTime::from_hms_opt(0, 30, 0));
+        assert_eq!(f.parse_value("2400"), None);
+        assert_eq!(f.parse_value("1275"), None);
+    }
+}

@@ -1,0 +1,325 @@
+//! Controlled vocabularies: accident types (GB 6441), injury severity, hazard
+//! levels, activity kinds, target directions.
+//!
+//! Every vocabulary has one canonical code (lower-case ASCII, stored in the
+//! canonical tables) and accepts Chinese names and English aliases on input.
+
+/// Normalise a label for alias lookup: trim, lower-case, collapse separators.
+pub(crate) fn normalise_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_sep = false;
+    for ch in s.trim().chars() {
+        if ch.is_whitespace() || ch == '-' || ch == '_' || ch == '/' {
+            if !last_sep && !out.is_empty() {
+                out.push('_');
+            }
+            last_sep = true;
+        } else {
+            out.extend(ch.to_lowercase());
+            last_sep = false;
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// One entry of a vocabulary.
+#[derive(Debug, Clone, Copy)]
+pub struct Term {
+    /// Canonical code stored in the tables.
+    pub code: &'static str,
+    /// Chinese name.
+    pub zh: &'static str,
+    /// English name.
+    pub en: &'static str,
+    /// Further accepted spellings.
+    pub aliases: &'static [&'static str],
+}
+
+impl Term {
+    fn matches(&self, norm: &str) -> bool {
+        normalise_label(self.code) == norm
+            || self.zh == norm
+            || normalise_label(self.en) == norm
+            || self.aliases.iter().any(|a| normalise_label(a) == norm)
+    }
+}
+
+/// A named vocabulary (a list of [`Term`]s).
+#[derive(Debug, Clone, Copy)]
+pub struct Vocabulary {
+    /// Name used in messages and docs.
+    pub name: &'static str,
+    /// The terms in their documented order.
+    pub terms: &'static [Term],
+}
+
+impl Vocabulary {
+    /// Resolve any accepted spelling to the canonical code.
+    pub fn resolve(&self, input: &str) -> Option<&'static str> {
+        let norm = normalise_label(input);
+        if norm.is_empty() {
+            return None;
+        }
+        self.terms.iter().find(|t| t.matches(&norm)).map(|t| t.code)
+    }
+
+    /// The canonical codes.
+    pub fn codes(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.terms.iter().map(|t| t.code)
+    }
+
+    /// Look up the term of a canonical code.
+    pub fn term(&self, code: &str) -> Option<&'static Term> {
+        self.terms.iter().find(|t| t.code == code)
+    }
+}
+
+macro_rules! term {
+    ($code:literal, $zh:literal, $en:literal $(, $alias:literal)* $(,)?) => {
+        Term { code: $code, zh: $zh, en: $en, aliases: &[$($alias),*] }
+    };
+}
+
+/// The 20 accident types of GB 6441-1986 §5 (`category` of incidents).
+/// The two-digit number of the standard is accepted as an alias.
+pub const ACCIDENT_TYPES: Vocabulary = Vocabulary {
+    name: "accident type (GB 6441)",
+    terms: &[
+        term!(
+            "struck_by_object",
+            "物体打击",
+            "struck by object",
+            "01",
+            "struck by",
+            "object strike"
+        ),
+        term!(
+            "vehicle",
+            "车辆伤害",
+            "vehicle injury",
+            "02",
+            "vehicle accident",
+            "traffic"
+        ),
+        term!(
+            "machinery",
+            "机械伤害",
+            "machinery injury",
+            "03",
+            "machinery",
+            "caught in machinery"
+        ),
+        term!(
+            "lifting",
+            "起重伤害",
+            "lifting injury",
+            "04",
+            "crane",
+            "hoisting"
+        ),
+        term!(
+            "electric_shock",
+            "触电",
+            "electric shock",
+            "05",
+            "electrocution",
+            "electrical"
+        ),
+        term!("drowning", "淹溺", "drowning", "06"),
+        term!("burns", "灼烫", "burns", "07", "burn", "scald"),
+        term!("fire", "火灾", "fire", "08"),
+        term!(
+            "fall_from_height",
+            "高处坠落",
+            "fall from height",
+            "09",
+            "fall",
+            "fall to lower level"
+        ),
+        term!("collapse", "坍塌", "collapse", "10"),
+        term!(
+            "roof_fall",
+            "冒顶片帮",
+            "roof fall",
+            "11",
+            "roof and rib fall"
+        ),
+        term!("water_inrush", "透水", "water inrush", "12", "flooding"),
+        term!("blasting", "放炮", "blasting", "13"),
+        term!(
+            "explosive_explosion",
+            "火药爆炸",
+            "explosive explosion",
+            "14",
+            "gunpowder explosion"
+        ),
+        term!(
+            "gas_explosion",
+            "瓦斯爆炸",
+            "gas explosion",
+            "15",
+            "firedamp explosion"
+        ),
+        term!("boiler_explosion", "锅炉爆炸", "boiler explosion", "16"),
+        term!(
+            "vessel_explosion",
+            "容器爆炸",
+            "vessel explosion",
+            "17",
+            "pressure vessel explosion"
+        ),
+        term!(
+            "other_explosion",
+            "其它爆炸",
+            "other explosion",
+            "18",
+            "其他爆炸"
+        ),
+        term!(
+            "poisoning_asphyxia",
+            "中毒和窒息",
+            "poisoning and asphyxia",
+            "19",
+            "poisoning",
+            "asphyxia",
+            "中毒窒息"
+        ),
+        term!(
+            "other",
+            "其它伤害",
+            "other injury",
+            "20",
+            "其他伤害",
+            "other"
+        ),
+    ],
+};
+
+/// Injury severity of incidents, from least to most severe.
+pub const SEVERITIES: Vocabulary = Vocabulary {
+    name: "severity",
+    terms: &[
+        term!(
+            "near_miss",
+            "未遂事件",
+            "near miss",
+            "nearmiss",
+            "no injury",
+            "未遂"
+        ),
+        term!(
+            "first_aid",
+            "急救",
+            "first aid",
+            "first aid case",
+            "急救事件"
+        ),
+        term!("minor", "轻伤", "minor injury", "minor", "lost time"),
+        term!("serious", "重伤", "serious injury", "major injury"),
+        term!("fatal", "死亡", "fatality", "fatal", "death"),
+    ],
+};
+
+/// Hazard levels (一般 / 重大).
+pub const HAZARD_LEVELS: Vocabulary = Vocabulary {
+    name: "hazard level",
+    terms: &[
+        term!("general", "一般", "general", "一般隐患", "minor"),
+        term!("major", "重大", "major", "重大隐患"),
+    ],
+};
+
+/// Kinds of safety activities.
+pub const ACTIVITY_KINDS: Vocabulary = Vocabulary {
+    name: "activity kind",
+    terms: &[
+        term!(
+            "inspection",
+            "检查",
+            "leader inspection",
+            "领导带班检查",
+            "patrol"
+        ),
+        term!("training", "培训", "training", "安全培训"),
+        term!("drill", "演练", "emergency drill", "应急演练"),
+        term!("suggestion", "建议", "safety suggestion", "合理化建议"),
+        term!(
+            "equipment_check",
+            "设备检查",
+            "emergency equipment check",
+            "应急设备检查"
+        ),
+    ],
+};
+
+/// Directions of a target: the actual must stay at most / at least the target.
+pub const TARGET_DIRECTIONS: Vocabulary = Vocabulary {
+    name: "target direction",
+    terms: &[
+        term!(
+            "at_most",
+            "不高于",
+            "at most",
+            "max",
+            "<=",
+            "lower is better"
+        ),
+        term!(
+            "at_least",
+            "不低于",
+            "at least",
+            "min",
+            ">=",
+            "higher is better"
+        ),
+    ],
+};
+
+/// Kinds of camera-detected violations (other kinds are kept as given).
+pub const VIOLATION_KINDS: Vocabulary = Vocabulary {
+    name: "violation kind",
+    terms: &[
+        term!("no_helmet", "未戴安全帽", "no helmet", "helmet"),
+        term!("no_harness", "未系安全带", "no harness", "harness"),
+        term!("smoking", "吸烟", "smoking"),
+        term!("intrusion", "闯入围栏", "fence intrusion", "intrusion"),
+        term!("no_vest", "未穿反光衣", "no reflective vest"),
+        term!("phone", "使用手机", "phone use"),
+    ],
+};
+
+/// Severity rank (0 = near miss … 4 = fatal) of a canonical severity code.
+pub fn severity_rank(code: &str) -> Option<u8> {
+    SEVERITIES
+        .terms
+        .iter()
+        .position(|t| t.code == code)
+        .and_then(|p| u8::try_from(p).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accident_types_resolve_from_every_spelling() {
+        assert_eq!(ACCIDENT_TYPES.terms.len(), 20);
+        assert_eq!(ACCIDENT_TYPES.resolve("高处坠落"), Some("fall_from_height"));
+        assert_eq!(
+            ACCIDENT_TYPES.resolve("Fall From Height"),
+            Some("fall_from_height")
+        );
+        assert_eq!(ACCIDENT_TYPES.resolve("09"), Some("fall_from_height"));
+        assert_eq!(ACCIDENT_TYPES.resolve("其他伤害"), Some("other"));
+        assert_eq!(
+            ACCIDENT_TYPES.resolve("中毒和窒息"),
+            Some("poisoning_asphyxia")
+        );
+        assert_eq!(ACCIDENT_TYPES.resolve("volcano"), None);
+        assert_eq!(SEVERITIES.resolve("Near-Miss"), Some("near_miss"));
+        assert_eq!(severity_rank("fatal"), Some(4));
+    }
+}

@@ -1,0 +1,227 @@
+//! Charts for safetyscope results, rendered as standalone SVG documents that
+//! work in a browser, a notebook and a file alike. Text from data is always
+//! escaped; Chinese labels render through a font list with CJK fonts.
+
+#![deny(missing_docs)]
+
+use std::fmt::Write as _;
+
+/// Font list used by every chart: Latin first, then common CJK fonts.
+pub const FONT_FAMILY: &str = "'Inter','Helvetica Neue',Arial,'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei','WenQuanYi Micro Hei',sans-serif";
+
+/// Escape text for SVG/XML content and attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One cell of a grid chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridCell {
+    /// Grid row (0 = top); `None` for cells outside the plan.
+    pub row: Option<u32>,
+    /// Grid column (0 = left).
+    pub col: Option<u32>,
+    /// Short label drawn in the cell.
+    pub label: String,
+    /// Value mapped to the colour scale.
+    pub value: f64,
+    /// Value text drawn in the cell.
+    pub text: String,
+    /// Hover text (`<title>`).
+    pub title: String,
+    /// Explicit fill colour (overrides the scale), e.g. a risk level colour.
+    pub fill: Option<String>,
+}
+
+/// A grid chart (a site plan coloured by a value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridChart {
+    /// Title above the grid.
+    pub title: String,
+    /// Legend caption of the colour scale.
+    pub legend: String,
+    /// The cells.
+    pub cells: Vec<GridCell>,
+}
+
+/// Sequential colour scale (light yellow → dark red) for t in [0, 1].
+pub fn sequential_color(t: f64) -> String {
+    const STOPS: [(f64, [u8; 3]); 5] = [
+        (0.0, [255, 255, 229]),
+        (0.25, [254, 227, 145]),
+        (0.5, [254, 153, 41]),
+        (0.75, [217, 95, 14]),
+        (1.0, [153, 52, 4]),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let mut i = 0;
+    while i + 1 < STOPS.len() - 1 && t > STOPS[i + 1].0 {
+        i += 1;
+    }
+    let (t0, c0) = STOPS[i];
+    let (t1, c1) = STOPS[i + 1];
+    let f = if t1 > t0 { (t - t0) / (t1 - t0) } else { 0.0 };
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(c0[0], c1[0]),
+        mix(c0[1], c1[1]),
+        mix(c0[2], c1[2])
+    )
+}
+
+/// Whether dark text is readable on a `#rrggbb` background.
+fn dark_text_on(fill: &str) -> bool {
+    let hex = fill.trim_start_matches('#');
+    if hex.len() != 6 {
+        return true;
+    }
+    let c = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(255));
+    0.299 * c(0) + 0.587 * c(2) + 0.114 * c(4) > 140.0
+}
+
+/// Render a grid chart as SVG.
+pub fn grid_svg(chart: &GridChart) -> String {
+    let size = 72.0;
+    let margin = 40.0;
+    let placed: Vec<&GridCell> = chart
+        .cells
+        .iter()
+        .filter(|c| c.row.is_some() && c.col.is_some())
+        .collect();
+    let unplaced: Vec<&GridCell> = chart
+        .cells
+        .iter()
+        .filter(|c| c.row.is_none() || c.col.is_none())
+        .collect();
+    let rows = placed
+        .iter()
+        .filter_map(|c| c.row)
+        .max()
+        .map_or(0, |r| r + 1);
+    let cols = placed
+        .iter()
+        .filter_map(|c| c.col)
+        .max()
+        .map_or(0, |c| c + 1);
+    let max = chart.cells.iter().map(|c| c.value).fold(0.0f64, f64::max);
+    let width = margin * 2.0 + f64::from(cols.max(4)) * size;
+    let height = margin * 2.0 + f64::from(rows) * size + 50.0 + 18.0 * unplaced.len() as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}">"#,
+        escape(FONT_FAMILY),
+        escape(&chart.title)
+    );
+    let _ = write!(
+        s,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="{margin}" y="24" font-size="16" font-weight="600">{}</text>"#,
+        escape(&chart.title)
+    );
+    for c in &placed {
+        let (r, k) = (f64::from(c.row.unwrap_or(0)), f64::from(c.col.unwrap_or(0)));
+        let (x, y) = (margin + k * size, margin + r * size);
+        let fill = c
+            .fill
+            .clone()
+            .unwrap_or_else(|| sequential_color(if max > 0.0 { c.value / max } else { 0.0 }));
+        let ink = if dark_text_on(&fill) { "#111" } else { "#fff" };
+        let _ = write!(
+            s,
+            r##"<g class="cell" data-cell="{label}" data-value="{value}"><title>{title}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{fill}" stroke="#555" stroke-width="1"/><text x="{tx}" y="{ty}" font-size="11" fill="{ink}" text-anchor="middle">{label}</text><text x="{tx}" y="{vy}" font-size="16" font-weight="600" fill="{ink}" text-anchor="middle">{text}</text></g>"##,
+            label = escape(&c.label),
+            value = c.value,
+            title = escape(&c.title),
+            tx = x + size / 2.0,
+            ty = y + 18.0,
+            vy = y + size / 2.0 + 12.0,
+            text = escape(&c.text),
+        );
+    }
+    // Legend: a five-step ramp from 0 to the maximum.
+    let ly = margin + f64::from(rows) * size + 16.0;
+    for i in 0..5 {
+        let t = f64::from(i) / 4.0;
+        let _ = write!(
+            s,
+            r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
+            margin + f64::from(i) * 30.0,
+            sequential_color(t)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" font-size="11">{} 0 – {}</text>"#,
+        margin + 160.0,
+        ly + 10.0,
+        escape(&chart.legend),
+        format_number(max)
+    );
+    for (i, c) in unplaced.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text class="unplaced" x="{margin}" y="{}" font-size="11"><title>{}</title>not on the plan: {} — {}</text>"#,
+            ly + 34.0 + 18.0 * i as f64,
+            escape(&c.title),
+            escape(&c.label),
+            escape(&c.text)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_data_and_draws_every_cell() {
+        let cells = (0..4)
+            .map(|i| GridCell {
+                row: Some(i / 2),
+                col: Some(i % 2),
+                label: format!("<b>{i}</b>"),
+                value: f64::from(i),
+                text: i.to_string(),
+                title: "t".into(),
+                fill: None,
+            })
+            .collect();
+        let svg = grid_svg(&GridChart {
+            title: "仓库 & <x>".into(),
+            legend: "events".into(),
+            cells,
+        });
+        assert_eq!(svg.matches("class=\"cell\"").count(), 4);
+        assert!(svg.contains("仓库 &amp; &lt;x&gt;"));
+        assert!(!svg.contains("<b>"));
+        assert_eq!(sequential_color(0.0), "#ffffe5");
+        assert_eq!(sequential_color(1.0), "#993404");
+    }
+}

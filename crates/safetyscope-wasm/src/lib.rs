@@ -1,0 +1,154 @@
+//! wasm-bindgen exports of safetyscope for the static dashboard. Thin by
+//! design: each export converts its arguments, calls `safetyscope-core` and
+//! returns JSON text or bytes; errors become JavaScript `Error`s with the
+//! core's message (table, column, row, value).
+
+use std::sync::Arc;
+
+use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
+use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
+use safetyscope_core::output::{OutputFormat, encode};
+use safetyscope_core::{Dataset, Mapping, TableKind};
+use wasm_bindgen::prelude::*;
+
+fn js(e: safetyscope_core::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(json: &str, what: &str) -> Result<T, JsError> {
+    if json.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(json).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
+}
+
+/// Install a panic hook that reports panics on the console (once).
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_log(&format!("safetyscope panicked: {info}"));
+    }));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn web_log(s: &str);
+}
+
+/// The library version.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Generated sample data: Parquet bytes per table plus the ground truth.
+#[wasm_bindgen]
+pub struct SampleFiles {
+    files: Vec<(TableKind, Vec<u8>)>,
+    truth: String,
+}
+
+#[wasm_bindgen]
+impl SampleFiles {
+    /// Table names, in the order of [`SampleFiles::bytes`].
+    #[wasm_bindgen(js_name = tableNames)]
+    pub fn table_names(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|(k, _)| k.name().to_string())
+            .collect()
+    }
+
+    /// Parquet bytes of a table.
+    pub fn bytes(&self, table: &str) -> Result<Vec<u8>, JsError> {
+        self.files
+            .iter()
+            .find(|(k, _)| k.name() == table)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| JsError::new(&format!("no table `{table}`")))
+    }
+
+    /// Ground truth (JSON).
+    #[wasm_bindgen(js_name = groundTruth)]
+    pub fn ground_truth(&self) -> String {
+        self.truth.clone()
+    }
+}
+
+/// Generate the sample dataset in memory (options as JSON of `GenerateOptions`).
+#[wasm_bindgen(js_name = generateSample)]
+pub fn generate_sample(options: &str) -> Result<SampleFiles, JsError> {
+    let o: GenerateOptions = parse(options, "generate options")?;
+    let (files, truth) = generate_parquet_bytes(&o).map_err(js)?;
+    Ok(SampleFiles {
+        files,
+        truth: serde_json::to_string(&truth).map_err(|e| JsError::new(&e.to_string()))?,
+    })
+}
+
+/// A dataset loaded in the browser.
+#[wasm_bindgen]
+pub struct Session {
+    ds: Arc<Dataset>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Load files: `tables[i]` is the canonical table of `names[i]` / `files[i]`
+    /// (Parquet, CSV, NDJSON or Arrow IPC by extension); `mapping` is optional
+    /// TOML text, `timezone` an optional IANA name.
+    pub fn load(
+        tables: Vec<String>,
+        names: Vec<String>,
+        files: Vec<js_sys::Uint8Array>,
+        mapping: Option<String>,
+        timezone: Option<String>,
+    ) -> Result<Session, JsError> {
+        if tables.len() != names.len() || names.len() != files.len() {
+            return Err(JsError::new(
+                "tables, names and files must have the same length",
+            ));
+        }
+        let mapping = match mapping.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                Some(Mapping::from_toml(text, "", "mapping").map_err(js)?)
+            }
+            _ => None,
+        };
+        let mut inputs = Vec::new();
+        for ((t, n), f) in tables.iter().zip(names).zip(files) {
+            let kind = TableKind::from_name(t)
+                .ok_or_else(|| JsError::new(&format!("unknown table `{t}` (file {n})")))?;
+            inputs.push((kind, n, bytes::Bytes::from(f.to_vec())));
+        }
+        let ds = Dataset::from_bytes(timezone.as_deref(), inputs, mapping.as_ref()).map_err(js)?;
+        Ok(Session { ds: Arc::new(ds) })
+    }
+
+    /// The validation report (JSON).
+    pub fn validation(&self) -> String {
+        serde_json::to_string(self.ds.report()).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The dataset timezone.
+    pub fn timezone(&self) -> String {
+        self.ds.timezone().to_string()
+    }
+
+    /// Events per cell (options as JSON of `HeatmapOptions`); resolves to
+    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    pub async fn heatmap(&self, options: String) -> Result<String, JsError> {
+        let o: HeatmapOptions = parse(&options, "heatmap options")?;
+        let df = event_heatmap(&self.ds, &o).await.map_err(js)?;
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await.map_err(|e| js(e.into()))?;
+        let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
+        let svg = heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?;
+        let rows = String::from_utf8(rows).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(format!(
+            "{{\"rows\":{rows},\"svg\":{}}}",
+            serde_json::Value::String(svg)
+        ))
+    }
+}

@@ -1,0 +1,324 @@
+"""safetyscope: workplace-safety (安全生产) analytics on Apache DataFusion.
+
+Open a dataset, run analyses, get Arrow results that convert to pandas,
+polars or pyarrow without copies::
+
+    >>> import safetyscope, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> truth = safetyscope.generate_sample(out, scale=0.05, sites=2)
+    >>> ds = safetyscope.Dataset.open(out)
+    >>> hm = ds.heatmap(site="U01")
+    >>> hm.num_rows
+    36
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from . import _internal
+from .errors import (
+    DataError,
+    MappingError,
+    NotFoundError,
+    OptionError,
+    QueryError,
+    SafetyscopeError,
+    SafetyscopeIOError,
+    SchemaError,
+)
+
+__version__: str = _internal.__version__
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _arrow_stream_source(obj: Any) -> Any:
+    """Return an object implementing ``__arrow_c_stream__`` for ``obj``.
+
+    pyarrow tables and batches, polars DataFrames and any Arrow PyCapsule
+    object pass through untouched; a pandas DataFrame without the interface
+    is converted with pyarrow.
+    """
+    if hasattr(obj, "__arrow_c_stream__") or hasattr(obj, "__arrow_c_array__"):
+        return obj
+    mod = type(obj).__module__
+    if mod.startswith("pandas"):
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(obj, preserve_index=False)
+    raise TypeError(
+        f"expected an Arrow-compatible table (pyarrow, polars, pandas), got {type(obj).__name__}"
+    )
+
+
+class ValidationReport:
+    """What was read, accepted and rejected per table, and why.
+
+    ``tables`` maps a table name to a dict with ``rows_read``,
+    ``rows_accepted``, ``rejected`` (reason → ``{count, examples}``),
+    ``time_unknown`` and ``error``.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.timezone: str = data.get("timezone", "")
+        self.tables: dict[str, dict[str, Any]] = data.get("tables", {})
+
+    def rows_rejected(self, table: Optional[str] = None) -> int:
+        """Rejected rows in one table, or in all tables."""
+        tables = [self.tables[table]] if table else list(self.tables.values())
+        return sum(sum(r["count"] for r in t["rejected"].values()) for t in tables)
+
+    def rejected_counts(self, table: str) -> dict[str, int]:
+        """Reason → count of rejected rows of a table."""
+        return {k: v["count"] for k, v in self.tables[table]["rejected"].items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data."""
+        return {"timezone": self.timezone, "tables": self.tables}
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}: {t['rows_read']} read, {t['rows_accepted']} accepted"
+            for name, t in self.tables.items()
+        ]
+        return f"ValidationReport({'; '.join(parts)})"
+
+
+class Chart:
+    """An SVG chart: displays in Jupyter, saves as ``.svg``."""
+
+    def __init__(self, svg: str) -> None:
+        self.svg = svg
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def save(self, path: PathLike) -> None:
+        """Write the chart to ``path`` (``.svg``)."""
+        p = os.fspath(path)
+        if not p.lower().endswith(".svg"):
+            raise OptionError(f"cannot save a chart as {p!r}: use a .svg file name")
+        tmp = p + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.svg)
+        os.replace(tmp, p)
+
+
+class Result:
+    """The result of an analysis or query: an Arrow table plus a chart.
+
+    Implements ``__arrow_c_stream__``, so ``pyarrow.table(result)`` and
+    ``polars.DataFrame(result)`` read it without copies.
+    """
+
+    def __init__(self, raw: "_internal.RawResult") -> None:
+        self._raw = raw
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self._raw.__arrow_c_stream__(requested_schema)
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+        return self._raw.num_rows()
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names."""
+        return self._raw.column_names()
+
+    @property
+    def validation(self) -> ValidationReport:
+        """The ingest report of the dataset the result was computed from."""
+        return ValidationReport(json.loads(self._raw.validation_json()))
+
+    def to_arrow(self) -> Any:
+        """As a ``pyarrow.Table``."""
+        import pyarrow as pa
+
+        return pa.table(self)
+
+    def to_pandas(self) -> Any:
+        """As a ``pandas.DataFrame`` (through pyarrow)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """As a ``polars.DataFrame``."""
+        import polars as pl
+
+        return pl.DataFrame(self)
+
+    def plot(self) -> Optional[Chart]:
+        """The chart of this result, if the analysis draws one."""
+        svg = self._raw.svg()
+        return Chart(svg) if svg is not None else None
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = []
+        try:
+            t = self.to_arrow().slice(0, 10).to_pylist()
+            cols = self.columns
+            head.append("<table><thead><tr>")
+            head.extend(f"<th>{html.escape(c)}</th>" for c in cols)
+            head.append("</tr></thead><tbody>")
+            for row in t:
+                head.append("<tr>" + "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in cols) + "</tr>")
+            head.append("</tbody></table>")
+        except ImportError:
+            head.append(f"<p>{self.num_rows} rows × {len(self.columns)} columns</p>")
+        svg = self._raw.svg() or ""
+        return f"<div>{''.join(head)}<p>{self.num_rows} rows</p>{svg}</div>"
+
+    def __repr__(self) -> str:
+        return f"Result({self.num_rows} rows; columns {', '.join(self.columns)})"
+
+
+class Dataset:
+    """Canonical safety tables registered in a DataFusion session.
+
+    Open one with :meth:`open` (a directory of canonical files, or a mapping
+    file) or :meth:`from_tables` (in-memory pandas, polars or pyarrow tables).
+    """
+
+    def __init__(self, raw: "_internal.RawDataset") -> None:
+        self._raw = raw
+
+    @staticmethod
+    def open(path: PathLike, timezone: Optional[str] = None, lenient: bool = False) -> "Dataset":
+        """Open a dataset directory or a ``.toml`` mapping file.
+
+        With ``lenient=True`` tables that cannot be loaded are recorded in the
+        validation report instead of raising.
+        """
+        return Dataset(_internal.RawDataset.open(os.fspath(path), timezone, lenient))
+
+    @staticmethod
+    def from_tables(
+        tables: Optional[Mapping[str, Any]] = None,
+        *,
+        timezone: Optional[str] = None,
+        mapping: Optional[Union[str, PathLike]] = None,
+        **kw: Any,
+    ) -> "Dataset":
+        """Load in-memory tables given by canonical name.
+
+        ``Dataset.from_tables(incidents=df, cells=plan)``; values are pandas,
+        polars or pyarrow tables. ``mapping`` is TOML text or a path to a
+        mapping file whose column rules apply to these tables.
+        """
+        all_tables = dict(tables or {})
+        all_tables.update(kw)
+        mapping_text = None
+        if mapping is not None:
+            m = os.fspath(mapping)
+            mapping_text = open(m, encoding="utf-8").read() if os.path.exists(m) else m
+        converted = {k: _arrow_stream_source(v) for k, v in all_tables.items()}
+        return Dataset(_internal.RawDataset.from_tables(converted, timezone, mapping_text))
+
+    @property
+    def timezone(self) -> str:
+        """The dataset timezone (IANA name)."""
+        return self._raw.timezone()
+
+    @property
+    def validation(self) -> ValidationReport:
+        """The ingest report: rows read, accepted and rejected by reason."""
+        return ValidationReport(json.loads(self._raw.validation_json()))
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the tables provided."""
+        return self._raw.table_names()
+
+    def table(self, name: str) -> Result:
+        """The accepted rows of a canonical table."""
+        return Result(self._raw.table(name))
+
+    def sql(self, query: str) -> Result:
+        """Run SQL over the canonical tables.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> safetyscope.Dataset.open(d).sql("select count(*) as n from cells").to_arrow()["n"][0].as_py()
+        36
+        """
+        return Result(self._raw.sql(query))
+
+    def heatmap(
+        self,
+        *,
+        kinds: Sequence[str] = ("incidents",),
+        from_: Optional[str] = None,
+        to: Optional[str] = None,
+        site: Optional[str] = None,
+    ) -> Result:
+        """Events per cell of the site plan, with an SVG grid chart.
+
+        ``kinds``: event tables counted into ``events`` (incidents, hazards,
+        violations); ``from_`` / ``to``: local-time window [from, to);
+        ``site``: one site only.
+        """
+        opts = {"kinds": list(kinds), "from": from_, "to": to, "site": site}
+        return Result(self._raw.heatmap(json.dumps(opts)))
+
+    def __repr__(self) -> str:
+        return f"Dataset(timezone={self.timezone!r}, tables={self.tables})"
+
+
+def generate_sample(
+    out: PathLike,
+    *,
+    scale: float = 1.0,
+    seed: int = 42,
+    year: int = 2025,
+    sites: int = 12,
+    timezone: str = "Asia/Shanghai",
+    plant_hot_cells: bool = True,
+    plant_hours: bool = True,
+) -> dict[str, Any]:
+    """Write the deterministic sample dataset to ``out``; return the ground truth.
+
+    >>> import safetyscope, tempfile
+    >>> truth = safetyscope.generate_sample(tempfile.mkdtemp(), scale=0.05, sites=1)
+    >>> truth["rows"]["cells"]
+    36
+    """
+    opts = {
+        "scale": scale,
+        "seed": seed,
+        "year": year,
+        "sites": sites,
+        "timezone": timezone,
+        "plant_hot_cells": plant_hot_cells,
+        "plant_hours": plant_hours,
+    }
+    result: dict[str, Any] = json.loads(_internal.generate_sample(os.fspath(out), json.dumps(opts)))
+    return result
+
+
+def data_model_markdown() -> str:
+    """The canonical data model as Markdown (the content of docs/data-model.md)."""
+    return _internal.data_model_markdown()
+
+
+__all__ = [
+    "Dataset",
+    "Result",
+    "Chart",
+    "ValidationReport",
+    "generate_sample",
+    "data_model_markdown",
+    "SafetyscopeError",
+    "SchemaError",
+    "DataError",
+    "MappingError",
+    "OptionError",
+    "QueryError",
+    "SafetyscopeIOError",
+    "NotFoundError",
+]

@@ -1,0 +1,334 @@
+//! Python bindings of safetyscope (`safetyscope._internal`). Thin by design:
+//! every function converts arguments, calls `safetyscope-core` with the GIL
+//! released and converts the result back. The Python package wraps these
+//! classes with docstrings and conveniences.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+use pyo3_arrow::PyTable;
+use pyo3_arrow::input::AnyRecordBatch;
+use safetyscope_core::{Dataset, Error, ErrorKind, OnTableError, TableKind};
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("safetyscope")
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+}
+
+/// Raise the Python exception class (defined in `safetyscope.errors`) that
+/// matches an error.
+fn to_py(e: Error) -> PyErr {
+    let class = match e.kind() {
+        ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::Io => "SafetyscopeIOError",
+        ErrorKind::Schema => "SchemaError",
+        ErrorKind::Data => "DataError",
+        ErrorKind::Mapping => "MappingError",
+        ErrorKind::InvalidOption => "OptionError",
+        _ => "QueryError",
+    };
+    let msg = e.to_string();
+    Python::attach(|py| {
+        match py
+            .import("safetyscope.errors")
+            .and_then(|m| m.getattr(class))
+        {
+            Ok(cls) => match cls.call1((msg.clone(),)) {
+                Ok(inst) => PyErr::from_value(inst),
+                Err(err) => err,
+            },
+            Err(_) => PyRuntimeError::new_err(msg),
+        }
+    })
+}
+
+/// Run a future on the shared runtime with the GIL released, checking for
+/// Ctrl-C (KeyboardInterrupt) every 200 ms so long queries can be cancelled.
+fn wait<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = safetyscope_core::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = runtime();
+    let handle = rt.spawn(fut);
+    let mut handle = Some(handle);
+    loop {
+        let h = handle.take().expect("handle present");
+        let (res, h) = py.detach(|| {
+            rt.block_on(async move {
+                let mut h = h;
+                match tokio::time::timeout(Duration::from_millis(200), &mut h).await {
+                    Ok(r) => (Some(r), None),
+                    Err(_) => (None, Some(h)),
+                }
+            })
+        });
+        match res {
+            Some(Ok(r)) => return r.map_err(to_py),
+            Some(Err(join)) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "safetyscope task failed: {join}"
+                )));
+            }
+            None => {
+                let h = h.expect("pending handle");
+                if let Err(e) = py.check_signals() {
+                    h.abort();
+                    return Err(e);
+                }
+                handle = Some(h);
+            }
+        }
+    }
+}
+
+fn parse_options<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> PyResult<T> {
+    serde_json::from_str(json).map_err(|e| to_py(Error::option(what, e.to_string())))
+}
+
+/// A result table (Arrow batches plus an optional SVG chart).
+#[pyclass(frozen, module = "safetyscope._internal")]
+struct RawResult {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    svg: Option<String>,
+    report: String,
+}
+
+#[pymethods]
+impl RawResult {
+    /// Arrow C stream export (PyCapsule interface).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let table = PyTable::try_new(self.batches.clone(), self.schema.clone())?;
+        let t = Bound::new(py, table)?;
+        t.call_method1("__arrow_c_stream__", (requested_schema,))
+    }
+
+    /// Number of rows.
+    fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Column names.
+    fn column_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// The SVG chart, if the analysis draws one.
+    fn svg(&self) -> Option<String> {
+        self.svg.clone()
+    }
+
+    /// The validation report of the dataset (JSON).
+    fn validation_json(&self) -> String {
+        self.report.clone()
+    }
+}
+
+/// A loaded dataset.
+#[pyclass(frozen, module = "safetyscope._internal")]
+struct RawDataset {
+    inner: Arc<Dataset>,
+}
+
+impl RawDataset {
+    fn result(
+        &self,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        svg: Option<String>,
+    ) -> RawResult {
+        RawResult {
+            schema,
+            batches,
+            svg,
+            report: self.report_json(),
+        }
+    }
+
+    fn report_json(&self) -> String {
+        serde_json::to_string(self.inner.report()).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+#[pymethods]
+impl RawDataset {
+    /// Open a dataset directory or mapping file.
+    #[staticmethod]
+    #[pyo3(signature = (path, timezone=None, lenient=false))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        timezone: Option<String>,
+        lenient: bool,
+    ) -> PyResult<Self> {
+        let mode = if lenient {
+            OnTableError::Report
+        } else {
+            OnTableError::Fail
+        };
+        let ds = py
+            .detach(|| Dataset::open(&path, timezone.as_deref(), mode))
+            .map_err(to_py)?;
+        Ok(RawDataset {
+            inner: Arc::new(ds),
+        })
+    }
+
+    /// Load in-memory tables: a dict of table name → Arrow stream object.
+    #[staticmethod]
+    #[pyo3(signature = (tables, timezone=None, mapping=None))]
+    fn from_tables(
+        py: Python<'_>,
+        tables: BTreeMap<String, AnyRecordBatch>,
+        timezone: Option<String>,
+        mapping: Option<String>,
+    ) -> PyResult<Self> {
+        let mut mem = BTreeMap::new();
+        for (name, obj) in tables {
+            let kind = TableKind::from_name(&name).ok_or_else(|| {
+                to_py(Error::option(
+                    "tables",
+                    format!(
+                        "unknown table `{name}`; canonical tables are {}",
+                        TableKind::ALL.map(TableKind::name).join(", ")
+                    ),
+                ))
+            })?;
+            let reader = obj.into_reader()?;
+            let batches = reader
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| to_py(Error::from(e)))?;
+            mem.insert(kind, batches);
+        }
+        let mapping = match mapping {
+            Some(text) => {
+                Some(safetyscope_core::Mapping::from_toml(&text, ".", "mapping").map_err(to_py)?)
+            }
+            None => None,
+        };
+        let ds = py
+            .detach(|| Dataset::from_batches(timezone.as_deref(), mem, mapping.as_ref()))
+            .map_err(to_py)?;
+        Ok(RawDataset {
+            inner: Arc::new(ds),
+        })
+    }
+
+    /// The dataset timezone.
+    fn timezone(&self) -> String {
+        self.inner.timezone().to_string()
+    }
+
+    /// The validation report as JSON.
+    fn validation_json(&self) -> String {
+        self.report_json()
+    }
+
+    /// Names of the tables provided.
+    fn table_names(&self) -> Vec<String> {
+        TableKind::ALL
+            .into_iter()
+            .filter(|k| self.inner.has_table(*k))
+            .map(|k| k.name().to_string())
+            .collect()
+    }
+
+    /// A canonical table.
+    fn table(&self, name: &str) -> PyResult<RawResult> {
+        let kind = TableKind::from_name(name)
+            .ok_or_else(|| to_py(Error::option("name", format!("unknown table `{name}`"))))?;
+        Ok(self.result(
+            kind.def().arrow_schema(self.inner.timezone()),
+            self.inner.batches(kind).to_vec(),
+            None,
+        ))
+    }
+
+    /// Run SQL over the canonical tables.
+    fn sql(&self, py: Python<'_>, query: String) -> PyResult<RawResult> {
+        let ds = self.inner.clone();
+        let (schema, batches) = wait(py, async move {
+            let df = ds.sql(&query).await?;
+            let schema: SchemaRef = df.schema().inner().clone();
+            Ok((schema, df.collect().await?))
+        })?;
+        Ok(self.result(schema, batches, None))
+    }
+
+    /// Events per cell (options as JSON of `HeatmapOptions`).
+    fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::heatmap::HeatmapOptions =
+            parse_options(options, "heatmap options")?;
+        let ds = self.inner.clone();
+        let site = o.site.clone();
+        let (schema, batches) = wait(py, async move {
+            let df = safetyscope_core::heatmap::event_heatmap(&ds, &o).await?;
+            let schema: SchemaRef = df.schema().inner().clone();
+            Ok((schema, df.collect().await?))
+        })?;
+        let svg =
+            safetyscope_core::heatmap::heatmap_svg(&batches, site.as_deref(), "Events per cell")
+                .map_err(to_py)?;
+        Ok(self.result(schema, batches, Some(svg)))
+    }
+}
+
+/// Generate the sample dataset into a directory (options as JSON of
+/// `GenerateOptions`); returns the ground truth as JSON.
+#[pyfunction]
+fn generate_sample(py: Python<'_>, out: PathBuf, options: &str) -> PyResult<String> {
+    let o: safetyscope_core::generate::GenerateOptions =
+        parse_options(options, "generate options")?;
+    let truth = py
+        .detach(|| safetyscope_core::generate::generate_to_dir(&out, &o))
+        .map_err(to_py)?;
+    serde_json::to_string(&truth).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The canonical data model as Markdown.
+#[pyfunction]
+fn data_model_markdown() -> String {
+    safetyscope_core::schema::data_model_markdown()
+}
+
+/// The canonical table names, in load order.
+#[pyfunction]
+fn table_names() -> Vec<&'static str> {
+    TableKind::ALL.map(TableKind::name).to_vec()
+}
+
+/// The `safetyscope._internal` module.
+#[pymodule]
+fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RawDataset>()?;
+    m.add_class::<RawResult>()?;
+    m.add_function(wrap_pyfunction!(generate_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(data_model_markdown, m)?)?;
+    m.add_function(wrap_pyfunction!(table_names, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
