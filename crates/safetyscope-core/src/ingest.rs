@@ -129,11 +129,31 @@ impl ReadOptions {
 
 type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
 
+/// Resolve a text-encoding label (`utf-8`, `latin-1`, `gbk`, `shift_jis`, …).
+/// Latin-1 is read as Windows-1252, its superset, as browsers do.
+pub fn resolve_encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let l = label.trim().to_ascii_lowercase();
+    encoding_rs::Encoding::for_label(l.as_bytes()).or_else(|| {
+        let compact: String = l
+            .chars()
+            .filter(|c| *c != '-' && *c != '_' && *c != ' ')
+            .collect();
+        match compact.as_str() {
+            "latin1" | "iso88591" | "cp1252" | "windows1252" => Some(encoding_rs::WINDOWS_1252),
+            "utf8" => Some(encoding_rs::UTF_8),
+            "gbk" | "cp936" | "gb2312" => Some(encoding_rs::GBK),
+            "gb18030" => Some(encoding_rs::GB18030),
+            "big5" => Some(encoding_rs::BIG5),
+            _ => encoding_rs::Encoding::for_label(compact.as_bytes()),
+        }
+    })
+}
+
 fn transcode(bytes: Bytes, encoding: Option<&str>, label: &str) -> Result<Bytes> {
     let Some(enc) = encoding else {
         return Ok(bytes);
     };
-    let enc = encoding_rs::Encoding::for_label(enc.as_bytes())
+    let enc = resolve_encoding(enc)
         .ok_or_else(|| Error::option("encoding", format!("unknown encoding `{enc}`")))?;
     if enc == encoding_rs::UTF_8 {
         return Ok(bytes);
@@ -470,6 +490,7 @@ pub struct TableLoader {
     tz_name: String,
     mapping: TableMapping,
     schema: SchemaRef,
+    nullable_schema: SchemaRef,
     extents: SiteExtents,
     seen_ids: HashSet<String>,
     /// The report so far.
@@ -494,6 +515,13 @@ impl TableLoader {
             tz_name: tz_name.to_string(),
             mapping: mapping.cloned().unwrap_or_default(),
             schema: def.arrow_schema(tz_name),
+            nullable_schema: Arc::new(Schema::new(
+                def.arrow_schema(tz_name)
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+            )),
             extents,
             seen_ids: HashSet::new(),
             report: TableReport {
@@ -671,8 +699,9 @@ impl TableLoader {
                 }
             }
         }
-        let out = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let out = filter_record_batch(&out, &keep.finish())?;
+        let all = RecordBatch::try_new(self.nullable_schema.clone(), columns)?;
+        let kept = filter_record_batch(&all, &keep.finish())?;
+        let out = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())?;
         self.report.rows_accepted += out.num_rows() as u64;
         if let Some(i) = self.def.columns.iter().position(|c| c.name == TIME_KNOWN) {
             let tk = out
@@ -895,6 +924,7 @@ impl Converter<'_> {
             || !self.spec.null_values.is_empty()
             || !self.spec.map.is_empty()
             || self.spec.default.is_some()
+            || self.spec.fill_null.is_some()
             || !self.spec.formats.is_empty()
             || self.spec.time_column.is_some()
             || self.spec.present
@@ -918,10 +948,10 @@ impl Converter<'_> {
 
     fn texts(&self, raw: &Raw, n: usize) -> Result<TextValues> {
         let apply = |v: Option<&str>| -> Option<String> {
-            let v = v?;
-            if self.is_null_text(v) {
-                return None;
-            }
+            let v = match v {
+                Some(v) if !self.is_null_text(v) => v,
+                _ => return self.spec.fill_null.clone(),
+            };
             let t = v.trim();
             if !self.spec.map.is_empty() {
                 if let Some(m) = self.spec.map.get(t).or_else(|| self.spec.map.get(v)) {
@@ -1331,10 +1361,10 @@ impl Converter<'_> {
                 }
             };
             let time = if unknown {
-                Some(NaiveTime::MIN)
+                Some((NaiveTime::MIN, false))
             } else {
                 let t = t.unwrap_or_default();
-                match tod.parse_value(t) {
+                match tod.parse_with_day(t) {
                     Some(x) => Some(x),
                     None => {
                         p.set(r, Reason::Unparseable, &tlabel, || t.to_string());
@@ -1342,7 +1372,9 @@ impl Converter<'_> {
                     }
                 }
             };
-            match time.and_then(|tm| local_to_micros(tz, date.and_time(tm))) {
+            let local =
+                time.map(|(tm, next)| date.and_time(tm) + chrono::Duration::days(i64::from(next)));
+            match local.and_then(|l| local_to_micros(tz, l)) {
                 Some(x) => b.append_value(x),
                 None => {
                     p.set(r, Reason::Unparseable, &tv.label, || {

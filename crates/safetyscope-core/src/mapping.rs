@@ -73,6 +73,8 @@ pub struct ColumnSpec {
     /// Canonical value for source values missing from `map` (without it, they
     /// are passed through and must be valid themselves).
     pub default: Option<String>,
+    /// Value used where the source is null (after `null_values`).
+    pub fill_null: Option<String>,
     /// Timestamp formats tried in order: chrono patterns, `rfc3339`, `excel`,
     /// `unix`, `unix_ms`.
     #[serde(default)]
@@ -282,7 +284,7 @@ impl Mapping {
                 }
             }
             if let Some(enc) = &t.encoding {
-                if encoding_rs::Encoding::for_label(enc.as_bytes()).is_none() {
+                if crate::ingest::resolve_encoding(enc).is_none() {
                     return Err(Error::mapping(
                         Some(format!("{label} [tables.{name}]")),
                         format!("unknown encoding `{enc}`"),

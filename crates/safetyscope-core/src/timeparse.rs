@@ -174,7 +174,17 @@ impl TimeOfDayFormat {
         }
     }
 
-    /// Parse a time-of-day value.
+    /// Parse a time-of-day value. `2400` (and `24:00`) is the end of the
+    /// day: midnight of the next day, returned as `(00:00, true)`.
+    pub fn parse_with_day(self, v: &str) -> Option<(NaiveTime, bool)> {
+        let v = v.trim();
+        if matches!(v, "2400" | "24:00" | "24:00:00") {
+            return Some((NaiveTime::MIN, true));
+        }
+        self.parse_value(v).map(|t| (t, false))
+    }
+
+    /// Parse a time-of-day value within the day (`2400` is not accepted here).
     pub fn parse_value(self, v: &str) -> Option<NaiveTime> {
         let v = v.trim();
         match self {
@@ -224,12 +234,12 @@ mod tests {
 
     #[test]
     fn excel_serials_match_the_spreadsheet() {
-        // 40982 is 2012-03-15 in Excel; 39090.5 is 2007-01-08 12:00.
+        // =DATE(2012,3,14) is 40982 in Excel; 39090.5 is 2007-01-08 12:00.
         let tz = parse_tz("UTC").unwrap();
         let t = parse_timestamp("40982", &[TsFormat::Excel], &tz).unwrap();
         assert_eq!(
             DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
-            "2012-03-15T00:00:00+00:00"
+            "2012-03-14T00:00:00+00:00"
         );
         let t = parse_timestamp("39090.5", &[TsFormat::Excel], &tz).unwrap();
         assert_eq!(
@@ -264,6 +274,7 @@ mod tests {
         assert_eq!(f.parse_value("945"), NaiveTime::from_hms_opt(9, 45, 0));
         assert_eq!(f.parse_value("30"), NaiveTime::from_hms_opt(0, 30, 0));
         assert_eq!(f.parse_value("2400"), None);
+        assert_eq!(f.parse_with_day("2400"), Some((NaiveTime::MIN, true)));
         assert_eq!(f.parse_value("1275"), None);
     }
 }

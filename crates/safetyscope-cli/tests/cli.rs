@@ -1,0 +1,156 @@
+//! The `safetyscope` binary end to end: exit codes, outputs, messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_safetyscope"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sample(dir: &Path) -> String {
+    let out = dir.join("sample");
+    let o = run(&[
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--scale",
+        "0.05",
+        "--sites",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    out.to_string_lossy().to_string()
+}
+
+#[test]
+fn generate_validate_heatmap_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let o = run(&["validate", &data]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("incidents:"), "{}", text(&o));
+
+    let csv = dir.path().join("hm.csv");
+    let svg = dir.path().join("hm.svg");
+    let o = run(&[
+        "heatmap",
+        &data,
+        "--out",
+        csv.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+        "--site",
+        "U02",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let body = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 37, "header + 36 cells");
+    assert!(lines[0].starts_with("site,zone,cell,row,col,owner,in_plan,incidents"));
+    let events_col = lines[0].split(',').position(|c| c == "events").unwrap();
+    let total: i64 = lines[1..]
+        .iter()
+        .map(|l| {
+            l.split(',')
+                .nth(events_col)
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    // The same number through SQL.
+    let o = run(&[
+        "sql",
+        &data,
+        "select count(*) as n from incidents where site = 'U02'",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let n: i64 = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(total, n);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(chart.matches("class=\"cell\"").count(), 36);
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    let json = dir.path().join("out.json");
+    let o = run(&[
+        "sql",
+        &data,
+        "select cell, owner from cells where site = 'U01' order by cell",
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 36);
+}
+
+#[test]
+fn exit_codes_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bad mapping: exit 2, the message names the file and the key.
+    let m = dir.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "[tables.incidents]\npath = \"x.csv\"\n[tables.incidents.columns]\nwhen = \"T\"\n",
+    )
+    .unwrap();
+    let o = run(&["validate", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`when` is not a column of `incidents`"),
+        "{}",
+        text(&o)
+    );
+
+    // A required table that is unusable: the report is printed, exit 1.
+    std::fs::write(dir.path().join("x.csv"), "id,site\n1,S1\n").unwrap();
+    std::fs::write(&m, "[tables.incidents]\npath = \"x.csv\"\n").unwrap();
+    let o = run(&["validate", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("UNUSABLE") && text(&o).contains("occurred_at"),
+        "{}",
+        text(&o)
+    );
+
+    // A missing path: exit 3.
+    let o = run(&["heatmap", dir.path().join("nope").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    // A bad query: exit 4.
+    let data = sample(dir.path());
+    let o = run(&["sql", &data, "select nope from incidents"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+
+    // A bad option: exit 2.
+    let o = run(&["heatmap", &data, "--from", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("yesterday"));
+}

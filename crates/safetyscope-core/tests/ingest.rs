@@ -1,0 +1,346 @@
+//! Ingest and validation against independently computed expectations.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, StringArray};
+use safetyscope_core::{Dataset, ErrorKind, OnTableError, Reason, TableKind};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn query(ds: &Dataset, sql: &str) -> Vec<arrow::array::RecordBatch> {
+    ds.sql(sql).await.unwrap().collect().await.unwrap()
+}
+
+#[test]
+fn mine_accidents_mapping_matches_the_pandas_computation() {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/mine_accidents_expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let ds = Dataset::open(
+        &repo().join("examples/mappings/mine-accidents.toml"),
+        None,
+        OnTableError::Fail,
+    )
+    .unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!(r.rows_read, expected["rows_read"].as_u64().unwrap());
+    assert_eq!(r.rows_accepted, expected["rows_accepted"].as_u64().unwrap());
+    let got: BTreeMap<String, u64> = r
+        .rejected
+        .iter()
+        .map(|(k, v)| {
+            (
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                v.count,
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, u64> = expected["rejected"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(r.time_unknown, expected["time_unknown"].as_u64().unwrap());
+    // Examples name the file, the record and the source column.
+    let ex = &r.rejected[&Reason::UnknownEnum].examples[0];
+    assert!(ex.column.contains("DEGREE_INJURY"), "{ex:?}");
+    assert!(ex.value.starts_with("INJURIES"), "{ex:?}");
+    assert!(ex.source.ends_with("msha_accidents_2000-2015_sample.csv"));
+
+    rt().block_on(async {
+        let b = query(&ds, "select severity, count(*) as n from incidents group by severity order by severity").await;
+        let mut by_sev = BTreeMap::new();
+        for batch in &b {
+            let s = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let n = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..batch.num_rows() {
+                by_sev.insert(s.value(i).to_string(), n.value(i));
+            }
+        }
+        let want: BTreeMap<String, i64> =
+            expected["by_severity"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap())).collect();
+        assert_eq!(by_sev, want);
+
+        // Hours of day in the dataset's local time, unknown times excluded.
+        let b = query(&ds, "select cast(date_part('hour', occurred_at) as int) as h, count(*) as n from incidents where time_known group by 1 order by 1").await;
+        let mut by_hour = BTreeMap::new();
+        for batch in &b {
+            let h = batch.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+            let n = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..batch.num_rows() {
+                by_hour.insert(h.value(i).to_string(), n.value(i));
+            }
+        }
+        let want: BTreeMap<String, i64> =
+            expected["by_hour"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap())).collect();
+        assert_eq!(by_hour, want);
+
+        let b = query(&ds, "select sum(lost_days) as d, sum(case when contractor then 1 else 0 end) as c from incidents").await;
+        assert_eq!(b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), expected["lost_days_total"].as_i64().unwrap());
+        assert_eq!(b[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), expected["contractor"].as_i64().unwrap());
+    });
+}
+
+fn text(a: &arrow::array::ArrayRef) -> StringArray {
+    let a = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8).unwrap();
+    a.as_any().downcast_ref::<StringArray>().unwrap().clone()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const CELLS: &str = "cell,zone,site,row,col,x_min,y_min,x_max,y_max,owner\n\
+A1,wh,S1,0,0,0,0,10,10,Li\nA2,wh,S1,0,1,10,0,20,10,Wang\n";
+
+#[test]
+fn every_rejection_reason_is_counted_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,occurred_at,occurred_until,site,cell,x,y,category,severity,lost_days\n\
+         1,2025-03-01 08:00,,S1,A1,1,1,高处坠落,minor,3\n\
+         2,2025-03-01 09:00,,S1,A1,1,1,fall from height,Near Miss,\n\
+         3,not a date,,S1,A1,1,1,fire,minor,1\n\
+         4,2025-03-01 10:00,,,A1,1,1,fire,minor,1\n\
+         5,2025-03-01 10:00,,S1,A1,1,1,volcano,minor,1\n\
+         1,2025-03-01 11:00,,S1,A1,1,1,fire,minor,1\n\
+         7,2025-03-01 11:00,2025-03-01 10:00,S1,A1,1,1,fire,minor,1\n\
+         8,2025-03-01 11:00,,S1,A2,55,1,fire,minor,1\n\
+         9,2025-03-01 11:00,,S1,A2,15,1,fire,minor,-4\n\
+         10,2025-03-01 12:00,,S1,A2,15,1,09,fatal,6000\n",
+    );
+    let ds = Dataset::open(dir.path(), Some("Asia/Shanghai"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!(r.rows_read, 10);
+    assert_eq!(r.rows_accepted, 3);
+    assert_eq!(r.count(Reason::Unparseable), 1);
+    assert_eq!(r.count(Reason::MissingRequired), 1);
+    assert_eq!(r.count(Reason::UnknownEnum), 1);
+    assert_eq!(r.count(Reason::DuplicateId), 1);
+    assert_eq!(r.count(Reason::EndBeforeStart), 1);
+    assert_eq!(r.count(Reason::OutsideSite), 1);
+    assert_eq!(r.count(Reason::OutOfRange), 1);
+    let ex = &r.rejected[&Reason::Unparseable].examples[0];
+    assert_eq!(
+        (ex.row, ex.column.as_str(), ex.value.as_str()),
+        (3, "occurred_at", "not a date")
+    );
+    assert_eq!(r.rejected[&Reason::DuplicateId].examples[0].row, 6);
+    assert_eq!(
+        r.rejected[&Reason::MissingRequired].examples[0].column,
+        "site"
+    );
+    // Accepted rows are canonical: codes, defaults, local time.
+    rt().block_on(async {
+        let b = query(&ds, "select id, category, severity, recordable, cast(date_part('hour', occurred_at) as int) as h from incidents order by cast(id as int)").await;
+        let b = &b[0];
+        let cat = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let sev = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        let rec = b.column(3).as_any().downcast_ref::<BooleanArray>().unwrap();
+        let h = b.column(4).as_any().downcast_ref::<Int32Array>().unwrap();
+        assert_eq!(cat.value(0), "fall_from_height");
+        assert_eq!(cat.value(1), "fall_from_height");
+        assert_eq!(sev.value(1), "near_miss");
+        assert!(rec.value(0) && !rec.value(1) && rec.value(2));
+        assert_eq!((h.value(0), h.value(1), h.value(2)), (8, 9, 12));
+    });
+}
+
+#[test]
+fn missing_required_column_names_table_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,when,site,category,severity\n1,2025-01-01,S1,fire,minor\n",
+    );
+    let e = Dataset::open(dir.path(), None, OnTableError::Fail).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Schema);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("incidents") && msg.contains("occurred_at") && msg.contains("when"),
+        "{msg}"
+    );
+    // Lenient mode records it in the report instead.
+    let ds = Dataset::open(dir.path(), None, OnTableError::Report).unwrap();
+    assert!(ds.unusable_tables()[0].1.contains("occurred_at"));
+}
+
+#[test]
+fn hive_partitions_globs_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "raw/site=S1/dt=2025-01-01/part-0.csv",
+        "no,when,kind,sev\n1,2025-01-01 03:00,fire,minor\n2,2025-01-01 04:00,fire,fatal\n",
+    );
+    write(
+        dir.path(),
+        "raw/site=S2/dt=2025-01-02/part-0.csv",
+        "no,when,kind,sev\n3,2025-01-02 05:00,fire,minor\n",
+    );
+    write(dir.path(), "raw/site=S2/dt=2025-01-02/_SUCCESS", "");
+    write(
+        dir.path(),
+        "other.ndjson",
+        "{\"cell\":\"A1\",\"zone\":\"z\",\"site\":\"S1\",\"row\":0,\"col\":0}\n",
+    );
+    let mapping = write(
+        dir.path(),
+        "m.toml",
+        r#"
+timezone = "Europe/Berlin"
+[tables.incidents]
+path = "raw"
+[tables.incidents.columns]
+id = "no"
+occurred_at = "when"
+category = "kind"
+severity = "sev"
+[tables.cells]
+path = "*.ndjson"
+"#,
+    );
+    let ds = Dataset::open(&mapping, None, OnTableError::Fail).unwrap();
+    assert_eq!(ds.report().tables["incidents"].rows_accepted, 3);
+    assert_eq!(ds.report().tables["incidents"].sources.len(), 2);
+    assert_eq!(ds.report().tables["cells"].rows_accepted, 1);
+    rt().block_on(async {
+        let b = query(
+            &ds,
+            "select site, count(*) as n from incidents group by site order by site",
+        )
+        .await;
+        let s = b[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let n = b[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(
+            (s.value(0), n.value(0), s.value(1), n.value(1)),
+            ("S1", 2, "S2", 1)
+        );
+    });
+}
+
+#[test]
+fn generated_sample_loads_without_rejections_and_is_deterministic() {
+    let o = safetyscope_core::generate::GenerateOptions {
+        scale: 0.05,
+        sites: 2,
+        ..Default::default()
+    };
+    let (a, truth) = safetyscope_core::generate::generate_parquet_bytes(&o).unwrap();
+    let (b, _) = safetyscope_core::generate::generate_parquet_bytes(&o).unwrap();
+    assert_eq!(a, b, "same seed, same bytes");
+    let files = a
+        .into_iter()
+        .map(|(k, v)| (k, format!("{k}.parquet"), bytes::Bytes::from(v)))
+        .collect();
+    let ds = Dataset::from_bytes(Some("Asia/Shanghai"), files, None).unwrap();
+    assert_eq!(ds.report().rows_rejected(), 0, "{}", ds.report().to_text());
+    for k in TableKind::ALL {
+        assert_eq!(ds.row_count(k) as u64, truth.rows[k.name()], "{k}");
+    }
+    assert_eq!(ds.row_count(TableKind::Cells), 72);
+    assert_eq!(truth.hot_cells.len(), 4);
+}
+
+#[test]
+fn data_model_doc_is_current() {
+    let doc = std::fs::read_to_string(repo().join("docs/data-model.md")).unwrap();
+    assert_eq!(
+        doc,
+        safetyscope_core::schema::data_model_markdown(),
+        "regenerate with `safetyscope schema --markdown > docs/data-model.md`"
+    );
+}
+
+#[test]
+fn latin1_and_excel_and_hhmm() {
+    let dir = tempfile::tempdir().unwrap();
+    // "Zürich" in Latin-1; 45352 = 2024-03-01; time unknown sentinel.
+    std::fs::write(dir.path().join("inc.csv"), b"ID;DAY;HHMM;WHERE;T;S\n1;45352;0930;Z\xfcrich;fire;minor\n2;45352;9999;Z\xfcrich;fire;minor\n3;45352;0975;Z\xfcrich;fire;minor\n").unwrap();
+    let mapping = write(
+        dir.path(),
+        "m.toml",
+        r#"
+timezone = "Asia/Shanghai"
+[tables.incidents]
+path = "inc.csv"
+delimiter = ";"
+encoding = "latin-1"
+[tables.incidents.columns]
+id = "ID"
+occurred_at = { column = "DAY", formats = ["excel"], time_column = "HHMM", time_unknown = ["9999"] }
+site = { constant = "S1" }
+zone = "WHERE"
+category = "T"
+severity = "S"
+"#,
+    );
+    let ds = Dataset::open(&mapping, None, OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!(
+        (
+            r.rows_accepted,
+            r.time_unknown,
+            r.count(Reason::Unparseable)
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        r.rejected[&Reason::Unparseable].examples[0].column,
+        "occurred_at (from HHMM)"
+    );
+    rt().block_on(async {
+        let b = query(
+            &ds,
+            "select zone, cast(occurred_at as varchar) as t, time_known from incidents order by id",
+        )
+        .await;
+        let z = text(b[0].column(0));
+        let t = text(b[0].column(1));
+        assert_eq!(z.value(0), "Zürich");
+        assert_eq!(t.value(0), "2024-03-01T09:30:00+08:00");
+        assert_eq!(t.value(1), "2024-03-01T00:00:00+08:00");
+        assert!(
+            !b[0]
+                .column(2)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap()
+                .value(1)
+        );
+        assert!(!b[0].column(2).is_null(1));
+    });
+}
