@@ -15,7 +15,10 @@ fi
 WB=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB" ]; then
   echo "installing wasm-bindgen-cli $WB"
-  cargo install wasm-bindgen-cli --version "$WB" --locked --force
+  # The published lockfile of wasm-bindgen-cli names a crate version the
+  # registry may no longer serve; fall back to a fresh resolution.
+  cargo install wasm-bindgen-cli --version "$WB" --locked --force || \
+    cargo install wasm-bindgen-cli --version "$WB" --force
 fi
 
 need_apt=()

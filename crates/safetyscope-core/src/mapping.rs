@@ -17,7 +17,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -230,9 +230,9 @@ impl Mapping {
 
     /// Read a mapping file.
     #[cfg(feature = "native")]
-    pub fn from_file(path: &Path) -> Result<Mapping> {
+    pub fn from_file(path: &std::path::Path) -> Result<Mapping> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
         Mapping::from_toml(&text, base, &path.display().to_string())
     }
 

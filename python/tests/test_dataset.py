@@ -1,0 +1,164 @@
+"""The Python surface against independent pandas computations."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import safetyscope
+
+
+def pandas_cell_counts(sample: pathlib.Path, site: str) -> pd.Series:
+    inc = pq.read_table(sample / "incidents.parquet").to_pandas()
+    return inc[inc.site == site].groupby("cell").size()
+
+
+def test_heatmap_equals_pandas_groupby(sample):
+    path, truth = sample
+    ds = safetyscope.Dataset.open(path)
+    hm = ds.heatmap(site="U02").to_pandas()
+    assert len(hm) == 36
+    assert list(hm.columns[:7]) == ["site", "zone", "cell", "row", "col", "owner", "in_plan"]
+    expected = pandas_cell_counts(path, "U02")
+    got = hm.set_index("cell")["events"]
+    assert got.sum() == expected.sum()
+    for cell, n in expected.items():
+        assert got[cell] == n, cell
+    # Cells without incidents are explicit zeros, never missing.
+    assert set(got.index) == {f"U02-{r}{c}" for r in "ABCDEF" for c in range(1, 7)}
+
+
+def test_heatmap_window_and_kinds_equal_pandas(sample):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    hm = ds.heatmap(site="U01", kinds=["incidents", "hazards"], from_="2025-03-01", to="2025-06-01").to_pandas()
+    tz = "Asia/Shanghai"
+    lo, hi = pd.Timestamp("2025-03-01", tz=tz), pd.Timestamp("2025-06-01", tz=tz)
+    inc = pq.read_table(path / "incidents.parquet").to_pandas()
+    haz = pq.read_table(path / "hazards.parquet").to_pandas()
+    n_inc = ((inc.site == "U01") & (inc.occurred_at >= lo) & (inc.occurred_at < hi)).sum()
+    n_haz = ((haz.site == "U01") & (haz.reported_at >= lo) & (haz.reported_at < hi)).sum()
+    assert hm.incidents.sum() == n_inc
+    assert hm.hazards.sum() == n_haz
+    assert hm.events.sum() == n_inc + n_haz
+
+
+def test_from_tables_accepts_pandas_polars_pyarrow(sample):
+    path, _ = sample
+    inc = pq.read_table(path / "incidents.parquet")
+    cells = pq.read_table(path / "cells.parquet")
+    ref = safetyscope.Dataset.open(path).heatmap().to_pandas()[["cell", "events"]].reset_index(drop=True)
+    for make in (lambda t: t, lambda t: t.to_pandas(), lambda t: pl.from_arrow(t)):
+        ds = safetyscope.Dataset.from_tables(incidents=make(inc), cells=make(cells))
+        got = ds.heatmap().to_pandas()[["cell", "events"]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, ref)
+
+
+def test_results_convert_without_pyarrow_specific_paths(sample):
+    path, _ = sample
+    r = safetyscope.Dataset.open(path).sql("select site, count(*) as n from cells group by site order by site")
+    assert r.num_rows == 3 and r.columns == ["site", "n"]
+    t = pa.table(r)
+    assert t.column("n").to_pylist() == [36, 36, 36]
+    assert pl.DataFrame(r)["n"].to_list() == [36, 36, 36]
+    assert r.to_pandas()["site"].tolist() == ["U01", "U02", "U03"]
+    assert "<table>" in r._repr_html_()
+
+
+def test_chart_displays_and_saves(sample, tmp_path):
+    path, _ = sample
+    chart = safetyscope.Dataset.open(path).heatmap(site="U03").plot()
+    assert chart is not None
+    assert chart._repr_svg_().startswith("<svg")
+    assert chart.svg.count('class="cell"') == 36
+    chart.save(tmp_path / "u03.svg")
+    assert (tmp_path / "u03.svg").read_text(encoding="utf-8") == chart.svg
+    with pytest.raises(safetyscope.OptionError):
+        chart.save(tmp_path / "u03.gif")
+
+
+def test_typed_exceptions(sample, tmp_path):
+    path, _ = sample
+    with pytest.raises(safetyscope.NotFoundError) as e:
+        safetyscope.Dataset.open(tmp_path / "nope")
+    assert isinstance(e.value, FileNotFoundError) and isinstance(e.value, safetyscope.SafetyscopeError)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tables.incidents]\npath = "x.csv"\n[tables.incidents.columns]\nwhen = "T"\n')
+    with pytest.raises(safetyscope.MappingError, match="`when` is not a column of `incidents`") as e2:
+        safetyscope.Dataset.open(bad)
+    assert isinstance(e2.value, ValueError)
+    ds = safetyscope.Dataset.open(path)
+    with pytest.raises(safetyscope.QueryError):
+        ds.sql("select nope from incidents")
+    with pytest.raises(safetyscope.OptionError, match="yesterday"):
+        ds.heatmap(from_="yesterday")
+    with pytest.raises(safetyscope.SchemaError, match="occurred_at"):
+        safetyscope.Dataset.from_tables(incidents=pa.table({"id": ["1"], "site": ["S"]}))
+
+
+def test_bad_rows_are_counted_not_dropped():
+    t = pa.table(
+        {
+            "id": ["1", "2", "1", "4"],
+            "occurred_at": ["2025-01-01 08:00", "2025-01-02 08:00", "2025-01-03 08:00", "someday"],
+            "site": ["S1"] * 4,
+            "category": ["fire", "fire", "fire", "fire"],
+            "severity": ["minor", "catastrophic", "minor", "minor"],
+        }
+    )
+    ds = safetyscope.Dataset.from_tables(incidents=t)
+    v = ds.validation
+    assert v.tables["incidents"]["rows_read"] == 4
+    assert v.tables["incidents"]["rows_accepted"] == 1
+    assert v.rejected_counts("incidents") == {"unparseable": 1, "unknown_enum": 1, "duplicate_id": 1}
+    ex = v.tables["incidents"]["rejected"]["unknown_enum"]["examples"][0]
+    assert (ex["row"], ex["column"], ex["value"]) == (2, "severity", "catastrophic")
+    assert ds.heatmap().validation.rows_rejected() == 3
+
+
+def _load_fixture_module(repo: pathlib.Path):
+    spec = importlib.util.spec_from_file_location("mine_expected", repo / "tests/fixtures/mine_accidents_expected.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_mine_accidents_mapping_equals_pandas(repo):
+    expected = _load_fixture_module(repo).expected()
+    ds = safetyscope.Dataset.open(repo / "examples/mappings/mine-accidents.toml")
+    t = ds.validation.tables["incidents"]
+    assert t["rows_read"] == expected["rows_read"]
+    assert t["rows_accepted"] == expected["rows_accepted"]
+    assert ds.validation.rejected_counts("incidents") == expected["rejected"]
+    assert t["time_unknown"] == expected["time_unknown"]
+    inc = ds.table("incidents").to_pandas()
+    assert inc.severity.value_counts().sort_index().to_dict() == expected["by_severity"]
+    known = inc[inc.time_known]
+    by_hour = known.occurred_at.dt.hour.value_counts().sort_index()
+    assert {str(k): int(v) for k, v in by_hour.items()} == expected["by_hour"]
+    assert int(inc.lost_days.fillna(0).sum()) == expected["lost_days_total"]
+
+
+def test_every_internal_method_is_wrapped():
+    raw = safetyscope._internal
+    wrapped = {
+        "RawDataset": safetyscope.Dataset,
+        "RawResult": safetyscope.Result,
+    }
+    internal_to_public = {"table_names": "tables", "validation_json": "validation", "column_names": "columns", "svg": "plot"}
+    for cls_name, public in wrapped.items():
+        cls = getattr(raw, cls_name)
+        for name in dir(cls):
+            if name.startswith("_"):
+                continue
+            target = internal_to_public.get(name, name)
+            assert hasattr(public, target), f"{cls_name}.{name} is not exposed as {public.__name__}.{target}"
+    for fn in ("generate_sample", "data_model_markdown"):
+        assert hasattr(safetyscope, fn)
