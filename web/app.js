@@ -113,7 +113,7 @@ async function recompute() {
   status.dataset.state = "computing";
   const t0 = performance.now();
   try {
-    const out = JSON.parse(await session.heatmap(JSON.stringify(options())));
+    const out = JSON.parse(session.heatmap(JSON.stringify(options())));
     lastRows = out.rows;
     draw(lastRows);
     $("error").hidden = true;
@@ -139,7 +139,7 @@ async function main() {
     }
     session = Session.load(tables, names, files, null, manifest.timezone ?? null);
     showValidation(JSON.parse(session.validation()));
-    const all = JSON.parse(await session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
+    const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
     const sites = [...new Set(all.rows.map((r) => r.site))].sort();
     for (const s of sites) {
       const o = document.createElement("option"); o.value = s; o.textContent = s; $("site").append(o);

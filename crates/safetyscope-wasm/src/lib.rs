@@ -11,6 +11,14 @@ use safetyscope_core::output::{OutputFormat, encode};
 use safetyscope_core::{Dataset, Mapping, TableKind};
 use wasm_bindgen::prelude::*;
 
+/// Run a DataFusion future to completion on a current-thread tokio runtime.
+/// Plans over in-memory tables never wait on the outside world, so this
+/// finishes synchronously; the runtime gives operators that spawn tasks
+/// (unions, partition merges) a reactor to spawn them on.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds on wasm32").block_on(fut)
+}
+
 fn js(e: safetyscope_core::Error) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -136,13 +144,16 @@ impl Session {
         self.ds.timezone().to_string()
     }
 
-    /// Events per cell (options as JSON of `HeatmapOptions`); resolves to
-    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
-    pub async fn heatmap(&self, options: String) -> Result<String, JsError> {
-        let o: HeatmapOptions = parse(&options, "heatmap options")?;
-        let df = event_heatmap(&self.ds, &o).await.map_err(js)?;
-        let schema = df.schema().inner().clone();
-        let batches = df.collect().await.map_err(|e| js(e.into()))?;
+    /// Events per cell (options as JSON of `HeatmapOptions`); returns JSON
+    /// `{ "rows": [...], "svg": "<svg…>" }`.
+    pub fn heatmap(&self, options: &str) -> Result<String, JsError> {
+        let o: HeatmapOptions = parse(options, "heatmap options")?;
+        let (schema, batches) = block_on(async {
+            let df = event_heatmap(&self.ds, &o).await?;
+            let schema = df.schema().inner().clone();
+            Ok::<_, safetyscope_core::Error>((schema, df.collect().await?))
+        })
+        .map_err(js)?;
         let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
         let svg = heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?;
         let rows = String::from_utf8(rows).map_err(|e| JsError::new(&e.to_string()))?;

@@ -4,7 +4,7 @@ use safetyscope_wasm::{Session, generate_sample};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 #[wasm_bindgen_test]
-async fn heatmap_in_wasm_counts_every_incident_of_the_site() {
+fn heatmap_in_wasm_counts_every_incident_of_the_site() {
     let sample = generate_sample(r#"{"scale":0.05,"sites":2,"seed":7}"#)
         .map_err(|_| "generate")
         .unwrap();
