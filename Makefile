@@ -24,7 +24,7 @@ help:
 	@echo "make test   - build and run every test"
 
 setup:
-	@$(STAGE) setup scripts/setup.sh "$(VENV)"
+	@if [ -z "$(SETUP_DONE)" ]; then $(STAGE) setup scripts/setup.sh "$(VENV)"; fi
 
 build-cli: setup
 	@$(STAGE) build-cli cargo build --profile $(PROFILE) -p safetyscope-cli
@@ -70,13 +70,14 @@ test-wasm: build-wasm
 test-browser: site
 	@$(STAGE) test-browser $(PY) -m pytest -q tests/e2e --bin $(BIN) --site $(BUILD)/site --sample $(BUILD)/sample
 
-test: setup
+test:
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory test-lint && \
-	$(MAKE) --no-print-directory test-rust && \
-	$(MAKE) --no-print-directory test-python && \
-	$(MAKE) --no-print-directory test-wasm && \
-	$(MAKE) --no-print-directory test-browser; \
+	$(MAKE) --no-print-directory setup && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-lint && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-rust && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-python && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-wasm && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser; \
 	rc=$$?; echo "== make test: $$(( $$(date +%s) - start ))s total, exit $$rc"; exit $$rc
 
 clean:

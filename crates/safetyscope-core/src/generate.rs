@@ -1057,10 +1057,11 @@ impl<W: std::io::Write + Send> TableSink for ParquetSink<W> {
     }
 }
 
+/// Parquet file bytes per table.
+pub type ParquetFiles = Vec<(TableKind, Vec<u8>)>;
+
 /// Generate into Parquet bytes per table (the browser and tests).
-pub fn generate_parquet_bytes(
-    o: &GenerateOptions,
-) -> Result<(Vec<(TableKind, Vec<u8>)>, GroundTruth)> {
+pub fn generate_parquet_bytes(o: &GenerateOptions) -> Result<(ParquetFiles, GroundTruth)> {
     let mut sink: ParquetSink<Vec<u8>> =
         ParquetSink::new(&o.timezone, Box::new(|_| Ok(Vec::new())));
     let truth = generate(o, &mut sink)?;

@@ -7,9 +7,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int32Builder,
-    RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Int32Array, RecordBatch,
+    StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -371,13 +370,11 @@ pub fn discover(path: &std::path::Path, format: Option<Format>) -> Result<Vec<So
             }
         };
         let mut partitions = Vec::new();
-        if let Some(root) = root {
-            if let Ok(rel) = f.strip_prefix(root) {
-                for comp in rel.parent().into_iter().flat_map(|p| p.components()) {
-                    let c = comp.as_os_str().to_string_lossy();
-                    if let Some((k, v)) = c.split_once('=') {
-                        partitions.push((k.to_string(), v.to_string()));
-                    }
+        if let Some(rel) = root.and_then(|r| f.strip_prefix(r).ok()) {
+            for comp in rel.parent().into_iter().flat_map(|p| p.components()) {
+                let c = comp.as_os_str().to_string_lossy();
+                if let Some((k, v)) = c.split_once('=') {
+                    partitions.push((k.to_string(), v.to_string()));
                 }
             }
         }
@@ -635,7 +632,7 @@ impl TableLoader {
             let spec = self.mapping.columns.get(c.name);
             let raw = self.raw_for(batch, c, spec, source)?;
             if matches!(raw, Raw::Missing) {
-                if c.required && !(c.name == TIME_KNOWN) {
+                if c.required && c.name != TIME_KNOWN {
                     return Err(Error::schema(
                         self.def.name,
                         format!(
@@ -1018,10 +1015,10 @@ impl Converter<'_> {
         p: &mut Problems,
     ) -> Result<(ArrayRef, Option<BooleanArray>)> {
         // Fast paths: typed source columns without text transforms.
-        if let (Raw::Array(a, name), false) = (raw, self.has_text_transform()) {
-            if let Some(arr) = self.fast(a, name, n, p)? {
-                return Ok((arr, None));
-            }
+        if let (Raw::Array(a, name), false) = (raw, self.has_text_transform())
+            && let Some(arr) = self.fast(a, name, n, p)?
+        {
+            return Ok((arr, None));
         }
         let tv = self.texts(raw, n)?;
         if self.spec.present {
@@ -1031,99 +1028,53 @@ impl Converter<'_> {
         let mut tk = None;
         let arr: ArrayRef = match self.c.ty {
             ColType::Text => {
-                let mut b = StringBuilder::with_capacity(n, n * 8);
-                for (r, v) in tv.values.iter().enumerate() {
-                    match v {
-                        None => {
-                            self.missing(r, &tv.label, p);
-                            b.append_null();
-                        }
-                        Some(s) => match self.check_text(s) {
-                            Ok(code) => b.append_value(code),
-                            Err(reason) => {
-                                p.set(r, reason, &tv.label, || s.clone());
-                                b.append_null();
-                            }
-                        },
-                    }
-                }
-                Arc::new(b.finish())
+                let v: StringArray = self
+                    .parse_each(&tv, p, |s| self.check_text(s))
+                    .into_iter()
+                    .collect();
+                Arc::new(v)
             }
             ColType::Float => {
-                let mut b = Float64Builder::with_capacity(n);
-                for (r, v) in tv.values.iter().enumerate() {
-                    match v {
-                        None => {
-                            self.missing(r, &tv.label, p);
-                            b.append_null();
-                        }
-                        Some(s) => match s.trim().parse::<f64>().ok().filter(|x| x.is_finite()) {
-                            Some(x) => {
-                                if let Some(reason) = self.check_num(x) {
-                                    p.set(r, reason, &tv.label, || s.clone());
-                                }
-                                b.append_value(x);
-                            }
-                            None => {
-                                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
-                                b.append_null();
-                            }
-                        },
-                    }
-                }
-                Arc::new(b.finish())
+                let v: Float64Array = self
+                    .parse_each(&tv, p, |s| {
+                        let x = s
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|x| x.is_finite())
+                            .ok_or(Reason::Unparseable)?;
+                        self.check_num(x).map_or(Ok(x), Err)
+                    })
+                    .into_iter()
+                    .collect();
+                Arc::new(v)
             }
             ColType::Int => {
-                let mut b = Int32Builder::with_capacity(n);
-                for (r, v) in tv.values.iter().enumerate() {
-                    match v {
-                        None => {
-                            self.missing(r, &tv.label, p);
-                            b.append_null();
-                        }
-                        Some(s) => {
-                            let parsed = s.trim().parse::<i32>().ok().or_else(|| {
-                                s.trim()
-                                    .parse::<f64>()
+                let v: Int32Array = self
+                    .parse_each(&tv, p, |s| {
+                        let t = s.trim();
+                        let x = t
+                            .parse::<i32>()
+                            .ok()
+                            .or_else(|| {
+                                t.parse::<f64>()
                                     .ok()
                                     .filter(|x| x.fract() == 0.0 && x.abs() < 2e9)
                                     .map(|x| x as i32)
-                            });
-                            match parsed {
-                                Some(x) => {
-                                    if let Some(reason) = self.check_num(f64::from(x)) {
-                                        p.set(r, reason, &tv.label, || s.clone());
-                                    }
-                                    b.append_value(x);
-                                }
-                                None => {
-                                    p.set(r, Reason::Unparseable, &tv.label, || s.clone());
-                                    b.append_null();
-                                }
-                            }
-                        }
-                    }
-                }
-                Arc::new(b.finish())
+                            })
+                            .ok_or(Reason::Unparseable)?;
+                        self.check_num(f64::from(x)).map_or(Ok(x), Err)
+                    })
+                    .into_iter()
+                    .collect();
+                Arc::new(v)
             }
             ColType::Bool => {
-                let mut b = BooleanBuilder::with_capacity(n);
-                for (r, v) in tv.values.iter().enumerate() {
-                    match v {
-                        None => {
-                            self.missing(r, &tv.label, p);
-                            b.append_null();
-                        }
-                        Some(s) => match parse_bool(s) {
-                            Some(x) => b.append_value(x),
-                            None => {
-                                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
-                                b.append_null();
-                            }
-                        },
-                    }
-                }
-                Arc::new(b.finish())
+                let v: BooleanArray = self
+                    .parse_each(&tv, p, |s| parse_bool(s).ok_or(Reason::Unparseable))
+                    .into_iter()
+                    .collect();
+                Arc::new(v)
             }
             ColType::Timestamp => {
                 let (a, t) = self.timestamps(&tv, batch, n, p)?;
@@ -1132,6 +1083,33 @@ impl Converter<'_> {
             }
         };
         Ok((arr, tk))
+    }
+
+    /// Parse every text value with `parse`; nulls are checked against
+    /// `required`, failures are recorded as the row's problem and become null.
+    fn parse_each<T>(
+        &self,
+        tv: &TextValues,
+        p: &mut Problems,
+        parse: impl Fn(&str) -> std::result::Result<T, Reason>,
+    ) -> Vec<Option<T>> {
+        tv.values
+            .iter()
+            .enumerate()
+            .map(|(r, v)| match v {
+                None => {
+                    self.missing(r, &tv.label, p);
+                    None
+                }
+                Some(s) => match parse(s) {
+                    Ok(x) => Some(x),
+                    Err(reason) => {
+                        p.set(r, reason, &tv.label, || s.clone());
+                        None
+                    }
+                },
+            })
+            .collect()
     }
 
     fn missing(&self, r: usize, label: &str, p: &mut Problems) {

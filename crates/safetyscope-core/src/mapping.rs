@@ -174,7 +174,7 @@ fn de_columns<'de, D: serde::Deserializer<'de>>(
     #[serde(untagged)]
     enum Either {
         Rename(String),
-        Spec(ColumnSpec),
+        Spec(Box<ColumnSpec>),
     }
     let raw: BTreeMap<String, toml::Value> = BTreeMap::deserialize(d)?;
     let mut out = BTreeMap::new();
@@ -187,7 +187,7 @@ fn de_columns<'de, D: serde::Deserializer<'de>>(
                 })?;
                 match parsed {
                     Either::Rename(s) => ColumnSpec::rename(s),
-                    Either::Spec(s) => s,
+                    Either::Spec(s) => *s,
                 }
             }
         };
@@ -232,7 +232,10 @@ impl Mapping {
     #[cfg(feature = "native")]
     pub fn from_file(path: &std::path::Path) -> Result<Mapping> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let base = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
         Mapping::from_toml(&text, base, &path.display().to_string())
     }
 
@@ -275,21 +278,21 @@ impl Mapping {
                     Error::mapping(Some(format!("{label} [tables.{name}]")), e.to_string())
                 })?;
             }
-            if let Some(d) = &t.delimiter {
-                if d.len() != 1 {
-                    return Err(Error::mapping(
-                        Some(format!("{label} [tables.{name}]")),
-                        "`delimiter` must be one ASCII character",
-                    ));
-                }
+            if t.delimiter.as_ref().is_some_and(|d| d.len() != 1) {
+                return Err(Error::mapping(
+                    Some(format!("{label} [tables.{name}]")),
+                    "`delimiter` must be one ASCII character",
+                ));
             }
-            if let Some(enc) = &t.encoding {
-                if crate::ingest::resolve_encoding(enc).is_none() {
-                    return Err(Error::mapping(
-                        Some(format!("{label} [tables.{name}]")),
-                        format!("unknown encoding `{enc}`"),
-                    ));
-                }
+            if let Some(enc) = t
+                .encoding
+                .as_ref()
+                .filter(|e| crate::ingest::resolve_encoding(e).is_none())
+            {
+                return Err(Error::mapping(
+                    Some(format!("{label} [tables.{name}]")),
+                    format!("unknown encoding `{enc}`"),
+                ));
             }
         }
         Ok(())

@@ -66,37 +66,38 @@ fn mine_accidents_mapping_matches_the_pandas_computation() {
     assert!(ex.source.ends_with("msha_accidents_2000-2015_sample.csv"));
 
     rt().block_on(async {
-        let b = query(&ds, "select severity, count(*) as n from incidents group by severity order by severity").await;
-        let mut by_sev = BTreeMap::new();
-        for batch in &b {
-            let s = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-            let n = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..batch.num_rows() {
-                by_sev.insert(s.value(i).to_string(), n.value(i));
-            }
-        }
-        let want: BTreeMap<String, i64> =
-            expected["by_severity"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap())).collect();
-        assert_eq!(by_sev, want);
+        let by_sev = counts(&query(&ds, "select severity, count(*) as n from incidents group by severity").await);
+        assert_eq!(by_sev, json_counts(&expected["by_severity"]));
 
         // Hours of day in the dataset's local time, unknown times excluded.
-        let b = query(&ds, "select cast(date_part('hour', occurred_at) as int) as h, count(*) as n from incidents where time_known group by 1 order by 1").await;
-        let mut by_hour = BTreeMap::new();
-        for batch in &b {
-            let h = batch.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
-            let n = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..batch.num_rows() {
-                by_hour.insert(h.value(i).to_string(), n.value(i));
-            }
-        }
-        let want: BTreeMap<String, i64> =
-            expected["by_hour"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap())).collect();
-        assert_eq!(by_hour, want);
+        let by_hour = counts(&query(&ds, "select cast(cast(date_part('hour', occurred_at) as int) as varchar) as h, count(*) as n from incidents where time_known group by 1").await);
+        assert_eq!(by_hour, json_counts(&expected["by_hour"]));
 
         let b = query(&ds, "select sum(lost_days) as d, sum(case when contractor then 1 else 0 end) as c from incidents").await;
         assert_eq!(b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), expected["lost_days_total"].as_i64().unwrap());
         assert_eq!(b[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0), expected["contractor"].as_i64().unwrap());
     });
+}
+
+/// Two-column results (key, count) as a map.
+fn counts(batches: &[arrow::array::RecordBatch]) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let k = text(b.column(0));
+        let n = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            out.insert(k.value(i).to_string(), n.value(i));
+        }
+    }
+    out
+}
+
+fn json_counts(v: &serde_json::Value) -> BTreeMap<String, i64> {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
+        .collect()
 }
 
 fn text(a: &arrow::array::ArrayRef) -> StringArray {

@@ -16,7 +16,10 @@ use wasm_bindgen::prelude::*;
 /// finishes synchronously; the runtime gives operators that spawn tasks
 /// (unions, partition merges) a reactor to spawn them on.
 fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds on wasm32").block_on(fut)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds on wasm32")
+        .block_on(fut)
 }
 
 fn js(e: safetyscope_core::Error) -> JsError {

@@ -18,8 +18,7 @@ fn heatmap_in_wasm_counts_every_incident_of_the_site() {
         .map_err(|_| "load")
         .unwrap();
     let out = session
-        .heatmap(r#"{"site":"U01"}"#.into())
-        .await
+        .heatmap(r#"{"site":"U01"}"#)
         .map_err(|_| "heatmap")
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
