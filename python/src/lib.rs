@@ -279,6 +279,24 @@ impl RawDataset {
         Ok(self.result(schema, batches, None))
     }
 
+    /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`).
+    fn hotspots(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::hotspots::HotspotOptions =
+            parse_options(options, "hotspot options")?;
+        let ds = self.inner.clone();
+        let site = o.site.clone();
+        let batch = wait(py, async move {
+            safetyscope_core::hotspots::hotspots_batch(&ds, &o).await
+        })?;
+        let svg = safetyscope_core::hotspots::hotspots_svg(
+            &batch,
+            site.as_deref(),
+            "Hot spots (Getis-Ord Gi*)",
+        )
+        .map_err(to_py)?;
+        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
+    }
+
     /// Events per cell (options as JSON of `HeatmapOptions`).
     fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::heatmap::HeatmapOptions =

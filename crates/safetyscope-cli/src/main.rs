@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
@@ -86,32 +86,42 @@ enum Command {
     },
     /// Events per cell of the site plan, with an SVG grid.
     Heatmap {
-        /// Dataset directory or mapping file (.toml).
-        data: PathBuf,
-        /// Result file (.parquet, .csv, .json, .ndjson).
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        events: Events,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Getis-Ord Gi* hot and cold spots over the cells of the site plan.
+    Hotspots {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        events: Events,
+        #[command(flatten)]
+        output: Output,
+        /// Neighbours: rook, queen or distance.
+        #[arg(long, value_enum, default_value_t = Weights::Queen)]
+        weights: Weights,
+        /// Distance band in metres (with --weights distance).
         #[arg(long)]
-        out: Option<PathBuf>,
-        /// SVG chart of one site.
+        distance: Option<f64>,
+        /// Row-standardised instead of binary weights.
         #[arg(long)]
-        svg: Option<PathBuf>,
-        /// Event kinds counted (incidents, hazards, violations).
-        #[arg(long, value_delimiter = ',', default_value = "incidents")]
-        kinds: Vec<String>,
-        /// Window start (local time, inclusive).
+        row_standardize: bool,
+        /// Significance level.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Classify by raw p-values instead of FDR-adjusted q-values.
         #[arg(long)]
-        from: Option<String>,
-        /// Window end (local time, exclusive).
-        #[arg(long)]
-        to: Option<String>,
-        /// Only this site (the SVG shows the first site otherwise).
-        #[arg(long)]
-        site: Option<String>,
-        /// Dataset timezone.
-        #[arg(long)]
-        timezone: Option<String>,
-        /// Output format on stdout when no --out is given.
-        #[arg(long, value_enum, default_value_t = Print::Table)]
-        format: Print,
+        no_fdr: bool,
+        /// Conditional permutations for a pseudo p-value.
+        #[arg(long, default_value_t = 0)]
+        permutations: u32,
+        /// Seed of the permutations.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Print the canonical data model.
     Schema {
@@ -119,6 +129,80 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+}
+
+/// The dataset an analysis reads.
+#[derive(Args, Debug)]
+struct Input {
+    /// Dataset directory or mapping file (.toml).
+    data: PathBuf,
+    /// Dataset timezone (overrides the mapping).
+    #[arg(long)]
+    timezone: Option<String>,
+}
+
+/// Which events an analysis counts.
+#[derive(Args, Debug)]
+struct Events {
+    /// Event kinds counted (incidents, hazards, violations).
+    #[arg(long, value_delimiter = ',', default_value = "incidents")]
+    kinds: Vec<String>,
+    /// Window start (local time, inclusive).
+    #[arg(long)]
+    from: Option<String>,
+    /// Window end (local time, exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this site (charts show the first site otherwise).
+    #[arg(long)]
+    site: Option<String>,
+}
+
+impl Events {
+    fn kinds(&self) -> Result<Vec<EventKind>, CliError> {
+        Ok(self
+            .kinds
+            .iter()
+            .map(|k| EventKind::parse(k))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// Where an analysis writes its result and chart.
+#[derive(Args, Debug)]
+struct Output {
+    /// Result file (.parquet, .csv, .json, .ndjson).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// SVG chart of one site.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Output format on stdout when no --out is given.
+    #[arg(long, value_enum, default_value_t = Print::Table)]
+    format: Print,
+}
+
+impl Output {
+    /// Write the chart (if asked) and the result.
+    fn write(
+        &self,
+        batches: &[RecordBatch],
+        schema: &SchemaRef,
+        chart: impl FnOnce() -> Result<String, safetyscope_core::Error>,
+    ) -> Result<(), CliError> {
+        if let Some(svg) = &self.svg {
+            write_atomic(svg, chart()?.as_bytes())?;
+            eprintln!("wrote {}", svg.display());
+        }
+        emit(batches, schema, self.out.as_deref(), self.format)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Weights {
+    Rook,
+    Queen,
+    Distance,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -273,36 +357,66 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             emit(&batches, &schema, out.as_deref(), format)?;
         }
         Command::Heatmap {
-            data,
-            out,
-            svg,
-            kinds,
-            from,
-            to,
-            site,
-            timezone,
-            format,
+            input,
+            events,
+            output,
         } => {
-            let ds = open(&data, timezone.as_deref())?;
-            let kinds = kinds
-                .iter()
-                .map(|k| EventKind::parse(k))
-                .collect::<Result<Vec<_>, _>>()?;
+            let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HeatmapOptions {
-                kinds,
-                from,
-                to,
-                site: site.clone(),
+                kinds: events.kinds()?,
+                from: events.from,
+                to: events.to,
+                site: events.site,
             };
             let df = event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             let batches = df.collect().await?;
-            if let Some(svg) = svg {
-                let chart = heatmap_svg(&batches, site.as_deref(), "Events per cell")?;
-                write_atomic(&svg, chart.as_bytes())?;
-                eprintln!("wrote {}", svg.display());
-            }
-            emit(&batches, &schema, out.as_deref(), format)?;
+            output.write(&batches, &schema, || {
+                heatmap_svg(&batches, o.site.as_deref(), "Events per cell")
+            })?;
+        }
+        Command::Hotspots {
+            input,
+            events,
+            output,
+            weights,
+            distance,
+            row_standardize,
+            alpha,
+            no_fdr,
+            permutations,
+            seed,
+        } => {
+            use safetyscope_core::hotspots::{
+                HotspotOptions, Transform, WeightsKind, hotspot_schema, hotspots_batch,
+                hotspots_svg,
+            };
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let o = HotspotOptions {
+                kinds: events.kinds()?,
+                from: events.from,
+                to: events.to,
+                site: events.site,
+                weights: match weights {
+                    Weights::Rook => WeightsKind::Rook,
+                    Weights::Queen => WeightsKind::Queen,
+                    Weights::Distance => WeightsKind::Distance,
+                },
+                distance,
+                transform: if row_standardize {
+                    Transform::Row
+                } else {
+                    Transform::Binary
+                },
+                alpha,
+                fdr: !no_fdr,
+                permutations,
+                seed,
+            };
+            let batch = hotspots_batch(&ds, &o).await?;
+            output.write(std::slice::from_ref(&batch), &hotspot_schema(), || {
+                hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)")
+            })?;
         }
         Command::Schema { markdown } => {
             if markdown {

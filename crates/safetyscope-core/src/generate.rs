@@ -72,7 +72,7 @@ pub struct GroundTruth {
     pub options: Option<GenerateOptions>,
     /// Cells with an elevated incident rate: `(site, cell)`.
     pub hot_cells: Vec<(String, String)>,
-    /// Multiplier of the incident rate in hot cells.
+    /// Cell weight of the hot cells (other cells: uniform in 0.6–1.4).
     pub hot_cell_factor: f64,
     /// Local hours with an elevated rate on every day.
     pub high_risk_hours: Vec<u32>,
@@ -339,7 +339,7 @@ pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundT
         bufs,
         truth: GroundTruth {
             options: Some(o.clone()),
-            hot_cell_factor: 4.0,
+            hot_cell_factor: 3.5,
             hour_factor: 3.0,
             ..Default::default()
         },
@@ -374,21 +374,24 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
     for s in 0..g.o.sites {
         let site = site_id(s);
         let mut weights = vec![1.0; 36];
-        // Quieter corners and busier aisles give the map some texture.
-        for (i, w) in weights.iter_mut().enumerate() {
-            *w = 0.6 + 0.8 * rng.f64() + if i % 6 == 2 || i % 6 == 3 { 0.3 } else { 0.0 };
+        // Cell-to-cell variation without spatial structure: only the planted
+        // block is a real cluster.
+        for w in weights.iter_mut() {
+            *w = 0.6 + 0.8 * rng.f64();
         }
         let mut hot = Vec::new();
         if g.o.plant_hot_cells {
-            // Two hot cells per unit, never on the same row or column.
-            let a = rng.below(36);
-            let mut b = rng.below(36);
-            while b / 6 == a / 6 || b % 6 == a % 6 {
-                b = rng.below(36);
-            }
-            hot = vec![a, b];
+            // One 2 × 2 block of hot cells per unit: a cluster that a local
+            // statistic over contiguous neighbours can find.
+            let (r0, c0) = (rng.below(5), rng.below(5));
+            hot = vec![
+                r0 * 6 + c0,
+                r0 * 6 + c0 + 1,
+                (r0 + 1) * 6 + c0,
+                (r0 + 1) * 6 + c0 + 1,
+            ];
             for &h in &hot {
-                weights[h] = g.truth.hot_cell_factor * 1.4;
+                weights[h] = g.truth.hot_cell_factor;
                 g.truth
                     .hot_cells
                     .push((site.clone(), cell_id(&site, h / 6, h % 6)));

@@ -326,6 +326,7 @@ pub fn heatmap_svg(batches: &[RecordBatch], site: Option<&str>, title: &str) -> 
             chosen.map(|s| format!(" — {s}")).unwrap_or_default()
         ),
         legend: "events".into(),
+        legend_items: vec![],
         cells,
     };
     Ok(safetyscope_render::grid_svg(&chart))

@@ -22,12 +22,14 @@ pub mod dataset;
 pub mod error;
 pub mod generate;
 pub mod heatmap;
+pub mod hotspots;
 pub mod ingest;
 pub mod mapping;
 pub mod output;
 pub mod report;
 pub mod rng;
 pub mod schema;
+pub mod stats;
 pub mod timeparse;
 pub mod vocab;
 

@@ -273,7 +273,7 @@ fn generated_sample_loads_without_rejections_and_is_deterministic() {
         assert_eq!(ds.row_count(k) as u64, truth.rows[k.name()], "{k}");
     }
     assert_eq!(ds.row_count(TableKind::Cells), 72);
-    assert_eq!(truth.hot_cells.len(), 4);
+    assert_eq!(truth.hot_cells.len(), 8);
 }
 
 #[test]

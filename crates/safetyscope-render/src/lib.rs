@@ -52,6 +52,9 @@ pub struct GridChart {
     pub title: String,
     /// Legend caption of the colour scale.
     pub legend: String,
+    /// Categorical legend (colour, label); when empty a sequential ramp from
+    /// 0 to the maximum value is drawn.
+    pub legend_items: Vec<(String, String)>,
     /// The cells.
     pub cells: Vec<GridCell>,
 }
@@ -122,7 +125,7 @@ pub fn grid_svg(chart: &GridChart) -> String {
         .map_or(0, |c| c + 1);
     let max = chart.cells.iter().map(|c| c.value).fold(0.0f64, f64::max);
     let width = margin * 2.0 + f64::from(cols.max(4)) * size;
-    let height = margin * 2.0 + f64::from(rows) * size + 50.0 + 18.0 * unplaced.len() as f64;
+    let height = margin * 2.0 + f64::from(rows) * size + 76.0 + 18.0 * unplaced.len() as f64;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -155,30 +158,56 @@ pub fn grid_svg(chart: &GridChart) -> String {
             text = escape(&c.text),
         );
     }
-    // Legend: a five-step ramp from 0 to the maximum.
     let ly = margin + f64::from(rows) * size + 16.0;
-    for i in 0..5 {
-        let t = f64::from(i) / 4.0;
+    if chart.legend_items.is_empty() {
+        // A five-step ramp from 0 to the maximum.
+        for i in 0..5 {
+            let t = f64::from(i) / 4.0;
+            let _ = write!(
+                s,
+                r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
+                margin + f64::from(i) * 30.0,
+                sequential_color(t)
+            );
+        }
         let _ = write!(
             s,
-            r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
-            margin + f64::from(i) * 30.0,
-            sequential_color(t)
+            r#"<text x="{}" y="{}" font-size="11">{} 0 – {}</text>"#,
+            margin + 160.0,
+            ly + 10.0,
+            escape(&chart.legend),
+            format_number(max)
+        );
+    } else {
+        let (mut x, mut y) = (margin, ly);
+        for (color, label) in &chart.legend_items {
+            let w = 20.0 + 6.5 * label.chars().count() as f64;
+            if x + w > width - margin / 2.0 && x > margin {
+                x = margin;
+                y += 16.0;
+            }
+            let _ = write!(
+                s,
+                r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{}" stroke="#999" stroke-width="0.5"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+                escape(color),
+                x + 15.0,
+                y + 10.0,
+                escape(label)
+            );
+            x += w;
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{margin}" y="{}" font-size="11">{}</text>"#,
+            y + 28.0,
+            escape(&chart.legend)
         );
     }
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" font-size="11">{} 0 – {}</text>"#,
-        margin + 160.0,
-        ly + 10.0,
-        escape(&chart.legend),
-        format_number(max)
-    );
     for (i, c) in unplaced.iter().enumerate() {
         let _ = write!(
             s,
             r#"<text class="unplaced" x="{margin}" y="{}" font-size="11"><title>{}</title>not on the plan: {} — {}</text>"#,
-            ly + 34.0 + 18.0 * i as f64,
+            ly + 62.0 + 18.0 * i as f64,
             escape(&c.title),
             escape(&c.label),
             escape(&c.text)
@@ -216,8 +245,10 @@ mod tests {
         let svg = grid_svg(&GridChart {
             title: "仓库 & <x>".into(),
             legend: "events".into(),
+            legend_items: vec![("#b2182b".into(), "<hot>".into())],
             cells,
         });
+        assert!(svg.contains("&lt;hot&gt;"));
         assert_eq!(svg.matches("class=\"cell\"").count(), 4);
         assert!(svg.contains("仓库 &amp; &lt;x&gt;"));
         assert!(!svg.contains("<b>"));

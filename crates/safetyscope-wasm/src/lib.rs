@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
 use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
+use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
 use safetyscope_core::output::{OutputFormat, encode};
 use safetyscope_core::{Dataset, Mapping, TableKind};
 use wasm_bindgen::prelude::*;
@@ -20,6 +21,14 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         .build()
         .expect("a current-thread runtime builds on wasm32")
         .block_on(fut)
+}
+
+fn rows_and_svg(rows: Vec<u8>, svg: String) -> Result<String, JsError> {
+    let rows = String::from_utf8(rows).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(format!(
+        "{{\"rows\":{rows},\"svg\":{}}}",
+        serde_json::Value::String(svg)
+    ))
 }
 
 fn js(e: safetyscope_core::Error) -> JsError {
@@ -159,10 +168,22 @@ impl Session {
         .map_err(js)?;
         let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
         let svg = heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?;
-        let rows = String::from_utf8(rows).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(format!(
-            "{{\"rows\":{rows},\"svg\":{}}}",
-            serde_json::Value::String(svg)
-        ))
+        rows_and_svg(rows, svg)
+    }
+
+    /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);
+    /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    pub fn hotspots(&self, options: &str) -> Result<String, JsError> {
+        let o: HotspotOptions = parse(options, "hotspot options")?;
+        let batch = block_on(hotspots_batch(&self.ds, &o)).map_err(js)?;
+        let rows = encode(
+            std::slice::from_ref(&batch),
+            &batch.schema(),
+            OutputFormat::Json,
+        )
+        .map_err(js)?;
+        let svg =
+            hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)").map_err(js)?;
+        rows_and_svg(rows, svg)
     }
 }

@@ -35,6 +35,26 @@ fn heatmap_in_wasm_counts_every_incident_of_the_site() {
     assert!(truth["rows"]["incidents"].as_i64().unwrap() > total);
     assert!(total > 0);
     assert!(v["svg"].as_str().unwrap().starts_with("<svg"));
+
+    // Hot spots of the same site: one row per cell, a z-score for each.
+    let hs: serde_json::Value = serde_json::from_str(
+        &session
+            .hotspots(r#"{"site":"U01","weights":"rook"}"#)
+            .map_err(|_| "hotspots")
+            .unwrap(),
+    )
+    .unwrap();
+    let rows = hs["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 36);
+    assert!(
+        rows.iter()
+            .all(|r| r["z"].as_f64().is_some_and(f64::is_finite))
+    );
+    let corners = rows
+        .iter()
+        .filter(|r| r["neighbors"].as_u64() == Some(2))
+        .count();
+    assert_eq!(corners, 4);
 }
 
 #[wasm_bindgen_test]
