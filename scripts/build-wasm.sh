@@ -3,6 +3,7 @@
 set -euo pipefail
 PROFILE="$1"; OUT="$2"
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/safetyscope-target}"
 cargo build --profile "$PROFILE" -p safetyscope-wasm --lib --target wasm32-unknown-unknown
 mkdir -p "$OUT"
 wasm-bindgen --target web --no-typescript --out-dir "$OUT" \

@@ -297,6 +297,26 @@ impl RawDataset {
         Ok(self.result(batch.schema(), vec![batch], Some(svg)))
     }
 
+    /// The risk four-colour map (options as JSON of `RiskOptions`).
+    fn risk_map(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::risk::RiskOptions = parse_options(options, "risk options")?;
+        let ds = self.inner.clone();
+        let site = o.site.clone();
+        let by_cell = o.by == safetyscope_core::risk::RollUp::Cell;
+        let batch = wait(py, async move {
+            safetyscope_core::risk::risk_batch(&ds, &o).await
+        })?;
+        let svg = if by_cell {
+            Some(
+                safetyscope_core::risk::risk_svg(&batch, site.as_deref(), "Risk four-colour map")
+                    .map_err(to_py)?,
+            )
+        } else {
+            None
+        };
+        Ok(self.result(batch.schema(), vec![batch], svg))
+    }
+
     /// Events per cell (options as JSON of `HeatmapOptions`).
     fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::heatmap::HeatmapOptions =

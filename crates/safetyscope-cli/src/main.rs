@@ -123,6 +123,41 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// The risk four-colour map: a level per cell (or zone, site) from the
+    /// static LEC/LS assessment and the evidence of a window.
+    Risk {
+        #[command(flatten)]
+        input: Input,
+        /// Window start (local time, inclusive; default 90 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end (local time, exclusive; default the day after the latest event).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this site (charts show the first site otherwise).
+        #[arg(long)]
+        site: Option<String>,
+        #[command(flatten)]
+        output: Output,
+        /// Rows per cell, zone or site.
+        #[arg(long, value_enum, default_value_t = By::Cell)]
+        by: By,
+        /// Half-life in days of the exponential decay of event weights.
+        #[arg(long)]
+        half_life_days: Option<f64>,
+        /// Do not normalise by hours worked.
+        #[arg(long)]
+        no_exposure: bool,
+        /// Prior strength of the empirical-Bayes smoothing, in hours.
+        #[arg(long)]
+        prior_hours: Option<f64>,
+        /// How the final level is chosen: max, static or dynamic.
+        #[arg(long, value_enum, default_value_t = Rule::Max)]
+        rule: Rule,
+        /// Options file (TOML) with weights and band tables; flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -196,6 +231,20 @@ impl Output {
         }
         emit(batches, schema, self.out.as_deref(), self.format)
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum By {
+    Cell,
+    Zone,
+    Site,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Rule {
+    Max,
+    Static,
+    Dynamic,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -416,6 +465,53 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let batch = hotspots_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &hotspot_schema(), || {
                 hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)")
+            })?;
+        }
+        Command::Risk {
+            input,
+            from,
+            to,
+            site,
+            output,
+            by,
+            half_life_days,
+            no_exposure,
+            prior_hours,
+            rule,
+            config,
+        } => {
+            use safetyscope_core::risk::{
+                LevelRule, RiskOptions, RollUp, risk_batch, risk_schema, risk_svg,
+            };
+            let mut o = match &config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| safetyscope_core::Error::io(p, e))?;
+                    toml::from_str::<RiskOptions>(&text)
+                        .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
+                }
+                None => RiskOptions::default(),
+            };
+            o.from = from.or(o.from);
+            o.to = to.or(o.to);
+            o.site = site.or(o.site);
+            o.by = match by {
+                By::Cell => RollUp::Cell,
+                By::Zone => RollUp::Zone,
+                By::Site => RollUp::Site,
+            };
+            o.half_life_days = half_life_days.or(o.half_life_days);
+            o.per_exposure = o.per_exposure && !no_exposure;
+            o.prior_hours = prior_hours.or(o.prior_hours);
+            o.rule = match rule {
+                Rule::Max => LevelRule::Max,
+                Rule::Static => LevelRule::Static,
+                Rule::Dynamic => LevelRule::Dynamic,
+            };
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let batch = risk_batch(&ds, &o).await?;
+            output.write(std::slice::from_ref(&batch), &risk_schema(), || {
+                risk_svg(&batch, o.site.as_deref(), "Risk four-colour map")
             })?;
         }
         Command::Schema { markdown } => {

@@ -27,6 +27,7 @@ pub mod ingest;
 pub mod mapping;
 pub mod output;
 pub mod report;
+pub mod risk;
 pub mod rng;
 pub mod schema;
 pub mod stats;

@@ -181,7 +181,7 @@ pub fn grid_svg(chart: &GridChart) -> String {
     } else {
         let (mut x, mut y) = (margin, ly);
         for (color, label) in &chart.legend_items {
-            let w = 20.0 + 6.5 * label.chars().count() as f64;
+            let w = 22.0 + text_width(label, 11.0);
             if x + w > width - margin / 2.0 && x > margin {
                 x = margin;
                 y += 16.0;
@@ -217,6 +217,18 @@ pub fn grid_svg(chart: &GridChart) -> String {
     s
 }
 
+/// Approximate rendered width of text in pixels: full-width (CJK) characters
+/// take one em, others about 0.6 em. Charts measure text themselves so that
+/// they render the same in a browser, a worker and a file.
+pub fn text_width(text: &str, font_size: f64) -> f64 {
+    text.chars()
+        .map(|c| {
+            let wide = matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6);
+            if wide { font_size } else { 0.6 * font_size }
+        })
+        .sum()
+}
+
 fn format_number(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{x:.0}")
@@ -249,6 +261,7 @@ mod tests {
             cells,
         });
         assert!(svg.contains("&lt;hot&gt;"));
+        assert_eq!(text_width("重大 red", 10.0), 20.0 + 4.0 * 6.0);
         assert_eq!(svg.matches("class=\"cell\"").count(), 4);
         assert!(svg.contains("仓库 &amp; &lt;x&gt;"));
         assert!(!svg.contains("<b>"));

@@ -9,6 +9,7 @@ use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
 use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
 use safetyscope_core::output::{OutputFormat, encode};
+use safetyscope_core::risk::{RiskOptions, risk_batch, risk_svg};
 use safetyscope_core::{Dataset, Mapping, TableKind};
 use wasm_bindgen::prelude::*;
 
@@ -168,6 +169,22 @@ impl Session {
         .map_err(js)?;
         let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
         let svg = heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?;
+        rows_and_svg(rows, svg)
+    }
+
+    /// The risk four-colour map (options as JSON of `RiskOptions`); returns
+    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    #[wasm_bindgen(js_name = riskMap)]
+    pub fn risk_map(&self, options: &str) -> Result<String, JsError> {
+        let o: RiskOptions = parse(options, "risk options")?;
+        let batch = block_on(risk_batch(&self.ds, &o)).map_err(js)?;
+        let rows = encode(
+            std::slice::from_ref(&batch),
+            &batch.schema(),
+            OutputFormat::Json,
+        )
+        .map_err(js)?;
+        let svg = risk_svg(&batch, o.site.as_deref(), "Risk four-colour map").map_err(js)?;
         rows_and_svg(rows, svg)
     }
 
