@@ -2,7 +2,7 @@
 //! cell, joined to the site plan so that every cell appears (with zeros) and
 //! events in cells missing from the plan are kept and flagged.
 
-use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch};
 use datafusion::common::{JoinType, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn::coalesce;
@@ -258,87 +258,19 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
 /// Render a heat-map result as an SVG grid of one site (the first site when
 /// `site` is `None`). Cells outside the plan are listed below the grid.
 pub fn heatmap_svg(batches: &[RecordBatch], site: Option<&str>, title: &str) -> Result<String> {
-    let mut cells = Vec::new();
-    let mut chosen: Option<String> = site.map(str::to_string);
-    for b in batches {
-        let s = text_col(b, "site")?;
-        let cell = text_col(b, "cell")?;
-        let owner = text_col(b, "owner")?;
-        let zone = text_col(b, "zone")?;
-        let row = b
-            .column_by_name("row")
-            .and_then(|a| a.as_any().downcast_ref::<Int32Array>().cloned())
-            .ok_or_else(|| Error::schema("heatmap", "column `row` missing"))?;
-        let colv = b
-            .column_by_name("col")
-            .and_then(|a| a.as_any().downcast_ref::<Int32Array>().cloned())
-            .ok_or_else(|| Error::schema("heatmap", "column `col` missing"))?;
-        let events = b
-            .column_by_name("events")
-            .and_then(|a| a.as_any().downcast_ref::<Int64Array>().cloned())
-            .ok_or_else(|| Error::schema("heatmap", "column `events` missing"))?;
-        for i in 0..b.num_rows() {
-            if s.is_null(i) {
-                continue;
-            }
-            let this = s.value(i).to_string();
-            if chosen.is_none() {
-                chosen = Some(this.clone());
-            }
-            if chosen.as_deref() != Some(this.as_str()) {
-                continue;
-            }
-            let label = if cell.is_null(i) {
-                "(no cell)".to_string()
-            } else {
-                cell.value(i).to_string()
-            };
-            let short = label.rsplit('-').next().unwrap_or(&label).to_string();
-            let mut tip = format!("{label}: {} events", events.value(i));
-            if !zone.is_null(i) {
-                tip.push_str(&format!("\nzone {}", zone.value(i)));
-            }
-            if !owner.is_null(i) {
-                tip.push_str(&format!("\nowner {}", owner.value(i)));
-            }
-            cells.push(safetyscope_render::GridCell {
-                row: if row.is_null(i) {
-                    None
-                } else {
-                    Some(row.value(i).max(0) as u32)
-                },
-                col: if colv.is_null(i) {
-                    None
-                } else {
-                    Some(colv.value(i).max(0) as u32)
-                },
-                label: short,
-                value: events.value(i) as f64,
-                text: events.value(i).to_string(),
-                title: tip,
-                fill: None,
-            });
+    crate::charts::site_grid(batches, site, title, "events", vec![], |p| {
+        let events = crate::risk::f64s(p.batch, "events")?.value(p.i);
+        let zone = crate::hotspots::strings(p.batch, "zone")?;
+        let mut tip = format!("{}: {events} events", p.cell);
+        if !zone.is_null(p.i) {
+            tip.push_str(&format!("\nzone {}", zone.value(p.i)));
         }
-    }
-    let chart = safetyscope_render::GridChart {
-        title: format!(
-            "{title}{}",
-            chosen.map(|s| format!(" — {s}")).unwrap_or_default()
-        ),
-        legend: "events".into(),
-        legend_items: vec![],
-        cells,
-    };
-    Ok(safetyscope_render::grid_svg(&chart))
-}
-
-fn text_col(b: &RecordBatch, name: &str) -> Result<StringArray> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| Error::schema("heatmap", format!("column `{name}` missing")))?;
-    let a = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)?;
-    Ok(a.as_any()
-        .downcast_ref::<StringArray>()
-        .expect("utf8")
-        .clone())
+        Ok(crate::charts::Look {
+            value: events,
+            text: format!("{events}"),
+            title: tip,
+            fill: None,
+            suffix: None,
+        })
+    })
 }

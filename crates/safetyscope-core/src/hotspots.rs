@@ -555,87 +555,54 @@ pub fn class_color(class: &str) -> &'static str {
 /// Render a hot-spot result of one site (the first when `site` is `None`)
 /// as an SVG grid: colour and a ±3 … ±1 label per class.
 pub fn hotspots_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
-    let s = strings(batch, "site")?;
-    let cell = strings(batch, "cell")?;
-    let owner = strings(batch, "owner")?;
     let class = strings(batch, "class")?;
-    let row = ints(batch, "row")?;
-    let col = ints(batch, "col")?;
     let conf = ints(batch, "confidence")?;
-    let col_f = |n: &str| {
-        batch
-            .column_by_name(n)
-            .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
-    };
-    let (Some(value), Some(z)) = (col_f("value"), col_f("z")) else {
-        return Err(Error::schema("hotspots", "result without `value` / `z`"));
-    };
-    let chosen = site
-        .map(str::to_string)
-        .or_else(|| (batch.num_rows() > 0).then(|| s.value(0).to_string()));
-    let mut cells = Vec::new();
-    for i in 0..batch.num_rows() {
-        if Some(s.value(i)) != chosen.as_deref() {
-            continue;
-        }
-        let label = if cell.is_null(i) {
-            "(no cell)".to_string()
-        } else {
-            cell.value(i).to_string()
-        };
-        let zt = if z.is_null(i) {
-            "—".to_string()
-        } else {
-            format!("{:.2}", z.value(i))
-        };
-        let c = conf.value(i);
-        cells.push(safetyscope_render::GridCell {
-            row: (!row.is_null(i)).then(|| row.value(i).max(0) as u32),
-            col: (!col.is_null(i)).then(|| col.value(i).max(0) as u32),
-            label: label.rsplit('-').next().unwrap_or(&label).to_string(),
-            value: value.value(i),
-            text: if c > 0 {
-                format!("+{c}")
-            } else if c < 0 {
-                c.to_string()
+    let value = crate::risk::f64s(batch, "value")?;
+    let z = crate::risk::f64s(batch, "z")?;
+    let items = [
+        ("hot_99", "+3 hot 99%"),
+        ("hot_95", "+2 hot 95%"),
+        ("hot_90", "+1 hot 90%"),
+        ("not_significant", "0 not significant"),
+        ("cold_90", "−1 cold 90%"),
+        ("cold_95", "−2 cold 95%"),
+        ("cold_99", "−3 cold 99%"),
+    ]
+    .iter()
+    .map(|(c, l)| (class_color(c).to_string(), (*l).to_string()))
+    .collect();
+    crate::charts::site_grid(
+        std::slice::from_ref(batch),
+        site,
+        title,
+        "Getis-Ord Gi*, classes by FDR-adjusted significance; hover a cell for its z-score",
+        items,
+        |p| {
+            let i = p.i;
+            let zt = if z.is_null(i) {
+                "—".to_string()
             } else {
-                "0".into()
-            },
-            title: format!(
-                "{label}: {} events, z = {zt}, {}{}",
-                value.value(i),
-                class.value(i),
-                if owner.is_null(i) {
-                    String::new()
+                format!("{:.2}", z.value(i))
+            };
+            let c = conf.value(i);
+            Ok(crate::charts::Look {
+                value: value.value(i),
+                text: if c > 0 {
+                    format!("+{c}")
                 } else {
-                    format!("\nowner {}", owner.value(i))
-                }
-            ),
-            fill: Some(class_color(class.value(i)).to_string()),
-        });
-    }
-    let chart = safetyscope_render::GridChart {
-        title: format!(
-            "{title}{}",
-            chosen.map(|s| format!(" — {s}")).unwrap_or_default()
-        ),
-        legend: "Getis-Ord Gi*, classes by FDR-adjusted significance; hover a cell for its z-score"
-            .into(),
-        legend_items: [
-            ("hot_99", "+3 hot 99%"),
-            ("hot_95", "+2 hot 95%"),
-            ("hot_90", "+1 hot 90%"),
-            ("not_significant", "0 not significant"),
-            ("cold_90", "−1 cold 90%"),
-            ("cold_95", "−2 cold 95%"),
-            ("cold_99", "−3 cold 99%"),
-        ]
-        .iter()
-        .map(|(c, l)| (class_color(c).to_string(), (*l).to_string()))
-        .collect(),
-        cells,
-    };
-    Ok(safetyscope_render::grid_svg(&chart))
+                    c.to_string()
+                },
+                title: format!(
+                    "{}: {} events, z = {zt}, {}",
+                    p.cell,
+                    value.value(i),
+                    class.value(i)
+                ),
+                fill: Some(class_color(class.value(i)).to_string()),
+                suffix: None,
+            })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod charts;
 pub mod dataset;
 pub mod error;
 pub mod generate;

@@ -466,6 +466,18 @@ fn key(s: &StringArray, c: &StringArray, i: usize) -> Option<CellKey> {
     (!s.is_null(i) && !c.is_null(i)).then(|| (s.value(i).to_string(), c.value(i).to_string()))
 }
 
+/// A numeric result column as f64.
+pub(crate) fn f64s(b: &RecordBatch, name: &str) -> Result<Float64Array> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
+    let a = arrow::compute::cast(a, &DataType::Float64)?;
+    Ok(a.as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("float64")
+        .clone())
+}
+
 fn i64s(b: &RecordBatch, name: &str) -> Result<Int64Array> {
     let a = b
         .column_by_name(name)
@@ -1045,69 +1057,45 @@ fn build(rows: Vec<Row>) -> Result<RecordBatch> {
 /// `None`) as an SVG grid in the four colours, each cell labelled with its
 /// level in words and its score.
 pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
-    let s = strings(batch, "site")?;
-    let cell = strings(batch, "cell")?;
-    let owner = strings(batch, "owner")?;
     let level = strings(batch, "level")?;
     let source = strings(batch, "level_source")?;
     let trend = strings(batch, "trend")?;
-    let row = ints(batch, "row")?;
-    let col = ints(batch, "col")?;
-    let score = batch
-        .column_by_name("score")
-        .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
-        .ok_or_else(|| Error::schema("risk", "result without `score`"))?;
-    let chosen = site
-        .map(str::to_string)
-        .or_else(|| (batch.num_rows() > 0).then(|| s.value(0).to_string()));
-    let lv = |name: &str| match name {
-        "red" => Level::Red,
-        "orange" => Level::Orange,
-        "yellow" => Level::Yellow,
-        _ => Level::Blue,
-    };
-    let mut cells = Vec::new();
-    for i in 0..batch.num_rows() {
-        if Some(s.value(i)) != chosen.as_deref() || cell.is_null(i) {
-            continue;
-        }
-        let l = lv(level.value(i));
-        let name = cell.value(i).to_string();
-        cells.push(safetyscope_render::GridCell {
-            row: (!row.is_null(i)).then(|| row.value(i).max(0) as u32),
-            col: (!col.is_null(i)).then(|| col.value(i).max(0) as u32),
-            label: format!("{} {}", name.rsplit('-').next().unwrap_or(&name), l.zh()),
-            value: score.value(i),
-            text: format!("{:.0}", score.value(i)),
-            title: format!(
-                "{name}: {} ({}), score {:.1}, from {}, trend {}{}",
-                l.name(),
-                l.zh(),
-                score.value(i),
-                source.value(i),
-                trend.value(i),
-                if owner.is_null(i) {
-                    String::new()
-                } else {
-                    format!("\nowner {}", owner.value(i))
-                }
-            ),
-            fill: Some(l.color().to_string()),
-        });
-    }
-    let chart = safetyscope_render::GridChart {
-        title: format!(
-            "{title}{}",
-            chosen.map(|s| format!(" — {s}")).unwrap_or_default()
-        ),
-        legend: "cell label: level; number: evidence score in the window".into(),
-        legend_items: [Level::Red, Level::Orange, Level::Yellow, Level::Blue]
-            .iter()
-            .map(|l| (l.color().to_string(), format!("{} {}", l.zh(), l.name())))
-            .collect(),
-        cells,
-    };
-    Ok(safetyscope_render::grid_svg(&chart))
+    let score = f64s(batch, "score")?;
+    let items = [Level::Red, Level::Orange, Level::Yellow, Level::Blue]
+        .iter()
+        .map(|l| (l.color().to_string(), format!("{} {}", l.zh(), l.name())))
+        .collect();
+    crate::charts::site_grid(
+        std::slice::from_ref(batch),
+        site,
+        title,
+        "cell label: level; number: evidence score in the window",
+        items,
+        |p| {
+            let i = p.i;
+            let l = match level.value(i) {
+                "red" => Level::Red,
+                "orange" => Level::Orange,
+                "yellow" => Level::Yellow,
+                _ => Level::Blue,
+            };
+            Ok(crate::charts::Look {
+                value: score.value(i),
+                text: format!("{:.0}", score.value(i)),
+                title: format!(
+                    "{}: {} ({}), score {:.1}, from {}, trend {}",
+                    p.cell,
+                    l.name(),
+                    l.zh(),
+                    score.value(i),
+                    source.value(i),
+                    trend.value(i)
+                ),
+                fill: Some(l.color().to_string()),
+                suffix: Some(l.zh().to_string()),
+            })
+        },
+    )
 }
 
 #[cfg(test)]
