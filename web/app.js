@@ -6,14 +6,27 @@ import init, { Session } from "./pkg/safetyscope_wasm.js";
 const I18N = {
   zh: { title: "安全生产风险看板", site: "单位", from: "开始", to: "结束", incidents: "事故/未遂", hazards: "隐患", violations: "违章",
         map: "事件热力图（按网格）", detail: "网格详情", validation: "数据校验", table: "表", read: "读取", accepted: "接受", rejected: "拒绝",
-        cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格" },
+        cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
+        v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图（按网格）", t_events: "事件热力图（按网格）", t_hotspots: "热点分析（Getis-Ord Gi*）",
+        red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", static_level: "固有风险", dynamic_level: "动态风险", trend: "趋势",
+        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别" },
   en: { title: "Safety risk dashboard", site: "Site", from: "From", to: "To", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
         map: "Events per grid cell", detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected",
-        cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan" },
+        cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
+        v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map by cell", t_events: "Events per grid cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
+        red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Level", static_level: "Static level", dynamic_level: "Dynamic level", trend: "Trend",
+        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class" },
 };
 let lang = "zh";
 let session = null;
 let lastRows = [];
+let view = "risk";
+const LEVEL_COLORS = { red: "#c53030", orange: "#ed8936", yellow: "#f6e05e", blue: "#2b6cb0" };
+const CLASS_COLORS = { hot_99: "#b2182b", hot_95: "#ef8a62", hot_90: "#fddbc7", cold_90: "#d1e5f0", cold_95: "#67a9cf", cold_99: "#2166ac", island: "#e0e0e0" };
+const ink = (hex) => {
+  const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) > 140 ? "#111" : "#fff";
+};
 
 const $ = (id) => document.getElementById(id);
 const t = (k) => I18N[lang][k] ?? k;
@@ -39,19 +52,33 @@ function color(v, max) {
   return { bg: `rgb(${c.join(",")})`, ink: (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) > 140 ? "#111" : "#fff" };
 }
 
+function look(r, max) {
+  if (view === "risk") {
+    const bg = LEVEL_COLORS[r.level] ?? "#ccc";
+    return { bg, fg: ink(bg), tag: t(r.level), value: Math.round(r.score), attr: { level: r.level, value: String(r.score) } };
+  }
+  if (view === "hotspots") {
+    const bg = CLASS_COLORS[r.class] ?? "#f7f7f7";
+    const c = r.confidence;
+    return { bg, fg: ink(bg), tag: "", value: c > 0 ? `+${c}` : String(c), attr: { class: r.class, value: String(r.value) } };
+  }
+  const { bg, ink: fg } = color(r.events, max);
+  return { bg, fg, tag: "", value: r.events, attr: { value: String(r.events) } };
+}
+
 function draw(rows) {
   const grid = $("grid");
   grid.replaceChildren();
   const placed = rows.filter((r) => r.row !== null && r.row !== undefined);
-  const max = Math.max(0, ...rows.map((r) => r.events));
+  const max = Math.max(0, ...rows.map((r) => r.events ?? 0));
   for (const r of placed) {
     const div = document.createElement("div");
     div.className = "cell";
     div.dataset.cell = r.cell;
-    div.dataset.value = String(r.events);
-    const { bg, ink } = color(r.events, max);
-    div.style.background = bg;
-    div.style.color = ink;
+    const l = look(r, max);
+    for (const [k, v] of Object.entries(l.attr)) div.dataset[k] = v;
+    div.style.background = l.bg;
+    div.style.color = l.fg;
     div.style.gridRow = String(r.row + 1);
     div.style.gridColumn = String(r.col + 1);
     div.title = `${r.cell} · ${t("owner")}: ${r.owner ?? "—"}`;
@@ -59,18 +86,25 @@ function draw(rows) {
     label.textContent = r.cell.split("-").pop();
     const value = document.createElement("span");
     value.className = "value";
-    value.textContent = String(r.events);
+    value.textContent = String(l.value);
     div.append(label, value);
+    if (l.tag) {
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = l.tag;
+      div.append(tag);
+    }
     div.addEventListener("click", () => select(r, div));
     grid.append(div);
   }
-  $("legend").textContent = `${t("legend")} ${max}`;
+  $("map-title").textContent = t(`t_${view}`);
+  $("legend").textContent = view === "risk" ? t("risk_legend") : view === "hotspots" ? t("hot_legend") : `${t("legend")} ${max}`;
   const un = $("unplaced");
   un.replaceChildren();
   const unplaced = rows.filter((r) => r.row === null || r.row === undefined);
   if (unplaced.length) {
     const p = document.createElement("p");
-    p.textContent = `${t("unplaced")}: ` + unplaced.map((r) => `${r.cell ?? "?"} (${r.events})`).join(", ");
+    p.textContent = `${t("unplaced")}: ` + unplaced.map((r) => `${r.cell ?? "?"} (${r.events ?? r.value ?? ""})`).join(", ");
     un.append(p);
   }
 }
@@ -85,8 +119,16 @@ function select(r, div) {
     const dd = document.createElement("dd"); dd.textContent = v == null ? "—" : String(v);
     dl.append(dt, dd);
   };
-  add("cell", r.cell); add("zone", r.zone); add("owner", r.owner); add("events", r.events);
-  add("incidents", r.incidents); add("injuries", r.injuries); add("near", r.near_misses); add("hazards", r.hazards); add("violations", r.violations);
+  add("cell", r.cell); add("zone", r.zone); add("owner", r.owner);
+  if (view === "risk") {
+    add("level", t(r.level)); add("score", r.score.toFixed(1)); add("static_level", r.static_level ? t(r.static_level) : "—");
+    add("dynamic_level", t(r.dynamic_level)); add("trend", r.trend);
+    add("injuries", r.c_injuries.toFixed(1)); add("near", r.c_near_misses.toFixed(1)); add("hazards", (r.c_open_hazards + r.c_overdue_hazards).toFixed(1)); add("violations", r.c_violations.toFixed(1));
+  } else if (view === "hotspots") {
+    add("class", r.class); add("z", r.z == null ? "—" : r.z.toFixed(2)); add("events", r.value);
+  } else {
+    add("events", r.events); add("incidents", r.incidents); add("injuries", r.injuries); add("near", r.near_misses); add("hazards", r.hazards); add("violations", r.violations);
+  }
 }
 
 function showValidation(report) {
@@ -113,7 +155,11 @@ async function recompute() {
   status.dataset.state = "computing";
   const t0 = performance.now();
   try {
-    const out = JSON.parse(session.heatmap(JSON.stringify(options())));
+    const o = options();
+    const out = JSON.parse(
+      view === "risk" ? session.riskMap(JSON.stringify({ site: o.site, from: o.from, to: o.to }))
+        : view === "hotspots" ? session.hotspots(JSON.stringify(o))
+        : session.heatmap(JSON.stringify(o)));
     lastRows = out.rows;
     draw(lastRows);
     $("error").hidden = true;
@@ -127,7 +173,10 @@ async function recompute() {
 
 async function main() {
   $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
-  for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", recompute);
+  for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", () => {
+    view = document.querySelector("#view input:checked").value;
+    recompute();
+  });
   try {
     await init();
     const manifest = await (await fetch("data/manifest.json")).json();

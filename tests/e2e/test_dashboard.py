@@ -18,9 +18,22 @@ def cli_heatmap(cli: str, sample: pathlib.Path, tmp: pathlib.Path, *args: str) -
     return {r["cell"]: r["events"] for r in rows if r.get("row") is not None}
 
 
-def page_cells(page) -> dict[str, int]:
+def page_cells(page, attr: str = "value") -> dict:
     page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
-    return page.eval_on_selector_all(".cell", "els => Object.fromEntries(els.map(e => [e.dataset.cell, Number(e.dataset.value)]))")
+    js = "els => Object.fromEntries(els.map(e => [e.dataset.cell, e.dataset.%s]))" % attr
+    got = page.eval_on_selector_all(".cell", js)
+    return {k: (int(float(v)) if attr == "value" else v) for k, v in got.items()}
+
+
+def cli_json(cli: str, sample: pathlib.Path, tmp: pathlib.Path, command: str, *args: str) -> list[dict]:
+    out = tmp / f"{command}.json"
+    subprocess.run([cli, command, str(sample), "--out", str(out), *args], check=True, capture_output=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def choose_view(page, view: str) -> None:
+    page.check(f"#view input[value={view}]")
+    page.wait_for_function(f"document.querySelector('#grid .cell') && document.querySelector('footer').dataset.state === 'ready' && document.querySelector('#map-title').textContent.length > 0")
 
 
 def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_path, artifacts):
@@ -30,6 +43,23 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
+        # The default view: the risk four-colour map of the first site, the
+        # levels the CLI computes for the same (default) window.
+        levels = page_cells(page, "level")
+        assert len(levels) == 36
+        risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", "--site", "U01")}
+        assert levels == risk
+        page.screenshot(path=str(artifacts / "dashboard-risk.png"), full_page=True)
+
+        # Hot spots: the classes the CLI computes.
+        choose_view(page, "hotspots")
+        page.wait_for_function("document.querySelector('#grid .cell').dataset.class !== undefined")
+        classes = page_cells(page, "class")
+        assert classes == {r["cell"]: r["class"] for r in cli_json(cli, sample, tmp_path, "hotspots", "--site", "U01")}
+
+        # Event counts.
+        choose_view(page, "events")
+        page.wait_for_function("document.querySelector('#grid .cell').dataset.class === undefined && document.querySelector('#grid .cell').dataset.level === undefined")
         cells = page_cells(page)
         assert len(cells) == 36
         assert cells == cli_heatmap(cli, sample, tmp_path, "--site", "U01")
@@ -47,6 +77,12 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         cells = page_cells(page)
         expected = cli_heatmap(cli, sample, tmp_path, "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01", "--kinds", "incidents,hazards")
         assert cells == expected
+        # Back to the risk map for the same site and window.
+        choose_view(page, "risk")
+        page.wait_for_function("document.querySelector('#grid .cell').dataset.level !== undefined")
+        levels = page_cells(page, "level")
+        risk = cli_json(cli, sample, tmp_path, "risk", "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01")
+        assert levels == {r["cell"]: r["level"] for r in risk}
         page.click("#lang")
         assert page.inner_text("h1") == "Safety risk dashboard"
         page.screenshot(path=str(artifacts / "dashboard-filtered.png"), full_page=True)
