@@ -317,6 +317,19 @@ impl RawDataset {
         Ok(self.result(batch.schema(), vec![batch], svg))
     }
 
+    /// A kernel density raster (options as JSON of `DensityOptions`).
+    fn density(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::density::DensityOptions =
+            parse_options(options, "density options")?;
+        let ds = self.inner.clone();
+        let batch = wait(py, async move {
+            safetyscope_core::density::density_batch(&ds, &o).await
+        })?;
+        let svg =
+            safetyscope_core::density::density_svg(&batch, "Kernel density").map_err(to_py)?;
+        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
+    }
+
     /// Events per cell (options as JSON of `HeatmapOptions`).
     fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::heatmap::HeatmapOptions =

@@ -158,6 +158,40 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// A kernel density surface of point data over one site's plan.
+    Density {
+        #[command(flatten)]
+        input: Input,
+        /// Points: incidents, hazards, violations or positions.
+        #[arg(long, default_value = "incidents")]
+        source: String,
+        /// The site (default: the first in the plan).
+        #[arg(long)]
+        site: Option<String>,
+        /// Window start (local time, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end (local time, exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Kernel: gaussian or epanechnikov.
+        #[arg(long, default_value = "gaussian")]
+        kernel: String,
+        /// Bandwidth in metres (default: Scott's rule).
+        #[arg(long)]
+        bandwidth: Option<f64>,
+        /// Rule-of-thumb bandwidth: scott or silverman.
+        #[arg(long, default_value = "scott")]
+        bandwidth_rule: String,
+        /// Raster cell size in metres.
+        #[arg(long, default_value_t = 1.0)]
+        resolution: f64,
+        /// Weight each point by this numeric column.
+        #[arg(long)]
+        weight: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -512,6 +546,34 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let batch = risk_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &risk_schema(), || {
                 risk_svg(&batch, o.site.as_deref(), "Risk four-colour map")
+            })?;
+        }
+        Command::Density {
+            input,
+            source,
+            site,
+            from,
+            to,
+            kernel,
+            bandwidth,
+            bandwidth_rule,
+            resolution,
+            weight,
+            output,
+        } => {
+            use safetyscope_core::density::{
+                DensityOptions, density_batch, density_schema, density_svg,
+            };
+            let json = serde_json::json!({
+                "source": source, "site": site, "from": from, "to": to, "kernel": kernel,
+                "bandwidth": bandwidth, "bandwidth_rule": bandwidth_rule, "resolution": resolution, "weight": weight,
+            });
+            let o: DensityOptions = serde_json::from_value(json)
+                .map_err(|e| CliError::Usage(format!("density options: {e}")))?;
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let batch = density_batch(&ds, &o).await?;
+            output.write(std::slice::from_ref(&batch), &density_schema(), || {
+                density_svg(&batch, "Kernel density")
             })?;
         }
         Command::Schema { markdown } => {

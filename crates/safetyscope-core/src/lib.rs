@@ -20,6 +20,7 @@
 
 mod charts;
 pub mod dataset;
+pub mod density;
 pub mod error;
 pub mod generate;
 pub mod heatmap;

@@ -217,6 +217,55 @@ pub fn grid_svg(chart: &GridChart) -> String {
     s
 }
 
+/// Render a raster `(column, row, value)` (row 0 at the top) as SVG with the
+/// sequential colour scale, about 480 px wide.
+pub fn raster_svg(title: &str, legend: &str, cells: &[(u32, u32, f64)]) -> String {
+    let nx = cells.iter().map(|c| c.0 + 1).max().unwrap_or(1);
+    let ny = cells.iter().map(|c| c.1 + 1).max().unwrap_or(1);
+    let px = (480.0 / f64::from(nx)).clamp(1.0, 40.0);
+    let margin = 40.0;
+    let max = cells.iter().map(|c| c.2).fold(0.0f64, f64::max);
+    let width = margin * 2.0 + f64::from(nx) * px;
+    let height = margin * 2.0 + f64::from(ny) * px + 40.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="{margin}" y="24" font-size="16" font-weight="600">{}</text>"#,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title)
+    );
+    for &(i, j, v) in cells {
+        let _ = write!(
+            s,
+            r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#,
+            margin + f64::from(i) * px,
+            margin + f64::from(j) * px,
+            px + 0.05,
+            px + 0.05,
+            sequential_color(if max > 0.0 { v / max } else { 0.0 })
+        );
+    }
+    let ly = margin + f64::from(ny) * px + 14.0;
+    for i in 0..5 {
+        let _ = write!(
+            s,
+            r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
+            margin + f64::from(i) * 30.0,
+            sequential_color(f64::from(i) / 4.0)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" font-size="11">{} 0 – {:.3e}</text></svg>"#,
+        margin + 160.0,
+        ly + 10.0,
+        escape(legend),
+        max
+    );
+    s
+}
+
 /// Approximate rendered width of text in pixels: full-width (CJK) characters
 /// take one em, others about 0.6 em. Charts measure text themselves so that
 /// they render the same in a browser, a worker and a file.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use safetyscope_core::density::{DensityOptions, density_batch, density_svg};
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
 use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
@@ -186,6 +187,20 @@ impl Session {
         .map_err(js)?;
         let svg = risk_svg(&batch, o.site.as_deref(), "Risk four-colour map").map_err(js)?;
         rows_and_svg(rows, svg)
+    }
+
+    /// A kernel density raster (options as JSON of `DensityOptions`);
+    /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    pub fn density(&self, options: &str) -> Result<String, JsError> {
+        let o: DensityOptions = parse(options, "density options")?;
+        let batch = block_on(density_batch(&self.ds, &o)).map_err(js)?;
+        let rows = encode(
+            std::slice::from_ref(&batch),
+            &batch.schema(),
+            OutputFormat::Json,
+        )
+        .map_err(js)?;
+        rows_and_svg(rows, density_svg(&batch, "Kernel density").map_err(js)?)
     }
 
     /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);

@@ -1,0 +1,66 @@
+"""Kernel density against scikit-learn's KernelDensity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.neighbors import KernelDensity
+
+import safetyscope
+
+
+def points(path, table: str, site: str, time_col: str, lo: str | None = None, hi: str | None = None) -> pd.DataFrame:
+    t = pq.read_table(path / f"{table}.parquet").to_pandas()
+    t = t[(t.site == site) & t.x.notna() & t.y.notna()]
+    if lo:
+        t = t[t[time_col] >= pd.Timestamp(lo, tz="Asia/Shanghai")]
+    if hi:
+        t = t[t[time_col] < pd.Timestamp(hi, tz="Asia/Shanghai")]
+    return t
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+def test_density_equals_sklearn(sample, kernel):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    kd = ds.density(site="U02", kernel=kernel, bandwidth=4.0, resolution=3.0, from_="2025-06-01", to="2025-09-01").to_pandas()
+    assert len(kd) == 20 * 20
+    inc = points(path, "incidents", "U02", "occurred_at", "2025-06-01", "2025-09-01")
+    X = inc[["x", "y"]].to_numpy()
+    skl = KernelDensity(kernel=kernel, bandwidth=4.0).fit(X)
+    want = np.exp(skl.score_samples(kd[["x", "y"]].to_numpy()))
+    np.testing.assert_allclose(kd.density.to_numpy(), want, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(kd.intensity.to_numpy(), want * len(X), rtol=1e-6, atol=1e-12)
+
+
+def test_weighted_density_and_scott_bandwidth_equal_sklearn(sample):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    kd = ds.density(site="U01", weight="lost_days", resolution=5.0).to_pandas()
+    inc = points(path, "incidents", "U01", "occurred_at")
+    w = inc.lost_days.fillna(0).to_numpy(float)
+    keep = w > 0
+    X, w = inc[["x", "y"]].to_numpy()[keep], w[keep]
+    # Scott's rule scaled by the weighted spread, effective n = (Σw)² / Σw².
+    mx, my = np.average(X[:, 0], weights=w), np.average(X[:, 1], weights=w)
+    sigma = np.sqrt((np.average((X[:, 0] - mx) ** 2, weights=w) + np.average((X[:, 1] - my) ** 2, weights=w)) / 2)
+    n_eff = w.sum() ** 2 / (w ** 2).sum()
+    h = sigma * n_eff ** (-1 / 6)
+    assert kd.bandwidth.iloc[0] == pytest.approx(h, rel=1e-12)
+    skl = KernelDensity(kernel="gaussian", bandwidth=h).fit(X, sample_weight=w)
+    want = np.exp(skl.score_samples(kd[["x", "y"]].to_numpy()))
+    np.testing.assert_allclose(kd.density.to_numpy(), want, rtol=1e-6, atol=1e-12)
+    assert kd.points.iloc[0] == pytest.approx(w.sum())
+
+
+def test_positions_and_errors(sample):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    kd = ds.density(source="positions", site="U03", kernel="epanechnikov", bandwidth=6.0, resolution=2.0)
+    assert kd.num_rows == 900 and kd.plot() is not None
+    with pytest.raises(safetyscope.OptionError, match="weight"):
+        ds.density(weight="nope")
+    with pytest.raises(safetyscope.OptionError, match="resolution"):
+        ds.density(resolution=0.0)
