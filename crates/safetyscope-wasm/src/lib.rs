@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use safetyscope_core::density::{DensityOptions, density_batch, density_svg};
+use safetyscope_core::deps::arrow::array as arrow_batch;
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
 use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
@@ -23,6 +24,15 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         .build()
         .expect("a current-thread runtime builds on wasm32")
         .block_on(fut)
+}
+
+fn batch_json(batch: &arrow_batch::RecordBatch) -> Result<Vec<u8>, JsError> {
+    encode(
+        std::slice::from_ref(batch),
+        &batch.schema(),
+        OutputFormat::Json,
+    )
+    .map_err(js)
 }
 
 fn rows_and_svg(rows: Vec<u8>, svg: String) -> Result<String, JsError> {
@@ -179,12 +189,7 @@ impl Session {
     pub fn risk_map(&self, options: &str) -> Result<String, JsError> {
         let o: RiskOptions = parse(options, "risk options")?;
         let batch = block_on(risk_batch(&self.ds, &o)).map_err(js)?;
-        let rows = encode(
-            std::slice::from_ref(&batch),
-            &batch.schema(),
-            OutputFormat::Json,
-        )
-        .map_err(js)?;
+        let rows = batch_json(&batch)?;
         let svg = risk_svg(&batch, o.site.as_deref(), "Risk four-colour map").map_err(js)?;
         rows_and_svg(rows, svg)
     }
@@ -194,12 +199,7 @@ impl Session {
     pub fn density(&self, options: &str) -> Result<String, JsError> {
         let o: DensityOptions = parse(options, "density options")?;
         let batch = block_on(density_batch(&self.ds, &o)).map_err(js)?;
-        let rows = encode(
-            std::slice::from_ref(&batch),
-            &batch.schema(),
-            OutputFormat::Json,
-        )
-        .map_err(js)?;
+        let rows = batch_json(&batch)?;
         rows_and_svg(rows, density_svg(&batch, "Kernel density").map_err(js)?)
     }
 
@@ -208,12 +208,7 @@ impl Session {
     pub fn hotspots(&self, options: &str) -> Result<String, JsError> {
         let o: HotspotOptions = parse(options, "hotspot options")?;
         let batch = block_on(hotspots_batch(&self.ds, &o)).map_err(js)?;
-        let rows = encode(
-            std::slice::from_ref(&batch),
-            &batch.schema(),
-            OutputFormat::Json,
-        )
-        .map_err(js)?;
+        let rows = batch_json(&batch)?;
         let svg =
             hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)").map_err(js)?;
         rows_and_svg(rows, svg)
