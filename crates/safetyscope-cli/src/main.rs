@@ -53,6 +53,9 @@ enum Command {
         /// Do not plant high-risk hours.
         #[arg(long)]
         no_peak_hours: bool,
+        /// Generate only these tables (the site plan always; others empty).
+        #[arg(long, value_delimiter = ',')]
+        only: Option<Vec<String>>,
     },
     /// Load a dataset and print its validation report.
     Validate {
@@ -369,8 +372,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             sites,
             no_hot_cells,
             no_peak_hours,
+            only,
         } => {
             let start = Instant::now();
+            let only = only
+                .map(|v| {
+                    v.iter()
+                        .map(|t| {
+                            TableKind::from_name(t).ok_or_else(|| {
+                                CliError::Usage(format!("--only: unknown table `{t}`"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
             let o = GenerateOptions {
                 scale,
                 seed,
@@ -378,6 +393,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 sites,
                 plant_hot_cells: !no_hot_cells,
                 plant_hours: !no_peak_hours,
+                only,
                 ..Default::default()
             };
             let truth = generate_to_dir(&out, &o)?;

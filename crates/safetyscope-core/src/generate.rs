@@ -48,6 +48,9 @@ pub struct GenerateOptions {
     pub plant_hours: bool,
     /// Rows per output batch.
     pub batch_rows: usize,
+    /// Generate only these tables (default: all). The site plan is always
+    /// written; skipped tables are written empty.
+    pub only: Option<Vec<TableKind>>,
 }
 
 impl Default for GenerateOptions {
@@ -61,6 +64,7 @@ impl Default for GenerateOptions {
             plant_hot_cells: true,
             plant_hours: true,
             batch_rows: 65_536,
+            only: None,
         }
     }
 }
@@ -351,13 +355,26 @@ pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundT
     let plans = site_plans(&mut g)?;
     thresholds(&mut g)?;
     targets(&mut g)?;
+    let wanted = |k: TableKind| o.only.as_ref().is_none_or(|only| only.contains(&k));
     for p in &plans {
-        incidents(&mut g, p)?;
-        hazards(&mut g, p)?;
-        violations(&mut g, p)?;
-        readings(&mut g, p)?;
-        positions(&mut g, p)?;
-        exposure_and_activities(&mut g, p)?;
+        if wanted(TableKind::Incidents) {
+            incidents(&mut g, p)?;
+        }
+        if wanted(TableKind::Hazards) {
+            hazards(&mut g, p)?;
+        }
+        if wanted(TableKind::Violations) {
+            violations(&mut g, p)?;
+        }
+        if wanted(TableKind::Readings) {
+            readings(&mut g, p)?;
+        }
+        if wanted(TableKind::Positions) {
+            positions(&mut g, p)?;
+        }
+        if wanted(TableKind::Exposure) || wanted(TableKind::Activities) {
+            exposure_and_activities(&mut g, p)?;
+        }
     }
     let kinds: Vec<TableKind> = g.bufs.keys().copied().collect();
     for k in kinds {
