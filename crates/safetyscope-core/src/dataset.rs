@@ -90,29 +90,62 @@ impl Dataset {
         };
         let mut tables = BTreeMap::new();
         let mut extents: crate::ingest::SiteExtents = Default::default();
-        for kind in TableKind::ALL {
-            let Some(input) = inputs.get(&kind) else {
-                continue;
-            };
-            let loaded = match &input.error {
+        let load_one =
+            |kind: TableKind, input: &TableInput, extents: crate::ingest::SiteExtents| match &input
+                .error
+            {
                 Some(e) => Err(Error::data(kind.name(), e.clone())),
-                None => load_table(
-                    kind,
-                    &tz,
-                    input.mapping.as_ref(),
-                    &input.sources,
-                    if kind == TableKind::Cells {
-                        Default::default()
-                    } else {
-                        extents.clone()
-                    },
-                ),
+                None => load_table(kind, &tz, input.mapping.as_ref(), &input.sources, extents),
             };
+        // The site plan first: the other tables' coordinates are checked
+        // against it. Then the other tables, in parallel where threads exist.
+        let mut results = Vec::new();
+        if let Some(input) = inputs.get(&TableKind::Cells) {
+            let r = load_one(TableKind::Cells, input, Default::default());
+            if let Ok((batches, _)) = &r {
+                extents = site_extents(batches);
+            }
+            results.push((TableKind::Cells, r));
+        }
+        let rest: Vec<(TableKind, &TableInput)> = TableKind::ALL
+            .into_iter()
+            .filter(|k| *k != TableKind::Cells)
+            .filter_map(|k| inputs.get(&k).map(|i| (k, i)))
+            .collect();
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let extents = &extents;
+            let loaded: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = rest
+                    .iter()
+                    .map(|(k, input)| {
+                        (
+                            *k,
+                            scope.spawn(move || load_one(*k, input, extents.clone())),
+                        )
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(k, h)| {
+                        (
+                            k,
+                            h.join()
+                                .unwrap_or_else(|_| Err(Error::data(k.name(), "loading panicked"))),
+                        )
+                    })
+                    .collect()
+            });
+            results.extend(loaded);
+        }
+        #[cfg(target_arch = "wasm32")]
+        for (k, input) in &rest {
+            results.push((*k, load_one(*k, input, extents.clone())));
+        }
+        for (kind, loaded) in results {
+            let input = &inputs[&kind];
             match loaded {
                 Ok((batches, rep)) => {
-                    if kind == TableKind::Cells {
-                        extents = site_extents(&batches);
-                    }
                     report.tables.insert(kind.name().to_string(), rep);
                     tables.insert(kind, (kind.def().arrow_schema(&tz), batches));
                 }

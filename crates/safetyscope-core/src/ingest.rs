@@ -489,7 +489,7 @@ pub struct TableLoader {
     schema: SchemaRef,
     nullable_schema: SchemaRef,
     extents: SiteExtents,
-    seen_ids: HashSet<String>,
+    seen_ids: HashSet<String, std::hash::BuildHasherDefault<FxHasher>>,
     /// The report so far.
     pub report: TableReport,
     checked_columns: bool,
@@ -520,7 +520,7 @@ impl TableLoader {
                     .collect::<Vec<_>>(),
             )),
             extents,
-            seen_ids: HashSet::new(),
+            seen_ids: HashSet::default(),
             report: TableReport {
                 table: def.name.to_string(),
                 ..Default::default()
@@ -696,9 +696,15 @@ impl TableLoader {
                 }
             }
         }
-        let all = RecordBatch::try_new(self.nullable_schema.clone(), columns)?;
-        let kept = filter_record_batch(&all, &keep.finish())?;
-        let out = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())?;
+        let keep = keep.finish();
+        let out = if keep.true_count() == n {
+            // Nothing rejected: no copy.
+            RecordBatch::try_new(self.schema.clone(), columns)?
+        } else {
+            let all = RecordBatch::try_new(self.nullable_schema.clone(), columns)?;
+            let kept = filter_record_batch(&all, &keep)?;
+            RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())?
+        };
         self.report.rows_accepted += out.num_rows() as u64;
         if let Some(i) = self.def.columns.iter().position(|c| c.name == TIME_KNOWN) {
             let tk = out
@@ -887,6 +893,24 @@ impl TableLoader {
     }
 }
 
+/// A fast non-cryptographic hasher for the id check (the FxHash mixing step).
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn fmt_ts(tz: &Tz, micros: i64) -> String {
     crate::timeparse::micros_to_local(tz, micros)
         .map_or_else(|| micros.to_string(), |t| t.to_string())
@@ -1029,7 +1053,9 @@ impl Converter<'_> {
         let arr: ArrayRef = match self.c.ty {
             ColType::Text => {
                 let v: StringArray = self
-                    .parse_each(&tv, p, |s| self.check_text(s))
+                    .parse_each(&tv, p, |s| {
+                        self.check_text(s).map(std::borrow::Cow::into_owned)
+                    })
                     .into_iter()
                     .collect();
                 Arc::new(v)
@@ -1118,23 +1144,16 @@ impl Converter<'_> {
         }
     }
 
-    fn check_text(&self, s: &str) -> std::result::Result<String, Reason> {
+    fn check_text<'s>(&self, s: &'s str) -> std::result::Result<std::borrow::Cow<'s, str>, Reason> {
+        use std::borrow::Cow;
         match self.c.allowed {
-            Allowed::Vocab(v) => {
-                if v.codes().any(|c| c == s) {
-                    return Ok(s.to_string());
-                }
-                v.resolve(s).map(str::to_string).ok_or(Reason::UnknownEnum)
+            Allowed::Vocab(v) => v.resolve(s).map(Cow::Borrowed).ok_or(Reason::UnknownEnum),
+            _ if self.c.name == "kind" && self.loader.kind == TableKind::Violations => {
+                Ok(crate::vocab::VIOLATION_KINDS
+                    .resolve(s)
+                    .map_or(Cow::Borrowed(s), Cow::Borrowed))
             }
-            _ => Ok(
-                if self.c.name == "kind" && self.loader.kind == TableKind::Violations {
-                    crate::vocab::VIOLATION_KINDS
-                        .resolve(s)
-                        .map_or_else(|| s.to_string(), str::to_string)
-                } else {
-                    s.to_string()
-                },
-            ),
+            _ => Ok(Cow::Borrowed(s)),
         }
     }
 

@@ -38,15 +38,6 @@ pub struct Term {
     pub aliases: &'static [&'static str],
 }
 
-impl Term {
-    fn matches(&self, norm: &str) -> bool {
-        normalise_label(self.code) == norm
-            || self.zh == norm
-            || normalise_label(self.en) == norm
-            || self.aliases.iter().any(|a| normalise_label(a) == norm)
-    }
-}
-
 /// A named vocabulary (a list of [`Term`]s).
 #[derive(Debug, Clone, Copy)]
 pub struct Vocabulary {
@@ -59,11 +50,40 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Resolve any accepted spelling to the canonical code.
     pub fn resolve(&self, input: &str) -> Option<&'static str> {
+        if let Some(t) = self.terms.iter().find(|t| t.code == input) {
+            return Some(t.code);
+        }
         let norm = normalise_label(input);
         if norm.is_empty() {
             return None;
         }
-        self.terms.iter().find(|t| t.matches(&norm)).map(|t| t.code)
+        self.index().get(norm.as_str()).copied()
+    }
+
+    /// Normalised spelling → code, built once per vocabulary.
+    fn index(&self) -> &'static std::collections::HashMap<String, &'static str> {
+        type Indexes = std::collections::HashMap<
+            &'static str,
+            &'static std::collections::HashMap<String, &'static str>,
+        >;
+        static INDEXES: std::sync::OnceLock<std::sync::Mutex<Indexes>> = std::sync::OnceLock::new();
+        let mut all = INDEXES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.entry(self.name).or_insert_with(|| {
+            let mut m = std::collections::HashMap::new();
+            // Later terms never override earlier ones: the documented order wins.
+            for t in self.terms.iter().rev() {
+                m.insert(normalise_label(t.code), t.code);
+                m.insert(t.zh.to_string(), t.code);
+                m.insert(normalise_label(t.en), t.code);
+                for a in t.aliases {
+                    m.insert(normalise_label(a), t.code);
+                }
+            }
+            Box::leak(Box::new(m))
+        })
     }
 
     /// The canonical codes.
