@@ -330,6 +330,21 @@ impl RawDataset {
         Ok(self.result(batch.schema(), vec![batch], Some(svg)))
     }
 
+    /// Emerging hot spots (options as JSON of `EmergingOptions`).
+    fn emerging_hotspots(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::emerging::EmergingOptions =
+            parse_options(options, "emerging options")?;
+        let ds = self.inner.clone();
+        let site = o.site.clone();
+        let batch = wait(py, async move {
+            safetyscope_core::emerging::emerging_batch(&ds, &o).await
+        })?;
+        let svg =
+            safetyscope_core::emerging::emerging_svg(&batch, site.as_deref(), "Emerging hot spots")
+                .map_err(to_py)?;
+        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
+    }
+
     /// Events per cell (options as JSON of `HeatmapOptions`).
     fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::heatmap::HeatmapOptions =

@@ -195,6 +195,26 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Emerging hot spots: Gi* per week or month and the Mann-Kendall trend
+    /// of each cell's z-scores, as new / consecutive / intensifying /
+    /// persistent / diminishing / sporadic / oscillating / historical.
+    Emerging {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        events: Events,
+        #[command(flatten)]
+        output: Output,
+        /// Slice length: week or month.
+        #[arg(long, default_value = "month")]
+        slice: String,
+        /// Neighbours: rook or queen.
+        #[arg(long, value_enum, default_value_t = Weights::Queen)]
+        weights: Weights,
+        /// Significance of a hot slice (q) and of the trend.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -590,6 +610,40 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let batch = density_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &density_schema(), || {
                 density_svg(&batch, "Kernel density")
+            })?;
+        }
+        Command::Emerging {
+            input,
+            events,
+            output,
+            slice,
+            weights,
+            alpha,
+        } => {
+            use safetyscope_core::emerging::{EmergingOptions, emerging_batch, emerging_schema};
+            let slice = serde_json::from_value(serde_json::Value::String(slice.clone()))
+                .map_err(|_| CliError::Usage(format!("--slice: `{slice}` is not week or month")))?;
+            let o = EmergingOptions {
+                kinds: events.kinds()?,
+                site: events.site,
+                from: events.from,
+                to: events.to,
+                slice,
+                weights: match weights {
+                    Weights::Rook => safetyscope_core::hotspots::WeightsKind::Rook,
+                    Weights::Queen => safetyscope_core::hotspots::WeightsKind::Queen,
+                    Weights::Distance => safetyscope_core::hotspots::WeightsKind::Distance,
+                },
+                alpha,
+            };
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let batch = emerging_batch(&ds, &o).await?;
+            output.write(std::slice::from_ref(&batch), &emerging_schema(), || {
+                safetyscope_core::emerging::emerging_svg(
+                    &batch,
+                    o.site.as_deref(),
+                    "Emerging hot spots",
+                )
             })?;
         }
         Command::Schema { markdown } => {

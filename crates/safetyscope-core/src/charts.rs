@@ -46,11 +46,9 @@ pub(crate) fn site_grid(
     let mut chosen: Option<String> = site.map(str::to_string);
     let mut cells = Vec::new();
     for b in batches {
-        let (s, cell, owner): (StringArray, StringArray, StringArray) = (
-            strings(b, "site")?,
-            strings(b, "cell")?,
-            strings(b, "owner")?,
-        );
+        let (s, cell): (StringArray, StringArray) = (strings(b, "site")?, strings(b, "cell")?);
+        // Not every result carries the owner.
+        let owner: Option<StringArray> = strings(b, "owner").ok();
         let (row, col) = (ints(b, "row")?, ints(b, "col")?);
         for i in 0..b.num_rows() {
             if s.is_null(i) {
@@ -71,7 +69,10 @@ pub(crate) fn site_grid(
                 batch: b,
                 i,
                 cell: name.clone(),
-                owner: (!owner.is_null(i)).then(|| owner.value(i).to_string()),
+                owner: owner
+                    .as_ref()
+                    .filter(|o| !o.is_null(i))
+                    .map(|o| o.value(i).to_string()),
             };
             let l = look(&p)?;
             let short = name.rsplit('-').next().unwrap_or(&name).to_string();

@@ -86,6 +86,10 @@ pub struct GroundTruth {
     pub hour_factor: f64,
     /// People planted without a helmet on consecutive days: `(site, person, first day, days)`.
     pub repeat_violators: Vec<(String, String, String, u32)>,
+    /// Emerging hot spots planted in the incidents of the main year:
+    /// `(site, cell, category)` with category `new` (hot in December only) or
+    /// `diminishing` (hot all year with a falling rate).
+    pub emerging: Vec<(String, String, String)>,
     /// Number of planted sensor alarm episodes.
     pub alarm_episodes: u64,
     /// Rows written per table.
@@ -284,6 +288,9 @@ struct SitePlan {
     id: String,
     cell_weights: Vec<f64>,
     cell_cum: Vec<f64>,
+    /// Incident cell weights per month (0–11) of the main year, where an
+    /// emerging block changes them.
+    month_cum: Option<Vec<Vec<f64>>>,
     restricted: Vec<usize>,
     persons: Vec<String>,
 }
@@ -469,9 +476,51 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
         let persons = (0..(40.0 * g.o.scale.max(0.25)).ceil() as usize)
             .map(|p| format!("{site}-P{:04}", p + 1))
             .collect();
+        // Emerging patterns: a new hot block in the last month at the second
+        // unit, a fading (diminishing) one at the third, away from the
+        // persistent block.
+        let mut month_cum = None;
+        if g.o.plant_hot_cells && (s == 1 || s == 2) {
+            let (hr, hc) = (hot[0] / 6, hot[0] % 6);
+            let r0 = if hr < 3 { 4 } else { 0 };
+            let c0 = if hc < 3 { 4 } else { 0 };
+            let block = [
+                r0 * 6 + c0,
+                r0 * 6 + c0 + 1,
+                (r0 + 1) * 6 + c0,
+                (r0 + 1) * 6 + c0 + 1,
+            ];
+            let category = if s == 1 { "new" } else { "diminishing" };
+            for &b in &block {
+                g.truth.emerging.push((
+                    site.clone(),
+                    cell_id(&site, b / 6, b % 6),
+                    category.to_string(),
+                ));
+            }
+            month_cum = Some(
+                (0..12)
+                    .map(|m| {
+                        let mut w = weights.clone();
+                        let boost = if s == 1 {
+                            if m == 11 { 6.0 } else { 0.0 }
+                        } else {
+                            12.0 - 8.0 * f64::from(m) / 11.0
+                        };
+                        for &b in &block {
+                            if boost > 0.0 {
+                                w[b] = boost;
+                            }
+                        }
+                        cumulative(&w)
+                    })
+                    .collect(),
+            );
+        }
         plans.push(SitePlan {
             id: site,
             cell_cum: cumulative(&weights),
+            month_cum,
             cell_weights: weights,
             restricted,
             persons,
@@ -554,7 +603,11 @@ fn incidents(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
             for _ in 0..count {
                 n += 1;
                 let hour = rng.pick_cumulative(&hw[wd as usize]) as u32;
-                let cell = rng.pick_cumulative(&p.cell_cum);
+                let cum = match (&p.month_cum, year == g.o.year) {
+                    (Some(months), true) => &months[d.month0() as usize],
+                    _ => &p.cell_cum,
+                };
+                let cell = rng.pick_cumulative(cum);
                 let (x, y) = point_in(&mut rng, cell);
                 let t = at(d, hour, &mut rng);
                 let time_known = !rng.chance(0.01);

@@ -21,6 +21,7 @@
 mod charts;
 pub mod dataset;
 pub mod density;
+pub mod emerging;
 pub mod error;
 pub mod generate;
 pub mod heatmap;

@@ -663,6 +663,17 @@ pub fn eb_smooth(
 /// The window, defaulting `to` to the day after the latest event and `from`
 /// to 90 days before `to`.
 async fn window(ds: &Dataset, o: &RiskOptions) -> Result<(i64, i64)> {
+    resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 90).await
+}
+
+/// A window `[from, to)` in µs: `to` defaults to the local midnight after the
+/// latest incident, hazard or violation, `from` to `default_days` before `to`.
+pub(crate) async fn resolve_window(
+    ds: &Dataset,
+    from: Option<&str>,
+    to: Option<&str>,
+    default_days: i64,
+) -> Result<(i64, i64)> {
     let tz = parse_tz(ds.timezone())?;
     let parse = |opt: &str, v: &str| {
         parse_timestamp(v, &default_formats(), &tz).ok_or_else(|| {
@@ -672,7 +683,7 @@ async fn window(ds: &Dataset, o: &RiskOptions) -> Result<(i64, i64)> {
             )
         })
     };
-    let to = match &o.to {
+    let to = match to {
         Some(v) => parse("to", v)?,
         None => {
             let mut latest = i64::MIN;
@@ -716,9 +727,9 @@ async fn window(ds: &Dataset, o: &RiskOptions) -> Result<(i64, i64)> {
             crate::timeparse::local_to_micros(&tz, next).unwrap_or(latest + DAY_US)
         }
     };
-    let from = match &o.from {
+    let from = match from {
         Some(v) => parse("from", v)?,
-        None => to - 90 * DAY_US,
+        None => to - default_days * DAY_US,
     };
     if from >= to {
         return Err(Error::option(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use safetyscope_core::density::{DensityOptions, density_batch, density_svg};
 use safetyscope_core::deps::arrow::array as arrow_batch;
+use safetyscope_core::emerging::{EmergingOptions, emerging_batch, emerging_svg};
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
 use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
@@ -201,6 +202,18 @@ impl Session {
         let batch = block_on(density_batch(&self.ds, &o)).map_err(js)?;
         let rows = batch_json(&batch)?;
         rows_and_svg(rows, density_svg(&batch, "Kernel density").map_err(js)?)
+    }
+
+    /// Emerging hot spots (options as JSON of `EmergingOptions`); returns
+    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    pub fn emerging(&self, options: &str) -> Result<String, JsError> {
+        let o: EmergingOptions = parse(options, "emerging options")?;
+        let batch = block_on(emerging_batch(&self.ds, &o)).map_err(js)?;
+        let rows = batch_json(&batch)?;
+        rows_and_svg(
+            rows,
+            emerging_svg(&batch, o.site.as_deref(), "Emerging hot spots").map_err(js)?,
+        )
     }
 
     /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);

@@ -404,6 +404,29 @@ class Dataset:
         }
         return Result(self._raw.density(json.dumps(opts)))
 
+    def emerging_hotspots(
+        self,
+        *,
+        kinds: Sequence[str] = ("incidents",),
+        site: Optional[str] = None,
+        from_: Optional[str] = None,
+        to: Optional[str] = None,
+        slice: str = "month",
+        weights: str = "queen",
+        alpha: float = 0.05,
+    ) -> Result:
+        """Emerging hot spots: Gi* in every week or month and a Mann-Kendall
+        trend test on each cell's z-scores, as the categories new,
+        consecutive, intensifying, persistent, diminishing, sporadic,
+        oscillating, historical (``cold_`` for cold spots) or no_pattern.
+
+        The window defaults to the 365 days before the day after the latest
+        event; ``history`` shows each slice as ``H`` (hot), ``C`` (cold) or
+        ``.``.
+        """
+        opts = {"kinds": list(kinds), "site": site, "from": from_, "to": to, "slice": slice, "weights": weights, "alpha": alpha}
+        return Result(self._raw.emerging_hotspots(json.dumps(opts)))
+
     def __repr__(self) -> str:
         return f"Dataset(timezone={self.timezone!r}, tables={self.tables})"
 
