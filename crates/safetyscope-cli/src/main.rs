@@ -311,6 +311,16 @@ enum Weights {
     Distance,
 }
 
+impl From<Weights> for safetyscope_core::hotspots::WeightsKind {
+    fn from(w: Weights) -> Self {
+        match w {
+            Weights::Rook => Self::Rook,
+            Weights::Queen => Self::Queen,
+            Weights::Distance => Self::Distance,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Print {
     Table,
@@ -507,8 +517,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             seed,
         } => {
             use safetyscope_core::hotspots::{
-                HotspotOptions, Transform, WeightsKind, hotspot_schema, hotspots_batch,
-                hotspots_svg,
+                HotspotOptions, Transform, hotspot_schema, hotspots_batch, hotspots_svg,
             };
             let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HotspotOptions {
@@ -516,11 +525,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 from: events.from,
                 to: events.to,
                 site: events.site,
-                weights: match weights {
-                    Weights::Rook => WeightsKind::Rook,
-                    Weights::Queen => WeightsKind::Queen,
-                    Weights::Distance => WeightsKind::Distance,
-                },
+                weights: weights.into(),
                 distance,
                 transform: if row_standardize {
                     Transform::Row
@@ -629,11 +634,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 from: events.from,
                 to: events.to,
                 slice,
-                weights: match weights {
-                    Weights::Rook => safetyscope_core::hotspots::WeightsKind::Rook,
-                    Weights::Queen => safetyscope_core::hotspots::WeightsKind::Queen,
-                    Weights::Distance => safetyscope_core::hotspots::WeightsKind::Distance,
-                },
+                weights: weights.into(),
                 alpha,
             };
             let ds = open(&input.data, input.timezone.as_deref())?;

@@ -1,47 +1,26 @@
 //! Emerging hot spots find the planted new and diminishing blocks.
 
-use arrow::array::{Array, StringArray};
-use safetyscope_core::Dataset;
+mod common;
+
+use arrow::array::Array;
+
 use safetyscope_core::emerging::{EmergingOptions, emerging_batch};
-use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
+use safetyscope_core::generate::GenerateOptions;
 
 #[test]
 fn planted_new_and_fading_blocks_are_categorised() {
-    let o = GenerateOptions::default();
-    let (files, truth) = generate_parquet_bytes(&o).unwrap();
-    let files = files
-        .into_iter()
-        .map(|(k, v)| (k, format!("{k}.parquet"), bytes::Bytes::from(v)))
-        .collect();
-    let ds = Dataset::from_bytes(Some(&o.timezone), files, None).unwrap();
+    let (ds, truth) = common::load(&GenerateOptions::default());
     let e = EmergingOptions {
         from: Some("2025-01-01".into()),
         to: Some("2026-01-01".into()),
         ..Default::default()
     };
-    let b = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(emerging_batch(&ds, &e))
-        .unwrap();
-    let site = b
-        .column_by_name("site")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
-    let cell = b
-        .column_by_name("cell")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
-    let cat = b
-        .column_by_name("category")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let b = common::block_on(emerging_batch(&ds, &e)).unwrap();
+    let (site, cell, cat) = (
+        common::text(&b, "site"),
+        common::text(&b, "cell"),
+        common::text(&b, "category"),
+    );
     let category = |s: &str, c: &str| {
         (0..b.num_rows())
             .find(|&i| site.value(i) == s && cell.value(i) == c)
@@ -75,5 +54,5 @@ fn planted_new_and_fading_blocks_are_categorised() {
         "{false_new} false new hot spots of {}",
         b.num_rows() - planted.len()
     );
-    assert!(b.column_by_name("history").unwrap().null_count() == 0);
+    assert_eq!(common::text(&b, "history").len(), b.num_rows());
 }

@@ -1,47 +1,22 @@
 //! Gi* finds the hot cells planted by the sample generator, and finds no
 //! cluster where none was planted.
 
-use arrow::array::{Array, Float64Array, StringArray};
+mod common;
+
+use arrow::array::{Array, Float64Array};
 use safetyscope_core::Dataset;
-use safetyscope_core::generate::{GenerateOptions, GroundTruth, generate_parquet_bytes};
+use safetyscope_core::generate::GenerateOptions;
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch};
 
-fn load(o: &GenerateOptions) -> (Dataset, GroundTruth) {
-    let (files, truth) = generate_parquet_bytes(o).unwrap();
-    let files = files
-        .into_iter()
-        .map(|(k, v)| (k, format!("{k}.parquet"), bytes::Bytes::from(v)))
-        .collect();
-    (
-        Dataset::from_bytes(Some(&o.timezone), files, None).unwrap(),
-        truth,
-    )
-}
+use common::load;
 
 fn hot_cells(ds: &Dataset, o: &HotspotOptions) -> Vec<(String, String)> {
-    let b = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(hotspots_batch(ds, o))
-        .unwrap();
-    let site = b
-        .column_by_name("site")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
-    let cell = b
-        .column_by_name("cell")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
-    let class = b
-        .column_by_name("class")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let b = common::block_on(hotspots_batch(ds, o)).unwrap();
+    let (site, cell, class) = (
+        common::text(&b, "site"),
+        common::text(&b, "cell"),
+        common::text(&b, "class"),
+    );
     let z = b
         .column_by_name("z")
         .unwrap()
