@@ -131,15 +131,9 @@ enum Command {
     Risk {
         #[command(flatten)]
         input: Input,
-        /// Window start (local time, inclusive; default 90 days before --to).
-        #[arg(long)]
-        from: Option<String>,
-        /// Window end (local time, exclusive; default the day after the latest event).
-        #[arg(long)]
-        to: Option<String>,
-        /// Only this site (charts show the first site otherwise).
-        #[arg(long)]
-        site: Option<String>,
+        /// The window (default: the 90 days before the day after the latest event).
+        #[command(flatten)]
+        window: Window,
         #[command(flatten)]
         output: Output,
         /// Rows per cell, zone or site.
@@ -168,15 +162,9 @@ enum Command {
         /// Points: incidents, hazards, violations or positions.
         #[arg(long, default_value = "incidents")]
         source: String,
-        /// The site (default: the first in the plan).
-        #[arg(long)]
-        site: Option<String>,
-        /// Window start (local time, inclusive).
-        #[arg(long)]
-        from: Option<String>,
-        /// Window end (local time, exclusive).
-        #[arg(long)]
-        to: Option<String>,
+        /// The window and the site (default: the first in the plan).
+        #[command(flatten)]
+        window: Window,
         /// Kernel: gaussian or epanechnikov.
         #[arg(long, default_value = "gaussian")]
         kernel: String,
@@ -233,12 +221,9 @@ struct Input {
     timezone: Option<String>,
 }
 
-/// Which events an analysis counts.
+/// A time window and a site.
 #[derive(Args, Debug)]
-struct Events {
-    /// Event kinds counted (incidents, hazards, violations).
-    #[arg(long, value_delimiter = ',', default_value = "incidents")]
-    kinds: Vec<String>,
+struct Window {
     /// Window start (local time, inclusive).
     #[arg(long)]
     from: Option<String>,
@@ -248,6 +233,16 @@ struct Events {
     /// Only this site (charts show the first site otherwise).
     #[arg(long)]
     site: Option<String>,
+}
+
+/// Which events an analysis counts.
+#[derive(Args, Debug)]
+struct Events {
+    /// Event kinds counted (incidents, hazards, violations).
+    #[arg(long, value_delimiter = ',', default_value = "incidents")]
+    kinds: Vec<String>,
+    #[command(flatten)]
+    window: Window,
 }
 
 impl Events {
@@ -493,9 +488,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HeatmapOptions {
                 kinds: events.kinds()?,
-                from: events.from,
-                to: events.to,
-                site: events.site,
+                from: events.window.from,
+                to: events.window.to,
+                site: events.window.site,
             };
             let df = event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
@@ -522,9 +517,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HotspotOptions {
                 kinds: events.kinds()?,
-                from: events.from,
-                to: events.to,
-                site: events.site,
+                from: events.window.from,
+                to: events.window.to,
+                site: events.window.site,
                 weights: weights.into(),
                 distance,
                 transform: if row_standardize {
@@ -544,9 +539,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Risk {
             input,
-            from,
-            to,
-            site,
+            window: Window { from, to, site },
             output,
             by,
             half_life_days,
@@ -592,9 +585,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Density {
             input,
             source,
-            site,
-            from,
-            to,
+            window: Window { from, to, site },
             kernel,
             bandwidth,
             bandwidth_rule,
@@ -630,9 +621,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(|_| CliError::Usage(format!("--slice: `{slice}` is not week or month")))?;
             let o = EmergingOptions {
                 kinds: events.kinds()?,
-                site: events.site,
-                from: events.from,
-                to: events.to,
+                site: events.window.site,
+                from: events.window.from,
+                to: events.window.to,
                 slice,
                 weights: weights.into(),
                 alpha,
