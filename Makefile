@@ -39,6 +39,9 @@ sample: build-cli
 	@$(STAGE) sample $(BIN) generate --out $(BUILD)/sample --scale 1 --seed 42
 
 batch: sample
+	@$(STAGE) batch-risk $(BIN) risk $(BUILD)/sample --out $(BUILD)/out/risk.parquet --svg $(BUILD)/out/risk-U01.svg --site U01
+	@$(BIN) risk $(BUILD)/sample --by zone --out $(BUILD)/out/risk-zones.csv
+	@$(STAGE) batch-hotspots $(BIN) hotspots $(BUILD)/sample --out $(BUILD)/out/hotspots.parquet --svg $(BUILD)/out/hotspots-U01.svg --site U01
 	@$(STAGE) batch-heatmap $(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.parquet --svg $(BUILD)/out/heatmap-U01.svg --site U01
 	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.json
 	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.csv
@@ -48,8 +51,8 @@ site: batch build-wasm
 
 demo: site build-python
 	@echo
-	@echo "Batch results:  $(BUILD)/out/heatmap.parquet (.csv, .json), chart $(BUILD)/out/heatmap-U01.svg"
-	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").heatmap(site=\"U01\").to_pandas())'"
+	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json)"
+	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").risk_map(site=\"U01\").to_pandas())'"
 	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/site
 
