@@ -142,3 +142,18 @@ def test_band_tables_are_configurable_and_named(sample):
         ds.risk_map(lec_bands={"name": "x", "bands": [[1.0, "red"], [5.0, "orange"]], "boundary_above": True})
     chart = ds.risk_map(to="2026-01-01", site="U01").plot()
     assert chart is not None and chart.svg.count('class="cell"') == 36 and "重大风险" in chart.svg
+
+
+def test_hotspot_markers_are_gi_star_of_the_scores(sample):
+    from esda.getisord import G_Local
+    from libpysal.weights import lat2W
+
+    path, _ = sample
+    rm = safetyscope.Dataset.open(path).risk_map(to="2026-01-01", site="U02").to_pandas().sort_values(["row", "col"])
+    z = G_Local(rm.score.to_numpy(float), lat2W(6, 6, rook=False), transform="B", star=True, permutations=0).Zs
+    np.testing.assert_allclose(rm.hotspot_z.to_numpy(), z, atol=1e-6)
+    assert set(rm.hotspot) <= {"hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99"}
+    chart = safetyscope.Dataset.open(path).risk_map(to="2026-01-01", site="U02").plot()
+    hot = (rm.hotspot.str.startswith("hot_")).sum()
+    # Each marked cell carries ▲ in its label (attribute and text), plus the legend.
+    assert chart is not None and chart.svg.count("▲") == 2 * hot + 1

@@ -776,6 +776,8 @@ pub fn risk_schema() -> SchemaRef {
         f("orange_cells", DataType::Int32, false),
         f("yellow_cells", DataType::Int32, false),
         f("blue_cells", DataType::Int32, false),
+        f("hotspot_z", DataType::Float64, true),
+        f("hotspot", DataType::Utf8, true),
     ]))
 }
 
@@ -802,6 +804,8 @@ struct Row {
     source: &'static str,
     previous: f64,
     counts: [i32; 4],
+    hotspot_z: Option<f64>,
+    hotspot: Option<&'static str>,
 }
 
 /// The four-colour risk map.
@@ -933,14 +937,87 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
             previous: before.get(&key).map_or(0.0, Evidence::total),
             ev,
             counts,
+            hotspot_z: None,
+            hotspot: None,
         });
     }
+    mark_hotspots(&mut rows);
     let rows = match o.by {
         RollUp::Cell => rows,
         RollUp::Zone => roll_up(rows, true, m),
         RollUp::Site => roll_up(rows, false, m),
     };
     build(rows)
+}
+
+/// Hot-spot markers: Gi* (queen contiguity, binary weights, cell included)
+/// on the cells' scores of each site, Benjamini–Hochberg over all cells, the
+/// class as in [`crate::hotspots`] (`hot_99` … `cold_99`, `not_significant`).
+fn mark_hotspots(rows: &mut [Row]) {
+    let mut p_all: Vec<Option<f64>> = vec![None; rows.len()];
+    let mut z_all: Vec<Option<f64>> = vec![None; rows.len()];
+    let mut by_site: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        by_site.entry(r.site.clone()).or_default().push(i);
+    }
+    for idx in by_site.values() {
+        let at: BTreeMap<(i32, i32), usize> = idx
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &i)| Some(((rows[i].row?, rows[i].col?), k)))
+            .collect();
+        let nb: Vec<Vec<usize>> = idx
+            .iter()
+            .map(|&i| {
+                let (Some(r), Some(c)) = (rows[i].row, rows[i].col) else {
+                    return Vec::new();
+                };
+                (-1..=1)
+                    .flat_map(|dr| (-1..=1).map(move |dc| (dr, dc)))
+                    .filter(|&(dr, dc)| dr != 0 || dc != 0)
+                    .filter_map(|(dr, dc)| at.get(&(r + dr, c + dc)).copied())
+                    .collect()
+            })
+            .collect();
+        let y: Vec<f64> = idx.iter().map(|&i| rows[i].ev.total()).collect();
+        let gi = crate::hotspots::gi_star(&y, &nb, crate::hotspots::Transform::Binary, 0, 0);
+        for (k, &i) in idx.iter().enumerate() {
+            z_all[i] = gi[k].z;
+            p_all[i] = if gi[k].neighbors > 0 {
+                gi[k].z.map(crate::stats::two_sided_p)
+            } else {
+                None
+            };
+        }
+    }
+    let q = crate::stats::benjamini_hochberg(&p_all);
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.hotspot_z = z_all[i];
+        r.hotspot = Some(match (z_all[i], q[i]) {
+            (Some(z), Some(q)) if q <= 0.01 => {
+                if z > 0.0 {
+                    "hot_99"
+                } else {
+                    "cold_99"
+                }
+            }
+            (Some(z), Some(q)) if q <= 0.05 => {
+                if z > 0.0 {
+                    "hot_95"
+                } else {
+                    "cold_95"
+                }
+            }
+            (Some(z), Some(q)) if q <= 0.10 => {
+                if z > 0.0 {
+                    "hot_90"
+                } else {
+                    "cold_90"
+                }
+            }
+            _ => "not_significant",
+        });
+    }
 }
 
 /// Zone or site rows: evidence and hours summed, the level of the worst cell
@@ -972,6 +1049,8 @@ fn roll_up(rows: Vec<Row>, by_zone: bool, m: f64) -> Vec<Row> {
             source: "cells",
             previous: 0.0,
             counts: [0; 4],
+            hotspot_z: None,
+            hotspot: None,
         });
         g.cells += 1;
         g.ev.injuries += r.ev.injuries;
@@ -1060,6 +1139,8 @@ fn build(rows: Vec<Row>) -> Result<RecordBatch> {
         i32s(&|r| Some(r.counts[1])),
         i32s(&|r| Some(r.counts[2])),
         i32s(&|r| Some(r.counts[3])),
+        f64s(&|r| r.hotspot_z),
+        strs(&|r| r.hotspot.map(str::to_string)),
     ];
     Ok(RecordBatch::try_new(risk_schema(), cols)?)
 }
@@ -1072,6 +1153,7 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
     let source = strings(batch, "level_source")?;
     let trend = strings(batch, "trend")?;
     let score = f64s(batch, "score")?;
+    let hotspot = strings(batch, "hotspot").ok();
     let items = [Level::Red, Level::Orange, Level::Yellow, Level::Blue]
         .iter()
         .map(|l| (l.color().to_string(), format!("{} {}", l.zh(), l.name())))
@@ -1080,7 +1162,7 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
         std::slice::from_ref(batch),
         site,
         title,
-        "cell label: level; number: evidence score in the window",
+        "cell label: level (▲ = statistically significant hot spot of the score, Gi* with FDR); number: evidence score in the window",
         items,
         |p| {
             let i = p.i;
@@ -1103,7 +1185,16 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
                     trend.value(i)
                 ),
                 fill: Some(l.color().to_string()),
-                suffix: Some(l.zh().to_string()),
+                suffix: Some(
+                    match hotspot
+                        .as_ref()
+                        .filter(|h| !h.is_null(i))
+                        .map(|h| h.value(i))
+                    {
+                        Some(h) if h.starts_with("hot_") => format!("{} ▲", l.zh()),
+                        _ => l.zh().to_string(),
+                    },
+                ),
             })
         },
     )
