@@ -9,13 +9,13 @@ const I18N = {
         cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
         v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图（按网格）", t_events: "事件热力图（按网格）", t_hotspots: "热点分析（Getis-Ord Gi*）",
         red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", static_level: "固有风险", dynamic_level: "动态风险", trend: "趋势",
-        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别" },
+        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别" },
   en: { title: "Safety risk dashboard", site: "Site", from: "From", to: "To", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
         map: "Events per grid cell", detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected",
         cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
         v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map by cell", t_events: "Events per grid cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
         red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Level", static_level: "Static level", dynamic_level: "Dynamic level", trend: "Trend",
-        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class" },
+        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class" },
 };
 let lang = "zh";
 let session = null;
@@ -55,7 +55,8 @@ function color(v, max) {
 function look(r, max) {
   if (view === "risk") {
     const bg = LEVEL_COLORS[r.level] ?? "#ccc";
-    return { bg, fg: ink(bg), tag: t(r.level), value: Math.round(r.score), attr: { level: r.level, value: String(r.score) } };
+    const hot = typeof r.hotspot === "string" && r.hotspot.startsWith("hot_");
+    return { bg, fg: ink(bg), tag: t(r.level) + (hot ? " ▲" : ""), value: Math.round(r.score), attr: { level: r.level, value: String(r.score), hotspot: r.hotspot ?? "" } };
   }
   if (view === "hotspots") {
     const bg = CLASS_COLORS[r.class] ?? "#f7f7f7";
