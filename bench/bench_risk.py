@@ -2,6 +2,7 @@
 against the same computation written by hand in DuckDB SQL and in Polars, on
 the same Parquet files, with the results checked equal.
 
+    pip install duckdb polars pyarrow
     python bench/bench_risk.py --bin $CARGO_TARGET_DIR/ci/safetyscope --scale 240 --out /tmp/bench
 
 The score per cell over [FROM, TO): severity-weighted incidents, near misses,
