@@ -351,15 +351,25 @@ impl RawDataset {
             parse_options(options, "heatmap options")?;
         let ds = self.inner.clone();
         let site = o.site.clone();
+        let by_cell = o.by == safetyscope_core::risk::RollUp::Cell;
         let (schema, batches) = wait(py, async move {
             let df = safetyscope_core::heatmap::event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })?;
-        let svg =
-            safetyscope_core::heatmap::heatmap_svg(&batches, site.as_deref(), "Events per cell")
-                .map_err(to_py)?;
-        Ok(self.result(schema, batches, Some(svg)))
+        let svg = if by_cell {
+            Some(
+                safetyscope_core::heatmap::heatmap_svg(
+                    &batches,
+                    site.as_deref(),
+                    "Events per cell",
+                )
+                .map_err(to_py)?,
+            )
+        } else {
+            None
+        };
+        Ok(self.result(schema, batches, svg))
     }
 }
 

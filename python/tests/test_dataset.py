@@ -162,3 +162,15 @@ def test_every_internal_method_is_wrapped():
             assert hasattr(public, target), f"{cls_name}.{name} is not exposed as {public.__name__}.{target}"
     for fn in ("generate_sample", "data_model_markdown"):
         assert hasattr(safetyscope, fn)
+
+
+def test_heatmap_roll_ups_sum_the_cells(sample):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    cells = ds.heatmap(kinds=["incidents", "violations"]).to_pandas()
+    zones = ds.heatmap(kinds=["incidents", "violations"], by="zone").to_pandas().set_index(["site", "zone"])
+    want = cells.groupby(["site", "zone"])[["incidents", "violations", "events"]].sum()
+    pd.testing.assert_frame_equal(zones[["incidents", "violations", "events"]], want, check_dtype=False)
+    assert (zones.cells == 12).all()
+    sites = ds.heatmap(by="site")
+    assert sites.num_rows == 3 and sites.plot() is None

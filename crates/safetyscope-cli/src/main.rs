@@ -95,6 +95,9 @@ enum Command {
         events: Events,
         #[command(flatten)]
         output: Output,
+        /// One row per cell, or counts summed per zone or site (the chart needs cells).
+        #[arg(long, value_enum, default_value_t = By::Cell)]
+        by: By,
     },
     /// Getis-Ord Gi* hot and cold spots over the cells of the site plan.
     Hotspots {
@@ -306,6 +309,16 @@ enum Weights {
     Distance,
 }
 
+impl From<By> for safetyscope_core::risk::RollUp {
+    fn from(b: By) -> Self {
+        match b {
+            By::Cell => Self::Cell,
+            By::Zone => Self::Zone,
+            By::Site => Self::Site,
+        }
+    }
+}
+
 impl From<Weights> for safetyscope_core::hotspots::WeightsKind {
     fn from(w: Weights) -> Self {
         match w {
@@ -484,13 +497,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             input,
             events,
             output,
+            by,
         } => {
+            if !matches!(by, By::Cell) && output.svg.is_some() {
+                return Err(CliError::Usage(
+                    "--svg draws cells: use it with --by cell".into(),
+                ));
+            }
             let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HeatmapOptions {
                 kinds: events.kinds()?,
                 from: events.window.from,
                 to: events.window.to,
                 site: events.window.site,
+                by: by.into(),
             };
             let df = event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
@@ -549,7 +569,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             config,
         } => {
             use safetyscope_core::risk::{
-                LevelRule, RiskOptions, RollUp, risk_batch, risk_schema, risk_svg,
+                LevelRule, RiskOptions, risk_batch, risk_schema, risk_svg,
             };
             let mut o = match &config {
                 Some(p) => {
@@ -563,11 +583,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             o.from = from.or(o.from);
             o.to = to.or(o.to);
             o.site = site.or(o.site);
-            o.by = match by {
-                By::Cell => RollUp::Cell,
-                By::Zone => RollUp::Zone,
-                By::Site => RollUp::Site,
-            };
+            o.by = by.into();
             o.half_life_days = half_life_days.or(o.half_life_days);
             o.per_exposure = o.per_exposure && !no_exposure;
             o.prior_hours = prior_hours.or(o.prior_hours);

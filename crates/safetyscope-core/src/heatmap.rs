@@ -62,11 +62,14 @@ pub struct HeatmapOptions {
     pub to: Option<String>,
     /// Only this site.
     pub site: Option<String>,
+    /// One row per cell (default), or counts summed per zone or site.
+    pub by: crate::risk::RollUp,
 }
 
 impl Default for HeatmapOptions {
     fn default() -> Self {
         HeatmapOptions {
+            by: crate::risk::RollUp::Cell,
             kinds: vec![EventKind::Incidents],
             from: None,
             to: None,
@@ -136,6 +139,9 @@ fn one_if(e: Expr) -> Expr {
 /// | `near_misses` | int64 | near misses |
 /// | `hazards`, `violations` | int64 | hazard reports, violations |
 /// | `events` | int64 | sum over the selected `kinds` |
+///
+/// With `by = "zone"` or `"site"`: one row per zone (site) with `cells`
+/// and the counts summed.
 pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame> {
     if o.kinds.is_empty() {
         return Err(Error::option("kinds", "select at least one event kind"));
@@ -238,7 +244,7 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
             col("col").sort(true, false),
             col("cell").sort(true, false),
         ])?;
-    Ok(out.select(vec![
+    let out = out.select(vec![
         col("site"),
         col("zone"),
         col("cell"),
@@ -252,7 +258,26 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
         col("hazards"),
         col("violations"),
         col("events"),
-    ])?)
+    ])?;
+    let keys = match o.by {
+        crate::risk::RollUp::Cell => return Ok(out),
+        crate::risk::RollUp::Zone => vec![col("site"), col("zone")],
+        crate::risk::RollUp::Site => vec![col("site")],
+    };
+    let sums = [
+        "incidents",
+        "injuries",
+        "near_misses",
+        "hazards",
+        "violations",
+        "events",
+    ]
+    .map(|c| sum(col(c)).alias(c));
+    let mut aggs =
+        vec![datafusion::functions_aggregate::expr_fn::count(col("cell")).alias("cells")];
+    aggs.extend(sums);
+    let sort = keys.iter().map(|k| k.clone().sort(true, false)).collect();
+    Ok(out.aggregate(keys, aggs)?.sort(sort)?)
 }
 
 /// Render a heat-map result as an SVG grid of one site (the first site when

@@ -359,6 +359,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
         from: o.from.clone(),
         to: o.to.clone(),
         site: o.site.clone(),
+        by: crate::risk::RollUp::Cell,
     };
     let batches = event_heatmap(ds, &hm).await?.collect().await?;
     let centroids = cell_centroids(ds);

@@ -180,7 +180,12 @@ impl Session {
         })
         .map_err(js)?;
         let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
-        let svg = heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?;
+        // Roll-ups have no cells to draw.
+        let svg = if o.by == safetyscope_core::risk::RollUp::Cell {
+            heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?
+        } else {
+            String::new()
+        };
         rows_and_svg(rows, svg)
     }
 

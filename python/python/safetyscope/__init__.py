@@ -256,14 +256,16 @@ class Dataset:
         from_: Optional[str] = None,
         to: Optional[str] = None,
         site: Optional[str] = None,
+        by: str = "cell",
     ) -> Result:
         """Events per cell of the site plan, with an SVG grid chart.
 
         ``kinds``: event tables counted into ``events`` (incidents, hazards,
         violations); ``from_`` / ``to``: local-time window [from, to);
-        ``site``: one site only.
+        ``site``: one site only; ``by``: ``"cell"`` (with the chart),
+        ``"zone"`` or ``"site"`` (counts summed).
         """
-        opts = {"kinds": list(kinds), "from": from_, "to": to, "site": site}
+        opts = {"kinds": list(kinds), "from": from_, "to": to, "site": site, "by": by}
         return Result(self._raw.heatmap(json.dumps(opts)))
 
     def hotspots(
