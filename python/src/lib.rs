@@ -301,19 +301,11 @@ impl RawDataset {
     fn risk_map(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::risk::RiskOptions = parse_options(options, "risk options")?;
         let ds = self.inner.clone();
-        let site = o.site.clone();
-        let by_cell = o.by == safetyscope_core::risk::RollUp::Cell;
+        let opts = o.clone();
         let batch = wait(py, async move {
             safetyscope_core::risk::risk_batch(&ds, &o).await
         })?;
-        let svg = if by_cell {
-            Some(
-                safetyscope_core::risk::risk_svg(&batch, site.as_deref(), "Risk four-colour map")
-                    .map_err(to_py)?,
-            )
-        } else {
-            None
-        };
+        let svg = safetyscope_core::risk::risk_chart(&batch, &opts).map_err(to_py)?;
         Ok(self.result(batch.schema(), vec![batch], svg))
     }
 
@@ -350,25 +342,13 @@ impl RawDataset {
         let o: safetyscope_core::heatmap::HeatmapOptions =
             parse_options(options, "heatmap options")?;
         let ds = self.inner.clone();
-        let site = o.site.clone();
-        let by_cell = o.by == safetyscope_core::risk::RollUp::Cell;
+        let opts = o.clone();
         let (schema, batches) = wait(py, async move {
             let df = safetyscope_core::heatmap::event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })?;
-        let svg = if by_cell {
-            Some(
-                safetyscope_core::heatmap::heatmap_svg(
-                    &batches,
-                    site.as_deref(),
-                    "Events per cell",
-                )
-                .map_err(to_py)?,
-            )
-        } else {
-            None
-        };
+        let svg = safetyscope_core::heatmap::heatmap_chart(&batches, &opts).map_err(to_py)?;
         Ok(self.result(schema, batches, svg))
     }
 }

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
-use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_svg};
+use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_chart};
 use safetyscope_core::output::{write_atomic, write_batches};
 use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
 
@@ -278,10 +278,13 @@ impl Output {
         &self,
         batches: &[RecordBatch],
         schema: &SchemaRef,
-        chart: impl FnOnce() -> Result<String, safetyscope_core::Error>,
+        chart: impl FnOnce() -> Result<Option<String>, safetyscope_core::Error>,
     ) -> Result<(), CliError> {
         if let Some(svg) = &self.svg {
-            write_atomic(svg, chart()?.as_bytes())?;
+            let drawn = chart()?.ok_or_else(|| {
+                CliError::Usage("--svg draws cells: use it with --by cell".into())
+            })?;
+            write_atomic(svg, drawn.as_bytes())?;
             eprintln!("wrote {}", svg.display());
         }
         emit(batches, schema, self.out.as_deref(), self.format)
@@ -499,11 +502,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             output,
             by,
         } => {
-            if !matches!(by, By::Cell) && output.svg.is_some() {
-                return Err(CliError::Usage(
-                    "--svg draws cells: use it with --by cell".into(),
-                ));
-            }
             let ds = open(&input.data, input.timezone.as_deref())?;
             let o = HeatmapOptions {
                 kinds: events.kinds()?,
@@ -515,9 +513,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let df = event_heatmap(&ds, &o).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             let batches = df.collect().await?;
-            output.write(&batches, &schema, || {
-                heatmap_svg(&batches, o.site.as_deref(), "Events per cell")
-            })?;
+            output.write(&batches, &schema, || heatmap_chart(&batches, &o))?;
         }
         Command::Hotspots {
             input,
@@ -554,7 +550,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let batch = hotspots_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &hotspot_schema(), || {
-                hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)")
+                hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)").map(Some)
             })?;
         }
         Command::Risk {
@@ -569,7 +565,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             config,
         } => {
             use safetyscope_core::risk::{
-                LevelRule, RiskOptions, risk_batch, risk_schema, risk_svg,
+                LevelRule, RiskOptions, risk_batch, risk_chart, risk_schema,
             };
             let mut o = match &config {
                 Some(p) => {
@@ -595,7 +591,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ds = open(&input.data, input.timezone.as_deref())?;
             let batch = risk_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &risk_schema(), || {
-                risk_svg(&batch, o.site.as_deref(), "Risk four-colour map")
+                risk_chart(&batch, &o)
             })?;
         }
         Command::Density {
@@ -621,7 +617,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ds = open(&input.data, input.timezone.as_deref())?;
             let batch = density_batch(&ds, &o).await?;
             output.write(std::slice::from_ref(&batch), &density_schema(), || {
-                density_svg(&batch, "Kernel density")
+                density_svg(&batch, "Kernel density").map(Some)
             })?;
         }
         Command::Emerging {
@@ -652,6 +648,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     o.site.as_deref(),
                     "Emerging hot spots",
                 )
+                .map(Some)
             })?;
         }
         Command::Schema { markdown } => {

@@ -149,6 +149,21 @@ fn exit_codes_and_messages() {
     let o = run(&["sql", &data, "select nope from incidents"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
 
+    // A chart of a roll-up: exit 2, and no result file is written either.
+    let zones = dir.path().join("zones.csv");
+    let o = run(&[
+        "heatmap",
+        &data,
+        "--by",
+        "zone",
+        "--out",
+        zones.to_str().unwrap(),
+        "--svg",
+        dir.path().join("z.svg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!zones.exists());
+
     // A bad option: exit 2.
     let o = run(&["heatmap", &data, "--from", "yesterday"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

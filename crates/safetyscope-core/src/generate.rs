@@ -286,7 +286,6 @@ fn headcount_factor(hour: u32) -> f64 {
 
 struct SitePlan {
     id: String,
-    cell_weights: Vec<f64>,
     cell_cum: Vec<f64>,
     /// Incident cell weights per month (0–11) of the main year, where an
     /// emerging block changes them.
@@ -521,7 +520,6 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
             id: site,
             cell_cum: cumulative(&weights),
             month_cum,
-            cell_weights: weights,
             restricted,
             persons,
         });
@@ -873,7 +871,6 @@ fn positions(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
             }
         }
     }
-    let _ = &p.cell_weights;
     Ok(())
 }
 

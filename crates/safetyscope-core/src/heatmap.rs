@@ -78,16 +78,21 @@ impl Default for HeatmapOptions {
     }
 }
 
+/// Parse a local date or time of an option in the dataset timezone (µs).
+pub(crate) fn parse_local(ds: &Dataset, option: &str, value: &str) -> Result<i64> {
+    let tz = parse_tz(ds.timezone())?;
+    parse_timestamp(value, &default_formats(), &tz).ok_or_else(|| {
+        Error::option(
+            option,
+            format!("`{value}` is not a date or time (e.g. 2025-03-01 or 2025-03-01 08:00)"),
+        )
+    })
+}
+
 /// A window bound as a timestamp literal in the dataset timezone.
 pub(crate) fn bound(ds: &Dataset, option: &str, value: Option<&str>) -> Result<Option<Expr>> {
     let Some(v) = value else { return Ok(None) };
-    let tz = parse_tz(ds.timezone())?;
-    let micros = parse_timestamp(v, &default_formats(), &tz).ok_or_else(|| {
-        Error::option(
-            option,
-            format!("`{v}` is not a date or time (e.g. 2025-03-01 or 2025-03-01 08:00)"),
-        )
-    })?;
+    let micros = parse_local(ds, option, v)?;
     Ok(Some(lit(ScalarValue::TimestampMicrosecond(
         Some(micros),
         Some(ds.timezone().into()),
@@ -122,6 +127,16 @@ pub(crate) async fn filtered(
 fn one_if(e: Expr) -> Expr {
     when(e, lit(1i64)).otherwise(lit(0i64)).expect("valid case")
 }
+
+/// The count columns of the event heat map.
+const COUNT_COLUMNS: [&str; 6] = [
+    "incidents",
+    "injuries",
+    "near_misses",
+    "hazards",
+    "violations",
+    "events",
+];
 
 /// Counts of events per cell of the site plan.
 ///
@@ -191,16 +206,7 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
     }
     let counts = union.expect("three kinds").aggregate(
         vec![col("site").alias("e_site"), col("cell").alias("e_cell")],
-        [
-            "incidents",
-            "injuries",
-            "near_misses",
-            "hazards",
-            "violations",
-            "events",
-        ]
-        .map(|c| sum(col(c)).alias(c))
-        .to_vec(),
+        COUNT_COLUMNS.map(|c| sum(col(c)).alias(c)).to_vec(),
     )?;
     let mut cells = ds.table(TableKind::Cells).await?;
     if let Some(s) = &o.site {
@@ -264,20 +270,22 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
         crate::risk::RollUp::Zone => vec![col("site"), col("zone")],
         crate::risk::RollUp::Site => vec![col("site")],
     };
-    let sums = [
-        "incidents",
-        "injuries",
-        "near_misses",
-        "hazards",
-        "violations",
-        "events",
-    ]
-    .map(|c| sum(col(c)).alias(c));
+    let sums = COUNT_COLUMNS.map(|c| sum(col(c)).alias(c));
     let mut aggs =
         vec![datafusion::functions_aggregate::expr_fn::count(col("cell")).alias("cells")];
     aggs.extend(sums);
     let sort = keys.iter().map(|k| k.clone().sort(true, false)).collect();
     Ok(out.aggregate(keys, aggs)?.sort(sort)?)
+}
+
+/// The chart of a heat-map result: the grid for cell rows, none for roll-ups.
+pub fn heatmap_chart(batches: &[RecordBatch], o: &HeatmapOptions) -> Result<Option<String>> {
+    match o.by {
+        crate::risk::RollUp::Cell => {
+            heatmap_svg(batches, o.site.as_deref(), "Events per cell").map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Render a heat-map result as an SVG grid of one site (the first site when

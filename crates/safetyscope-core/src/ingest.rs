@@ -677,7 +677,7 @@ impl TableLoader {
         // Derived defaults.
         self.apply_defaults(&mut columns, time_known_from_spec, n)?;
         // Cross-column checks.
-        self.check_intervals(&columns, &mut problems, first_row, source);
+        self.check_intervals(&columns, &mut problems);
         self.check_extents(&columns, &mut problems);
         self.check_ids(&columns, &mut problems);
 
@@ -776,17 +776,10 @@ impl TableLoader {
                 !sev.is_null(r) && matches!(sev.value(r), "minor" | "serious" | "fatal")
             });
         }
-        let _ = &self.tz_name;
         Ok(())
     }
 
-    fn check_intervals(
-        &self,
-        cols: &[ArrayRef],
-        problems: &mut Problems,
-        _first_row: u64,
-        _source: &str,
-    ) {
+    fn check_intervals(&self, cols: &[ArrayRef], problems: &mut Problems) {
         for (a, b) in self.def.intervals {
             let (Some(ia), Some(ib)) = (self.col_index(a), self.col_index(b)) else {
                 continue;

@@ -24,7 +24,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::hotspots::{ints, strings};
 use crate::schema::TableKind;
-use crate::timeparse::{default_formats, parse_timestamp, parse_tz};
+use crate::timeparse::parse_tz;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -675,14 +675,7 @@ pub(crate) async fn resolve_window(
     default_days: i64,
 ) -> Result<(i64, i64)> {
     let tz = parse_tz(ds.timezone())?;
-    let parse = |opt: &str, v: &str| {
-        parse_timestamp(v, &default_formats(), &tz).ok_or_else(|| {
-            Error::option(
-                opt,
-                format!("`{v}` is not a date or time (e.g. 2025-03-01)"),
-            )
-        })
-    };
+    let parse = |opt: &str, v: &str| crate::heatmap::parse_local(ds, opt, v);
     let to = match to {
         Some(v) => parse("to", v)?,
         None => {
@@ -1143,6 +1136,14 @@ fn build(rows: Vec<Row>) -> Result<RecordBatch> {
         strs(&|r| r.hotspot.map(str::to_string)),
     ];
     Ok(RecordBatch::try_new(risk_schema(), cols)?)
+}
+
+/// The chart of a risk-map result: the grid for cell rows, none for roll-ups.
+pub fn risk_chart(batch: &RecordBatch, o: &RiskOptions) -> Result<Option<String>> {
+    match o.by {
+        RollUp::Cell => risk_svg(batch, o.site.as_deref(), "Risk four-colour map").map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Render a cell-level risk map of one site (the first when `site` is

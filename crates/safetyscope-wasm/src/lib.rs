@@ -9,10 +9,10 @@ use safetyscope_core::density::{DensityOptions, density_batch, density_svg};
 use safetyscope_core::deps::arrow::array as arrow_batch;
 use safetyscope_core::emerging::{EmergingOptions, emerging_batch, emerging_svg};
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
-use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_svg};
+use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_chart};
 use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
 use safetyscope_core::output::{OutputFormat, encode};
-use safetyscope_core::risk::{RiskOptions, risk_batch, risk_svg};
+use safetyscope_core::risk::{RiskOptions, risk_batch, risk_chart};
 use safetyscope_core::{Dataset, Mapping, TableKind};
 use wasm_bindgen::prelude::*;
 
@@ -180,13 +180,10 @@ impl Session {
         })
         .map_err(js)?;
         let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
-        // Roll-ups have no cells to draw.
-        let svg = if o.by == safetyscope_core::risk::RollUp::Cell {
-            heatmap_svg(&batches, o.site.as_deref(), "Events per cell").map_err(js)?
-        } else {
-            String::new()
-        };
-        rows_and_svg(rows, svg)
+        rows_and_svg(
+            rows,
+            heatmap_chart(&batches, &o).map_err(js)?.unwrap_or_default(),
+        )
     }
 
     /// The risk four-colour map (options as JSON of `RiskOptions`); returns
@@ -196,8 +193,10 @@ impl Session {
         let o: RiskOptions = parse(options, "risk options")?;
         let batch = block_on(risk_batch(&self.ds, &o)).map_err(js)?;
         let rows = batch_json(&batch)?;
-        let svg = risk_svg(&batch, o.site.as_deref(), "Risk four-colour map").map_err(js)?;
-        rows_and_svg(rows, svg)
+        rows_and_svg(
+            rows,
+            risk_chart(&batch, &o).map_err(js)?.unwrap_or_default(),
+        )
     }
 
     /// A kernel density raster (options as JSON of `DensityOptions`);
