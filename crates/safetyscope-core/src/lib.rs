@@ -29,6 +29,7 @@ pub mod hotspots;
 pub mod ingest;
 pub mod mapping;
 pub mod output;
+pub mod patterns;
 pub mod report;
 pub mod risk;
 pub mod rng;

@@ -7,7 +7,10 @@ use arrow::array::{Array, BooleanArray, Int32Array, Int64Array, StringArray};
 use safetyscope_core::{Dataset, ErrorKind, OnTableError, Reason, TableKind};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // Read at run time: a test binary reused from a clone at another path
+    // must still find this checkout's files.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo or nextest");
+    Path::new(&dir).join("../..")
 }
 
 fn rt() -> tokio::runtime::Runtime {

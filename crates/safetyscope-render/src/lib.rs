@@ -318,3 +318,337 @@ mod tests {
         assert_eq!(sequential_color(1.0), "#993404");
     }
 }
+
+/// A labelled matrix (rows × columns) coloured by value: the hour × weekday
+/// and zone × hour heat maps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixChart {
+    /// Title above the matrix.
+    pub title: String,
+    /// Legend caption of the colour scale.
+    pub legend: String,
+    /// Row labels, top to bottom.
+    pub rows: Vec<String>,
+    /// Column labels, left to right.
+    pub cols: Vec<String>,
+    /// Values by row then column (`None` = no value, drawn grey).
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Cells to outline (row, column), e.g. significant peaks.
+    pub outlined: Vec<(usize, usize)>,
+    /// Caption of the outline in the legend.
+    pub outline_label: String,
+}
+
+/// Render a matrix chart as SVG; each cell carries its value as `<title>`.
+pub fn matrix_svg(m: &MatrixChart) -> String {
+    let cw = if m.cols.len() > 12 { 28.0 } else { 44.0 };
+    let ch = 24.0;
+    let label_w = m
+        .rows
+        .iter()
+        .map(|r| text_width(r, 12.0))
+        .fold(40.0f64, f64::max)
+        + 12.0;
+    let top = 56.0;
+    let width = label_w + cw * m.cols.len() as f64 + 24.0;
+    let height = top + ch * m.rows.len() as f64 + 64.0;
+    let max = m
+        .values
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .fold(0.0f64, f64::max);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text>"#,
+        escape(FONT_FAMILY),
+        escape(&m.title),
+        escape(&m.title)
+    );
+    for (j, c) in m.cols.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"#,
+            label_w + cw * (j as f64 + 0.5),
+            top - 6.0,
+            escape(c)
+        );
+    }
+    for (i, r) in m.rows.iter().enumerate() {
+        let y = top + ch * i as f64;
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text>"#,
+            label_w - 6.0,
+            y + ch * 0.66,
+            escape(r)
+        );
+        for (j, c) in m.cols.iter().enumerate() {
+            let v = m
+                .values
+                .get(i)
+                .and_then(|row| row.get(j))
+                .copied()
+                .flatten();
+            let fill = v.map_or_else(
+                || "#dddddd".to_string(),
+                |v| sequential_color(if max > 0.0 { v / max } else { 0.0 }),
+            );
+            let x = label_w + cw * j as f64;
+            let text = v.map_or_else(|| "–".to_string(), short_number);
+            let _ = write!(
+                s,
+                r##"<g><title>{} · {}: {}</title><rect x="{x:.1}" y="{y:.1}" width="{cw}" height="{ch}" fill="{fill}" stroke="#ffffff" stroke-width="1"/>"##,
+                escape(r),
+                escape(c),
+                escape(&text)
+            );
+            if cw >= 28.0 {
+                let _ = write!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" font-size="9" text-anchor="middle" fill="{}">{}</text>"#,
+                    x + cw / 2.0,
+                    y + ch * 0.64,
+                    if dark_text_on(&fill) { "#222" } else { "#fff" },
+                    escape(&text)
+                );
+            }
+            s.push_str("</g>");
+        }
+    }
+    for &(i, j) in &m.outlined {
+        let _ = write!(
+            s,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#08306b" stroke-width="2.5"/>"##,
+            label_w + cw * j as f64 + 1.2,
+            top + ch * i as f64 + 1.2,
+            cw - 2.4,
+            ch - 2.4
+        );
+    }
+    let ly = top + ch * m.rows.len() as f64 + 16.0;
+    for i in 0..5 {
+        let _ = write!(
+            s,
+            r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
+            label_w + f64::from(i) * 30.0,
+            sequential_color(f64::from(i) / 4.0)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" font-size="11">{} 0 – {}</text>"#,
+        label_w + 160.0,
+        ly + 10.0,
+        escape(&m.legend),
+        short_number(max)
+    );
+    if !m.outlined.is_empty() {
+        let _ = write!(
+            s,
+            r##"<rect x="{}" y="{}" width="30" height="12" fill="none" stroke="#08306b" stroke-width="2.5"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+            label_w,
+            ly + 22.0,
+            label_w + 36.0,
+            ly + 32.0,
+            escape(&m.outline_label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A number in at most four significant characters (`12`, `3.4`, `1.2k`).
+pub fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if a >= 1000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else if a >= 100.0 || (v.fract() == 0.0) {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One series of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// Stroke colour.
+    pub color: String,
+    /// Values per x position (`None` = gap).
+    pub values: Vec<Option<f64>>,
+    /// Draw dashed.
+    pub dashed: bool,
+}
+
+/// Render a line chart over labelled x positions (e.g. months) as SVG.
+pub fn line_svg(title: &str, x_labels: &[String], series: &[Series]) -> String {
+    let (left, top, pw, ph) = (56.0, 40.0, 640.0, 260.0);
+    let width = left + pw + 24.0;
+    let height = top + ph + 56.0 + 16.0 * series.len() as f64;
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let n = x_labels.len().max(2);
+    let x = |i: usize| left + pw * i as f64 / (n - 1) as f64;
+    let y = |v: f64| top + ph - ph * v / (max * 1.05);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text><line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#444"/><line x1="{left}" y1="{top}" x2="{left}" y2="{}" stroke="#444"/>"##,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title),
+        top + ph,
+        left + pw,
+        top + ph,
+        top + ph
+    );
+    for k in 0..=4 {
+        let v = max * 1.05 * f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{:.1}" font-size="10" text-anchor="end">{}</text><line x1="{left}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#eee"/>"##,
+            left - 4.0,
+            y(v) + 3.0,
+            short_number(v),
+            y(v),
+            left + pw,
+            y(v)
+        );
+    }
+    let step = x_labels.len().div_ceil(12).max(1);
+    for (i, l) in x_labels.iter().enumerate().step_by(step) {
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
+            x(i),
+            top + ph + 14.0,
+            escape(l)
+        );
+    }
+    for (k, se) in series.iter().enumerate() {
+        let mut d = String::new();
+        let mut pen = false;
+        for (i, v) in se.values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    let _ = write!(
+                        d,
+                        "{}{:.1},{:.1} ",
+                        if pen { "L" } else { "M" },
+                        x(i),
+                        y(*v)
+                    );
+                    pen = true;
+                }
+                None => pen = false,
+            }
+        }
+        let _ = write!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{}" stroke-width="2"{}><title>{}</title></path>"#,
+            d.trim_end(),
+            escape(&se.color),
+            if se.dashed {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            },
+            escape(&se.label)
+        );
+        let ly = top + ph + 34.0 + 16.0 * k as f64;
+        let _ = write!(
+            s,
+            r#"<line x1="{left}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"{}/><text x="{}" y="{}" font-size="11">{}</text>"#,
+            left + 24.0,
+            escape(&se.color),
+            if se.dashed {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            },
+            left + 30.0,
+            ly + 4.0,
+            escape(&se.label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Render a Pareto chart: bars in the given order with the cumulative share
+/// as a line on a 0–100 % axis and the 80 % line.
+pub fn pareto_svg(title: &str, items: &[(String, f64)]) -> String {
+    let (left, top, ph) = (56.0, 40.0, 240.0);
+    let bw = 36.0;
+    let pw = bw * items.len().max(1) as f64;
+    let width = left + pw + 64.0;
+    let height = top + ph + 110.0;
+    let total: f64 = items.iter().map(|i| i.1).sum();
+    let max = items.iter().map(|i| i.1).fold(0.0f64, f64::max).max(1e-9);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text>"##,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title)
+    );
+    let y80 = top + ph * 0.2;
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" y1="{y80}" x2="{}" y2="{y80}" stroke="#999" stroke-dasharray="4 3"/><text x="{}" y="{}" font-size="10">80 %</text>"##,
+        left + pw,
+        left + pw + 4.0,
+        y80 + 3.0
+    );
+    let mut cum = 0.0;
+    let mut d = String::new();
+    for (i, (label, v)) in items.iter().enumerate() {
+        let h = ph * v / max;
+        let x = left + bw * i as f64;
+        cum += v;
+        let share = if total > 0.0 { cum / total } else { 0.0 };
+        let _ = write!(
+            s,
+            r##"<g><title>{}: {} ({:.1} % cumulative)</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#d95f0e"/></g><text transform="translate({:.1},{}) rotate(45)" font-size="10">{}</text>"##,
+            escape(label),
+            short_number(*v),
+            share * 100.0,
+            x + 3.0,
+            top + ph - h,
+            bw - 6.0,
+            x + bw / 2.0,
+            top + ph + 10.0,
+            escape(label)
+        );
+        let _ = write!(
+            d,
+            "{}{:.1},{:.1} ",
+            if i == 0 { "M" } else { "L" },
+            x + bw / 2.0,
+            top + ph - ph * share
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<path d="{}" fill="none" stroke="#08306b" stroke-width="2"/><line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#444"/></svg>"##,
+        d.trim_end(),
+        top + ph,
+        left + pw,
+        top + ph
+    );
+    s
+}

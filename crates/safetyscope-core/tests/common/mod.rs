@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)]
 
 use arrow::array::{RecordBatch, StringArray};
 use safetyscope_core::Dataset;
