@@ -14,7 +14,13 @@ for f in "$DATA"/*.parquet; do
   files+=("{\"table\":\"$t\",\"file\":\"data/$t.parquet\"}")
 done
 tz=$(sed -n 's/^timezone = "\(.*\)"/\1/p' "$DATA/dataset.toml" 2>/dev/null || true)
-( IFS=,; echo "{\"timezone\":\"${tz:-Asia/Shanghai}\",\"files\":[${files[*]}]}" ) > "$OUT.tmp/data/manifest.json"
+mapping=""
+if [ -f "$DATA/dataset.toml" ]; then
+  # The dataset's mapping travels with the data (timezone, roster).
+  cp "$DATA/dataset.toml" "$OUT.tmp/data/dataset.toml"
+  mapping=",\"mapping\":\"data/dataset.toml\""
+fi
+( IFS=,; echo "{\"timezone\":\"${tz:-Asia/Shanghai}\"${mapping},\"files\":[${files[*]}]}" ) > "$OUT.tmp/data/manifest.json"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
 echo "dashboard site in $OUT"

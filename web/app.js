@@ -9,17 +9,22 @@ const I18N = {
         cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
         v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图（按网格）", t_events: "事件热力图（按网格）", t_hotspots: "热点分析（Getis-Ord Gi*）",
         red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", static_level: "固有风险", dynamic_level: "动态风险", trend: "趋势",
-        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别" },
+        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
+        when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
+        days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"] },
   en: { title: "Safety risk dashboard", site: "Site", from: "From", to: "To", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
         map: "Events per grid cell", detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected",
         cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
         v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map by cell", t_events: "Events per grid cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
         red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Level", static_level: "Static level", dynamic_level: "Dynamic level", trend: "Trend",
-        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class" },
+        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
+        when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
+        days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] },
 };
 let lang = "zh";
 let session = null;
 let lastRows = [];
+let lastPeaks = { cells: [], periods: [] };
 let view = "risk";
 const LEVEL_COLORS = { red: "#c53030", orange: "#ed8936", yellow: "#f6e05e", blue: "#2b6cb0" };
 const CLASS_COLORS = { hot_99: "#b2182b", hot_95: "#ef8a62", hot_90: "#fddbc7", cold_90: "#d1e5f0", cold_95: "#67a9cf", cold_99: "#2166ac", island: "#e0e0e0" };
@@ -42,6 +47,7 @@ function applyLang() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("lang");
   draw(lastRows);
+  drawWhen(lastPeaks);
 }
 
 function color(v, max) {
@@ -110,6 +116,49 @@ function draw(rows) {
   }
 }
 
+// The hour × weekday matrix as a table (values as text, peaks outlined) and
+// the ranked high-risk periods.
+function drawWhen(p) {
+  const m = $("when");
+  m.replaceChildren();
+  const head = document.createElement("tr");
+  head.append(document.createElement("th"));
+  for (let h = 0; h < 24; h++) {
+    const th = document.createElement("th"); th.textContent = String(h); head.append(th);
+  }
+  m.append(head);
+  const max = Math.max(0, ...p.cells.map((c) => c.events));
+  for (let d = 0; d < 7; d++) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = t("days")[d]; tr.append(th);
+    for (let h = 0; h < 24; h++) {
+      const c = p.cells.find((x) => x.weekday === d && x.hour === h);
+      const td = document.createElement("td");
+      const v = c ? c.events : 0;
+      const { bg, ink: fg } = color(v, max);
+      td.style.background = bg; td.style.color = fg;
+      td.textContent = String(v);
+      td.dataset.weekday = String(d); td.dataset.hour = String(h);
+      if (c && c.significant && c.rate_ratio > 1) td.classList.add("peak");
+      if (c) td.title = `${t("days")[d]} ${h}:00 · ${t("events")} ${v} · ${t("expected")} ${c.expected?.toFixed(1) ?? "—"} · ${t("ratio")} ${c.rate_ratio?.toFixed(2) ?? "—"} · q ${c.q?.toPrecision(2) ?? "—"}`;
+      tr.append(td);
+    }
+    m.append(tr);
+  }
+  const body = $("periods").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of p.periods) {
+    const tr = document.createElement("tr");
+    const cells = [r.rank, t("days")[r.weekday] ?? "—", `${r.hour_from}:00–${r.hour_to}:00`, r.events, r.expected.toFixed(1), r.rate_ratio?.toFixed(2) ?? "—", r.q.toPrecision(2)];
+    for (const v of cells) { const td = document.createElement("td"); td.textContent = String(v); tr.append(td); }
+    body.append(tr);
+  }
+  if (!p.periods.length) {
+    const tr = document.createElement("tr"); const td = document.createElement("td");
+    td.colSpan = 7; td.textContent = t("none"); tr.append(td); body.append(tr);
+  }
+}
+
 function select(r, div) {
   for (const el of document.querySelectorAll(".cell.selected")) el.classList.remove("selected");
   div.classList.add("selected");
@@ -163,6 +212,9 @@ async function recompute() {
         : session.heatmap(JSON.stringify(o)));
     lastRows = out.rows;
     draw(lastRows);
+    const po = JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to });
+    lastPeaks = { cells: JSON.parse(session.patterns("peak_cells", po)).rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
+    drawWhen(lastPeaks);
     $("error").hidden = true;
     status.textContent = `${lastRows.length} cells · ${Math.round(performance.now() - t0)} ms`;
     status.dataset.state = "ready";
@@ -187,7 +239,13 @@ async function main() {
       if (!resp.ok) throw new Error(`${f.file}: HTTP ${resp.status}`);
       tables.push(f.table); names.push(f.file); files.push(new Uint8Array(await resp.arrayBuffer()));
     }
-    session = Session.load(tables, names, files, null, manifest.timezone ?? null);
+    let mapping = null;
+    if (manifest.mapping) {
+      const resp = await fetch(manifest.mapping);
+      if (!resp.ok) throw new Error(`${manifest.mapping}: HTTP ${resp.status}`);
+      mapping = await resp.text();
+    }
+    session = Session.load(tables, names, files, mapping, manifest.timezone ?? null);
     showValidation(JSON.parse(session.validation()));
     const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
     const sites = [...new Set(all.rows.map((r) => r.site))].sort();

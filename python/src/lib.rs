@@ -337,6 +337,27 @@ impl RawDataset {
         Ok(self.result(batch.schema(), vec![batch], Some(svg)))
     }
 
+    /// A time-of-day pattern view (`profile`, `shifts`, `shift_events`,
+    /// `trends`, `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`;
+    /// options as JSON of `PatternOptions`).
+    fn patterns(&self, py: Python<'_>, view: &str, options: &str) -> PyResult<RawResult> {
+        use safetyscope_core::patterns::{PatternOptions, PatternView, run_view};
+        let view = PatternView::parse(view).map_err(to_py)?;
+        let o: PatternOptions = parse_options(options, "pattern options")?;
+        let ds = self.inner.clone();
+        let (batch, svg) = wait(py, async move { run_view(&ds, view, &o).await })?;
+        Ok(self.result(batch.schema(), vec![batch], svg))
+    }
+
+    /// The Knox test (options as JSON of `KnoxOptions`).
+    fn knox(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        use safetyscope_core::patterns::{KnoxOptions, knox, knox_batch};
+        let o: KnoxOptions = parse_options(options, "knox options")?;
+        let ds = self.inner.clone();
+        let batch = wait(py, async move { knox_batch(&knox(&ds, &o).await?) })?;
+        Ok(self.result(batch.schema(), vec![batch], None))
+    }
+
     /// Events per cell (options as JSON of `HeatmapOptions`).
     fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         let o: safetyscope_core::heatmap::HeatmapOptions =

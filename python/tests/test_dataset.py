@@ -152,7 +152,7 @@ def test_every_internal_method_is_wrapped():
         "RawDataset": safetyscope.Dataset,
         "RawResult": safetyscope.Result,
     }
-    internal_to_public = {"table_names": "tables", "validation_json": "validation", "column_names": "columns", "svg": "plot"}
+    internal_to_public = {"table_names": "tables", "validation_json": "validation", "column_names": "columns", "svg": "plot", "patterns": "time_profile"}
     for cls_name, public in wrapped.items():
         cls = getattr(raw, cls_name)
         for name in dir(cls):
@@ -162,6 +162,9 @@ def test_every_internal_method_is_wrapped():
             assert hasattr(public, target), f"{cls_name}.{name} is not exposed as {public.__name__}.{target}"
     for fn in ("generate_sample", "data_model_markdown"):
         assert hasattr(safetyscope, fn)
+    # `patterns` serves one public method per view.
+    for method in ("time_profile", "peaks", "trends", "shift_profile", "shift_events", "pareto", "crosstab", "pyramid"):
+        assert callable(getattr(safetyscope.Dataset, method))
 
 
 def test_heatmap_roll_ups_sum_the_cells(sample):

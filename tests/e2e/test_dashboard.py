@@ -105,3 +105,33 @@ def test_broken_file_shows_a_readable_error(browser, site, tmp_path, artifacts):
         page.screenshot(path=str(artifacts / "dashboard-broken-file.png"), full_page=True)
     finally:
         httpd.shutdown()
+
+
+def test_time_matrix_and_peaks_match_cli(browser, site, sample, cli, tmp_path, artifacts):
+    url, httpd = serve(site)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#when td")
+        got = page.eval_on_selector_all(
+            "#when td",
+            "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), Number(e.textContent), e.classList.contains('peak')])",
+        )
+        assert len(got) == 168
+        cells = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01", "--cells")
+        want = {(c["weekday"], c["hour"]): c["events"] for c in cells}
+        assert {(d, h): v for d, h, v, _ in got} == want
+        peaks = {(c["weekday"], c["hour"]) for c in cells if c["significant"] and c["rate_ratio"] > 1}
+        assert {(d, h) for d, h, _, p in got if p} == peaks
+        # The planted night hours are among the outlined peaks.
+        assert {(d, 2) for d in range(7)} & peaks
+        periods = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01")
+        rows = page.eval_on_selector_all("#periods tbody tr", "els => els.map(e => e.children[2].textContent)")
+        assert rows == [f"{p['hour_from']}:00–{p['hour_to']}:00" for p in periods]
+        page.locator("#patterns").screenshot(path=str(artifacts / "dashboard-when.png"))
+        assert errors == []
+    finally:
+        httpd.shutdown()

@@ -206,6 +206,73 @@ enum Command {
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
     },
+    /// Time-of-day patterns: the hour × weekday profile (default), shift
+    /// profiles, events by shift, Pareto, cross-tab or accident pyramid.
+    Patterns {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        output: Output,
+        /// What to compute.
+        #[arg(long, value_enum, default_value_t = View::Profile)]
+        view: View,
+    },
+    /// Peaks: every hour × weekday (or hour) cell against the rest of the
+    /// week by the exact Poisson rate test with exposure, FDR-adjusted; the
+    /// ranked high-risk periods (or every tested cell with --cells).
+    Peaks {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        output: Output,
+        /// Test hour × weekday cells or hours of the day.
+        #[arg(long, value_enum, default_value_t = Grid::HourWeekday)]
+        grid: Grid,
+        /// False discovery rate.
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Write every tested cell instead of the merged periods.
+        #[arg(long)]
+        cells: bool,
+    },
+    /// Monthly trend with rolling means, year-over-year change and seasonality.
+    Trends {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Near-repeat space-time clustering: the Knox test on events with x/y.
+    Knox {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        select: Select,
+        /// Pairs at most this many metres apart are close in space.
+        #[arg(long, default_value_t = 5.0)]
+        distance: f64,
+        /// Pairs at most this many days apart are close in time.
+        #[arg(long, default_value_t = 3.0)]
+        days: f64,
+        /// Permutations for the pseudo p-value (0 = none).
+        #[arg(long, default_value_t = 199)]
+        permutations: u32,
+        /// Seed of the permutations.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Result file (.parquet, .csv, .json, .ndjson).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output format on stdout when no --out is given.
+        #[arg(long, value_enum, default_value_t = Print::Table)]
+        format: Print,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -258,6 +325,149 @@ impl Events {
     }
 }
 
+/// Which events a pattern analysis reads and how it groups them.
+#[derive(Args, Debug)]
+struct Select {
+    /// Event kinds counted (incidents, hazards, violations).
+    #[arg(long, value_delimiter = ',')]
+    kinds: Option<Vec<String>>,
+    #[command(flatten)]
+    window: Window,
+    /// Only this zone.
+    #[arg(long)]
+    zone: Option<String>,
+    /// Only these categories (accident types, hazard categories, violation kinds).
+    #[arg(long, value_delimiter = ',')]
+    category: Vec<String>,
+    /// Only these severities (incidents) or hazard levels.
+    #[arg(long, value_delimiter = ',')]
+    severity: Vec<String>,
+    /// Group by: site, zone, cell, category, severity, kind (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    by: Vec<String>,
+    /// Place events by their start time or spread them over their window (aoristic).
+    #[arg(long)]
+    time: Option<String>,
+    /// Exposure by hour of the week: auto, records, shifts, positions, uniform.
+    #[arg(long)]
+    exposure: Option<String>,
+    /// A shift `NAME=HH:MM-HH:MM` with an optional relative headcount
+    /// `*0.5`; repeat for the roster (default day 08–20, night 20–08).
+    #[arg(long = "shift")]
+    shifts: Vec<String>,
+    /// Relative exposure per weekday, Monday first (seven numbers).
+    #[arg(long, value_delimiter = ',')]
+    weekday_factors: Option<Vec<f64>>,
+    /// Pareto / cross-tab rows: the dimension ranked.
+    #[arg(long)]
+    dim: Option<String>,
+    /// Cross-tab columns.
+    #[arg(long)]
+    columns: Option<String>,
+    /// Options file (TOML, the fields of the pattern options); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Select {
+    fn options(self) -> Result<safetyscope_core::patterns::PatternOptions, CliError> {
+        use safetyscope_core::patterns::{Dim, PatternOptions, Shift};
+        let mut o = match &self.config {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| safetyscope_core::Error::io(p, e))?;
+                toml::from_str::<PatternOptions>(&text)
+                    .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
+            }
+            None => PatternOptions::default(),
+        };
+        if let Some(k) = &self.kinds {
+            o.kinds = k
+                .iter()
+                .map(|k| EventKind::parse(k))
+                .collect::<Result<_, _>>()?;
+        }
+        o.from = self.window.from.or(o.from);
+        o.to = self.window.to.or(o.to);
+        o.site = self.window.site.or(o.site);
+        o.zone = self.zone.or(o.zone);
+        if !self.category.is_empty() {
+            o.categories = self.category;
+        }
+        if !self.severity.is_empty() {
+            o.severities = self.severity;
+        }
+        if !self.by.is_empty() {
+            o.by = self
+                .by
+                .iter()
+                .map(|d| Dim::parse(d))
+                .collect::<Result<_, _>>()?;
+        }
+        fn enum_of<T: serde::de::DeserializeOwned>(flag: &str, v: &str) -> Result<T, CliError> {
+            serde_json::from_value(serde_json::Value::String(v.replace('-', "_")))
+                .map_err(|_| CliError::Usage(format!("--{flag}: `{v}` is not a valid value")))
+        }
+        if let Some(t) = &self.time {
+            o.time = enum_of("time", t)?;
+        }
+        if let Some(e) = &self.exposure {
+            o.exposure = enum_of("exposure", e)?;
+        }
+        if let Some(d) = &self.dim {
+            o.dim = Dim::parse(d)?;
+        }
+        if let Some(c) = &self.columns {
+            o.columns = Dim::parse(c)?;
+        }
+        if !self.shifts.is_empty() {
+            o.shifts = self
+                .shifts
+                .iter()
+                .map(|s| {
+                    let bad = || {
+                        CliError::Usage(format!(
+                            "--shift: `{s}` is not NAME=HH:MM-HH:MM[*HEADCOUNT]"
+                        ))
+                    };
+                    let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+                    let (times, heads) = match rest.split_once('*') {
+                        Some((t, h)) => (t, h.trim().parse::<f64>().map_err(|_| bad())?),
+                        None => (rest, 1.0),
+                    };
+                    let (start, end) = times.split_once('-').ok_or_else(bad)?;
+                    Ok(Shift {
+                        name: name.trim().to_string(),
+                        start: start.trim().to_string(),
+                        end: end.trim().to_string(),
+                        headcount: heads,
+                    })
+                })
+                .collect::<Result<_, CliError>>()?;
+        }
+        if self.weekday_factors.is_some() {
+            o.weekday_factors = self.weekday_factors;
+        }
+        Ok(o)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum View {
+    Profile,
+    Shifts,
+    ShiftEvents,
+    Pareto,
+    Crosstab,
+    Pyramid,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Grid {
+    HourWeekday,
+    Hour,
+}
+
 /// Where an analysis writes its result and chart.
 #[derive(Args, Debug)]
 struct Output {
@@ -282,7 +492,7 @@ impl Output {
     ) -> Result<(), CliError> {
         if let Some(svg) = &self.svg {
             let drawn = chart()?.ok_or_else(|| {
-                CliError::Usage("--svg draws cells: use it with --by cell".into())
+                CliError::Usage("this result has no chart (a grid chart needs --by cell)".into())
             })?;
             write_atomic(svg, drawn.as_bytes())?;
             eprintln!("wrote {}", svg.display());
@@ -651,6 +861,83 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .map(Some)
             })?;
         }
+        Command::Patterns {
+            input,
+            select,
+            output,
+            view,
+        } => {
+            use safetyscope_core::patterns::PatternView as V;
+            let view = match view {
+                View::Profile => V::Profile,
+                View::Shifts => V::Shifts,
+                View::ShiftEvents => V::ShiftEvents,
+                View::Pareto => V::Pareto,
+                View::Crosstab => V::Crosstab,
+                View::Pyramid => V::Pyramid,
+            };
+            pattern_view(&input, select.options()?, view, &output).await?;
+        }
+        Command::Peaks {
+            input,
+            select,
+            output,
+            grid,
+            alpha,
+            cells,
+        } => {
+            use safetyscope_core::patterns as pt;
+            let mut o = select.options()?;
+            o.grid = match grid {
+                Grid::HourWeekday => pt::PeakGrid::HourWeekday,
+                Grid::Hour => pt::PeakGrid::Hour,
+            };
+            if let Some(a) = alpha {
+                o.alpha = a;
+            }
+            let view = if cells {
+                pt::PatternView::PeakCells
+            } else {
+                pt::PatternView::Peaks
+            };
+            pattern_view(&input, o, view, &output).await?;
+        }
+        Command::Trends {
+            input,
+            select,
+            output,
+        } => {
+            let view = safetyscope_core::patterns::PatternView::Trends;
+            pattern_view(&input, select.options()?, view, &output).await?;
+        }
+        Command::Knox {
+            input,
+            select,
+            distance,
+            days,
+            permutations,
+            seed,
+            out,
+            format,
+        } => {
+            use safetyscope_core::patterns as pt;
+            let o = pt::KnoxOptions {
+                events: select.options()?,
+                distance,
+                days,
+                permutations,
+                seed,
+            };
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let r = pt::knox(&ds, &o).await?;
+            let batch = pt::knox_batch(&r)?;
+            emit(
+                std::slice::from_ref(&batch),
+                &batch.schema(),
+                out.as_deref(),
+                format,
+            )?;
+        }
         Command::Schema { markdown } => {
             if markdown {
                 print!("{}", safetyscope_core::schema::data_model_markdown());
@@ -666,6 +953,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+async fn pattern_view(
+    input: &Input,
+    o: safetyscope_core::patterns::PatternOptions,
+    view: safetyscope_core::patterns::PatternView,
+    output: &Output,
+) -> Result<(), CliError> {
+    let ds = open(&input.data, input.timezone.as_deref())?;
+    let (batch, svg) = safetyscope_core::patterns::run_view(&ds, view, &o).await?;
+    output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))
 }
 
 fn emit(

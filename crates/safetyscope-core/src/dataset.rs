@@ -34,6 +34,7 @@ pub struct Dataset {
     timezone: String,
     report: ValidationReport,
     tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+    roster: Option<crate::patterns::Roster>,
 }
 
 impl std::fmt::Debug for Dataset {
@@ -186,6 +187,7 @@ impl Dataset {
             timezone,
             report,
             tables,
+            roster: None,
         })
     }
 
@@ -215,7 +217,8 @@ impl Dataset {
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));
-        Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)
+        Ok(Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)?
+            .with_roster(mapping.and_then(|m| m.roster.clone())))
     }
 
     /// Load tables given as file bytes (the browser): `(table, file name, bytes)`.
@@ -250,7 +253,8 @@ impl Dataset {
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));
-        Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)
+        Ok(Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)?
+            .with_roster(mapping.and_then(|m| m.roster.clone())))
     }
 
     /// Open a dataset from a path: a mapping file (`.toml`), a directory with
@@ -377,7 +381,19 @@ impl Dataset {
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()));
-        Dataset::load(tz.as_deref(), inputs, on_error)
+        Ok(Dataset::load(tz.as_deref(), inputs, on_error)?
+            .with_roster(mapping.and_then(|m| m.roster)))
+    }
+
+    /// Declare the sites' shift roster (from the mapping's `[roster]`).
+    pub fn with_roster(mut self, roster: Option<crate::patterns::Roster>) -> Dataset {
+        self.roster = roster;
+        self
+    }
+
+    /// The declared shift roster, if any.
+    pub fn roster(&self) -> Option<&crate::patterns::Roster> {
+        self.roster.as_ref()
     }
 
     /// The DataFusion session with every canonical table registered.

@@ -1150,8 +1150,21 @@ pub fn dataset_toml(o: &GenerateOptions) -> String {
             k.name()
         ));
     }
+    s.push_str(ROSTER_TOML);
     s
 }
+
+/// The roster the generator works by: a full day shift, a half-strength
+/// night shift, lighter weekends (the exposure of every rate by hour).
+pub const ROSTER_TOML: &str = r#"
+# Who works when: the exposure of the time-of-day analyses.
+[roster]
+shifts = [
+  { name = "day", start = "08:00", end = "20:00", headcount = 1.0 },
+  { name = "night", start = "20:00", end = "08:00", headcount = 0.5 },
+]
+weekday_factors = [1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6]
+"#;
 
 /// Generate into a directory: `<table>.parquet` per table, `dataset.toml`
 /// and `ground_truth.json`. Files are written under temporary names and

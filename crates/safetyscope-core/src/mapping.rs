@@ -205,6 +205,10 @@ pub struct Mapping {
     /// Canonical table name → how to read it.
     #[serde(default)]
     pub tables: BTreeMap<String, TableMapping>,
+    /// The shift roster of the sites: exposure by hour of the week for the
+    /// time-of-day analyses and the shifts events are attributed to.
+    #[serde(default)]
+    pub roster: Option<crate::patterns::Roster>,
     /// Directory relative paths are resolved against (the mapping file's).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -109,8 +109,9 @@ pub enum TimeBasis {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExposureSource {
-    /// `shifts` when shifts are given, else exposure records when there are
-    /// any in the window, else positions, else uniform.
+    /// `shifts` when the options or the dataset give a roster, else
+    /// exposure records when there are any in the window, else positions,
+    /// else uniform.
     Auto,
     /// Exposure records, each spread evenly over the hours of its period.
     Records,
@@ -140,6 +141,17 @@ pub struct Shift {
 
 fn one() -> f64 {
     1.0
+}
+
+/// The shift roster of a dataset (`[roster]` in the mapping file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    /// The shifts.
+    pub shifts: Vec<Shift>,
+    /// Relative exposure per weekday, Monday first.
+    #[serde(default)]
+    pub weekday_factors: Option<Vec<f64>>,
 }
 
 /// The default roster: day shift 08:00–20:00 and night shift 20:00–08:00.
@@ -194,7 +206,8 @@ pub struct PatternOptions {
     pub time: TimeBasis,
     /// Exposure by hour of the week.
     pub exposure: ExposureSource,
-    /// Shift roster (exposure `shifts` and the shift analyses).
+    /// Shift roster (exposure `shifts` and the shift analyses); empty =
+    /// the dataset's declared roster, else day 08–20 and night 20–08.
     pub shifts: Vec<Shift>,
     /// Relative exposure per weekday (Monday first) applied with the shift
     /// roster, e.g. `[1, 1, 1, 1, 1, 0.8, 0.6]` for lighter weekends.
@@ -225,7 +238,7 @@ impl Default for PatternOptions {
             by: vec![],
             time: TimeBasis::Start,
             exposure: ExposureSource::Auto,
-            shifts: default_shifts(),
+            shifts: vec![],
             weekday_factors: None,
             weights: RiskWeights::default(),
             grid: PeakGrid::HourWeekday,
@@ -267,6 +280,33 @@ impl PatternOptions {
         parse_shifts(&self.shifts)?;
         Ok(())
     }
+}
+
+/// The roster in force: the options' shifts and weekday factors, else the
+/// dataset's declared roster, else [`default_shifts`]; and whether one was
+/// given (by the options or the dataset) rather than defaulted.
+fn roster_of(ds: &Dataset, o: &PatternOptions) -> Result<(Vec<ShiftDef>, Vec<f64>, bool)> {
+    let declared = ds.roster();
+    let (shifts, given) = if !o.shifts.is_empty() {
+        (o.shifts.clone(), true)
+    } else if let Some(r) = declared {
+        (r.shifts.clone(), true)
+    } else {
+        (default_shifts(), false)
+    };
+    let factors = o
+        .weekday_factors
+        .clone()
+        .or_else(|| declared.and_then(|r| r.weekday_factors.clone()));
+    let given = given || factors.is_some();
+    let factors = factors.unwrap_or_else(|| vec![1.0; 7]);
+    if factors.len() != 7 || factors.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(Error::option(
+            "weekday_factors",
+            "seven non-negative numbers, Monday first",
+        ));
+    }
+    Ok((parse_shifts(&shifts)?, factors, given))
 }
 
 /// A shift with parsed times: start and length in minutes.
@@ -322,6 +362,13 @@ fn parse_shifts(shifts: &[Shift]) -> Result<Vec<ShiftDef>> {
         })
         .collect()
 }
+
+/// Values of the `by` dimensions of one group.
+type GroupKey = Vec<Option<String>>;
+/// A value of the Pareto dimension with its events and weighted events.
+type ParetoItem = (Option<String>, f64, f64);
+/// Group, shift (none = outside every shift) and hour of shift (none = time unknown).
+type ShiftCell = (usize, Option<usize>, Option<usize>);
 
 /// Text columns of one table as the pattern dimensions.
 struct TableCols {
@@ -675,8 +722,7 @@ async fn exposures(
     (q0, q1): (i64, i64),
 ) -> Result<BTreeMap<Scope, Exposure>> {
     let scopes: BTreeSet<Scope> = b.groups.iter().map(|k| scope_of(o, k)).collect();
-    let shifts = parse_shifts(&o.shifts)?;
-    let wf = o.weekday_factors.clone().unwrap_or_else(|| vec![1.0; 7]);
+    let (shifts, wf, roster_given) = roster_of(ds, o)?;
     let uniform = calendar(clock, q0, q1, &|_| 1.0);
     // Hours worked per scope and hour of the week from the exposure records.
     let records = if ds.has_table(TableKind::Exposure) && q1 > q0 {
@@ -685,9 +731,7 @@ async fn exposures(
         BTreeMap::new()
     };
     let source = match o.exposure {
-        ExposureSource::Auto if !o.shifts.is_empty() && o.weekday_factors.is_some() => {
-            ExposureSource::Shifts
-        }
+        ExposureSource::Auto if roster_given => ExposureSource::Shifts,
         ExposureSource::Auto => {
             if !records.is_empty() {
                 ExposureSource::Records
@@ -884,6 +928,10 @@ impl Columns {
         self.fields.push(Field::new(name, DataType::Float64, true));
         self.arrays.push(Arc::new(Float64Array::from(v)));
     }
+    fn int64(&mut self, name: &str, v: Vec<Option<i64>>) {
+        self.fields.push(Field::new(name, DataType::Int64, true));
+        self.arrays.push(Arc::new(Int64Array::from(v)));
+    }
     fn boolean(&mut self, name: &str, v: Vec<Option<bool>>) {
         self.fields.push(Field::new(name, DataType::Boolean, true));
         self.arrays.push(Arc::new(BooleanArray::from(v)));
@@ -956,12 +1004,12 @@ pub async fn time_profile(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatc
         let key = &b.groups[gi];
         let e = exp.get(&scope_of(o, key)).expect("exposure of every scope");
         let total: f64 = g.events[gi].iter().sum();
-        for d in 0..7 {
+        for (d, name) in WEEKDAYS.iter().enumerate() {
             for h in 0..24 {
                 let c = d * 24 + h;
                 keys.push(key);
                 wd.push(Some(d as i32));
-                day.push(Some(WEEKDAYS[d].to_string()));
+                day.push(Some(name.to_string()));
                 hour.push(Some(h as i32));
                 ev.push(Some(g.events[gi][c]));
                 wt.push(Some(g.weighted[gi][c]));
@@ -974,7 +1022,7 @@ pub async fn time_profile(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatc
             if any_unknown {
                 keys.push(key);
                 wd.push(Some(d as i32));
-                day.push(Some(WEEKDAYS[d].to_string()));
+                day.push(Some(name.to_string()));
                 hour.push(None);
                 ev.push(Some(g.unknown[gi][d]));
                 wt.push(Some(g.unknown_w[gi][d]));
@@ -1272,14 +1320,14 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
 /// `shift = null, hour_of_shift = null` rows — counted, never dropped.
 pub async fn shift_profile(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatch> {
     o.validate()?;
-    let shifts = parse_shifts(&o.shifts)?;
+    let (shifts, _, _) = roster_of(ds, o)?;
     if shifts.is_empty() {
         return Err(Error::option("shifts", "define at least one shift"));
     }
     let b = binned(ds, o).await?;
     let mut clock = Clock::new(ds)?;
     // (group, shift or none, hour or none) → (events, weighted)
-    let mut acc: BTreeMap<(usize, Option<usize>, Option<usize>), (f64, f64)> = BTreeMap::new();
+    let mut acc: BTreeMap<ShiftCell, (f64, f64)> = BTreeMap::new();
     for &(gi, q, known, e, w) in &b.rows {
         let key = if known {
             let l = clock.local(q);
@@ -1348,7 +1396,7 @@ pub async fn shift_profile(ds: &Dataset, o: &PatternOptions) -> Result<RecordBat
 /// `occurred_at` (local text), `shift`, `shift_day`, `hour_of_shift`.
 pub async fn shift_events(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatch> {
     o.validate()?;
-    let shifts = parse_shifts(&o.shifts)?;
+    let (shifts, _, _) = roster_of(ds, o)?;
     let tz = parse_tz(ds.timezone())?;
     let batches = events_frame(ds, o)
         .await?
@@ -1631,8 +1679,7 @@ pub async fn pareto(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatch> {
         ));
     }
     let batches = counts(ds, o, &[o.dim]).await?;
-    let mut groups: BTreeMap<Vec<Option<String>>, Vec<(Option<String>, f64, f64)>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<ParetoItem>> = BTreeMap::new();
     for b in &batches {
         let n = col_as::<Int64Array>(b, "events")?;
         let w = col_as::<Float64Array>(b, "weighted")?;
@@ -1966,16 +2013,104 @@ pub fn knox_points(
 /// The Knox result as a one-row batch.
 pub fn knox_batch(r: &KnoxResult) -> Result<RecordBatch> {
     let mut c = Columns::default();
-    let u = |v: u64| vec![Some(v as f64)];
-    c.float("n", u(r.n));
-    c.float("without_xy", u(r.without_xy));
-    c.float("close_space", u(r.close_space));
-    c.float("close_time", u(r.close_time));
-    c.float("statistic", u(r.statistic));
+    let u = |v: u64| vec![Some(v as i64)];
+    c.int64("n", u(r.n));
+    c.int64("without_xy", u(r.without_xy));
+    c.int64("close_space", u(r.close_space));
+    c.int64("close_time", u(r.close_time));
+    c.int64("statistic", u(r.statistic));
     c.float("expected", vec![Some(r.expected)]);
     c.float("p_poisson", vec![Some(r.p_poisson)]);
     c.float("p_permutation", vec![r.p_permutation]);
     c.finish()
+}
+
+/// The pattern analyses by name, for the CLI and the bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternView {
+    /// [`time_profile`].
+    Profile,
+    /// [`shift_profile`].
+    Shifts,
+    /// [`shift_events`].
+    ShiftEvents,
+    /// [`trends`].
+    Trends,
+    /// [`pareto`].
+    Pareto,
+    /// [`crosstab`].
+    Crosstab,
+    /// [`pyramid`].
+    Pyramid,
+    /// The ranked high-risk periods of [`peaks`].
+    Peaks,
+    /// Every tested cell of [`peaks`].
+    PeakCells,
+}
+
+impl PatternView {
+    /// Parse a view name (`profile`, `shifts`, `shift_events`, `trends`,
+    /// `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`).
+    pub fn parse(s: &str) -> Result<PatternView> {
+        serde_json::from_value(serde_json::Value::String(s.replace('-', "_"))).map_err(|_| {
+            Error::option(
+                "view",
+                format!("unknown pattern view `{s}` (profile, shifts, shift_events, trends, pareto, crosstab, pyramid, peaks, peak_cells)"),
+            )
+        })
+    }
+}
+
+/// Compute a pattern view and its chart: the hour × weekday heat map of a
+/// profile (group × hour when grouped by one dimension), peaks outlined on
+/// the hour × weekday map, trend lines, the Pareto chart; no chart for the
+/// other views.
+pub async fn run_view(
+    ds: &Dataset,
+    view: PatternView,
+    o: &PatternOptions,
+) -> Result<(RecordBatch, Option<String>)> {
+    Ok(match view {
+        PatternView::Profile => {
+            let b = time_profile(ds, o).await?;
+            let svg = if o.by.len() == 1 && o.by[0] != Dim::Kind {
+                group_hour_svg(&b, o, &format!("{} × hour", o.by[0].name()))?
+            } else {
+                profile_svg(&b, None, o, "Hour × weekday")?
+            };
+            (b, Some(svg))
+        }
+        PatternView::Peaks | PatternView::PeakCells => {
+            let (cells, periods) = peaks(ds, o).await?;
+            let svg = match o.grid {
+                PeakGrid::HourWeekday => {
+                    profile_svg(&cells, Some(&cells), o, "Hour × weekday peaks")?
+                }
+                PeakGrid::Hour => group_hour_svg(&cells, o, "Events by hour")?,
+            };
+            let b = if view == PatternView::Peaks {
+                periods
+            } else {
+                cells
+            };
+            (b, Some(svg))
+        }
+        PatternView::Trends => {
+            let b = trends(ds, o).await?;
+            let svg = trends_svg(&b, o, "Monthly trend")?;
+            (b, Some(svg))
+        }
+        PatternView::Pareto => {
+            let b = pareto(ds, o).await?;
+            let svg = pareto_chart(&b, o, "Pareto")?;
+            (b, Some(svg))
+        }
+        PatternView::Shifts => (shift_profile(ds, o).await?, None),
+        PatternView::ShiftEvents => (shift_events(ds, o).await?, None),
+        PatternView::Crosstab => (crosstab(ds, o).await?, None),
+        PatternView::Pyramid => (pyramid(ds, o).await?, None),
+    })
 }
 
 // ---------------------------------------------------------------- charts

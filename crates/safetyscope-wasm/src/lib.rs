@@ -220,6 +220,18 @@ impl Session {
         )
     }
 
+    /// A time-of-day pattern view (`profile`, `shifts`, `shift_events`,
+    /// `trends`, `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`;
+    /// options as JSON of `PatternOptions`); returns JSON `{ "rows": [...],
+    /// "svg": "<svg…>" }` (empty `svg` for views without a chart).
+    pub fn patterns(&self, view: &str, options: &str) -> Result<String, JsError> {
+        use safetyscope_core::patterns::{PatternOptions, PatternView, run_view};
+        let view = PatternView::parse(view).map_err(js)?;
+        let o: PatternOptions = parse(options, "pattern options")?;
+        let (batch, svg) = block_on(run_view(&self.ds, view, &o)).map_err(js)?;
+        rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
+    }
+
     /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);
     /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
     pub fn hotspots(&self, options: &str) -> Result<String, JsError> {

@@ -429,8 +429,203 @@ class Dataset:
         opts = {"kinds": list(kinds), "site": site, "from": from_, "to": to, "slice": slice, "weights": weights, "alpha": alpha}
         return Result(self._raw.emerging_hotspots(json.dumps(opts)))
 
+    # -- time-of-day patterns ------------------------------------------
+    #
+    # Every pattern method accepts the event selection as keywords:
+    # ``kinds`` (incidents, hazards, violations), ``from_`` / ``to`` (local
+    # time, [from, to)), ``site``, ``zone``, ``categories``, ``severities``,
+    # ``by`` (site, zone, cell, category, severity, kind), ``time``
+    # (``"start"`` or ``"aoristic"``), ``exposure`` (``"auto"``,
+    # ``"records"``, ``"shifts"``, ``"positions"``, ``"uniform"``),
+    # ``shifts`` (``[("night", "20:00", "08:00", 0.5), ...]`` or dicts with
+    # name/start/end/headcount) and ``weekday_factors`` (seven numbers,
+    # Monday first). Unknown keywords raise OptionError.
+
+    def _pattern(self, view: str, select: Mapping[str, Any], **extra: Any) -> Result:
+        opts = _pattern_options(select)
+        opts.update({k: v for k, v in extra.items() if v is not None})
+        return Result(self._raw.patterns(view, json.dumps(opts)))
+
+    def time_profile(self, **select: Any) -> Result:
+        """The hour × weekday profile in the dataset's local time: one row
+        per group, weekday (0 = Monday) and hour, dense with explicit zeros;
+        rows with a null ``hour`` count events whose time of day is unknown.
+        Columns ``events``, ``weighted`` (severity-weighted), ``share``,
+        ``exposure_hours``, ``rate_per_1000h`` and ``exposure_basis``.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> p = safetyscope.Dataset.open(d).time_profile(by=["zone"]).to_pandas()
+        >>> len(p) == 3 * 7 * 25  # 3 zones × 7 days × (24 hours + unknown)
+        True
+        """
+        return self._pattern("profile", select)
+
+    def peaks(
+        self,
+        *,
+        grid: str = "hour_weekday",
+        alpha: float = 0.05,
+        cells: bool = False,
+        **select: Any,
+    ) -> Result:
+        """High-risk periods: each hour × weekday cell (``grid="hour"``:
+        each hour of the day) against the rest of its group's week by the
+        exact conditional Poisson rate test with exposure (statsmodels
+        ``test_poisson_2indep(method="exact-cond")``), rate ratio with an
+        exact confidence interval, Benjamini–Hochberg q-values across all
+        cells. Returns the ranked periods (adjacent significant hours
+        merged) or, with ``cells=True``, every tested cell.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.3, sites=2)
+        >>> roster = [("day", "08:00", "20:00", 1.0), ("night", "20:00", "08:00", 0.5)]
+        >>> top = safetyscope.Dataset.open(d).peaks(
+        ...     grid="hour", exposure="shifts", shifts=roster,
+        ...     weekday_factors=[1, 1, 1, 1, 1, 0.8, 0.6]).to_pandas()
+        >>> (2, 4) in list(zip(top["hour_from"], top["hour_to"]))  # the planted night hours
+        True
+
+        Without the roster the day hours, when twice as many people work,
+        would show as peaks: exposure is what makes a peak a risk.
+        """
+        return self._pattern(
+            "peak_cells" if cells else "peaks", select, grid=grid, alpha=alpha
+        )
+
+    def trends(self, **select: Any) -> Result:
+        """Monthly events per group with 3- and 12-month rolling means,
+        year-over-year change, the seasonal index and, where exposure
+        records exist, the rate per million hours.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> t = safetyscope.Dataset.open(d).trends().to_pandas()
+        >>> len(t), t["month"].iloc[0]
+        (24, '2024-01')
+        """
+        return self._pattern("trends", select)
+
+    def shift_profile(self, **select: Any) -> Result:
+        """Events by shift and hour of shift (hours since the shift began);
+        shifts may cross midnight. Events outside every shift or without a
+        time of day get rows with a null ``shift``.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> s = safetyscope.Dataset.open(d).shift_profile(
+        ...     shifts=[("A", "06:00", "14:00"), ("B", "14:00", "22:00"), ("C", "22:00", "06:00")])
+        >>> sorted(set(s.to_pandas()["shift"].dropna()))
+        ['A', 'B', 'C']
+        """
+        return self._pattern("shifts", select)
+
+    def shift_events(self, **select: Any) -> Result:
+        """Every selected event with its shift, shift day (the local date the
+        shift began) and hour of shift.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> e = safetyscope.Dataset.open(d).shift_events().to_pandas()
+        >>> list(e.columns[-3:])
+        ['shift', 'shift_day', 'hour_of_shift']
+        """
+        return self._pattern("shift_events", select)
+
+    def pareto(self, *, dim: str = "category", **select: Any) -> Result:
+        """Pareto of ``dim`` (per group of ``by``): values by events,
+        descending, with ``share``, ``cumulative_share`` and ``vital_few``
+        (the leading set that makes 80 %).
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> p = safetyscope.Dataset.open(d).pareto().to_pandas()
+        >>> round(float(p["cumulative_share"].iloc[-1]), 9)
+        1.0
+        """
+        return self._pattern("pareto", select, dim=dim)
+
+    def crosstab(self, *, rows: str = "category", columns: str = "zone", **select: Any) -> Result:
+        """Cross-tab of events: one row per value of ``rows``, one column
+        per value of ``columns`` and ``total``; the last row sums the columns.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> x = safetyscope.Dataset.open(d).crosstab().to_pandas()
+        >>> list(x.columns)
+        ['category', 'warehouse', 'workshop-1', 'workshop-2', 'total']
+        """
+        return self._pattern("crosstab", select, dim=rows, columns=columns)
+
+    def pyramid(self, **select: Any) -> Result:
+        """The observed accident pyramid (major : minor : near miss) per
+        group of ``by`` beside Heinrich's 1 : 29 : 300 and Bird's
+        1 : 10 : 30 : 600.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> list(safetyscope.Dataset.open(d).pyramid().to_pandas()["tier"])
+        ['major', 'minor', 'property_damage', 'near_miss']
+        """
+        return self._pattern("pyramid", select)
+
+    def knox(
+        self,
+        *,
+        distance: float = 5.0,
+        days: float = 3.0,
+        permutations: int = 199,
+        seed: int = 1,
+        **select: Any,
+    ) -> Result:
+        """Near-repeat space-time clustering (Knox): pairs of events at most
+        ``distance`` metres and ``days`` days apart, against the expectation
+        without interaction; Poisson and seeded permutation p-values. Events
+        without x/y are counted in ``without_xy``.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> k = safetyscope.Dataset.open(d).knox(permutations=0).to_pandas()
+        >>> int(k["statistic"][0]) <= int(k["close_space"][0])
+        True
+        """
+        opts = {
+            "events": _pattern_options(select),
+            "distance": distance,
+            "days": days,
+            "permutations": permutations,
+            "seed": seed,
+        }
+        return Result(self._raw.knox(json.dumps(opts)))
+
     def __repr__(self) -> str:
         return f"Dataset(timezone={self.timezone!r}, tables={self.tables})"
+
+
+def _pattern_options(select: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate the Python selection keywords to the pattern options."""
+    opts: dict[str, Any] = {}
+    for key, value in select.items():
+        if value is None:
+            continue
+        name = "from" if key == "from_" else key
+        if name in ("kinds", "by", "categories", "severities", "weekday_factors"):
+            value = [value] if isinstance(value, str) else list(value)
+        if name == "shifts":
+            value = [_shift(s) for s in value]
+        opts[name] = value
+    return opts
+
+
+def _shift(s: Any) -> dict[str, Any]:
+    """A shift from a mapping or a tuple (name, start, end[, headcount])."""
+    if isinstance(s, Mapping):
+        return dict(s)
+    parts = list(s)
+    out: dict[str, Any] = {"name": parts[0], "start": parts[1], "end": parts[2]}
+    if len(parts) > 3:
+        out["headcount"] = parts[3]
+    return out
 
 
 def generate_sample(
