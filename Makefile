@@ -45,13 +45,20 @@ batch: sample
 	@$(STAGE) batch-heatmap $(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.parquet --svg $(BUILD)/out/heatmap-U01.svg --site U01
 	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.json
 	@$(BIN) heatmap $(BUILD)/sample --out $(BUILD)/out/heatmap.csv
+	@$(STAGE) batch-patterns $(BIN) peaks $(BUILD)/sample --by site --out $(BUILD)/out/peaks.parquet
+	@$(BIN) patterns $(BUILD)/sample --site U01 --out $(BUILD)/out/profile-U01.parquet --svg $(BUILD)/out/profile-U01.svg
+	@$(BIN) trends $(BUILD)/sample --out $(BUILD)/out/trends.parquet --svg $(BUILD)/out/trends.svg
+	@$(STAGE) batch-kpis $(BIN) kpis $(BUILD)/sample --scopes group,site,zone --out $(BUILD)/out/kpis.parquet
+	@$(STAGE) batch-targets $(BIN) targets $(BUILD)/sample --out $(BUILD)/out/targets.csv --svg $(BUILD)/out/targets.svg
+	@$(STAGE) batch-alerts $(BIN) alerts $(BUILD)/sample --out $(BUILD)/out/alerts.csv
 
 site: batch build-wasm
 	@$(STAGE) site scripts/build-site.sh $(BUILD)/pkg $(BUILD)/sample $(BUILD)/site
 
 demo: site build-python
 	@echo
-	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json)"
+	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json),"
+	@echo "                peaks.parquet, profile-U01.svg, trends.svg, kpis.parquet, targets.csv (targets.svg), alerts.csv"
 	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").risk_map(site=\"U01\").to_pandas())'"
 	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/site

@@ -11,7 +11,11 @@ const I18N = {
         red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", static_level: "固有风险", dynamic_level: "动态风险", trend: "趋势",
         risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
         when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
-        days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"] },
+        days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+        targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "预测", kind: "类别", subject: "对象", since: "起始", detail: "说明",
+        achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
+        overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
+        kpi_names: { trir: "可记录事件率 TRIR", fatalities: "死亡人数", rectification_rate: "隐患整改率", rectification_cycle_hours: "整改周期（小时）", training_coverage: "培训覆盖率", drill_response_minutes: "演练响应（分钟）", leader_inspections_per_month: "领导带班检查（次/月）", suggestions_per_month: "合理化建议（条/月）", equipment_readiness: "应急设备完好率" } },
   en: { title: "Safety risk dashboard", site: "Site", from: "From", to: "To", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
         map: "Events per grid cell", detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected",
         cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
@@ -19,12 +23,20 @@ const I18N = {
         red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Level", static_level: "Static level", dynamic_level: "Dynamic level", trend: "Trend",
         risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
         when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
-        days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] },
+        days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Projection", kind: "Kind", subject: "Subject", since: "Since", detail: "Detail",
+        achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
+        overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
+        kpi_names: { trir: "TRIR", fatalities: "Fatalities", rectification_rate: "Rectification rate", rectification_cycle_hours: "Rectification cycle (h)", training_coverage: "Training coverage", drill_response_minutes: "Drill response (min)", leader_inspections_per_month: "Leader inspections / month", suggestions_per_month: "Suggestions / month", equipment_readiness: "Equipment readiness" } },
 };
 let lang = "zh";
 let session = null;
 let lastRows = [];
 let lastPeaks = { cells: [], periods: [] };
+let lastTargets = [];
+let lastAlerts = [];
+const STATUS_COLORS = { achieved: "#1a9850", on_track: "#91cf60", at_risk: "#fdae61", off_track: "#d73027", missed: "#7f0000", no_data: "#bdbdbd" };
+const fmt = (v) => v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
 let view = "risk";
 const LEVEL_COLORS = { red: "#c53030", orange: "#ed8936", yellow: "#f6e05e", blue: "#2b6cb0" };
 const CLASS_COLORS = { hot_99: "#b2182b", hot_95: "#ef8a62", hot_90: "#fddbc7", cold_90: "#d1e5f0", cold_95: "#67a9cf", cold_99: "#2166ac", island: "#e0e0e0" };
@@ -48,6 +60,8 @@ function applyLang() {
   $("lang").textContent = t("lang");
   draw(lastRows);
   drawWhen(lastPeaks);
+  drawTargets(lastTargets);
+  drawAlerts(lastAlerts);
 }
 
 function color(v, max) {
@@ -159,6 +173,46 @@ function drawWhen(p) {
   }
 }
 
+// One card per target: KPI, period, actual against target, projection and
+// the status as text beside its colour.
+function drawTargets(rows) {
+  const box = $("cards");
+  box.replaceChildren();
+  for (const r of rows) {
+    const card = document.createElement("div");
+    card.className = "card";
+    card.dataset.kpi = r.kpi; card.dataset.period = r.period; card.dataset.status = r.status;
+    card.style.borderLeftColor = STATUS_COLORS[r.status] ?? "#bdbdbd";
+    const h = document.createElement("h3"); h.textContent = `${t("kpi_names")[r.kpi] ?? r.kpi} · ${r.period}`;
+    const v = document.createElement("p"); v.className = "value";
+    v.textContent = `${t("actual")} ${fmt(r.actual)} / ${t("target")} ${r.direction === "at_most" ? "≤" : "≥"} ${fmt(r.effective_target)}`;
+    const p = document.createElement("p"); p.textContent = `${t("projection")} ${fmt(r.projection)}`;
+    const st = document.createElement("p"); st.className = "status"; st.textContent = t(r.status);
+    st.style.background = STATUS_COLORS[r.status] ?? "#bdbdbd"; st.style.color = ink(STATUS_COLORS[r.status] ?? "#bdbdbd");
+    card.append(h, v, p, st);
+    box.append(card);
+  }
+}
+
+function drawAlerts(rows) {
+  const counts = $("alert-counts");
+  counts.replaceChildren();
+  const by = {};
+  for (const r of rows) by[r.kind] = (by[r.kind] ?? 0) + 1;
+  for (const [k, n] of Object.entries(by)) {
+    const s = document.createElement("span"); s.className = "pill"; s.dataset.kind = k; s.textContent = `${t(k)} ${n}`; counts.append(s);
+  }
+  const body = $("alerts").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of rows.slice(0, 200)) {
+    const tr = document.createElement("tr"); tr.dataset.kind = r.kind;
+    for (const v of [t(r.kind), r.subject, r.site, r.since, r.level, r.detail]) {
+      const td = document.createElement("td"); td.textContent = v == null ? "—" : String(v); tr.append(td);
+    }
+    body.append(tr);
+  }
+}
+
 function select(r, div) {
   for (const el of document.querySelectorAll(".cell.selected")) el.classList.remove("selected");
   div.classList.add("selected");
@@ -215,6 +269,10 @@ async function recompute() {
     const po = JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to });
     lastPeaks = { cells: JSON.parse(session.patterns("peak_cells", po)).rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
     drawWhen(lastPeaks);
+    lastTargets = JSON.parse(session.trackTargets(JSON.stringify({ as_of: o.to }))).rows;
+    drawTargets(lastTargets);
+    lastAlerts = JSON.parse(session.alerts("all", JSON.stringify({ site: o.site, as_of: o.to }))).rows;
+    drawAlerts(lastAlerts);
     $("error").hidden = true;
     status.textContent = `${lastRows.length} cells · ${Math.round(performance.now() - t0)} ms`;
     status.dataset.state = "ready";

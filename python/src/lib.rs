@@ -349,6 +349,50 @@ impl RawDataset {
         Ok(self.result(batch.schema(), vec![batch], svg))
     }
 
+    /// KPIs per scope and period (options as JSON of `KpiOptions`).
+    fn kpis(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
+        let o: safetyscope_core::kpis::KpiOptions = parse_options(options, "kpi options")?;
+        let ds = self.inner.clone();
+        let batch = wait(
+            py,
+            async move { safetyscope_core::kpis::kpis(&ds, &o).await },
+        )?;
+        Ok(self.result(batch.schema(), vec![batch], None))
+    }
+
+    /// Targets as of a date (options as JSON of `TargetOptions`; `targets_text`
+    /// is the text of a CSV or TOML targets file, `label` its name).
+    #[pyo3(signature = (options, targets_text=None, label=None))]
+    fn track_targets(
+        &self,
+        py: Python<'_>,
+        options: &str,
+        targets_text: Option<String>,
+        label: Option<String>,
+    ) -> PyResult<RawResult> {
+        use safetyscope_core::kpis::{TargetOptions, parse_targets, targets_svg, track_targets};
+        let mut o: TargetOptions = parse_options(options, "target options")?;
+        if let Some(text) = targets_text {
+            let label = label.unwrap_or_else(|| "targets".into());
+            o.targets = Some(parse_targets(&text, &label).map_err(to_py)?);
+        }
+        let ds = self.inner.clone();
+        let batch = wait(py, async move { track_targets(&ds, &o).await })?;
+        let svg = targets_svg(&batch, "Targets").map_err(to_py)?;
+        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
+    }
+
+    /// A follow-up list (`all`, `overdue`, `repeats`, `intrusions`,
+    /// `episodes`, `points`; options as JSON of `AlertOptions`).
+    fn alerts(&self, py: Python<'_>, list: &str, options: &str) -> PyResult<RawResult> {
+        use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
+        let view = AlertView::parse(list).map_err(to_py)?;
+        let o: AlertOptions = parse_options(options, "alert options")?;
+        let ds = self.inner.clone();
+        let (batch, svg) = wait(py, async move { run_view(&ds, view, &o).await })?;
+        Ok(self.result(batch.schema(), vec![batch], svg))
+    }
+
     /// The Knox test (options as JSON of `KnoxOptions`).
     fn knox(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
         use safetyscope_core::patterns::{KnoxOptions, knox, knox_batch};

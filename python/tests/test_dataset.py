@@ -163,7 +163,8 @@ def test_every_internal_method_is_wrapped():
     for fn in ("generate_sample", "data_model_markdown"):
         assert hasattr(safetyscope, fn)
     # `patterns` serves one public method per view.
-    for method in ("time_profile", "peaks", "trends", "shift_profile", "shift_events", "pareto", "crosstab", "pyramid"):
+    for method in ("time_profile", "peaks", "trends", "shift_profile", "shift_events", "pareto", "crosstab", "pyramid",
+                   "overdue_hazards", "repeat_violators", "fence_intrusions", "alarm_episodes", "points_ledger"):
         assert callable(getattr(safetyscope.Dataset, method))
 
 

@@ -135,3 +135,26 @@ def test_time_matrix_and_peaks_match_cli(browser, site, sample, cli, tmp_path, a
         assert errors == []
     finally:
         httpd.shutdown()
+
+
+def test_target_cards_and_alerts_match_cli(browser, site, sample, cli, tmp_path, artifacts):
+    url, httpd = serve(site)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#cards .card")
+        cards = page.eval_on_selector_all("#cards .card", "els => els.map(e => [e.dataset.kpi, e.dataset.period, e.dataset.status])")
+        want = cli_json(cli, sample, tmp_path, "targets")
+        assert cards == [[r["kpi"], r["period"], r["status"]] for r in want]
+        alerts = cli_json(cli, sample, tmp_path, "alerts", "--site", "U01")
+        kinds = page.eval_on_selector_all("#alerts tbody tr", "els => els.map(e => e.dataset.kind)")
+        assert kinds == [a["kind"] for a in alerts][:200]
+        assert len(alerts) > 0
+        page.locator("#targets").screenshot(path=str(artifacts / "dashboard-targets.png"))
+        page.locator("#follow-up").screenshot(path=str(artifacts / "dashboard-alerts.png"))
+        assert errors == []
+    finally:
+        httpd.shutdown()

@@ -273,6 +273,84 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Print::Table)]
         format: Print,
     },
+    /// Safety KPIs per scope and period (TRIR, LTIFR, rectification, training, …).
+    Kpis {
+        /// Dataset directory or mapping file (.toml); not needed with --catalogue.
+        data: Option<PathBuf>,
+        /// Dataset timezone (overrides the mapping).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Period kinds: month, quarter, year.
+        #[arg(long, value_delimiter = ',', default_value = "month,quarter,year")]
+        periods: Vec<String>,
+        /// Scope kinds: group, site, zone.
+        #[arg(long, value_delimiter = ',', default_value = "group,site")]
+        scopes: Vec<String>,
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// Only these KPIs.
+        #[arg(long, value_delimiter = ',')]
+        kpi: Vec<String>,
+        /// Count only what happened before this local date.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print the KPI catalogue (Markdown) instead.
+        #[arg(long)]
+        catalogue: bool,
+        /// Result file (.parquet, .csv, .json, .ndjson).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output format on stdout when no --out is given.
+        #[arg(long, value_enum, default_value_t = Print::Table)]
+        format: Print,
+    },
+    /// The annual targets against the KPIs as of a date: actual, expected,
+    /// projection, probability, status.
+    Targets {
+        #[command(flatten)]
+        input: Input,
+        /// Targets file (CSV or TOML; default: the dataset's targets table).
+        #[arg(long)]
+        targets: Option<PathBuf>,
+        /// Evaluate as of this local date (default: the day after the latest event).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Expected to date: pro-rata or seasonal.
+        #[arg(long, default_value = "pro_rata")]
+        expectation: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// What to chase as of a date: overdue hazards, repeat violators, fence
+    /// intrusions, sensor alarm episodes, low safety points.
+    Alerts {
+        #[command(flatten)]
+        input: Input,
+        /// Which list: all, overdue, repeats, intrusions, episodes, points.
+        #[arg(long, default_value = "all")]
+        list: String,
+        /// "Now" (local date or time; default: the day after the latest record).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Start of the history searched (default: 30 days before --as-of).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// Alarm threshold of a metric, `METRIC=VALUE` (repeatable).
+        #[arg(long = "threshold")]
+        thresholds: Vec<String>,
+        /// People allowed in restricted cells (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        authorised: Vec<String>,
+        /// Options file (TOML, the fields of the alert options); flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -937,6 +1015,112 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 out.as_deref(),
                 format,
             )?;
+        }
+        Command::Kpis {
+            data,
+            timezone,
+            periods,
+            scopes,
+            site,
+            kpi,
+            as_of,
+            catalogue,
+            out,
+            format,
+        } => {
+            use safetyscope_core::kpis::{KpiOptions, catalogue_markdown, kpis};
+            if catalogue {
+                print!("{}", catalogue_markdown());
+                return Ok(());
+            }
+            let data = data
+                .ok_or_else(|| CliError::Usage("kpis: give a dataset (or --catalogue)".into()))?;
+            let ds = open(&data, timezone.as_deref())?;
+            let o = KpiOptions {
+                periods,
+                scopes,
+                site,
+                kpis: kpi,
+                as_of,
+            };
+            let batch = kpis(&ds, &o).await?;
+            emit(
+                std::slice::from_ref(&batch),
+                &batch.schema(),
+                out.as_deref(),
+                format,
+            )?;
+        }
+        Command::Targets {
+            input,
+            targets,
+            as_of,
+            expectation,
+            output,
+        } => {
+            use safetyscope_core::kpis::{
+                TargetOptions, parse_targets, targets_svg, track_targets,
+            };
+            let targets = match &targets {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| safetyscope_core::Error::io(p, e))?;
+                    Some(parse_targets(&text, &p.display().to_string())?)
+                }
+                None => None,
+            };
+            let o = TargetOptions {
+                as_of,
+                targets,
+                expectation: expectation.replace('-', "_"),
+                ..Default::default()
+            };
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let batch = track_targets(&ds, &o).await?;
+            output.write(std::slice::from_ref(&batch), &batch.schema(), || {
+                targets_svg(&batch, "Targets").map(Some)
+            })?;
+        }
+        Command::Alerts {
+            input,
+            list,
+            as_of,
+            from,
+            site,
+            thresholds,
+            authorised,
+            config,
+            output,
+        } => {
+            use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
+            let mut o = match &config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| safetyscope_core::Error::io(p, e))?;
+                    toml::from_str::<AlertOptions>(&text)
+                        .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
+                }
+                None => AlertOptions::default(),
+            };
+            o.as_of = as_of.or(o.as_of);
+            o.from = from.or(o.from);
+            o.site = site.or(o.site);
+            if !authorised.is_empty() {
+                o.authorised = authorised;
+            }
+            for t in &thresholds {
+                let (m, v) = t
+                    .split_once('=')
+                    .and_then(|(m, v)| v.trim().parse::<f64>().ok().map(|v| (m.trim(), v)))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!("--threshold: `{t}` is not METRIC=VALUE"))
+                    })?;
+                o.thresholds.insert(m.to_string(), v);
+            }
+            let view = AlertView::parse(&list)?;
+            let ds = open(&input.data, input.timezone.as_deref())?;
+            let (batch, svg) = run_view(&ds, view, &o).await?;
+            output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))?;
         }
         Command::Schema { markdown } => {
             if markdown {

@@ -606,6 +606,47 @@ impl TableLoader {
         })
     }
 
+    /// Reject rows where `column` has a value but the condition's source
+    /// column is not one of the allowed values.
+    fn check_condition(
+        &self,
+        batch: &RecordBatch,
+        column: &str,
+        values: &ArrayRef,
+        cond: &crate::mapping::Condition,
+        source: &str,
+        p: &mut Problems,
+    ) -> Result<()> {
+        let Some((a, name)) = TableLoader::find_column(batch, &cond.column) else {
+            return Err(Error::mapping(
+                Some(format!(
+                    "[tables.{}.columns.{column}] valid_if",
+                    self.def.name
+                )),
+                format!("column `{}` is not in {source}", cond.column),
+            ));
+        };
+        let text = cast(&a, &DataType::Utf8)?;
+        let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
+        let label = format!("{column} (with {name})");
+        for r in 0..batch.num_rows() {
+            if values.is_null(r) {
+                continue;
+            }
+            let v = if text.is_null(r) {
+                ""
+            } else {
+                text.value(r).trim()
+            };
+            if !cond.values.iter().any(|x| x.trim() == v) {
+                p.set(r, Reason::Inconsistent, &label, || {
+                    format!("{name} = {v:?}")
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Convert one raw batch; returns the accepted canonical rows.
     /// `first_row` is the 1-based record number of the batch's first row
     /// within `source`.
@@ -661,6 +702,9 @@ impl TableLoader {
                 source,
             };
             let (arr, tk) = conv.convert(&raw, batch, n, &mut problems)?;
+            if let Some(cond) = spec.and_then(|s| s.valid_if.as_ref()) {
+                self.check_condition(batch, c.name, &arr, cond, source, &mut problems)?;
+            }
             if tk.is_some() {
                 time_known_from_spec = tk;
             }

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerts;
 mod charts;
 pub mod dataset;
 pub mod density;
@@ -27,6 +28,7 @@ pub mod generate;
 pub mod heatmap;
 pub mod hotspots;
 pub mod ingest;
+pub mod kpis;
 pub mod mapping;
 pub mod output;
 pub mod patterns;

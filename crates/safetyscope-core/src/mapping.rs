@@ -90,6 +90,21 @@ pub struct ColumnSpec {
     /// Boolean columns: true when the source value is present (non-null).
     #[serde(default)]
     pub present: bool,
+    /// A value is only valid where another source column has one of the
+    /// listed values (e.g. a closing time only with status `Closed`); other
+    /// rows with a value are rejected as inconsistent.
+    pub valid_if: Option<Condition>,
+}
+
+/// A condition on a source column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// The source column.
+    pub column: String,
+    /// Allowed values (exact match after trimming).
+    #[serde(rename = "in")]
+    pub values: Vec<String>,
 }
 
 impl ColumnSpec {

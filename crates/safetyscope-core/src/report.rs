@@ -24,6 +24,8 @@ pub enum Reason {
     OutsideSite,
     /// An id seen before in the same table (the first occurrence is kept).
     DuplicateId,
+    /// A value contradicted by another column (a mapping's `valid_if`).
+    Inconsistent,
 }
 
 impl Reason {
@@ -37,6 +39,7 @@ impl Reason {
             Reason::EndBeforeStart => "end before start",
             Reason::OutsideSite => "coordinate outside the site",
             Reason::DuplicateId => "duplicate id",
+            Reason::Inconsistent => "inconsistent with another column",
         }
     }
 }

@@ -652,3 +652,143 @@ pub fn pareto_svg(title: &str, items: &[(String, f64)]) -> String {
     );
     s
 }
+
+/// One bullet of a bullet chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bullet {
+    /// Row label.
+    pub label: String,
+    /// Actual value (the bar).
+    pub actual: Option<f64>,
+    /// Target (the tick).
+    pub target: Option<f64>,
+    /// Projection to the period end (the hollow marker).
+    pub projection: Option<f64>,
+    /// Status text drawn beside the bar.
+    pub status: String,
+    /// Bar colour.
+    pub color: String,
+}
+
+/// Render bullet charts, one row each, every row on its own scale (0 to the
+/// largest of actual, target and projection).
+pub fn bullets_svg(title: &str, rows: &[Bullet]) -> String {
+    let label_w = rows
+        .iter()
+        .map(|r| text_width(&r.label, 12.0))
+        .fold(120.0f64, f64::max)
+        + 12.0;
+    let (bar_w, row_h, top) = (360.0, 30.0, 40.0);
+    let width = label_w + bar_w + 150.0;
+    let height = top + row_h * rows.len() as f64 + 36.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text>"#,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let max = [r.actual, r.target, r.projection]
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0f64, f64::max)
+            .max(1e-9)
+            * 1.1;
+        let x = |v: f64| label_w + bar_w * (v / max).clamp(0.0, 1.0);
+        let _ = write!(
+            s,
+            r##"<g><title>{}: actual {} · target {} · projection {} · {}</title><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{bar_w}" height="16" fill="#eeeeee"/>"##,
+            escape(&r.label),
+            r.actual.map_or("–".into(), short_number),
+            r.target.map_or("–".into(), short_number),
+            r.projection.map_or("–".into(), short_number),
+            escape(&r.status),
+            label_w - 6.0,
+            y + 13.0,
+            escape(&r.label),
+            y + 2.0
+        );
+        if let Some(a) = r.actual {
+            let _ = write!(
+                s,
+                r##"<rect x="{label_w}" y="{:.1}" width="{:.1}" height="8" fill="{}"/>"##,
+                y + 6.0,
+                x(a) - label_w,
+                escape(&r.color)
+            );
+        }
+        if let Some(p) = r.projection {
+            let _ = write!(
+                s,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#333" stroke-width="1.5"/>"##,
+                x(p),
+                y + 10.0
+            );
+        }
+        if let Some(t) = r.target {
+            let _ = write!(
+                s,
+                r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#000" stroke-width="2.5"/>"##,
+                x(t),
+                y,
+                x(t),
+                y + 20.0
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12">{} {}</text></g>"#,
+            label_w + bar_w + 8.0,
+            y + 13.0,
+            r.actual.map_or("–".into(), short_number),
+            escape(&r.status)
+        );
+    }
+    let ly = top + row_h * rows.len() as f64 + 16.0;
+    let _ = write!(
+        s,
+        r##"<text x="{label_w}" y="{ly}" font-size="11">bar = actual to date · | = target · ○ = projection to the period end</text></svg>"##
+    );
+    s
+}
+
+/// Render a labelled vertical bar chart with the value above each bar.
+pub fn bars_svg(title: &str, items: &[(String, f64)]) -> String {
+    let (left, top, ph, bw) = (40.0, 40.0, 200.0, 64.0);
+    let width = left * 2.0 + bw * items.len().max(1) as f64;
+    let height = top + ph + 50.0;
+    let max = items.iter().map(|i| i.1).fold(0.0f64, f64::max).max(1e-9);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text>"#,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title)
+    );
+    for (i, (label, v)) in items.iter().enumerate() {
+        let h = ph * v / max;
+        let x = left + bw * i as f64;
+        let _ = write!(
+            s,
+            r##"<g><title>{}: {}</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#d95f0e"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text></g>"##,
+            escape(label),
+            short_number(*v),
+            x + 6.0,
+            top + ph - h,
+            bw - 12.0,
+            x + bw / 2.0,
+            top + ph - h - 4.0,
+            short_number(*v),
+            x + bw / 2.0,
+            top + ph + 16.0,
+            escape(label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}

@@ -232,6 +232,39 @@ impl Session {
         rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
     }
 
+    /// KPIs per scope and period (options as JSON of `KpiOptions`); returns
+    /// JSON `{ "rows": [...], "svg": "" }`.
+    pub fn kpis(&self, options: &str) -> Result<String, JsError> {
+        let o: safetyscope_core::kpis::KpiOptions = parse(options, "kpi options")?;
+        let batch = block_on(safetyscope_core::kpis::kpis(&self.ds, &o)).map_err(js)?;
+        rows_and_svg(batch_json(&batch)?, String::new())
+    }
+
+    /// Targets as of a date (options as JSON of `TargetOptions`; without
+    /// `targets`, the dataset's targets table); returns JSON `{ "rows":
+    /// [...], "svg": "<svg…>" }` with the bullet charts.
+    #[wasm_bindgen(js_name = trackTargets)]
+    pub fn track_targets(&self, options: &str) -> Result<String, JsError> {
+        use safetyscope_core::kpis::{TargetOptions, targets_svg, track_targets};
+        let o: TargetOptions = parse(options, "target options")?;
+        let batch = block_on(track_targets(&self.ds, &o)).map_err(js)?;
+        rows_and_svg(
+            batch_json(&batch)?,
+            targets_svg(&batch, "Targets").map_err(js)?,
+        )
+    }
+
+    /// A follow-up list (`all`, `overdue`, `repeats`, `intrusions`,
+    /// `episodes`, `points`; options as JSON of `AlertOptions`); returns
+    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    pub fn alerts(&self, list: &str, options: &str) -> Result<String, JsError> {
+        use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
+        let view = AlertView::parse(list).map_err(js)?;
+        let o: AlertOptions = parse(options, "alert options")?;
+        let (batch, svg) = block_on(run_view(&self.ds, view, &o)).map_err(js)?;
+        rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
+    }
+
     /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);
     /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
     pub fn hotspots(&self, options: &str) -> Result<String, JsError> {

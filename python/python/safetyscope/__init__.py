@@ -598,6 +598,122 @@ class Dataset:
         }
         return Result(self._raw.knox(json.dumps(opts)))
 
+    # -- targets and follow-up -------------------------------------------
+
+    def kpis(
+        self,
+        *,
+        periods: Sequence[str] = ("month", "quarter", "year"),
+        scopes: Sequence[str] = ("group", "site"),
+        site: Optional[str] = None,
+        kpis: Sequence[str] = (),
+        as_of: Optional[str] = None,
+    ) -> Result:
+        """Safety KPIs per scope (``group``, site, ``site/zone``) and local
+        calendar period, long format: ``scope_type``, ``scope``,
+        ``period_type``, ``period``, ``partial``, ``kpi``, ``value``,
+        ``unit``, ``numerator``, ``denominator``. Formulas: docs/kpis.md.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=2)
+        >>> k = safetyscope.Dataset.open(d).kpis(periods=["year"], scopes=["group"], kpis=["trir"]).to_pandas()
+        >>> row = k[k.period == "2025"].iloc[0]
+        >>> bool(abs(row.value - row.numerator * 200_000 / row.denominator) < 1e-9)
+        True
+        """
+        opts = {"periods": list(periods), "scopes": list(scopes), "site": site, "kpis": list(kpis), "as_of": as_of}
+        return Result(self._raw.kpis(json.dumps(opts)))
+
+    def track_targets(
+        self,
+        targets: Union[None, PathLike, Sequence[Mapping[str, Any]]] = None,
+        *,
+        as_of: Optional[str] = None,
+        expectation: str = "pro_rata",
+        tolerance: float = 0.1,
+    ) -> Result:
+        """Targets against the KPIs as of a date: ``effective_target`` (from
+        a relative baseline such as ``-20% vs 2024``), ``actual`` to date,
+        ``expected`` to date (``pro_rata`` or ``seasonal``), ``projection``
+        to the period end, ``probability`` of meeting a count target
+        (Poisson), ``status`` (achieved, on_track, at_risk, off_track,
+        missed, no_data). ``targets``: a CSV/TOML file, a list of dicts
+        with kpi/scope/period/target/direction[/baseline], or None for the
+        dataset's targets table.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=2)
+        >>> t = safetyscope.Dataset.open(d).track_targets(
+        ...     [{"kpi": "fatalities", "scope": "group", "period": "2025", "target": 0, "direction": "at_most"}],
+        ...     as_of="2025-07-01").to_pandas()
+        >>> t.loc[0, "elapsed"].round(3), t.loc[0, "status"] in {"on_track", "at_risk", "off_track", "missed"}
+        (np.float64(0.496), True)
+        """
+        opts: dict[str, Any] = {"as_of": as_of, "expectation": expectation, "tolerance": tolerance}
+        if targets is None:
+            return Result(self._raw.track_targets(json.dumps(opts)))
+        if isinstance(targets, (str, os.PathLike)):
+            path = os.fspath(targets)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except FileNotFoundError as e:
+                raise NotFoundError(f"not found: {path}") from e
+            return Result(self._raw.track_targets(json.dumps(opts), text, path))
+        opts["targets"] = [dict(t) for t in targets]
+        return Result(self._raw.track_targets(json.dumps(opts)))
+
+    def alerts(self, *, list: str = "all", **options: Any) -> Result:
+        """What to chase as of a date, one row per item: ``kind``
+        (overdue_hazard, repeat_violation, fence_intrusion, sensor_alarm,
+        low_points), ``subject``, ``site``, ``zone``, ``cell``, ``since``,
+        ``level``, ``detail``. ``list`` picks one detailed list instead:
+        ``overdue``, ``repeats``, ``intrusions``, ``episodes``, ``points``.
+
+        Options: ``as_of`` (default: the day after the latest record),
+        ``from_`` (history start, default 30 days before), ``site``,
+        ``ladder`` ({"general": [{"after_hours": 0, "level": "owner"}, ...],
+        "major": [...]}), ``repeat_days`` (3), ``repeat_kinds``,
+        ``authorised`` (people allowed in fenced cells),
+        ``max_gap_minutes`` (10), ``thresholds`` ({metric: alarm}),
+        ``hysteresis``, ``min_duration_minutes``, ``reading_gap_minutes``
+        (120), ``points`` (ledger rules).
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); truth = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> r = safetyscope.Dataset.open(d).alerts(list="repeats", from_="2025-03-01", as_of="2025-04-01").to_pandas()
+        >>> ("U01-P0001", "no_helmet", 4) in set(zip(r.person_id, r.kind, r.days))
+        True
+        """
+        opts = {("from" if k == "from_" else k): v for k, v in options.items() if v is not None}
+        return Result(self._raw.alerts(list, json.dumps(opts)))
+
+    def overdue_hazards(self, **options: Any) -> Result:
+        """Hazards open past their deadline as of a date, with the
+        escalation level reached (owner, supervisor, leadership) and the
+        ageing bars as the chart; options as :meth:`alerts`."""
+        return self.alerts(list="overdue", **options)
+
+    def repeat_violators(self, **options: Any) -> Result:
+        """The same person with the same violation kind on ``repeat_days``
+        or more consecutive days; options as :meth:`alerts`."""
+        return self.alerts(list="repeats", **options)
+
+    def fence_intrusions(self, **options: Any) -> Result:
+        """Entry/exit episodes inside restricted cells from the positions,
+        with dwell time; options as :meth:`alerts`."""
+        return self.alerts(list="intrusions", **options)
+
+    def alarm_episodes(self, **options: Any) -> Result:
+        """Sensor alarm episodes (start, end, peak, duration) from readings
+        and thresholds; options as :meth:`alerts`."""
+        return self.alerts(list="episodes", **options)
+
+    def points_ledger(self, **options: Any) -> Result:
+        """The safety points ledger per person and month of the year of
+        ``as_of``; options as :meth:`alerts`."""
+        return self.alerts(list="points", **options)
+
     def __repr__(self) -> str:
         return f"Dataset(timezone={self.timezone!r}, tables={self.tables})"
 

@@ -1,0 +1,1181 @@
+//! Follow-up tracking as of a date: overdue hazards on an escalation ladder,
+//! repeat violators, fence intrusions, sensor alarm episodes, the safety
+//! points ledger, and the one `alerts` list that unifies them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use chrono::{Datelike, NaiveDate};
+use datafusion::logical_expr::{cast, col, lit};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::schema::TableKind;
+use crate::timeparse::{micros_to_local, parse_tz};
+
+const MINUTE: i64 = 60_000_000;
+const HOUR: f64 = 3_600_000_000.0;
+
+/// One step of an escalation ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Hours after the deadline the step is reached.
+    pub after_hours: f64,
+    /// Who is alerted: `owner`, `supervisor`, `leadership`, …
+    pub level: String,
+}
+
+/// Escalation ladders for general and major hazards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ladder {
+    /// General hazards (default: owner at the deadline, supervisor 24 h
+    /// later, leadership 72 h later).
+    pub general: Vec<Step>,
+    /// Major hazards (default: owner at the deadline, supervisor 8 h later,
+    /// leadership 24 h later).
+    pub major: Vec<Step>,
+}
+
+fn step(after_hours: f64, level: &str) -> Step {
+    Step {
+        after_hours,
+        level: level.into(),
+    }
+}
+
+impl Default for Ladder {
+    fn default() -> Self {
+        Ladder {
+            general: vec![
+                step(0.0, "owner"),
+                step(24.0, "supervisor"),
+                step(72.0, "leadership"),
+            ],
+            major: vec![
+                step(0.0, "owner"),
+                step(8.0, "supervisor"),
+                step(24.0, "leadership"),
+            ],
+        }
+    }
+}
+
+/// Rewards and penalties of the safety points ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PointsRules {
+    /// Points every person starts the year with.
+    pub base: f64,
+    /// Reward per general hazard reported.
+    pub hazard_general: f64,
+    /// Reward per major hazard reported.
+    pub hazard_major: f64,
+    /// Penalty per violation by kind.
+    pub violation: BTreeMap<String, f64>,
+    /// Penalty for kinds not listed.
+    pub violation_default: f64,
+    /// People whose annual total falls below this are flagged.
+    pub floor: f64,
+}
+
+impl Default for PointsRules {
+    fn default() -> Self {
+        PointsRules {
+            base: 100.0,
+            hazard_general: 2.0,
+            hazard_major: 10.0,
+            violation: [
+                ("no_helmet", 5.0),
+                ("no_vest", 3.0),
+                ("phone", 3.0),
+                ("no_harness", 10.0),
+                ("smoking", 10.0),
+                ("intrusion", 10.0),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            violation_default: 5.0,
+            floor: 60.0,
+        }
+    }
+}
+
+/// Options of the follow-up analyses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertOptions {
+    /// The local date or time "now" (default: the day after the latest
+    /// event, hazard, reading or position).
+    pub as_of: Option<String>,
+    /// Start of the history searched for repeat violations, intrusions and
+    /// alarm episodes (default: 30 days before `as_of`).
+    pub from: Option<String>,
+    /// Only this site.
+    pub site: Option<String>,
+    /// Escalation ladders of overdue hazards.
+    pub ladder: Ladder,
+    /// Consecutive days that make a repeat violator.
+    pub repeat_days: u32,
+    /// Violation kinds considered for repeats (default: all).
+    pub repeat_kinds: Vec<String>,
+    /// People allowed inside restricted cells.
+    pub authorised: Vec<String>,
+    /// Longest gap between position fixes inside one intrusion (minutes).
+    pub max_gap_minutes: f64,
+    /// Alarm thresholds per metric overriding the thresholds table.
+    pub thresholds: BTreeMap<String, f64>,
+    /// An alarm episode ends when the value falls below alarm − hysteresis.
+    pub hysteresis: f64,
+    /// Episodes shorter than this (minutes) are dropped.
+    pub min_duration_minutes: f64,
+    /// Longest gap between readings inside one episode (minutes).
+    pub reading_gap_minutes: f64,
+    /// The points ledger.
+    pub points: PointsRules,
+}
+
+impl Default for AlertOptions {
+    fn default() -> Self {
+        AlertOptions {
+            as_of: None,
+            from: None,
+            site: None,
+            ladder: Ladder::default(),
+            repeat_days: 3,
+            repeat_kinds: vec![],
+            authorised: vec![],
+            max_gap_minutes: 10.0,
+            thresholds: BTreeMap::new(),
+            hysteresis: 0.0,
+            min_duration_minutes: 0.0,
+            reading_gap_minutes: 120.0,
+            points: PointsRules::default(),
+        }
+    }
+}
+
+impl AlertOptions {
+    fn check(&self) -> Result<()> {
+        if self.repeat_days < 2 {
+            return Err(Error::option("repeat_days", "at least 2"));
+        }
+        for (name, v) in [
+            ("max_gap_minutes", self.max_gap_minutes),
+            ("reading_gap_minutes", self.reading_gap_minutes),
+            ("min_duration_minutes", self.min_duration_minutes),
+            ("hysteresis", self.hysteresis),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::option(name, format!("must be ≥ 0, got {v}")));
+            }
+        }
+        for (name, l) in [
+            ("ladder.general", &self.ladder.general),
+            ("ladder.major", &self.ladder.major),
+        ] {
+            if l.is_empty() || l.windows(2).any(|w| w[1].after_hours < w[0].after_hours) {
+                return Err(Error::option(
+                    name,
+                    "at least one step, in increasing after_hours",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not text")))
+}
+
+fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not an instant")))
+}
+
+fn floats<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not a number")))
+}
+
+fn opt_s(a: &StringArray, i: usize) -> Option<String> {
+    (!a.is_null(i)).then(|| a.value(i).to_string())
+}
+
+/// Rows of a table with timestamps as µs (`*_us` columns), site-filtered.
+async fn table_rows(
+    ds: &Dataset,
+    kind: TableKind,
+    site: Option<&str>,
+    text: &[&str],
+    times: &[&str],
+    other: &[&str],
+) -> Result<Vec<RecordBatch>> {
+    if !ds.has_table(kind) {
+        return Ok(vec![]);
+    }
+    let mut df = ds.table(kind).await?;
+    if let Some(s) = site {
+        df = df.filter(col("site").eq(lit(s.to_string())))?;
+    }
+    let mut cols = vec![];
+    cols.extend(text.iter().map(|c| col(*c)));
+    cols.extend(
+        times
+            .iter()
+            .map(|c| cast(col(*c), DataType::Int64).alias(format!("{c}_us"))),
+    );
+    cols.extend(other.iter().map(|c| col(*c)));
+    Ok(df.select(cols)?.collect().await?)
+}
+
+/// The as-of instant and the history start.
+async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)> {
+    let tz = parse_tz(ds.timezone())?;
+    let as_of = match &o.as_of {
+        Some(v) => crate::heatmap::parse_local(ds, "as_of", v)?,
+        None => {
+            let mut last = i64::MIN;
+            for (kind, c) in [
+                (TableKind::Incidents, "occurred_at"),
+                (TableKind::Hazards, "reported_at"),
+                (TableKind::Violations, "detected_at"),
+                (TableKind::Readings, "ts"),
+                (TableKind::Positions, "ts"),
+            ] {
+                for b in table_rows(ds, kind, None, &[], &[c], &[]).await? {
+                    let a = ints(&b, &format!("{c}_us"))?;
+                    if let Some(m) = arrow::compute::max(a) {
+                        last = last.max(m);
+                    }
+                }
+            }
+            if last == i64::MIN {
+                0
+            } else {
+                let d = micros_to_local(&tz, last)
+                    .map(|t| t.date())
+                    .unwrap_or_default();
+                crate::kpis::local_day_start(&tz, d.succ_opt().unwrap_or(d))
+            }
+        }
+    };
+    let from = match &o.from {
+        Some(v) => crate::heatmap::parse_local(ds, "from", v)?,
+        None => as_of - 30 * 24 * 60 * MINUTE,
+    };
+    if from >= as_of {
+        return Err(Error::option("from", "must be before as_of"));
+    }
+    Ok((from, as_of))
+}
+
+/// Builds a batch column by column.
+#[derive(Default)]
+struct Cols {
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl Cols {
+    fn text(mut self, name: &str, v: Vec<Option<String>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Utf8, true));
+        self.arrays.push(Arc::new(StringArray::from(v)));
+        self
+    }
+    fn float(mut self, name: &str, v: Vec<Option<f64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Float64, true));
+        self.arrays.push(Arc::new(Float64Array::from(v)));
+        self
+    }
+    fn int(mut self, name: &str, v: Vec<Option<i64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Int64, true));
+        self.arrays.push(Arc::new(Int64Array::from(v)));
+        self
+    }
+    fn flag(mut self, name: &str, v: Vec<Option<bool>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Boolean, true));
+        self.arrays.push(Arc::new(BooleanArray::from(v)));
+        self
+    }
+    fn time(mut self, name: &str, tz: &str, v: Vec<Option<i64>>) -> Self {
+        self.fields.push(Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into())),
+            true,
+        ));
+        self.arrays.push(Arc::new(
+            TimestampMicrosecondArray::from(v).with_timezone(tz.to_string()),
+        ));
+        self
+    }
+    fn done(self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(self.fields)),
+            self.arrays,
+        )?)
+    }
+}
+
+// ------------------------------------------------------------------ overdue
+
+/// Hazards open at `as_of` past their deadline, with the escalation level
+/// reached: `id`, `site`, `zone`, `cell`, `level` (general / major),
+/// `owner`, `reported_at`, `due_at`, `hours_overdue`, `age_hours`,
+/// `escalation` (the ladder step's level), `escalation_step` (1 = first),
+/// ordered by hours overdue, longest first.
+pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let (_, as_of) = window(ds, o).await?;
+    let batches = table_rows(
+        ds,
+        TableKind::Hazards,
+        o.site.as_deref(),
+        &["id", "site", "zone", "cell", "level", "owner"],
+        &["reported_at", "due_at", "closed_at"],
+        &[],
+    )
+    .await?;
+    let mut rows = vec![];
+    for b in &batches {
+        let (rep, due, closed) = (
+            ints(b, "reported_at_us")?,
+            ints(b, "due_at_us")?,
+            ints(b, "closed_at_us")?,
+        );
+        let level = strs(b, "level")?;
+        for i in 0..b.num_rows() {
+            if due.is_null(i) || rep.value(i) >= as_of || due.value(i) >= as_of {
+                continue;
+            }
+            if !closed.is_null(i) && closed.value(i) < as_of {
+                continue;
+            }
+            let over = (as_of - due.value(i)) as f64 / HOUR;
+            let ladder = if level.value(i) == "major" {
+                &o.ladder.major
+            } else {
+                &o.ladder.general
+            };
+            let reached = ladder.iter().rposition(|s| s.after_hours <= over);
+            rows.push((b, i, over, reached));
+        }
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let get = |name: &str| -> Result<Vec<Option<String>>> {
+        rows.iter()
+            .map(|(b, i, _, _)| Ok(opt_s(strs(b, name)?, *i)))
+            .collect()
+    };
+    let times = |name: &str| -> Result<Vec<Option<i64>>> {
+        rows.iter()
+            .map(|(b, i, _, _)| Ok(Some(ints(b, name)?.value(*i))))
+            .collect()
+    };
+    let tz = ds.timezone();
+    Cols::default()
+        .text("id", get("id")?)
+        .text("site", get("site")?)
+        .text("zone", get("zone")?)
+        .text("cell", get("cell")?)
+        .text("level", get("level")?)
+        .text("owner", get("owner")?)
+        .time("reported_at", tz, times("reported_at_us")?)
+        .time("due_at", tz, times("due_at_us")?)
+        .float("hours_overdue", rows.iter().map(|r| Some(r.2)).collect())
+        .float(
+            "age_hours",
+            rows.iter()
+                .map(|(b, i, _, _)| {
+                    Ok(Some(
+                        (as_of - ints(b, "reported_at_us")?.value(*i)) as f64 / HOUR,
+                    ))
+                })
+                .collect::<Result<_>>()?,
+        )
+        .text(
+            "escalation",
+            rows.iter()
+                .map(|(b, i, _, r)| {
+                    let major = strs(b, "level")
+                        .map(|l| l.value(*i) == "major")
+                        .unwrap_or(false);
+                    let ladder = if major {
+                        &o.ladder.major
+                    } else {
+                        &o.ladder.general
+                    };
+                    r.map(|k| ladder[k].level.clone())
+                })
+                .collect(),
+        )
+        .int(
+            "escalation_step",
+            rows.iter().map(|r| r.3.map(|k| k as i64 + 1)).collect(),
+        )
+        .done()
+}
+
+// ------------------------------------------------------------------ repeats
+
+/// Runs of `repeat_days` or more consecutive local days on which the same
+/// person committed the same violation kind, within `[from, as_of)`:
+/// `site`, `person_id`, `kind`, `first_day`, `last_day`, `days`,
+/// `detections`, `zone` and `cell` of the last detection.
+pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let (from, as_of) = window(ds, o).await?;
+    let tz = parse_tz(ds.timezone())?;
+    let batches = table_rows(
+        ds,
+        TableKind::Violations,
+        o.site.as_deref(),
+        &["site", "zone", "cell", "kind", "person_id"],
+        &["detected_at"],
+        &[],
+    )
+    .await?;
+    // (site, person, kind) → day → (detections, last instant, zone, cell)
+    type Day = (u64, i64, Option<String>, Option<String>);
+    let mut by: BTreeMap<(String, String, String), BTreeMap<NaiveDate, Day>> = BTreeMap::new();
+    for b in &batches {
+        let (site, zone, cell, kind, person) = (
+            strs(b, "site")?,
+            strs(b, "zone")?,
+            strs(b, "cell")?,
+            strs(b, "kind")?,
+            strs(b, "person_id")?,
+        );
+        let t = ints(b, "detected_at_us")?;
+        for i in 0..b.num_rows() {
+            let ti = t.value(i);
+            if person.is_null(i) || ti < from || ti >= as_of {
+                continue;
+            }
+            if !o.repeat_kinds.is_empty() && !o.repeat_kinds.iter().any(|k| k == kind.value(i)) {
+                continue;
+            }
+            let Some(day) = micros_to_local(&tz, ti).map(|l| l.date()) else {
+                continue;
+            };
+            let e = by
+                .entry((
+                    site.value(i).into(),
+                    person.value(i).into(),
+                    kind.value(i).into(),
+                ))
+                .or_default()
+                .entry(day)
+                .or_insert((0, i64::MIN, None, None));
+            e.0 += 1;
+            if ti >= e.1 {
+                *e = (e.0, ti, opt_s(zone, i), opt_s(cell, i));
+            }
+        }
+    }
+    let mut out: Vec<(String, String, String, NaiveDate, NaiveDate, u64, Day)> = vec![];
+    for ((site, person, kind), days) in by {
+        let mut run: Vec<(NaiveDate, Day)> = vec![];
+        let flush = |run: &mut Vec<(NaiveDate, Day)>, out: &mut Vec<_>| {
+            if run.len() >= o.repeat_days as usize {
+                let n = run.iter().map(|r| r.1.0).sum();
+                let last = run.last().expect("non-empty").clone();
+                out.push((
+                    site.clone(),
+                    person.clone(),
+                    kind.clone(),
+                    run[0].0,
+                    last.0,
+                    n,
+                    last.1,
+                ));
+            }
+            run.clear();
+        };
+        for (d, v) in days {
+            if run.last().is_some_and(|(p, _)| p.succ_opt() != Some(d)) {
+                flush(&mut run, &mut out);
+            }
+            run.push((d, v));
+        }
+        flush(&mut run, &mut out);
+    }
+    Cols::default()
+        .text("site", out.iter().map(|r| Some(r.0.clone())).collect())
+        .text("person_id", out.iter().map(|r| Some(r.1.clone())).collect())
+        .text("kind", out.iter().map(|r| Some(r.2.clone())).collect())
+        .text(
+            "first_day",
+            out.iter().map(|r| Some(r.3.to_string())).collect(),
+        )
+        .text(
+            "last_day",
+            out.iter().map(|r| Some(r.4.to_string())).collect(),
+        )
+        .int(
+            "days",
+            out.iter()
+                .map(|r| Some((r.4 - r.3).num_days() + 1))
+                .collect(),
+        )
+        .int("detections", out.iter().map(|r| Some(r.5 as i64)).collect())
+        .text("zone", out.iter().map(|r| r.6.2.clone()).collect())
+        .text("cell", out.iter().map(|r| r.6.3.clone()).collect())
+        .done()
+}
+
+// ------------------------------------------------------------------ intrusions
+
+/// Restricted cells of the plan: (site, cell, zone, x0, y0, x1, y1).
+type Fence = (String, String, String, f64, f64, f64, f64);
+
+async fn fences(ds: &Dataset, site: Option<&str>) -> Result<Vec<Fence>> {
+    let mut out = vec![];
+    for b in table_rows(
+        ds,
+        TableKind::Cells,
+        site,
+        &["site", "cell", "zone"],
+        &[],
+        &["x_min", "y_min", "x_max", "y_max", "restricted"],
+    )
+    .await?
+    {
+        let (s, c, z) = (strs(&b, "site")?, strs(&b, "cell")?, strs(&b, "zone")?);
+        let r = b
+            .column_by_name("restricted")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+            .ok_or_else(|| Error::schema("cells", "column `restricted` is not boolean"))?;
+        let (x0, y0, x1, y1) = (
+            floats(&b, "x_min")?,
+            floats(&b, "y_min")?,
+            floats(&b, "x_max")?,
+            floats(&b, "y_max")?,
+        );
+        for i in 0..b.num_rows() {
+            if r.is_null(i)
+                || !r.value(i)
+                || x0.is_null(i)
+                || y0.is_null(i)
+                || x1.is_null(i)
+                || y1.is_null(i)
+            {
+                continue;
+            }
+            out.push((
+                s.value(i).into(),
+                c.value(i).into(),
+                z.value(i).into(),
+                x0.value(i),
+                y0.value(i),
+                x1.value(i),
+                y1.value(i),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Entries into restricted (fenced) cells from the positions stream in
+/// `[from, as_of)`: an episode starts at the first fix inside a restricted
+/// cell and lasts while the person's consecutive fixes stay inside the same
+/// cell no more than `max_gap_minutes` apart; it ends at the first fix
+/// outside (`ended_by = "exit"`), at a longer gap (`"gap"`: the exit is the
+/// last fix inside) or is still open at the end (`"ongoing"`). People on
+/// the authorised list are ignored. Columns: `site`, `person_id`, `cell`,
+/// `zone`, `entry`, `exit`, `dwell_minutes`, `fixes`, `ended_by`.
+pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let (from, as_of) = window(ds, o).await?;
+    let fences = fences(ds, o.site.as_deref()).await?;
+    let authorised: BTreeSet<&str> = o.authorised.iter().map(String::as_str).collect();
+    type Track = Vec<(i64, f64, f64)>;
+    let mut tracks: BTreeMap<(String, String), Track> = BTreeMap::new();
+    if !fences.is_empty() {
+        for b in table_rows(
+            ds,
+            TableKind::Positions,
+            o.site.as_deref(),
+            &["site", "person_id"],
+            &["ts"],
+            &["x", "y"],
+        )
+        .await?
+        {
+            let (s, p) = (strs(&b, "site")?, strs(&b, "person_id")?);
+            let t = ints(&b, "ts_us")?;
+            let (x, y) = (floats(&b, "x")?, floats(&b, "y")?);
+            for i in 0..b.num_rows() {
+                let ti = t.value(i);
+                if ti < from || ti >= as_of || authorised.contains(p.value(i)) {
+                    continue;
+                }
+                tracks
+                    .entry((s.value(i).into(), p.value(i).into()))
+                    .or_default()
+                    .push((ti, x.value(i), y.value(i)));
+            }
+        }
+    }
+    let gap = (o.max_gap_minutes * MINUTE as f64) as i64;
+    let mut eps: Vec<(String, String, usize, i64, i64, i64, &'static str)> = vec![];
+    for ((site, person), mut fixes) in tracks {
+        fixes.sort_by_key(|f| f.0);
+        let inside = |x: f64, y: f64| {
+            fences
+                .iter()
+                .position(|f| f.0 == site && x >= f.3 && x < f.5 && y >= f.4 && y < f.6)
+        };
+        // (fence, entry, last inside, fixes)
+        let mut cur: Option<(usize, i64, i64, i64)> = None;
+        for &(t, x, y) in &fixes {
+            let here = inside(x, y);
+            if let Some((f, entry, last, n)) = cur {
+                if t - last > gap {
+                    eps.push((site.clone(), person.clone(), f, entry, last, n, "gap"));
+                    cur = None;
+                } else if here != Some(f) {
+                    eps.push((site.clone(), person.clone(), f, entry, t, n, "exit"));
+                    cur = None;
+                } else {
+                    cur = Some((f, entry, t, n + 1));
+                    continue;
+                }
+            }
+            if let Some(f) = here {
+                cur = Some((f, t, t, 1));
+            }
+        }
+        if let Some((f, entry, last, n)) = cur {
+            eps.push((site.clone(), person.clone(), f, entry, last, n, "ongoing"));
+        }
+    }
+    let tz = ds.timezone();
+    Cols::default()
+        .text("site", eps.iter().map(|e| Some(e.0.clone())).collect())
+        .text("person_id", eps.iter().map(|e| Some(e.1.clone())).collect())
+        .text(
+            "cell",
+            eps.iter().map(|e| Some(fences[e.2].1.clone())).collect(),
+        )
+        .text(
+            "zone",
+            eps.iter().map(|e| Some(fences[e.2].2.clone())).collect(),
+        )
+        .time("entry", tz, eps.iter().map(|e| Some(e.3)).collect())
+        .time("exit", tz, eps.iter().map(|e| Some(e.4)).collect())
+        .float(
+            "dwell_minutes",
+            eps.iter()
+                .map(|e| Some((e.4 - e.3) as f64 / MINUTE as f64))
+                .collect(),
+        )
+        .int("fixes", eps.iter().map(|e| Some(e.5)).collect())
+        .text(
+            "ended_by",
+            eps.iter().map(|e| Some(e.6.to_string())).collect(),
+        )
+        .done()
+}
+
+// ------------------------------------------------------------------ episodes
+
+/// Sensor alarm episodes in `[from, as_of)`: per sensor and metric, readings
+/// in time order; an episode starts at a reading at or above the alarm
+/// threshold (the thresholds table, or `thresholds`), continues while
+/// readings stay at or above `alarm − hysteresis` no more than
+/// `reading_gap_minutes` apart, and ends at the first reading below
+/// (`ended_by = "clear"`, `end` = that reading), at a longer gap (`"gap"`,
+/// `end` = the last reading in the episode) or is still open (`"ongoing"`).
+/// Episodes shorter than `min_duration_minutes` are dropped. Columns:
+/// `sensor_id`, `metric`, `site`, `zone`, `cell`, `start`, `end`,
+/// `duration_minutes`, `peak`, `readings`, `threshold`, `ended_by`.
+pub async fn alarm_episodes(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let (from, as_of) = window(ds, o).await?;
+    let mut limits: BTreeMap<String, f64> = BTreeMap::new();
+    for b in table_rows(
+        ds,
+        TableKind::Thresholds,
+        None,
+        &["metric"],
+        &[],
+        &["alarm"],
+    )
+    .await?
+    {
+        let (m, a) = (strs(&b, "metric")?, floats(&b, "alarm")?);
+        for i in 0..b.num_rows() {
+            limits.insert(m.value(i).into(), a.value(i));
+        }
+    }
+    limits.extend(o.thresholds.clone());
+    type Key = (String, String);
+    type Series = (Vec<(i64, f64)>, [Option<String>; 3]);
+    let mut series: BTreeMap<Key, Series> = BTreeMap::new();
+    for b in table_rows(
+        ds,
+        TableKind::Readings,
+        o.site.as_deref(),
+        &["sensor_id", "metric", "site", "zone", "cell"],
+        &["ts"],
+        &["value"],
+    )
+    .await?
+    {
+        let (sn, m) = (strs(&b, "sensor_id")?, strs(&b, "metric")?);
+        let (s, z, c) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "cell")?);
+        let t = ints(&b, "ts_us")?;
+        let v = floats(&b, "value")?;
+        for i in 0..b.num_rows() {
+            let ti = t.value(i);
+            if ti < from || ti >= as_of || !limits.contains_key(m.value(i)) || v.is_null(i) {
+                continue;
+            }
+            let e = series
+                .entry((sn.value(i).into(), m.value(i).into()))
+                .or_insert_with(|| (vec![], [opt_s(s, i), opt_s(z, i), opt_s(c, i)]));
+            e.0.push((ti, v.value(i)));
+        }
+    }
+    let gap = (o.reading_gap_minutes * MINUTE as f64) as i64;
+    let min_len = (o.min_duration_minutes * MINUTE as f64) as i64;
+    struct Ep {
+        key: (String, String),
+        place: [Option<String>; 3],
+        start: i64,
+        end: i64,
+        peak: f64,
+        n: i64,
+        limit: f64,
+        by: &'static str,
+    }
+    let mut eps: Vec<Ep> = vec![];
+    for (key, (mut pts, place)) in series {
+        pts.sort_by_key(|p| p.0);
+        let limit = limits[&key.1];
+        let clear = limit - o.hysteresis;
+        // (start, last, peak, readings)
+        let mut cur: Option<(i64, i64, f64, i64)> = None;
+        let mut close = |cur: &mut Option<(i64, i64, f64, i64)>, end: i64, by: &'static str| {
+            if let Some((s, _, peak, n)) = cur.take()
+                && end - s >= min_len
+            {
+                eps.push(Ep {
+                    key: key.clone(),
+                    place: place.clone(),
+                    start: s,
+                    end,
+                    peak,
+                    n,
+                    limit,
+                    by,
+                });
+            }
+        };
+        for &(t, v) in &pts {
+            if let Some((_, last, _, _)) = cur
+                && t - last > gap
+            {
+                close(&mut cur, last, "gap");
+            }
+            match cur {
+                Some((s, _, peak, n)) if v >= clear => cur = Some((s, t, peak.max(v), n + 1)),
+                Some(_) => close(&mut cur, t, "clear"),
+                None if v >= limit => cur = Some((t, t, v, 1)),
+                None => {}
+            }
+        }
+        if let Some((_, last, _, _)) = cur {
+            close(&mut cur, last, "ongoing");
+        }
+    }
+    let tz = ds.timezone();
+    Cols::default()
+        .text(
+            "sensor_id",
+            eps.iter().map(|e| Some(e.key.0.clone())).collect(),
+        )
+        .text(
+            "metric",
+            eps.iter().map(|e| Some(e.key.1.clone())).collect(),
+        )
+        .text("site", eps.iter().map(|e| e.place[0].clone()).collect())
+        .text("zone", eps.iter().map(|e| e.place[1].clone()).collect())
+        .text("cell", eps.iter().map(|e| e.place[2].clone()).collect())
+        .time("start", tz, eps.iter().map(|e| Some(e.start)).collect())
+        .time("end", tz, eps.iter().map(|e| Some(e.end)).collect())
+        .float(
+            "duration_minutes",
+            eps.iter()
+                .map(|e| Some((e.end - e.start) as f64 / MINUTE as f64))
+                .collect(),
+        )
+        .float("peak", eps.iter().map(|e| Some(e.peak)).collect())
+        .int("readings", eps.iter().map(|e| Some(e.n)).collect())
+        .float("threshold", eps.iter().map(|e| Some(e.limit)).collect())
+        .text(
+            "ended_by",
+            eps.iter().map(|e| Some(e.by.to_string())).collect(),
+        )
+        .done()
+}
+
+// ------------------------------------------------------------------ points
+
+/// The safety points ledger of the calendar year of `as_of`, per person and
+/// local month up to `as_of`: `site`, `person_id`, `month`, `rewards`
+/// (hazards reported), `penalties` (violations), `change`, `total` (the
+/// running annual total from `base`) and `below_floor`.
+pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let (_, as_of) = window(ds, o).await?;
+    let tz = parse_tz(ds.timezone())?;
+    let year = micros_to_local(&tz, as_of - 1).map_or(1970, |l| l.year());
+    let start =
+        crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default());
+    let p = &o.points;
+    // (site, person) → month → (rewards, penalties)
+    let mut led: BTreeMap<(String, String), BTreeMap<u32, (f64, f64)>> = BTreeMap::new();
+    let month_of = |t: i64| micros_to_local(&tz, t).map(|l| l.month());
+    for b in table_rows(
+        ds,
+        TableKind::Hazards,
+        o.site.as_deref(),
+        &["site", "reporter", "level"],
+        &["reported_at"],
+        &[],
+    )
+    .await?
+    {
+        let (s, r, l) = (strs(&b, "site")?, strs(&b, "reporter")?, strs(&b, "level")?);
+        let t = ints(&b, "reported_at_us")?;
+        for i in 0..b.num_rows() {
+            let ti = t.value(i);
+            if r.is_null(i) || ti < start || ti >= as_of {
+                continue;
+            }
+            let Some(m) = month_of(ti) else { continue };
+            let pts = if l.value(i) == "major" {
+                p.hazard_major
+            } else {
+                p.hazard_general
+            };
+            led.entry((s.value(i).into(), r.value(i).into()))
+                .or_default()
+                .entry(m)
+                .or_default()
+                .0 += pts;
+        }
+    }
+    for b in table_rows(
+        ds,
+        TableKind::Violations,
+        o.site.as_deref(),
+        &["site", "person_id", "kind"],
+        &["detected_at"],
+        &[],
+    )
+    .await?
+    {
+        let (s, r, k) = (strs(&b, "site")?, strs(&b, "person_id")?, strs(&b, "kind")?);
+        let t = ints(&b, "detected_at_us")?;
+        for i in 0..b.num_rows() {
+            let ti = t.value(i);
+            if r.is_null(i) || ti < start || ti >= as_of {
+                continue;
+            }
+            let Some(m) = month_of(ti) else { continue };
+            let pen = p
+                .violation
+                .get(k.value(i))
+                .copied()
+                .unwrap_or(p.violation_default);
+            led.entry((s.value(i).into(), r.value(i).into()))
+                .or_default()
+                .entry(m)
+                .or_default()
+                .1 += pen;
+        }
+    }
+    let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
+    let mut rows: Vec<(String, String, String, f64, f64, f64)> = vec![];
+    for ((site, person), months) in led {
+        let mut total = p.base;
+        for m in 1..=last_month {
+            let (r, pen) = months.get(&m).copied().unwrap_or_default();
+            total += r - pen;
+            rows.push((
+                site.clone(),
+                person.clone(),
+                format!("{year}-{m:02}"),
+                r,
+                pen,
+                total,
+            ));
+        }
+    }
+    Cols::default()
+        .text("site", rows.iter().map(|r| Some(r.0.clone())).collect())
+        .text(
+            "person_id",
+            rows.iter().map(|r| Some(r.1.clone())).collect(),
+        )
+        .text("month", rows.iter().map(|r| Some(r.2.clone())).collect())
+        .float("rewards", rows.iter().map(|r| Some(r.3)).collect())
+        .float("penalties", rows.iter().map(|r| Some(r.4)).collect())
+        .float("change", rows.iter().map(|r| Some(r.3 - r.4)).collect())
+        .float("total", rows.iter().map(|r| Some(r.5)).collect())
+        .flag(
+            "below_floor",
+            rows.iter().map(|r| Some(r.5 < p.floor)).collect(),
+        )
+        .done()
+}
+
+// ------------------------------------------------------------------ alerts
+
+/// The one list to chase, as of a date: `kind` (`overdue_hazard`,
+/// `repeat_violation`, `fence_intrusion`, `sensor_alarm`, `low_points`),
+/// `subject`, `site`, `zone`, `cell`, `since`, `level` and `detail`,
+/// ordered by kind and then longest standing first.
+pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let tz = parse_tz(ds.timezone())?;
+    let local = |t: i64| micros_to_local(&tz, t).map(|l| l.format("%Y-%m-%d %H:%M").to_string());
+    let mut rows: Vec<[Option<String>; 8]> = vec![];
+    let get = |b: &RecordBatch, n: &str, i: usize| -> Result<Option<String>> {
+        Ok(opt_s(strs(b, n)?, i))
+    };
+    let ts = |b: &RecordBatch, n: &str, i: usize| -> Result<i64> {
+        b.column_by_name(n)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .map(|a| a.value(i))
+            .ok_or_else(|| Error::schema("alerts", format!("column `{n}` is not a timestamp")))
+    };
+    let o_h = overdue_hazards(ds, o).await?;
+    let hrs = floats(&o_h, "hours_overdue")?.clone();
+    for i in 0..o_h.num_rows() {
+        rows.push([
+            Some("overdue_hazard".into()),
+            get(&o_h, "id", i)?,
+            get(&o_h, "site", i)?,
+            get(&o_h, "zone", i)?,
+            get(&o_h, "cell", i)?,
+            local(ts(&o_h, "due_at", i)?),
+            get(&o_h, "escalation", i)?,
+            Some(format!(
+                "{} hazard, owner {}, {:.0} h overdue",
+                get(&o_h, "level", i)?.unwrap_or_default(),
+                get(&o_h, "owner", i)?.unwrap_or_else(|| "—".into()),
+                hrs.value(i)
+            )),
+        ]);
+    }
+    let r = repeat_violators(ds, o).await?;
+    let days = r
+        .column_by_name("days")
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .cloned();
+    for i in 0..r.num_rows() {
+        rows.push([
+            Some("repeat_violation".into()),
+            get(&r, "person_id", i)?,
+            get(&r, "site", i)?,
+            get(&r, "zone", i)?,
+            get(&r, "cell", i)?,
+            get(&r, "first_day", i)?,
+            Some("reminder".into()),
+            Some(format!(
+                "{} on {} consecutive days ({} – {})",
+                get(&r, "kind", i)?.unwrap_or_default(),
+                days.as_ref().map_or(0, |d| d.value(i)),
+                get(&r, "first_day", i)?.unwrap_or_default(),
+                get(&r, "last_day", i)?.unwrap_or_default()
+            )),
+        ]);
+    }
+    let f = fence_intrusions(ds, o).await?;
+    let dwell = floats(&f, "dwell_minutes")?.clone();
+    for i in 0..f.num_rows() {
+        rows.push([
+            Some("fence_intrusion".into()),
+            get(&f, "person_id", i)?,
+            get(&f, "site", i)?,
+            get(&f, "zone", i)?,
+            get(&f, "cell", i)?,
+            local(ts(&f, "entry", i)?),
+            Some("alarm".into()),
+            Some(format!(
+                "inside restricted cell for {:.0} min ({})",
+                dwell.value(i),
+                get(&f, "ended_by", i)?.unwrap_or_default()
+            )),
+        ]);
+    }
+    let e = alarm_episodes(ds, o).await?;
+    let (peak, thr, dur) = (
+        floats(&e, "peak")?.clone(),
+        floats(&e, "threshold")?.clone(),
+        floats(&e, "duration_minutes")?.clone(),
+    );
+    for i in 0..e.num_rows() {
+        rows.push([
+            Some("sensor_alarm".into()),
+            get(&e, "sensor_id", i)?,
+            get(&e, "site", i)?,
+            get(&e, "zone", i)?,
+            get(&e, "cell", i)?,
+            local(ts(&e, "start", i)?),
+            Some("alarm".into()),
+            Some(format!(
+                "{} peak {} (alarm {}) for {:.0} min ({})",
+                get(&e, "metric", i)?.unwrap_or_default(),
+                peak.value(i),
+                thr.value(i),
+                dur.value(i),
+                get(&e, "ended_by", i)?.unwrap_or_default()
+            )),
+        ]);
+    }
+    let p = points_ledger(ds, o).await?;
+    let total = floats(&p, "total")?.clone();
+    let mut last: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for i in 0..p.num_rows() {
+        last.insert(
+            (
+                get(&p, "site", i)?.unwrap_or_default(),
+                get(&p, "person_id", i)?.unwrap_or_default(),
+            ),
+            i,
+        );
+    }
+    for ((site, person), i) in last {
+        if total.value(i) < o.points.floor {
+            rows.push([
+                Some("low_points".into()),
+                Some(person),
+                Some(site),
+                None,
+                None,
+                get(&p, "month", i)?,
+                Some("review".into()),
+                Some(format!(
+                    "safety points {} (floor {})",
+                    total.value(i),
+                    o.points.floor
+                )),
+            ]);
+        }
+    }
+    let names = [
+        "kind", "subject", "site", "zone", "cell", "since", "level", "detail",
+    ];
+    let mut c = Cols::default();
+    for (k, n) in names.iter().enumerate() {
+        c = c.text(n, rows.iter().map(|r| r[k].clone()).collect());
+    }
+    c.done()
+}
+
+/// The follow-up lists by name, for the CLI and the bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertView {
+    /// [`alerts`].
+    All,
+    /// [`overdue_hazards`].
+    Overdue,
+    /// [`repeat_violators`].
+    Repeats,
+    /// [`fence_intrusions`].
+    Intrusions,
+    /// [`alarm_episodes`].
+    Episodes,
+    /// [`points_ledger`].
+    Points,
+}
+
+impl AlertView {
+    /// Parse a list name (`all`, `overdue`, `repeats`, `intrusions`,
+    /// `episodes`, `points`).
+    pub fn parse(s: &str) -> Result<AlertView> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+            Error::option(
+                "list",
+                format!("unknown list `{s}` (all, overdue, repeats, intrusions, episodes, points)"),
+            )
+        })
+    }
+}
+
+/// Compute a follow-up list and its chart (the ageing bars of overdue
+/// hazards; none for the other lists).
+pub async fn run_view(
+    ds: &Dataset,
+    view: AlertView,
+    o: &AlertOptions,
+) -> Result<(RecordBatch, Option<String>)> {
+    Ok(match view {
+        AlertView::All => (alerts(ds, o).await?, None),
+        AlertView::Overdue => {
+            let b = overdue_hazards(ds, o).await?;
+            let svg = overdue_svg(&b, "Overdue hazards by time past the deadline")?;
+            (b, Some(svg))
+        }
+        AlertView::Repeats => (repeat_violators(ds, o).await?, None),
+        AlertView::Intrusions => (fence_intrusions(ds, o).await?, None),
+        AlertView::Episodes => (alarm_episodes(ds, o).await?, None),
+        AlertView::Points => (points_ledger(ds, o).await?, None),
+    })
+}
+
+/// Overdue-hazard ageing bars: open overdue hazards by time past the
+/// deadline (< 1 day, 1–3 days, 3–7 days, 7–30 days, > 30 days).
+pub fn overdue_svg(b: &RecordBatch, title: &str) -> Result<String> {
+    let hours = floats(b, "hours_overdue")?;
+    let edges = [24.0, 72.0, 168.0, 720.0, f64::INFINITY];
+    let labels = ["< 1 d", "1–3 d", "3–7 d", "7–30 d", "> 30 d"];
+    let mut counts = [0.0; 5];
+    for i in 0..b.num_rows() {
+        let h = hours.value(i);
+        let k = edges.iter().position(|e| h < *e).unwrap_or(4);
+        counts[k] += 1.0;
+    }
+    let items: Vec<(String, f64)> = labels.iter().map(|l| l.to_string()).zip(counts).collect();
+    Ok(safetyscope_render::bars_svg(title, &items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ladders_are_ordered() {
+        let o = AlertOptions::default();
+        o.check().unwrap();
+        let bad = AlertOptions {
+            ladder: Ladder {
+                general: vec![step(24.0, "a"), step(0.0, "b")],
+                ..Ladder::default()
+            },
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+    }
+}
