@@ -418,6 +418,21 @@ impl RawDataset {
     }
 }
 
+/// Rasterise an SVG chart to PNG bytes (`scale` 1.0 = one pixel per SVG unit).
+#[pyfunction]
+#[pyo3(signature = (svg, scale=2.0))]
+fn svg_to_png<'py>(
+    py: Python<'py>,
+    svg: &str,
+    scale: f32,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let svg = svg.to_string();
+    let png = py
+        .detach(move || safetyscope_core::output::chart_png(&svg, scale))
+        .map_err(to_py)?;
+    Ok(pyo3::types::PyBytes::new(py, &png))
+}
+
 /// Generate the sample dataset into a directory (options as JSON of
 /// `GenerateOptions`); returns the ground truth as JSON.
 #[pyfunction]
@@ -450,6 +465,7 @@ fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_sample, m)?)?;
     m.add_function(wrap_pyfunction!(data_model_markdown, m)?)?;
     m.add_function(wrap_pyfunction!(table_names, m)?)?;
+    m.add_function(wrap_pyfunction!(svg_to_png, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

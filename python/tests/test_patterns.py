@@ -159,3 +159,42 @@ def test_declared_roster_is_the_default_exposure(ds: safetyscope.Dataset) -> Non
     # A night hour at half strength: twice the exposure-normalised weight.
     hours = p.dropna(subset=["hour"]).groupby("hour")["exposure_hours"].sum()
     assert hours[2] == pytest.approx(hours[12] / 2, rel=1e-9)
+
+
+def test_charts_save_as_png_with_chinese_labels(ds: safetyscope.Dataset, tmp_path: pathlib.Path) -> None:
+    import struct
+    import zlib
+
+    chart = ds.time_profile(site="U01").plot()
+    assert chart is not None and "周一" in chart.svg
+    out = tmp_path / "profile.png"
+    chart.save(out)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    # Saved at twice the SVG size.
+    import math
+
+    size = [float(chart.svg.split(f'{k}="')[1].split('"')[0]) for k in ("width", "height")]
+    assert (width, height) == (math.ceil(2 * size[0]), math.ceil(2 * size[1]))
+    # The compressed pixel data holds every row of RGBA pixels.
+    idat = b"".join(
+        data[i + 8 : i + 8 + struct.unpack(">I", data[i : i + 4])[0]]
+        for i in _chunks(data, b"IDAT")
+    )
+    raw = zlib.decompress(idat)
+    stride = width * 4 + 1
+    assert len(raw) == stride * height
+    with pytest.raises(safetyscope.OptionError, match=".svg or .png"):
+        chart.save(tmp_path / "x.gif")
+
+
+def _chunks(data: bytes, kind: bytes) -> list[int]:
+    """Offsets of the PNG chunks of a kind."""
+    out, i = [], 8
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        if data[i + 4 : i + 8] == kind:
+            out.append(i)
+        i += 12 + n
+    return out

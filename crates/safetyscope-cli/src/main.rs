@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
 use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_chart};
-use safetyscope_core::output::{write_atomic, write_batches};
+use safetyscope_core::output::write_batches;
 use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
 
 #[derive(Parser, Debug)]
@@ -552,9 +552,12 @@ struct Output {
     /// Result file (.parquet, .csv, .json, .ndjson).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// SVG chart of one site.
+    /// SVG chart (of one site for grid charts).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// The same chart as a PNG image.
+    #[arg(long)]
+    png: Option<PathBuf>,
     /// Output format on stdout when no --out is given.
     #[arg(long, value_enum, default_value_t = Print::Table)]
     format: Print,
@@ -568,12 +571,14 @@ impl Output {
         schema: &SchemaRef,
         chart: impl FnOnce() -> Result<Option<String>, safetyscope_core::Error>,
     ) -> Result<(), CliError> {
-        if let Some(svg) = &self.svg {
+        if self.svg.is_some() || self.png.is_some() {
             let drawn = chart()?.ok_or_else(|| {
                 CliError::Usage("this result has no chart (a grid chart needs --by cell)".into())
             })?;
-            write_atomic(svg, drawn.as_bytes())?;
-            eprintln!("wrote {}", svg.display());
+            for path in [&self.svg, &self.png].into_iter().flatten() {
+                safetyscope_core::output::write_chart(path, &drawn)?;
+                eprintln!("wrote {}", path.display());
+            }
         }
         emit(batches, schema, self.out.as_deref(), self.format)
     }

@@ -44,6 +44,7 @@ fn generate_validate_heatmap_sql() {
 
     let csv = dir.path().join("hm.csv");
     let svg = dir.path().join("hm.svg");
+    let png = dir.path().join("hm.png");
     let o = run(&[
         "heatmap",
         &data,
@@ -51,10 +52,27 @@ fn generate_validate_heatmap_sql() {
         csv.to_str().unwrap(),
         "--svg",
         svg.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
         "--site",
         "U02",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // The PNG is the SVG rasterised at twice its size.
+    let image = std::fs::read(&png).unwrap();
+    assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(image[16..20].try_into().unwrap());
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    let svg_width: f64 = drawn
+        .split("width=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(f64::from(width), (2.0 * svg_width).ceil());
     let body = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 37, "header + 36 cells");

@@ -57,6 +57,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A chart could not be rasterised (PNG output).
+    #[error("chart error: {0}")]
+    Chart(String),
     /// A SQL query or a plan failed.
     #[error("query error: {0}")]
     Query(#[from] datafusion::error::DataFusionError),
@@ -126,6 +129,8 @@ impl Error {
                 _ => ErrorKind::Query,
             },
             Error::Arrow(_) | Error::Parquet(_) => ErrorKind::Data,
+            // The chart output could not be produced: an output failure.
+            Error::Chart(_) => ErrorKind::Io,
         }
     }
 }

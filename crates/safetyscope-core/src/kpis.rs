@@ -1772,16 +1772,19 @@ pub fn status_color(status: &str) -> &'static str {
     }
 }
 
-/// Bullet charts, one per target row: the bar is the actual to date, the
+/// Bullet charts, one per target row (the bar is the actual to date, the
 /// tick the effective target, the hollow marker the projection, the colour
-/// the status.
+/// and text the status), followed by a milestone strip per KPI and scope
+/// with quarterly rows.
 pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
     let kpi = strs(b, "kpi")?;
     let scope = strs(b, "scope")?;
     let period = strs(b, "period")?;
+    let ptype = strs(b, "period_type")?;
     let status = strs(b, "status")?;
     let f = |n: &str| typed::<Float64Array>(b, n);
     let (target, actual, proj) = (f("effective_target")?, f("actual")?, f("projection")?);
+    let opt = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
     let rows: Vec<safetyscope_render::Bullet> = (0..b.num_rows())
         .map(|i| safetyscope_render::Bullet {
             label: format!(
@@ -1790,14 +1793,40 @@ pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
                 scope.value(i),
                 period.value(i)
             ),
-            actual: (!actual.is_null(i)).then(|| actual.value(i)),
-            target: (!target.is_null(i)).then(|| target.value(i)),
-            projection: (!proj.is_null(i)).then(|| proj.value(i)),
+            actual: opt(actual, i),
+            target: opt(target, i),
+            projection: opt(proj, i),
             status: status.value(i).replace('_', " "),
             color: status_color(status.value(i)).to_string(),
         })
         .collect();
-    Ok(safetyscope_render::bullets_svg(title, &rows))
+    let mut parts = vec![safetyscope_render::bullets_svg(title, &rows)];
+    // (kpi, scope) → (period, text, colour) boxes.
+    type Strip = Vec<(String, String, String)>;
+    let mut strips: BTreeMap<(String, String), Strip> = BTreeMap::new();
+    for i in 0..b.num_rows() {
+        if ptype.value(i) == "quarter" {
+            strips
+                .entry((kpi.value(i).to_string(), scope.value(i).to_string()))
+                .or_default()
+                .push((
+                    period.value(i).to_string(),
+                    format!(
+                        "{} · {}",
+                        opt(actual, i).map_or("–".into(), safetyscope_render::short_number),
+                        status.value(i).replace('_', " ")
+                    ),
+                    status_color(status.value(i)).to_string(),
+                ));
+        }
+    }
+    for ((k, s), items) in strips {
+        parts.push(safetyscope_render::strip_svg(
+            &format!("Quarterly milestones · {k} · {s}"),
+            &items,
+        ));
+    }
+    Ok(safetyscope_render::stack_svg(&parts))
 }
 
 #[cfg(test)]

@@ -123,6 +123,30 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Rasterise an SVG chart to PNG (`scale` 1.0 = one pixel per SVG unit).
+#[cfg(feature = "native")]
+pub fn chart_png(svg: &str, scale: f32) -> Result<Vec<u8>> {
+    safetyscope_render::svg_to_png(svg, scale).map_err(|e| Error::Chart(e.0))
+}
+
+/// Write a chart to `path` atomically: SVG text for `.svg`, a PNG image
+/// (at twice the SVG size, sharp on projectors) for `.png`.
+#[cfg(feature = "native")]
+pub fn write_chart(path: &std::path::Path, svg: &str) -> Result<()> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "svg" => write_atomic(path, svg.as_bytes()),
+        "png" => write_atomic(path, &chart_png(svg, 2.0)?),
+        _ => Err(Error::option(
+            "chart",
+            format!("{}: a chart is written as .svg or .png", path.display()),
+        )),
+    }
+}
+
 /// Write batches to a file whose format follows its extension.
 #[cfg(feature = "native")]
 pub fn write_batches(

@@ -792,3 +792,127 @@ pub fn bars_svg(title: &str, items: &[(String, f64)]) -> String {
     s.push_str("</svg>");
     s
 }
+
+/// Render a strip of labelled boxes (e.g. quarterly milestones), each
+/// `(label, text, colour)`; the text is drawn in the box so the colour is
+/// never the only carrier of meaning.
+pub fn strip_svg(title: &str, items: &[(String, String, String)]) -> String {
+    let (bw, bh, top) = (150.0, 44.0, 36.0);
+    let width = 16.0 + bw * items.len().max(1) as f64;
+    let height = top + bh + 12.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="15" font-weight="600">{}</text>"#,
+        escape(FONT_FAMILY),
+        escape(title),
+        escape(title)
+    );
+    for (i, (label, text, color)) in items.iter().enumerate() {
+        let x = 8.0 + bw * i as f64;
+        let fg = if dark_text_on(color) { "#111" } else { "#fff" };
+        let _ = write!(
+            s,
+            r#"<g><title>{}: {}</title><rect x="{x}" y="{top}" width="{}" height="{bh}" fill="{}" stroke="white" stroke-width="2"/><text x="{}" y="{}" font-size="12" font-weight="600" fill="{fg}">{}</text><text x="{}" y="{}" font-size="11" fill="{fg}">{}</text></g>"#,
+            escape(label),
+            escape(text),
+            bw - 4.0,
+            escape(color),
+            x + 6.0,
+            top + 17.0,
+            escape(label),
+            x + 6.0,
+            top + 34.0,
+            escape(text)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Stack SVG documents vertically into one document.
+pub fn stack_svg(parts: &[String]) -> String {
+    let size = |svg: &str, attr: &str| -> f64 {
+        let key = format!(" {attr}=\"");
+        svg.find(&key)
+            .and_then(|i| {
+                let rest = &svg[i + key.len()..];
+                rest.find('"').and_then(|j| rest[..j].parse().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    let width = parts
+        .iter()
+        .map(|p| size(p, "width"))
+        .fold(0.0f64, f64::max);
+    let height: f64 = parts.iter().map(|p| size(p, "height")).sum();
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}"><rect width="100%" height="100%" fill="white"/>"#
+    );
+    let mut y = 0.0;
+    for p in parts {
+        // Nested <svg> elements keep each chart's own coordinates.
+        let inner = p.replacen("<svg ", &format!("<svg y=\"{y}\" "), 1);
+        s.push_str(&inner);
+        y += size(p, "height");
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Why a chart could not be rasterised.
+#[cfg(feature = "png")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PngError(pub String);
+
+#[cfg(feature = "png")]
+impl std::fmt::Display for PngError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot render the chart as PNG: {}", self.0)
+    }
+}
+
+#[cfg(feature = "png")]
+impl std::error::Error for PngError {}
+
+/// The system's fonts, loaded once (CJK fonts included where installed).
+#[cfg(feature = "png")]
+fn fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    static DB: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
+        db.load_system_fonts();
+        db.set_sans_serif_family("DejaVu Sans");
+        std::sync::Arc::new(db)
+    })
+    .clone()
+}
+
+/// Rasterise an SVG chart to PNG at `scale` (1.0 = one pixel per SVG unit).
+#[cfg(feature = "png")]
+pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, PngError> {
+    use resvg::{tiny_skia, usvg};
+    if !(scale.is_finite() && scale > 0.0 && scale <= 8.0) {
+        return Err(PngError(format!("scale must be in (0, 8], got {scale}")));
+    }
+    let opt = usvg::Options {
+        fontdb: fonts(),
+        ..Default::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| PngError(e.to_string()))?;
+    let size = tree.size();
+    let (w, h) = (
+        ((size.width() * scale).ceil() as u32).max(1),
+        ((size.height() * scale).ceil() as u32).max(1),
+    );
+    let mut pixmap = tiny_skia::Pixmap::new(w, h)
+        .ok_or_else(|| PngError(format!("cannot allocate a {w} × {h} image")))?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().map_err(|e| PngError(e.to_string()))
+}

@@ -88,7 +88,7 @@ class ValidationReport:
 
 
 class Chart:
-    """An SVG chart: displays in Jupyter, saves as ``.svg``."""
+    """An SVG chart: displays in Jupyter, saves as ``.svg`` or ``.png``."""
 
     def __init__(self, svg: str) -> None:
         self.svg = svg
@@ -96,15 +96,37 @@ class Chart:
     def _repr_svg_(self) -> str:
         return self.svg
 
-    def save(self, path: PathLike) -> None:
-        """Write the chart to ``path`` (``.svg``)."""
+    def to_png(self, scale: float = 2.0) -> bytes:
+        """The chart as PNG bytes (``scale`` 1.0 = one pixel per SVG unit)."""
+        return _internal.svg_to_png(self.svg, scale)
+
+    def save(self, path: PathLike, scale: float = 2.0) -> None:
+        """Write the chart to ``path``: ``.svg`` (text) or ``.png`` (image at
+        ``scale``). The file appears complete or not at all.
+
+        >>> import safetyscope, tempfile, os
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> chart = safetyscope.Dataset.open(d).heatmap().plot()
+        >>> chart.save(os.path.join(d, "heatmap.png"))
+        >>> open(os.path.join(d, "heatmap.png"), "rb").read(4)[1:]
+        b'PNG'
+        """
         p = os.fspath(path)
-        if not p.lower().endswith(".svg"):
-            raise OptionError(f"cannot save a chart as {p!r}: use a .svg file name")
-        tmp = p + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.svg)
-        os.replace(tmp, p)
+        low = p.lower()
+        if low.endswith(".svg"):
+            data = self.svg.encode("utf-8")
+        elif low.endswith(".png"):
+            data = self.to_png(scale)
+        else:
+            raise OptionError(f"cannot save a chart as {p!r}: use a .svg or .png file name")
+        tmp = os.path.join(os.path.dirname(p) or ".", f".{os.path.basename(p)}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 class Result:
