@@ -227,7 +227,7 @@ function select(r, div) {
   if (view === "risk") {
     add("level", t(r.level)); add("score", r.score.toFixed(1)); add("static_level", r.static_level ? t(r.static_level) : "—");
     add("dynamic_level", t(r.dynamic_level)); add("trend", r.trend);
-    add("injuries", r.c_injuries.toFixed(1)); add("near", r.c_near_misses.toFixed(1)); add("hazards", (r.c_open_hazards + r.c_overdue_hazards).toFixed(1)); add("violations", r.c_violations.toFixed(1));
+    add("injuries", r.c_injuries.toFixed(1)); add("near", r.c_near_misses.toFixed(1)); add("hazards", (r.c_open_hazards + r.c_overdue_hazards).toFixed(1)); add("violations", r.c_violations.toFixed(1)); add("sensor_alarm", r.c_alarms.toFixed(1)); add("fence_intrusion", r.c_intrusions.toFixed(1));
   } else if (view === "hotspots") {
     add("class", r.class); add("z", r.z == null ? "—" : r.z.toFixed(2)); add("events", r.value);
   } else {

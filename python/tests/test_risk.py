@@ -44,8 +44,36 @@ def evidence(path, lo: pd.Timestamp, hi: pd.Timestamp, half_life: float | None) 
     days = ((hi - h.due_at) // day).where(overdue, 0)
     h["overdue"] = np.where(overdue, np.minimum(1 + days / 7.0, 3.0) * np.where(major, 8.0, 2.0), 0.0)
     key = ["site", "cell"]
+    # Sensor alarm episodes: a reading at or above the alarm threshold after
+    # one below it (or after a gap of more than 2 h) starts an episode.
+    rd = pq.read_table(path / "readings.parquet").to_pandas()
+    th = pq.read_table(path / "thresholds.parquet").to_pandas()[["metric", "alarm"]]
+    rd = rd[(rd.ts >= lo) & (rd.ts < hi)].merge(th, on="metric").sort_values(["sensor_id", "metric", "ts"])
+    above = rd.value >= rd.alarm
+    g = rd.groupby(["sensor_id", "metric"])
+    before = above.groupby([rd.sensor_id, rd.metric]).shift(fill_value=False).astype(bool)
+    gap = g.ts.diff() > pd.Timedelta(hours=2)
+    a = rd[above & (~before | gap)].copy()
+    a["w"] = 2.0 * decay(a.ts)
+    # Fence intrusions: a fix inside a restricted cell after a fix outside it
+    # (or after a gap of more than 10 minutes) is an entry.
+    cells = pq.read_table(path / "cells.parquet").to_pandas()
+    fences = cells[cells.restricted.fillna(False)]
+    pos = pq.read_table(path / "positions.parquet").to_pandas()
+    pos = pos[(pos.ts >= lo) & (pos.ts < hi)].sort_values(["site", "person_id", "ts"]).reset_index(drop=True)
+    pos["cell"] = None
+    for c in fences.itertuples():
+        m = (pos.site == c.site) & (pos.x >= c.x_min) & (pos.x < c.x_max) & (pos.y >= c.y_min) & (pos.y < c.y_max)
+        pos.loc[m, "cell"] = c.cell
+    prev_cell = pos.groupby(["site", "person_id"]).cell.shift()
+    prev_gap = pos.groupby(["site", "person_id"]).ts.diff() > pd.Timedelta(minutes=10)
+    entry = pos.cell.notna() & ((prev_cell != pos.cell) | prev_cell.isna() | prev_gap)
+    f = pos[entry].copy()
+    f["w"] = 1.0 * decay(f.ts)
     out = pd.concat(
         {
+            "c_alarms": a.groupby(key).w.sum(),
+            "c_intrusions": f.groupby(key).w.sum(),
             "c_injuries": i[~i.near].groupby(key).w.sum(),
             "c_near_misses": i[i.near].groupby(key).w.sum(),
             "c_violations": v.groupby(key).w.sum(),
@@ -61,7 +89,8 @@ def pandas_risk(path, frm: str, to: str, half_life: float | None) -> pd.DataFram
     lo, hi = pd.Timestamp(frm, tz=TZ), pd.Timestamp(to, tz=TZ)
     cells = pq.read_table(path / "cells.parquet").to_pandas().set_index(["site", "cell"])
     ev = evidence(path, lo, hi, half_life).reindex(cells.index, fill_value=0.0)
-    ev["score"] = ev[["c_injuries", "c_near_misses", "c_open_hazards", "c_overdue_hazards", "c_violations"]].sum(axis=1)
+    ev["score"] = ev[["c_injuries", "c_near_misses", "c_open_hazards", "c_overdue_hazards", "c_violations",
+                      "c_alarms", "c_intrusions"]].sum(axis=1)
     prev = evidence(path, lo - (hi - lo), lo, half_life).reindex(cells.index, fill_value=0.0).sum(axis=1)
     ev["previous_score"] = prev
     # Hours: each exposure row's share of the window, spread over its zone's cells.
@@ -106,7 +135,9 @@ def test_cell_levels_and_contributions_equal_pandas(sample, half_life):
     want = pandas_risk(path, "2025-10-01", "2026-01-01", half_life)
     assert len(got) == len(want) == 108
     got = got.loc[want.index]
-    for c in ["c_injuries", "c_near_misses", "c_open_hazards", "c_overdue_hazards", "c_violations", "score",
+    assert want["c_alarms"].sum() > 0 and want["c_intrusions"].sum() > 0
+    for c in ["c_injuries", "c_near_misses", "c_open_hazards", "c_overdue_hazards", "c_violations", "c_alarms",
+              "c_intrusions", "score",
               "previous_score", "hours", "smoothed_per_1000h", "ratio"]:
         np.testing.assert_allclose(got[c].to_numpy(), want[c].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=c)
     for c in ["dynamic_level", "static_level", "level"]:

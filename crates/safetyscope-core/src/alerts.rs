@@ -602,6 +602,16 @@ async fn fences(ds: &Dataset, site: Option<&str>) -> Result<Vec<Fence>> {
 pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let (from, as_of) = window(ds, o).await?;
+    fence_intrusions_in(ds, o, from, as_of).await
+}
+
+/// [`fence_intrusions`] over `[from, as_of)` given as instants (µs).
+pub(crate) async fn fence_intrusions_in(
+    ds: &Dataset,
+    o: &AlertOptions,
+    from: i64,
+    as_of: i64,
+) -> Result<RecordBatch> {
     let fences = fences(ds, o.site.as_deref()).await?;
     let authorised: BTreeSet<&str> = o.authorised.iter().map(String::as_str).collect();
     type Track = Vec<(i64, f64, f64)>;
@@ -708,6 +718,16 @@ pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
 pub async fn alarm_episodes(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let (from, as_of) = window(ds, o).await?;
+    alarm_episodes_in(ds, o, from, as_of).await
+}
+
+/// [`alarm_episodes`] over `[from, as_of)` given as instants (µs).
+pub(crate) async fn alarm_episodes_in(
+    ds: &Dataset,
+    o: &AlertOptions,
+    from: i64,
+    as_of: i64,
+) -> Result<RecordBatch> {
     let mut limits: BTreeMap<String, f64> = BTreeMap::new();
     for b in table_rows(
         ds,

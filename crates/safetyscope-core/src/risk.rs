@@ -181,6 +181,10 @@ pub struct RiskWeights {
     pub overdue_cap: f64,
     /// Per violation.
     pub violation: f64,
+    /// Per sensor alarm episode starting in the window (the sensor's cell).
+    pub alarm_episode: f64,
+    /// Per fence intrusion (entry into a restricted cell) in the window.
+    pub intrusion: f64,
 }
 
 impl Default for RiskWeights {
@@ -198,6 +202,8 @@ impl Default for RiskWeights {
             overdue_growth_per_day: 1.0 / 7.0,
             overdue_cap: 3.0,
             violation: 0.5,
+            alarm_episode: 2.0,
+            intrusion: 1.0,
         }
     }
 }
@@ -286,6 +292,8 @@ struct Evidence {
     open_hazards: f64,
     overdue_hazards: f64,
     violations: f64,
+    alarms: f64,
+    intrusions: f64,
 }
 
 impl Evidence {
@@ -295,6 +303,8 @@ impl Evidence {
             + self.open_hazards
             + self.overdue_hazards
             + self.violations
+            + self.alarms
+            + self.intrusions
     }
 }
 
@@ -407,6 +417,23 @@ async fn evidence(
                 n.value(i) as f64 * decay(age.value(i), o.half_life_days) * w.violation;
         }
     }
+    // Sensor alarm episodes and fence intrusions starting in the window.
+    let follow = crate::alerts::AlertOptions {
+        site: site.map(str::to_string),
+        ..Default::default()
+    };
+    if w.alarm_episode != 0.0 {
+        let b = crate::alerts::alarm_episodes_in(ds, &follow, from, to).await?;
+        add_episodes(&mut out, &b, "start", to, o, w.alarm_episode, |e| {
+            &mut e.alarms
+        })?;
+    }
+    if w.intrusion != 0.0 {
+        let b = crate::alerts::fence_intrusions_in(ds, &follow, from, to).await?;
+        add_episodes(&mut out, &b, "entry", to, o, w.intrusion, |e| {
+            &mut e.intrusions
+        })?;
+    }
     // Hazards open at `to`: reported before it, not closed by it.
     let haz = site_filter(ds.table(TableKind::Hazards).await?)?.filter(
         col("reported_at").lt(ts_lit(ds, to)).and(
@@ -460,6 +487,33 @@ async fn evidence(
         }
     }
     Ok(out)
+}
+
+/// Add episodes (alarm episodes, intrusions) to the evidence of their cells,
+/// each `weight`, decayed by the age of its start.
+fn add_episodes(
+    out: &mut BTreeMap<CellKey, Evidence>,
+    b: &RecordBatch,
+    start: &str,
+    to: i64,
+    o: &RiskOptions,
+    weight: f64,
+    field: impl Fn(&mut Evidence) -> &mut f64,
+) -> Result<()> {
+    let (s, c) = (strings(b, "site")?, strings(b, "cell")?);
+    let t = b
+        .column_by_name(start)
+        .and_then(|a| {
+            a.as_any()
+                .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+        })
+        .ok_or_else(|| Error::schema("risk", format!("column `{start}` is not a timestamp")))?;
+    for i in 0..b.num_rows() {
+        let Some(key) = key(&s, &c, i) else { continue };
+        let age = (to - t.value(i)).div_euclid(DAY_US);
+        *field(out.entry(key).or_default()) += weight * decay(age, o.half_life_days);
+    }
+    Ok(())
 }
 
 fn key(s: &StringArray, c: &StringArray, i: usize) -> Option<CellKey> {
@@ -749,6 +803,8 @@ pub fn risk_schema() -> SchemaRef {
         f("c_open_hazards", DataType::Float64, false),
         f("c_overdue_hazards", DataType::Float64, false),
         f("c_violations", DataType::Float64, false),
+        f("c_alarms", DataType::Float64, false),
+        f("c_intrusions", DataType::Float64, false),
         f("score", DataType::Float64, false),
         f("hours", DataType::Float64, true),
         f("rate_per_1000h", DataType::Float64, true),
@@ -806,7 +862,8 @@ struct Row {
 /// One row per cell (or zone, or site with `by`), ordered by site, row,
 /// column. Columns: the cell; `cells` (cells rolled up); the contribution of
 /// every component (`c_injuries` weighted by severity, `c_near_misses`,
-/// `c_open_hazards`, `c_overdue_hazards`, `c_violations`) and their sum
+/// `c_open_hazards`, `c_overdue_hazards`, `c_violations`, `c_alarms`,
+/// `c_intrusions`) and their sum
 /// `score`; `hours` worked in the window, `rate_per_1000h` = score per 1,000
 /// hours, its empirical-Bayes `smoothed_per_1000h` and the `ratio` of that to
 /// the mean rate of all cells; `dynamic_level` from the ratio by
@@ -1051,6 +1108,8 @@ fn roll_up(rows: Vec<Row>, by_zone: bool, m: f64) -> Vec<Row> {
         g.ev.open_hazards += r.ev.open_hazards;
         g.ev.overdue_hazards += r.ev.overdue_hazards;
         g.ev.violations += r.ev.violations;
+        g.ev.alarms += r.ev.alarms;
+        g.ev.intrusions += r.ev.intrusions;
         g.previous += r.previous;
         if let Some(h) = r.hours {
             g.hours = Some(g.hours.unwrap_or(0.0) + h);
@@ -1112,6 +1171,8 @@ fn build(rows: Vec<Row>) -> Result<RecordBatch> {
         f64s(&|r| Some(r.ev.open_hazards)),
         f64s(&|r| Some(r.ev.overdue_hazards)),
         f64s(&|r| Some(r.ev.violations)),
+        f64s(&|r| Some(r.ev.alarms)),
+        f64s(&|r| Some(r.ev.intrusions)),
         f64s(&|r| Some(r.ev.total())),
         f64s(&|r| r.hours),
         f64s(&|r| r.rate),
