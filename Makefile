@@ -17,7 +17,7 @@ BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope
 STAGE := scripts/stage.sh
 
 .PHONY: help setup build-cli build-wasm build-python sample batch site demo serve test \
-        test-lint test-rust test-python test-wasm test-browser clean
+        test-lint test-rust test-python test-notebooks test-wasm test-browser clean
 
 help:
 	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
@@ -74,6 +74,9 @@ test-rust: build-cli
 test-python: build-python
 	@$(STAGE) test-python scripts/test-python.sh "$(VENV)"
 
+test-notebooks: build-python
+	@$(STAGE) test-notebooks scripts/test-notebooks.sh "$(VENV)"
+
 test-wasm: build-wasm
 	@$(STAGE) test-wasm scripts/test-wasm.sh $(PROFILE)
 
@@ -86,6 +89,7 @@ test:
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-lint && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-rust && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-python && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-notebooks && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-wasm && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser; \
 	rc=$$?; echo "== make test: $$(( $$(date +%s) - start ))s total, exit $$rc"; exit $$rc
