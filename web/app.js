@@ -12,6 +12,7 @@ const I18N = {
         risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
         when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
         days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+        zone_hour: "区域 × 小时（事件数）", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
         targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "预测", kind: "类别", subject: "对象", since: "起始", detail: "说明",
         achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
         overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
@@ -24,6 +25,7 @@ const I18N = {
         risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
         when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
         days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        zone_hour: "Zone × hour (events)", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
         targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Projection", kind: "Kind", subject: "Subject", since: "Since", detail: "Detail",
         achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
         overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
@@ -34,6 +36,8 @@ let session = null;
 let lastRows = [];
 let lastPeaks = { cells: [], periods: [] };
 let lastTargets = [];
+// The last chart and rows of every exportable section.
+const exportsOf = { map: { svg: "", rows: [] }, when: { svg: "", rows: [] }, zonehour: { svg: "", rows: [] }, targets: { svg: "", rows: [] }, alerts: { svg: "", rows: [] } };
 let lastAlerts = [];
 const STATUS_COLORS = { achieved: "#1a9850", on_track: "#91cf60", at_risk: "#fdae61", off_track: "#d73027", missed: "#7f0000", no_data: "#bdbdbd" };
 const fmt = (v) => v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
@@ -213,6 +217,76 @@ function drawAlerts(rows) {
   }
 }
 
+// Zone × hour: events summed over the weekdays, one row per zone.
+function drawZoneHour(rows) {
+  const m = $("zonehour");
+  m.replaceChildren();
+  const zones = [...new Set(rows.filter((r) => r.hour != null).map((r) => r.zone ?? "—"))].sort();
+  const sum = {};
+  for (const r of rows) if (r.hour != null) sum[`${r.zone ?? "—"}|${r.hour}`] = (sum[`${r.zone ?? "—"}|${r.hour}`] ?? 0) + r.events;
+  const max = Math.max(0, ...Object.values(sum));
+  const head = document.createElement("tr");
+  head.append(document.createElement("th"));
+  for (let h = 0; h < 24; h++) { const th = document.createElement("th"); th.textContent = String(h); head.append(th); }
+  m.append(head);
+  for (const z of zones) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = z; tr.append(th);
+    for (let h = 0; h < 24; h++) {
+      const v = sum[`${z}|${h}`] ?? 0;
+      const td = document.createElement("td");
+      const { bg, ink: fg } = color(v, max);
+      td.style.background = bg; td.style.color = fg; td.textContent = String(v);
+      td.dataset.zone = z; td.dataset.hour = String(h);
+      tr.append(td);
+    }
+    m.append(tr);
+  }
+}
+
+// Downloads: a chart as SVG or PNG, a table as CSV. Nothing leaves the page.
+function download(name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+function csvOf(rows) {
+  if (!rows.length) return "";
+  const cols = Object.keys(rows[0]);
+  const cell = (v) => {
+    if (v == null) return "";
+    let s = String(v);
+    // Text that a spreadsheet would run as a formula is kept as text.
+    if (typeof v === "string" && /^[=+\-@]/.test(s)) s = "'" + s;
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
+}
+
+async function svgToPng(svg) {
+  const img = new Image();
+  img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth * 2; canvas.height = img.naturalHeight * 2;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  return await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+async function exportSection(section, kind) {
+  const e = exportsOf[section];
+  const name = `safetyscope-${section}`;
+  if (kind === "csv") download(`${name}.csv`, new Blob([csvOf(e.rows)], { type: "text/csv;charset=utf-8" }));
+  else if (kind === "svg" && e.svg) download(`${name}.svg`, new Blob([e.svg], { type: "image/svg+xml" }));
+  else if (kind === "png" && e.svg) download(`${name}.png`, await svgToPng(e.svg));
+}
+
 function select(r, div) {
   for (const el of document.querySelectorAll(".cell.selected")) el.classList.remove("selected");
   div.classList.add("selected");
@@ -265,13 +339,22 @@ async function recompute() {
         : view === "hotspots" ? session.hotspots(JSON.stringify(o))
         : session.heatmap(JSON.stringify(o)));
     lastRows = out.rows;
+    exportsOf.map = { svg: out.svg, rows: out.rows };
     draw(lastRows);
     const po = JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to });
-    lastPeaks = { cells: JSON.parse(session.patterns("peak_cells", po)).rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
+    const cellsOut = JSON.parse(session.patterns("peak_cells", po));
+    lastPeaks = { cells: cellsOut.rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
+    exportsOf.when = { svg: cellsOut.svg, rows: lastPeaks.cells };
     drawWhen(lastPeaks);
-    lastTargets = JSON.parse(session.trackTargets(JSON.stringify({ as_of: o.to }))).rows;
+    const zh = JSON.parse(session.patterns("profile", JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to, by: ["zone"] })));
+    exportsOf.zonehour = { svg: zh.svg, rows: zh.rows };
+    drawZoneHour(zh.rows);
+    const tt = JSON.parse(session.trackTargets(JSON.stringify({ as_of: o.to })));
+    lastTargets = tt.rows;
+    exportsOf.targets = { svg: tt.svg, rows: tt.rows };
     drawTargets(lastTargets);
     lastAlerts = JSON.parse(session.alerts("all", JSON.stringify({ site: o.site, as_of: o.to }))).rows;
+    exportsOf.alerts = { svg: "", rows: lastAlerts };
     drawAlerts(lastAlerts);
     $("error").hidden = true;
     status.textContent = `${lastRows.length} cells · ${Math.round(performance.now() - t0)} ms`;
@@ -284,6 +367,9 @@ async function recompute() {
 
 async function main() {
   $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
+  for (const b of document.querySelectorAll("button[data-export]")) {
+    b.addEventListener("click", () => exportSection(b.dataset.section, b.dataset.export).catch((e) => showError(String(e.message ?? e))));
+  }
   for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", () => {
     view = document.querySelector("#view input:checked").value;
     recompute();

@@ -178,3 +178,27 @@ def test_heatmap_roll_ups_sum_the_cells(sample):
     assert (zones.cells == 12).all()
     sites = ds.heatmap(by="site")
     assert sites.num_rows == 3 and sites.plot() is None
+
+
+def test_results_are_exported_without_copies(sample):
+    """The Arrow C stream hands out the engine's own buffers: two exports of
+    the same table share memory, and polars and pandas (for numeric columns
+    through pyarrow) read those buffers in place."""
+    import polars as pl
+    import pyarrow as pa
+
+    ds = safetyscope.Dataset.open(sample[0])
+    res = ds.table("incidents")
+    a, b = res.to_arrow(), pa.table(res)
+    xa = a.column("x").chunk(0).buffers()[1]
+    xb = b.column("x").chunk(0).buffers()[1]
+    assert xa.address == xb.address and xa.size >= 8 * len(a.column("x").chunk(0))
+    p = pl.DataFrame(res)
+    xp = p["x"].to_arrow().buffers()[1]
+    assert xp.address == xa.address
+    # Importing the whole positions table allocates nothing in pyarrow's
+    # memory pool: its buffers stay the engine's.
+    before = pa.total_allocated_bytes()
+    tables = [pa.table(ds.table("positions")) for _ in range(5)]
+    assert tables[0].nbytes > 100_000
+    assert pa.total_allocated_bytes() - before == 0

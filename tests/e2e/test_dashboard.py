@@ -158,3 +158,68 @@ def test_target_cards_and_alerts_match_cli(browser, site, sample, cli, tmp_path,
         assert errors == []
     finally:
         httpd.shutdown()
+
+
+def test_zone_hour_and_exports(browser, site, sample, cli, tmp_path, artifacts):
+    url, httpd = serve(site)
+    try:
+        page = browser.new_page(accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#zonehour td")
+        got = page.eval_on_selector_all("#zonehour td", "els => els.map(e => [e.dataset.zone, Number(e.dataset.hour), Number(e.textContent)])")
+        prof = cli_json(cli, sample, tmp_path, "patterns", "--site", "U01", "--by", "zone")
+        want: dict[tuple[str, int], float] = {}
+        for r in prof:
+            if r.get("hour") is not None:
+                want[(r["zone"], r["hour"])] = want.get((r["zone"], r["hour"]), 0) + r["events"]
+        assert {(z, h): v for z, h, v in got} == want
+        # Every export produces a file of its kind.
+        for section, kind, magic in [("map", "svg", b"<svg"), ("when", "png", b"\x89PNG"), ("alerts", "csv", b"kind,subject")]:
+            with page.expect_download() as d:
+                page.click(f"button[data-section={section}][data-export={kind}]")
+            body = pathlib.Path(d.value.path()).read_bytes()
+            assert body.startswith(magic), (section, kind, body[:20])
+        csv = None
+        with page.expect_download() as d:
+            page.click("button[data-section=targets][data-export=csv]")
+        csv = pathlib.Path(d.value.path()).read_text(encoding="utf-8")
+        assert csv.splitlines()[0].startswith("kpi,scope,period")
+        assert len(csv.splitlines()) == 1 + len(cli_json(cli, sample, tmp_path, "targets"))
+        assert errors == []
+    finally:
+        httpd.shutdown()
+
+
+def test_strings_from_data_render_as_text(browser, site, tmp_path, artifacts):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    evil = "<img src=x onerror=alert(1)>"
+    hostile = tmp_path / "site"
+    shutil.copytree(site, hostile)
+    cells = pq.read_table(hostile / "data" / "cells.parquet")
+    owners = cells.column("owner").to_pylist()
+    owners[0] = evil
+    pq.write_table(cells.set_column(cells.schema.get_field_index("owner"), "owner", pa.array(owners)), hostile / "data" / "cells.parquet")
+    haz = pq.read_table(hostile / "data" / "hazards.parquet")
+    hz_owner = [evil] * haz.num_rows
+    pq.write_table(haz.set_column(haz.schema.get_field_index("owner"), "owner", pa.array(hz_owner)), hostile / "data" / "hazards.parquet")
+    url, httpd = serve(hostile)
+    try:
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.click("#grid .cell >> nth=0")
+        assert evil in page.inner_text("#detail")
+        assert any(evil in t for t in page.eval_on_selector_all("#alerts td", "els => els.map(e => e.textContent)"))
+        assert page.eval_on_selector_all("main img, #alerts img, #detail img", "els => els.length") == 0
+        page.wait_for_timeout(300)
+        assert dialogs == []
+        page.screenshot(path=str(artifacts / "dashboard-xss-as-text.png"), full_page=True)
+    finally:
+        httpd.shutdown()

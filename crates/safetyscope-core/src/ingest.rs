@@ -489,7 +489,9 @@ pub struct TableLoader {
     schema: SchemaRef,
     nullable_schema: SchemaRef,
     extents: SiteExtents,
-    seen_ids: HashSet<String, std::hash::BuildHasherDefault<FxHasher>>,
+    /// 128-bit fingerprints of the ids seen (two independent 64-bit hashes:
+    /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
+    seen_ids: HashSet<u128, std::hash::BuildHasherDefault<FxHasher>>,
     /// The report so far.
     pub report: TableReport,
     checked_columns: bool,
@@ -923,11 +925,24 @@ impl TableLoader {
                 continue;
             }
             let v = arr.value(r);
-            if !self.seen_ids.insert(v.to_string()) {
+            if !self.seen_ids.insert(id_fingerprint(v.as_bytes())) {
                 problems.set(r, Reason::DuplicateId, id, || v.to_string());
             }
         }
     }
+}
+
+/// A 128-bit fingerprint of an id: FxHash and 64-bit FNV-1a, each with the
+/// length mixed in. No allocation per id.
+fn id_fingerprint(bytes: &[u8]) -> u128 {
+    use std::hash::Hasher as _;
+    let mut fx = FxHasher(bytes.len() as u64);
+    fx.write(bytes);
+    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    for &b in bytes {
+        fnv = (fnv ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (u128::from(fx.finish()) << 64) | u128::from(fnv)
 }
 
 /// A fast non-cryptographic hasher for the id check (the FxHash mixing step).
