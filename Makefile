@@ -53,7 +53,7 @@ batch: sample
 	@$(STAGE) batch-alerts $(BIN) alerts $(BUILD)/sample --out $(BUILD)/out/alerts.csv
 
 site: batch build-wasm
-	@$(STAGE) site scripts/build-site.sh $(BUILD)/pkg $(BUILD)/sample $(BUILD)/site
+	@$(STAGE) site $(BIN) dashboard --data $(BUILD)/sample --out $(BUILD)/site --pkg $(BUILD)/pkg
 
 demo: site build-python
 	@echo

@@ -375,16 +375,23 @@ async function main() {
     recompute();
   });
   try {
-    await init();
-    const manifest = await (await fetch("data/manifest.json")).json();
+    // A single-file report carries the module and the data inline.
+    const inline = document.getElementById("safetyscope-data");
+    const bundle = inline ? JSON.parse(inline.textContent) : null;
+    const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+    if (bundle) await init({ module_or_path: b64(bundle.wasm) });
+    else await init();
+    const manifest = bundle ?? await (await fetch("data/manifest.json")).json();
     const tables = [], names = [], files = [];
     for (const f of manifest.files) {
+      tables.push(f.table); names.push(f.file);
+      if (bundle) { files.push(b64(f.b64)); continue; }
       const resp = await fetch(f.file);
       if (!resp.ok) throw new Error(`${f.file}: HTTP ${resp.status}`);
-      tables.push(f.table); names.push(f.file); files.push(new Uint8Array(await resp.arrayBuffer()));
+      files.push(new Uint8Array(await resp.arrayBuffer()));
     }
-    let mapping = null;
-    if (manifest.mapping) {
+    let mapping = bundle ? bundle.mapping_text ?? null : null;
+    if (!bundle && manifest.mapping) {
       const resp = await fetch(manifest.mapping);
       if (!resp.ok) throw new Error(`${manifest.mapping}: HTTP ${resp.status}`);
       mapping = await resp.text();

@@ -223,3 +223,26 @@ def test_strings_from_data_render_as_text(browser, site, tmp_path, artifacts):
         page.screenshot(path=str(artifacts / "dashboard-xss-as-text.png"), full_page=True)
     finally:
         httpd.shutdown()
+
+
+def test_single_file_report_opens_from_file_url(browser, sample, cli, tmp_path, artifacts):
+    """`safetyscope dashboard --single-file` writes one HTML file with the
+    WASM module and the data inline; it opens from file:// with no network."""
+    pkg = pathlib.Path(__file__).resolve().parents[2] / "build" / "pkg"
+    report = tmp_path / "report.html"
+    subprocess.run([cli, "dashboard", "--data", str(sample), "--single-file", str(report), "--pkg", str(pkg)],
+                   check=True, capture_output=True)
+    page = browser.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(report.as_uri())
+    page.wait_for_selector("footer[data-state=ready]", timeout=120_000)
+    levels = page_cells(page, "level")
+    risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", "--site", "U01")}
+    assert levels == risk
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
+    assert errors == [], errors
+    page.screenshot(path=str(artifacts / "dashboard-single-file.png"), full_page=True)

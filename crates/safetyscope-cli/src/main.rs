@@ -351,6 +351,26 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Write the static dashboard for a dataset: a ready-to-host site
+    /// directory, or one self-contained HTML file that opens from file://.
+    Dashboard {
+        /// Dataset directory or mapping file (.toml).
+        #[arg(long)]
+        data: PathBuf,
+        /// Dataset timezone (overrides the mapping).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Site directory to write (replaced as a whole).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// One self-contained HTML file (WASM and data inline).
+        #[arg(long)]
+        single_file: Option<PathBuf>,
+        /// The WASM bindings (wasm-bindgen --target web output); default
+        /// $SAFETYSCOPE_WEB_PKG.
+        #[arg(long)]
+        pkg: Option<PathBuf>,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -1126,6 +1146,35 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let ds = open(&input.data, input.timezone.as_deref())?;
             let (batch, svg) = run_view(&ds, view, &o).await?;
             output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))?;
+        }
+        Command::Dashboard {
+            data,
+            timezone,
+            out,
+            single_file,
+            pkg,
+        } => {
+            let pkg = pkg
+                .or_else(|| std::env::var_os("SAFETYSCOPE_WEB_PKG").map(PathBuf::from))
+                .ok_or_else(|| {
+                    CliError::Usage(
+                        "dashboard: give --pkg DIR (the WASM bindings, scripts/build-wasm.sh) or set SAFETYSCOPE_WEB_PKG".into(),
+                    )
+                })?;
+            if out.is_none() && single_file.is_none() {
+                return Err(CliError::Usage(
+                    "dashboard: give --out SITE_DIR and/or --single-file report.html".into(),
+                ));
+            }
+            let ds = open(&data, timezone.as_deref())?;
+            if let Some(dir) = &out {
+                safetyscope_core::bundle::write_site(&ds, &pkg, dir)?;
+                eprintln!("wrote {}", dir.display());
+            }
+            if let Some(file) = &single_file {
+                safetyscope_core::bundle::write_single_file(&ds, &pkg, file)?;
+                eprintln!("wrote {}", file.display());
+            }
         }
         Command::Schema { markdown } => {
             if markdown {

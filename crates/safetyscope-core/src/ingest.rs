@@ -491,7 +491,7 @@ pub struct TableLoader {
     extents: SiteExtents,
     /// 128-bit fingerprints of the ids seen (two independent 64-bit hashes:
     /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
-    seen_ids: HashSet<u128, std::hash::BuildHasherDefault<FxHasher>>,
+    seen_ids: HashSet<u128, std::hash::BuildHasherDefault<PreHashed>>,
     /// The report so far.
     pub report: TableReport,
     checked_columns: bool,
@@ -920,6 +920,7 @@ impl TableLoader {
             .as_any()
             .downcast_ref::<StringArray>()
             .expect("id text");
+        self.seen_ids.reserve(arr.len());
         for r in 0..arr.len() {
             if arr.is_null(r) || !problems.ok(r) {
                 continue;
@@ -932,35 +933,51 @@ impl TableLoader {
     }
 }
 
-/// A 128-bit fingerprint of an id: FxHash and 64-bit FNV-1a, each with the
-/// length mixed in. No allocation per id.
+/// A 128-bit fingerprint of an id, the length mixed in. No allocation per id.
 fn id_fingerprint(bytes: &[u8]) -> u128 {
-    use std::hash::Hasher as _;
-    let mut fx = FxHasher(bytes.len() as u64);
-    fx.write(bytes);
-    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
-    for &b in bytes {
-        fnv = (fnv ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    // Two multiply-rotate hashes over 8-byte words with different seeds and
+    // multipliers, each finished by the splitmix64 avalanche.
+    let (mut a, mut b) = (
+        0x243f_6a88_85a3_08d3 ^ bytes.len() as u64,
+        0x1319_8a2e_0370_7344 ^ (bytes.len() as u64).rotate_left(32),
+    );
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        a = (a.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        b = (b.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-    (u128::from(fx.finish()) << 64) | u128::from(fnv)
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (u128::from(mix(a)) << 64) | u128::from(mix(b))
 }
 
-/// A fast non-cryptographic hasher for the id check (the FxHash mixing step).
+/// The hasher of already mixed fingerprints: their low 64 bits.
 #[derive(Default)]
-pub(crate) struct FxHasher(u64);
+pub(crate) struct PreHashed(u64);
 
-impl std::hash::Hasher for FxHasher {
+impl std::hash::Hasher for PreHashed {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
     }
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// Empty or only whitespace (without trimming values that start with a
+/// visible character).
+fn is_blank(v: &str) -> bool {
+    v.chars().next().is_none_or(char::is_whitespace) && v.trim().is_empty()
 }
 
 fn fmt_ts(tz: &Tz, micros: i64) -> String {
@@ -1295,6 +1312,19 @@ impl Converter<'_> {
                 if matches!(self.c.allowed, Allowed::Vocab(_))
                     || (self.c.name == "kind" && self.loader.kind == TableKind::Violations)
                 {
+                    // Canonical input (every value already its code, nulls
+                    // only where allowed) is kept as it is, without a copy.
+                    let canonical = (0..n).all(|r| {
+                        if s.is_null(r) {
+                            !self.c.required
+                        } else {
+                            let v = s.value(r);
+                            matches!(self.check_text(v), Ok(std::borrow::Cow::Borrowed(code)) if code == v)
+                        }
+                    });
+                    if canonical {
+                        return Ok(Some(out));
+                    }
                     let mut b = StringBuilder::with_capacity(n, n * 8);
                     for r in 0..n {
                         if s.is_null(r) {
@@ -1315,7 +1345,7 @@ impl Converter<'_> {
                 for r in 0..n {
                     if s.is_null(r) {
                         self.missing(r, &label, p);
-                    } else if s.value(r).trim().is_empty() && self.c.required {
+                    } else if self.c.required && is_blank(s.value(r)) {
                         p.set(r, Reason::MissingRequired, &label, String::new);
                     }
                 }

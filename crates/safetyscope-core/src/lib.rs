@@ -19,6 +19,8 @@
 //! ```
 
 pub mod alerts;
+#[cfg(feature = "native")]
+pub mod bundle;
 mod charts;
 pub mod dataset;
 pub mod density;

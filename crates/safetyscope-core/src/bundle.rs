@@ -1,0 +1,226 @@
+//! The static dashboard as a deliverable: a ready-to-host site directory
+//! (page, WASM bindings, the dataset's canonical tables as Parquet and a
+//! manifest), or one self-contained HTML file that opens from `file://`.
+
+use std::path::Path;
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::mapping::Mapping;
+use crate::schema::TableKind;
+
+const INDEX_HTML: &str = include_str!("../../../web/index.html");
+const APP_JS: &str = include_str!("../../../web/app.js");
+const STYLE_CSS: &str = include_str!("../../../web/style.css");
+const GLUE: &str = "safetyscope_wasm.js";
+const WASM: &str = "safetyscope_wasm_bg.wasm";
+
+/// Parquet files of canonical tables.
+type TableFiles = Vec<(TableKind, Vec<u8>)>;
+
+/// The canonical tables of a dataset as Parquet files, with the mapping
+/// text (timezone and roster) the page loads them with.
+fn data_files(ds: &Dataset) -> Result<(TableFiles, String)> {
+    let mut out = vec![];
+    for kind in TableKind::ALL {
+        if !ds.has_table(kind) || ds.row_count(kind) == 0 {
+            continue;
+        }
+        let schema = kind.def().arrow_schema(ds.timezone());
+        let bytes = crate::output::encode(
+            ds.batches(kind),
+            &schema,
+            crate::output::OutputFormat::Parquet,
+        )?;
+        out.push((kind, bytes));
+    }
+    let m = Mapping {
+        timezone: Some(ds.timezone().to_string()),
+        roster: ds.roster().cloned(),
+        ..Default::default()
+    };
+    let text = toml::to_string(&m).map_err(|e| Error::option("mapping", e.to_string()))?;
+    Ok((out, text))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn pkg_files(pkg: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    for f in [GLUE, WASM] {
+        if !pkg.join(f).is_file() {
+            return Err(Error::option(
+                "pkg",
+                format!(
+                    "{} has no {f}: build the WASM bindings first (scripts/build-wasm.sh)",
+                    pkg.display()
+                ),
+            ));
+        }
+    }
+    Ok((read(&pkg.join(GLUE))?, read(&pkg.join(WASM))?))
+}
+
+/// Write the dashboard site into `out` (replaced as a whole once complete):
+/// `index.html`, `app.js`, `style.css`, `pkg/` from `pkg`, and `data/` with
+/// the dataset's canonical tables, `dataset.toml` and `manifest.json`.
+pub fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
+    let (glue, wasm) = pkg_files(pkg)?;
+    let (files, mapping) = data_files(ds)?;
+    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = (|| -> Result<()> {
+        let w = |rel: &str, bytes: &[u8]| -> Result<()> {
+            let p = tmp.join(rel);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+        };
+        w("index.html", INDEX_HTML.as_bytes())?;
+        w("app.js", APP_JS.as_bytes())?;
+        w("style.css", STYLE_CSS.as_bytes())?;
+        w(&format!("pkg/{GLUE}"), &glue)?;
+        w(&format!("pkg/{WASM}"), &wasm)?;
+        let mut listed = vec![];
+        for (kind, bytes) in &files {
+            let rel = format!("data/{}.parquet", kind.name());
+            w(&rel, bytes)?;
+            listed.push(serde_json::json!({"table": kind.name(), "file": rel}));
+        }
+        w("data/dataset.toml", mapping.as_bytes())?;
+        let manifest = serde_json::json!({
+            "timezone": ds.timezone(),
+            "mapping": "data/dataset.toml",
+            "files": listed,
+        });
+        w("data/manifest.json", manifest.to_string().as_bytes())?;
+        if out.exists() {
+            std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+        }
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Base64 (standard alphabet, padded).
+pub fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                s.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// The wasm-bindgen glue and the page script as one classic module body:
+/// the glue's `export` keywords dropped, the page's import of it removed.
+fn inline_module(glue: &str) -> Result<String> {
+    let mut body = String::new();
+    for line in glue.lines() {
+        if line.starts_with("export {") {
+            continue;
+        }
+        body.push_str(line.strip_prefix("export ").unwrap_or(line));
+        body.push('\n');
+    }
+    body.push_str("const init = __wbg_init;\n");
+    let app: String = APP_JS
+        .lines()
+        .filter(|l| !l.starts_with("import init"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if app.len() == APP_JS.len() {
+        return Err(Error::option(
+            "pkg",
+            "the page script has no import of the bindings",
+        ));
+    }
+    body.push_str(&app);
+    Ok(body)
+}
+
+/// Write one self-contained HTML report: the page with its style, the
+/// bindings, the WASM module and the data inline, a Content Security Policy
+/// that allows exactly the inline script and style (by hash) and no network
+/// at all. Opens from `file://` by double-click.
+pub fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
+    use sha2::Digest;
+    let (glue, wasm) = pkg_files(pkg)?;
+    let (files, mapping) = data_files(ds)?;
+    let glue = String::from_utf8(glue)
+        .map_err(|_| Error::option("pkg", format!("{GLUE} is not UTF-8")))?;
+    let script = inline_module(&glue)?;
+    let bundle = serde_json::json!({
+        "timezone": ds.timezone(),
+        "mapping_text": mapping,
+        "wasm": base64(&wasm),
+        "files": files.iter().map(|(k, b)| serde_json::json!({
+            "table": k.name(),
+            "file": format!("{}.parquet", k.name()),
+            "b64": base64(b),
+        })).collect::<Vec<_>>(),
+    });
+    // JSON inside <script>: "</" must not close the element.
+    let data = bundle.to_string().replace("</", "<\\/");
+    let hash = |s: &str| base64(&sha2::Sha256::digest(s.as_bytes()));
+    let csp = format!(
+        "default-src 'none'; script-src 'sha256-{}' 'wasm-unsafe-eval'; style-src 'sha256-{}'; img-src data: blob:; connect-src 'none'; object-src 'none'; base-uri 'none'",
+        hash(&script),
+        hash(STYLE_CSS)
+    );
+    let head_start = INDEX_HTML
+        .find("<meta http-equiv=\"Content-Security-Policy\"")
+        .ok_or_else(|| Error::option("page", "index.html has no CSP meta element"))?;
+    let head_end = head_start
+        + INDEX_HTML[head_start..]
+            .find('>')
+            .ok_or_else(|| Error::option("page", "unterminated CSP meta element"))?
+        + 1;
+    let mut html = String::with_capacity(data.len() + script.len() + 64 * 1024);
+    html.push_str(&INDEX_HTML[..head_start]);
+    html.push_str(&format!(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
+    ));
+    let rest = &INDEX_HTML[head_end..];
+    let rest = rest
+        .replace("<link rel=\"stylesheet\" href=\"style.css\">", &format!("<style>{STYLE_CSS}</style>"))
+        .replace(
+            "<script type=\"module\" src=\"app.js\"></script>",
+            &format!(
+                "<script type=\"application/json\" id=\"safetyscope-data\">{data}</script>\n<script type=\"module\">{script}</script>"
+            ),
+        );
+    if !rest.contains("id=\"safetyscope-data\"") {
+        return Err(Error::option(
+            "page",
+            "index.html has no app.js script element",
+        ));
+    }
+    html.push_str(&rest);
+    crate::output::write_atomic(out, html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}
