@@ -12,7 +12,7 @@ const I18N = {
         risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
         when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
         days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
-        zone_hour: "区域 × 小时（事件数）", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
+        zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
         targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "预测", kind: "类别", subject: "对象", since: "起始", detail: "说明",
         achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
         overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
@@ -25,7 +25,7 @@ const I18N = {
         risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
         when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
         days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        zone_hour: "Zone × hour (events)", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
+        zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
         targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Projection", kind: "Kind", subject: "Subject", since: "Since", detail: "Detail",
         achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
         overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
@@ -298,6 +298,11 @@ function select(r, div) {
     dl.append(dt, dd);
   };
   add("cell", r.cell); add("zone", r.zone); add("owner", r.owner);
+  try {
+    const ev = JSON.parse(session.patterns("shift_events", JSON.stringify({ ...patternOptions(), zone: null, cell: r.cell }))).rows;
+    const recent = ev.slice(-5).reverse().map((e) => `${e.occurred_at} ${e.kind} ${e.category ?? ""} ${e.severity ?? ""}`);
+    add("recent", recent.length ? recent.join(" · ") : "—");
+  } catch (e) { showError(String(e.message ?? e)); }
   if (view === "risk") {
     add("level", t(r.level)); add("score", r.score.toFixed(1)); add("static_level", r.static_level ? t(r.static_level) : "—");
     add("dynamic_level", t(r.dynamic_level)); add("trend", r.trend);
@@ -327,6 +332,13 @@ function options() {
   return { kinds: kinds.length ? kinds : ["incidents"], site: $("site").value || null, from: $("from").value || null, to: $("to").value || null };
 }
 
+// The pattern filters: zone, category, severity on top of the common ones.
+function patternOptions(extra = {}) {
+  const o = options();
+  const z = $("zone").value, c = $("category").value, s = $("severity").value;
+  return { kinds: o.kinds, site: o.site, from: o.from, to: o.to, zone: z || null, categories: c ? [c] : [], severities: s ? [s] : [], ...extra };
+}
+
 async function recompute() {
   if (!session) return;
   const status = $("status");
@@ -341,12 +353,12 @@ async function recompute() {
     lastRows = out.rows;
     exportsOf.map = { svg: out.svg, rows: out.rows };
     draw(lastRows);
-    const po = JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to });
+    const po = JSON.stringify(patternOptions());
     const cellsOut = JSON.parse(session.patterns("peak_cells", po));
     lastPeaks = { cells: cellsOut.rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
     exportsOf.when = { svg: cellsOut.svg, rows: lastPeaks.cells };
     drawWhen(lastPeaks);
-    const zh = JSON.parse(session.patterns("profile", JSON.stringify({ kinds: o.kinds, site: o.site, from: o.from, to: o.to, by: ["zone"] })));
+    const zh = JSON.parse(session.patterns("profile", JSON.stringify(patternOptions({ by: ["zone"] }))));
     exportsOf.zonehour = { svg: zh.svg, rows: zh.rows };
     drawZoneHour(zh.rows);
     const tt = JSON.parse(session.trackTargets(JSON.stringify({ as_of: o.to })));
@@ -403,6 +415,15 @@ async function main() {
     for (const s of sites) {
       const o = document.createElement("option"); o.value = s; o.textContent = s; $("site").append(o);
     }
+    // Zone, category and severity choices from the data.
+    const fill = (id, values) => {
+      const first = document.createElement("option"); first.value = ""; first.dataset.i18n = "all"; first.textContent = t("all"); $(id).append(first);
+      for (const v of values) { const o = document.createElement("option"); o.value = v; o.textContent = v; $(id).append(o); }
+    };
+    fill("zone", [...new Set(all.rows.map((r) => r.zone).filter((z) => z != null))].sort());
+    const pareto = JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows;
+    fill("category", pareto.map((r) => r.category).filter((c) => c != null));
+    fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
     applyLang();
     await recompute();
   } catch (e) {

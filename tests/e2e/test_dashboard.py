@@ -246,3 +246,28 @@ def test_single_file_report_opens_from_file_url(browser, sample, cli, tmp_path, 
     assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
     assert errors == [], errors
     page.screenshot(path=str(artifacts / "dashboard-single-file.png"), full_page=True)
+
+
+def test_pattern_filters_match_cli(browser, site, sample, cli, tmp_path, artifacts):
+    url, httpd = serve(site)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.select_option("#zone", "warehouse")
+        page.select_option("#severity", "near_miss")
+        page.wait_for_function("document.querySelector('footer').dataset.state === 'ready'")
+        page.wait_for_timeout(200)
+        page.wait_for_function("document.querySelector('footer').dataset.state === 'ready'")
+        got = page.eval_on_selector_all("#when td", "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), Number(e.textContent)])")
+        cells = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01", "--zone", "warehouse", "--severity", "near_miss", "--cells")
+        assert {(d, h): v for d, h, v in got} == {(c["weekday"], c["hour"]): c["events"] for c in cells}
+        assert sum(v for _, _, v in got) > 0
+        # A cell's details list its most recent events.
+        page.click("#grid .cell >> nth=0")
+        assert page.inner_text("#detail").count("incidents") >= 1
+        assert errors == []
+    finally:
+        httpd.shutdown()

@@ -196,6 +196,8 @@ pub struct PatternOptions {
     pub site: Option<String>,
     /// Only this zone.
     pub zone: Option<String>,
+    /// Only this grid cell.
+    pub cell: Option<String>,
     /// Only these categories (accident types, hazard categories, violation kinds).
     pub categories: Vec<String>,
     /// Only these severities (incidents) or levels (hazards).
@@ -233,6 +235,7 @@ impl Default for PatternOptions {
             to: None,
             site: None,
             zone: None,
+            cell: None,
             categories: vec![],
             severities: vec![],
             by: vec![],
@@ -456,6 +459,9 @@ pub(crate) async fn events_frame(ds: &Dataset, o: &PatternOptions) -> Result<Dat
         .await?;
         if let Some(z) = &o.zone {
             df = df.filter(col("zone").eq(lit(z.clone())))?;
+        }
+        if let Some(c) = &o.cell {
+            df = df.filter(col("cell").eq(lit(c.clone())))?;
         }
         if !o.categories.is_empty() {
             df = df.filter(in_list(c.category, &o.categories))?;
