@@ -51,6 +51,7 @@ batch: sample
 	@$(STAGE) batch-kpis $(BIN) kpis $(BUILD)/sample --scopes group,site,zone --out $(BUILD)/out/kpis.parquet
 	@$(STAGE) batch-targets $(BIN) targets $(BUILD)/sample --out $(BUILD)/out/targets.csv --svg $(BUILD)/out/targets.svg
 	@$(STAGE) batch-alerts $(BIN) alerts $(BUILD)/sample --out $(BUILD)/out/alerts.csv
+	@$(STAGE) batch-job $(BIN) run examples/jobs/nightly.toml
 
 site: batch build-wasm
 	@$(STAGE) site $(BIN) dashboard --data $(BUILD)/sample --out $(BUILD)/site --pkg $(BUILD)/pkg

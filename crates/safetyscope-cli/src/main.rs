@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
 use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_chart};
-use safetyscope_core::output::write_batches;
+use safetyscope_core::output::{write_atomic, write_batches};
 use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
 
 #[derive(Parser, Debug)]
@@ -371,6 +371,15 @@ enum Command {
         #[arg(long)]
         pkg: Option<PathBuf>,
     },
+    /// Run a job file: the dataset, the analyses with their options and
+    /// the outputs, written atomically; a run summary as JSON beside them.
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Log lines as plain text or JSON objects (on stderr).
+        #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+        log_format: LogFormat,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.
@@ -548,6 +557,12 @@ impl Select {
         }
         Ok(o)
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -1175,6 +1190,39 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 safetyscope_core::bundle::write_single_file(&ds, &pkg, file)?;
                 eprintln!("wrote {}", file.display());
             }
+        }
+        Command::Run { job, log_format } => {
+            use safetyscope_core::job::{Event, Job, run};
+            let text =
+                std::fs::read_to_string(&job).map_err(|e| safetyscope_core::Error::io(&job, e))?;
+            let parsed = Job::parse(&text, &job.display().to_string())?;
+            let base = job.parent().map(Path::to_path_buf).unwrap_or_default();
+            let start = Instant::now();
+            let mut log = |e: Event| match log_format {
+                LogFormat::Plain => eprintln!(
+                    "[{:>7.2}s] {}: {}",
+                    start.elapsed().as_secs_f64(),
+                    e.stage,
+                    e.message
+                ),
+                LogFormat::Json => eprintln!(
+                    "{}",
+                    serde_json::json!({"t": start.elapsed().as_secs_f64(), "stage": e.stage, "message": e.message})
+                ),
+            };
+            let summary = run(&parsed, &base, &mut log).await?;
+            let out = base.join(&parsed.out).join("run-summary.json");
+            let body =
+                serde_json::to_vec_pretty(&summary).map_err(|e| CliError::Usage(e.to_string()))?;
+            write_atomic(&out, &body)?;
+            log(Event {
+                stage: "done".into(),
+                message: format!(
+                    "{} outputs, summary {}",
+                    summary.outputs.len(),
+                    out.display()
+                ),
+            });
         }
         Command::Schema { markdown } => {
             if markdown {

@@ -187,3 +187,114 @@ fn exit_codes_and_messages() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("yesterday"));
 }
+
+#[test]
+fn job_runs_are_byte_identical_and_bad_jobs_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        r#"
+data = "sample"
+out = "out"
+as_of = "2025-12-01"
+
+[[analysis]]
+name = "risk"
+kind = "risk"
+options = { half_life_days = 30, from = "2025-06-01", to = "2025-12-01" }
+formats = ["parquet", "csv"]
+charts = ["svg"]
+
+[[analysis]]
+name = "profile"
+kind = "patterns"
+options = { view = "profile", time = "aoristic", by = ["site", "zone"] }
+
+[[analysis]]
+name = "kpis"
+kind = "kpis"
+formats = ["csv"]
+
+[[analysis]]
+name = "alerts"
+kind = "alerts"
+options = { list = "overdue" }
+formats = ["json"]
+charts = ["png"]
+"#,
+    )
+    .unwrap();
+    let read_all = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "run-summary.json")
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().to_string(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let o = run(&["run", job.to_str().unwrap(), "--log-format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = read_all(&dir.path().join("out"));
+    let names: Vec<&str> = first.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "alerts.json",
+            "alerts.png",
+            "kpis.csv",
+            "profile.parquet",
+            "risk.csv",
+            "risk.parquet",
+            "risk.svg"
+        ]
+    );
+    // JSON log lines, one per event.
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run-summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["outputs"].as_array().unwrap().len(), 7);
+    assert!(
+        summary["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t[0] == "incidents")
+    );
+    for _ in 0..2 {
+        let o = run(&["run", job.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            read_all(&dir.path().join("out")) == first,
+            "a re-run changed an output"
+        );
+    }
+    // A bad job: exit 2 with the analysis named; nothing half-written.
+    std::fs::write(
+        &job,
+        "data = \"sample\"\nout = \"out2\"\n[[analysis]]\nname = \"x\"\nkind = \"heat\"\n",
+    )
+    .unwrap();
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unknown kind `heat`"), "{}", text(&o));
+    assert!(!dir.path().join("out2").exists());
+    std::fs::write(&job, "data = \"sample\"\nout = \"o\"\n[[analysis]]\nname = \"x\"\nkind = \"risk\"\nformat = [\"csv\"]\n").unwrap();
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("line"), "{}", text(&o));
+}

@@ -637,18 +637,37 @@ impl Facts {
                     });
             }
         }
-        f.incidents
-            .values_mut()
-            .for_each(|v| v.sort_by_key(|x| x.t));
-        f.hazards
-            .values_mut()
-            .for_each(|v| v.sort_by_key(|x| x.reported));
-        f.activities
-            .values_mut()
-            .for_each(|v| v.sort_by_key(|x| x.t));
+        // Total orders, so that float sums are the same on every run.
+        f.incidents.values_mut().for_each(|v| {
+            v.sort_by(|a, b| {
+                (a.t, &a.zone, &a.severity, a.recordable)
+                    .cmp(&(b.t, &b.zone, &b.severity, b.recordable))
+                    .then(a.lost.total_cmp(&b.lost))
+            })
+        });
+        f.hazards.values_mut().for_each(|v| {
+            v.sort_by(|a, b| {
+                (a.reported, &a.zone, a.major, a.due, a.closed)
+                    .cmp(&(b.reported, &b.zone, b.major, b.due, b.closed))
+            })
+        });
+        f.activities.values_mut().for_each(|v| {
+            v.sort_by(|a, b| {
+                (a.t, &a.kind, &a.person)
+                    .cmp(&(b.t, &b.kind, &b.person))
+                    .then(a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
+            })
+        });
         f.violations
             .values_mut()
-            .for_each(|v| v.sort_by_key(|x| x.t));
+            .for_each(|v| v.sort_by(|a, b| (a.t, &a.zone).cmp(&(b.t, &b.zone))));
+        f.exposure.values_mut().for_each(|v| {
+            v.sort_by(|a, b| {
+                (a.start, a.end, &a.zone)
+                    .cmp(&(b.start, b.end, &b.zone))
+                    .then(a.hours.total_cmp(&b.hours))
+            })
+        });
         let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (s, v) in &f.incidents {
             zones

@@ -30,6 +30,8 @@ pub mod generate;
 pub mod heatmap;
 pub mod hotspots;
 pub mod ingest;
+#[cfg(feature = "native")]
+pub mod job;
 pub mod kpis;
 pub mod mapping;
 pub mod output;

@@ -615,6 +615,17 @@ async fn binned(ds: &Dataset, o: &PatternOptions) -> Result<Binned> {
             }
         }
     }
+    // A fixed order of the rows, so sums of fractional weights are the same
+    // on every run whatever order the partitions arrived in.
+    let keys = out.groups.clone();
+    out.rows.sort_by(|a, b| {
+        keys[a.0]
+            .cmp(&keys[b.0])
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.total_cmp(&b.3))
+            .then(a.4.total_cmp(&b.4))
+    });
     Ok(out)
 }
 

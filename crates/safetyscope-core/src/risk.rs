@@ -329,9 +329,16 @@ fn age_days(to: i64, column: &str) -> Expr {
     (lit(to) - cast(col(column), DataType::Int64)) / lit(DAY_US)
 }
 
+/// Counts per group, in a fixed order: the weighted sums built from them
+/// are then the same, bit for bit, on every run.
 async fn grouped(df: DataFrame, keys: Vec<Expr>) -> Result<Vec<RecordBatch>> {
+    let order = keys
+        .iter()
+        .map(|k| col(k.schema_name().to_string()).sort(true, true))
+        .collect();
     Ok(df
         .aggregate(keys, vec![count(lit(1i64)).alias("n")])?
+        .sort(order)?
         .collect()
         .await?)
 }
