@@ -12,7 +12,7 @@ const I18N = {
         risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
         when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
         days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
-        zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
+        own: "打开自己的文件（按表命名，如 incidents.csv；可附映射 .toml）", zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
         targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "预测", kind: "类别", subject: "对象", since: "起始", detail: "说明",
         achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
         overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
@@ -25,7 +25,7 @@ const I18N = {
         risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
         when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
         days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
+        own: "Open your own files (named after the table, e.g. incidents.csv; optionally a mapping .toml)", zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
         targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Projection", kind: "Kind", subject: "Subject", since: "Since", detail: "Detail",
         achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
         overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
@@ -377,8 +377,57 @@ async function recompute() {
   }
 }
 
+// Load files into a new session and fill the choices from the data. On a
+// bad file the error names it and the previous session stays in place.
+async function startSession(tables, names, files, mapping, timezone) {
+  const next = Session.load(tables, names, files, mapping, timezone);
+  session = next;
+  showValidation(JSON.parse(session.validation()));
+  const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
+  for (const id of ["site", "zone", "category", "severity"]) $(id).replaceChildren();
+  const sites = [...new Set(all.rows.map((r) => r.site))].sort();
+  for (const s of sites) {
+    const o = document.createElement("option"); o.value = s; o.textContent = s; $("site").append(o);
+  }
+  // Zone, category and severity choices from the data.
+  const fill = (id, values) => {
+    const first = document.createElement("option"); first.value = ""; first.dataset.i18n = "all"; first.textContent = t("all"); $(id).append(first);
+    for (const v of values) { const o = document.createElement("option"); o.value = v; o.textContent = v; $(id).append(o); }
+  };
+  fill("zone", [...new Set(all.rows.map((r) => r.zone).filter((z) => z != null))].sort());
+  const pareto = JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows;
+  fill("category", pareto.map((r) => r.category).filter((c) => c != null));
+  fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
+  applyLang();
+  await recompute();
+}
+
+// Files the user chooses or drops: each named after its table
+// (incidents.csv, cells.parquet, …), with an optional mapping file.
+async function loadOwnFiles(fileList) {
+  const tables = [], names = [], files = [];
+  let mapping = null;
+  for (const f of fileList) {
+    if (f.name.toLowerCase().endsWith(".toml")) { mapping = await f.text(); continue; }
+    tables.push(f.name.split(".")[0].toLowerCase());
+    names.push(f.name);
+    files.push(new Uint8Array(await f.arrayBuffer()));
+  }
+  const previous = session;
+  try {
+    await startSession(tables, names, files, mapping, null);
+    $("status").dataset.state = "ready";
+  } catch (e) {
+    session = previous;
+    showError(String(e.message ?? e));
+  }
+}
+
 async function main() {
   $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
+  $("own-files").addEventListener("change", (e) => loadOwnFiles([...e.target.files]));
+  document.body.addEventListener("dragover", (e) => e.preventDefault());
+  document.body.addEventListener("drop", (e) => { e.preventDefault(); loadOwnFiles([...e.dataTransfer.files]); });
   for (const b of document.querySelectorAll("button[data-export]")) {
     b.addEventListener("click", () => exportSection(b.dataset.section, b.dataset.export).catch((e) => showError(String(e.message ?? e))));
   }
@@ -408,24 +457,7 @@ async function main() {
       if (!resp.ok) throw new Error(`${manifest.mapping}: HTTP ${resp.status}`);
       mapping = await resp.text();
     }
-    session = Session.load(tables, names, files, mapping, manifest.timezone ?? null);
-    showValidation(JSON.parse(session.validation()));
-    const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
-    const sites = [...new Set(all.rows.map((r) => r.site))].sort();
-    for (const s of sites) {
-      const o = document.createElement("option"); o.value = s; o.textContent = s; $("site").append(o);
-    }
-    // Zone, category and severity choices from the data.
-    const fill = (id, values) => {
-      const first = document.createElement("option"); first.value = ""; first.dataset.i18n = "all"; first.textContent = t("all"); $(id).append(first);
-      for (const v of values) { const o = document.createElement("option"); o.value = v; o.textContent = v; $(id).append(o); }
-    };
-    fill("zone", [...new Set(all.rows.map((r) => r.zone).filter((z) => z != null))].sort());
-    const pareto = JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows;
-    fill("category", pareto.map((r) => r.category).filter((c) => c != null));
-    fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
-    applyLang();
-    await recompute();
+    await startSession(tables, names, files, mapping, manifest.timezone ?? null);
   } catch (e) {
     showError(String(e.message ?? e));
     $("status").dataset.state = "error";

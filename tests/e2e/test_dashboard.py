@@ -271,3 +271,41 @@ def test_pattern_filters_match_cli(browser, site, sample, cli, tmp_path, artifac
         assert errors == []
     finally:
         httpd.shutdown()
+
+
+def test_own_files_load_and_bad_ones_leave_the_rest_working(browser, site, tmp_path, artifacts):
+    """A user opens their own CSV files with a mapping; a broken file shows
+    which file and what is wrong, and the dashboard keeps its data."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    mine = repo / "../shared/data/real/mine-accidents/msha_accidents_2000-2015_sample.csv"
+    incidents = tmp_path / "incidents.csv"
+    shutil.copy(mine, incidents)
+    mapping = tmp_path / "mine.toml"
+    text = (repo / "examples/mappings/mine-accidents.toml").read_text(encoding="utf-8")
+    mapping.write_text(text.replace('path = "../../../shared/data/real/mine-accidents/msha_accidents_2000-2015_sample.csv"\n', ""), encoding="utf-8")
+    url, httpd = serve(site)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.set_input_files("#own-files", [str(incidents), str(mapping)])
+        page.wait_for_function("[...document.querySelectorAll('#validation tbody td')].some(td => td.textContent === '1976')", timeout=60_000)
+        rows = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
+        assert ["incidents", "2000", "1976", "24"] in rows
+        total = page.eval_on_selector_all("#when td", "els => els.reduce((a, e) => a + Number(e.textContent), 0)")
+        assert total > 0
+        # A broken file: a readable message, the loaded data stays.
+        bad = tmp_path / "hazards.csv"
+        bad.write_text("id,reported_at\nh1,not a time\n")
+        page.set_input_files("#own-files", [str(bad)])
+        page.wait_for_selector("#error:not([hidden])")
+        msg = page.inner_text("#error")
+        assert "hazards" in msg, msg
+        rows2 = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
+        assert rows2 == rows
+        page.screenshot(path=str(artifacts / "dashboard-own-files.png"), full_page=True)
+        assert errors == []
+    finally:
+        httpd.shutdown()
