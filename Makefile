@@ -60,6 +60,8 @@ demo: site build-python
 	@echo
 	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json),"
 	@echo "                peaks.parquet, profile-U01.svg, trends.svg, kpis.parquet, targets.csv (targets.svg), alerts.csv"
+	@echo "Nightly job:    $(BUILD)/job/ (examples/jobs/nightly.toml, run-summary.json)"
+	@echo "Report:         $(BIN) dashboard --data $(BUILD)/sample --single-file $(BUILD)/report.html --pkg $(BUILD)/pkg"
 	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").risk_map(site=\"U01\").to_pandas())'"
 	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/site
