@@ -11,6 +11,19 @@ import subprocess
 from conftest import serve
 
 
+def wait_js(page, expression: str, timeout: float = 60.0) -> None:
+    """Wait until a JavaScript expression is true, polling from Python: the
+    page's Content Security Policy forbids the string predicates that
+    `wait_for_function` evaluates inside the page."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(50)
+
+
 def cli_heatmap(cli: str, sample: pathlib.Path, tmp: pathlib.Path, *args: str) -> dict[str, int]:
     out = tmp / "hm.json"
     subprocess.run([cli, "heatmap", str(sample), "--out", str(out), *args], check=True, capture_output=True)
@@ -33,7 +46,7 @@ def cli_json(cli: str, sample: pathlib.Path, tmp: pathlib.Path, command: str, *a
 
 def choose_view(page, view: str) -> None:
     page.check(f"#view input[value={view}]")
-    page.wait_for_function(f"document.querySelector('#grid .cell') && document.querySelector('footer').dataset.state === 'ready' && document.querySelector('#map-title').textContent.length > 0")
+    wait_js(page, "document.querySelector('#grid .cell') && document.querySelector('footer').dataset.state === 'ready' && document.querySelector('#map-title').textContent.length > 0")
 
 
 def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_path, artifacts):
@@ -53,13 +66,13 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
 
         # Hot spots: the classes the CLI computes.
         choose_view(page, "hotspots")
-        page.wait_for_function("document.querySelector('#grid .cell').dataset.class !== undefined")
+        wait_js(page, "document.querySelector('#grid .cell').dataset.class !== undefined")
         classes = page_cells(page, "class")
         assert classes == {r["cell"]: r["class"] for r in cli_json(cli, sample, tmp_path, "hotspots", "--site", "U01")}
 
         # Event counts.
         choose_view(page, "events")
-        page.wait_for_function("document.querySelector('#grid .cell').dataset.class === undefined && document.querySelector('#grid .cell').dataset.level === undefined")
+        wait_js(page, "document.querySelector('#grid .cell').dataset.class === undefined && document.querySelector('#grid .cell').dataset.level === undefined")
         cells = page_cells(page)
         assert len(cells) == 36
         assert cells == cli_heatmap(cli, sample, tmp_path, "--site", "U01")
@@ -72,14 +85,14 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         page.fill("#to", "2025-07-01")
         page.dispatch_event("#to", "change")
         page.check("#kinds input[value=hazards]")
-        page.wait_for_function("document.querySelector('footer').dataset.state === 'ready'")
-        page.wait_for_function("[...document.querySelectorAll('.cell')].every(e => e.dataset.cell.startsWith('U05'))")
+        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
+        wait_js(page, "[...document.querySelectorAll('.cell')].every(e => e.dataset.cell.startsWith('U05'))")
         cells = page_cells(page)
         expected = cli_heatmap(cli, sample, tmp_path, "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01", "--kinds", "incidents,hazards")
         assert cells == expected
         # Back to the risk map for the same site and window.
         choose_view(page, "risk")
-        page.wait_for_function("document.querySelector('#grid .cell').dataset.level !== undefined")
+        wait_js(page, "document.querySelector('#grid .cell').dataset.level !== undefined")
         levels = page_cells(page, "level")
         risk = cli_json(cli, sample, tmp_path, "risk", "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01")
         assert levels == {r["cell"]: r["level"] for r in risk}
@@ -258,9 +271,9 @@ def test_pattern_filters_match_cli(browser, site, sample, cli, tmp_path, artifac
         page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
         page.select_option("#zone", "warehouse")
         page.select_option("#severity", "near_miss")
-        page.wait_for_function("document.querySelector('footer').dataset.state === 'ready'")
+        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
         page.wait_for_timeout(200)
-        page.wait_for_function("document.querySelector('footer').dataset.state === 'ready'")
+        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
         got = page.eval_on_selector_all("#when td", "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), Number(e.textContent)])")
         cells = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01", "--zone", "warehouse", "--severity", "near_miss", "--cells")
         assert {(d, h): v for d, h, v in got} == {(c["weekday"], c["hour"]): c["events"] for c in cells}
@@ -291,13 +304,8 @@ def test_own_files_load_and_bad_ones_leave_the_rest_working(browser, site, tmp_p
         page.goto(url)
         page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
         page.set_input_files("#own-files", [str(incidents), str(mapping)])
-        # Poll from Python: the page's CSP forbids the evaluated predicates of wait_for_function.
-        rows: list[list[str]] = []
-        for _ in range(600):
-            rows = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
-            if ["incidents", "2000", "1976", "24"] in rows:
-                break
-            page.wait_for_timeout(100)
+        wait_js(page, "[...document.querySelectorAll('#validation tbody td')].some(td => td.textContent === '1976')")
+        rows = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
         assert ["incidents", "2000", "1976", "24"] in rows
         total = page.eval_on_selector_all("#when td", "els => els.reduce((a, e) => a + Number(e.textContent), 0)")
         assert total > 0
