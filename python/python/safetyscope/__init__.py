@@ -713,27 +713,62 @@ class Dataset:
     def overdue_hazards(self, **options: Any) -> Result:
         """Hazards open past their deadline as of a date, with the
         escalation level reached (owner, supervisor, leadership) and the
-        ageing bars as the chart; options as :meth:`alerts`."""
+        ageing bars as the chart; options as :meth:`alerts`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> od = safetyscope.Dataset.open(d).overdue_hazards(as_of="2025-07-01").to_pandas()
+        >>> bool((od.hours_overdue > 0).all()), set(od.escalation) <= {"owner", "supervisor", "leadership"}
+        (True, True)
+        """
         return self.alerts(list="overdue", **options)
 
     def repeat_violators(self, **options: Any) -> Result:
         """The same person with the same violation kind on ``repeat_days``
-        or more consecutive days; options as :meth:`alerts`."""
+        or more consecutive days; options as :meth:`alerts`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> r = safetyscope.Dataset.open(d).repeat_violators(from_="2025-03-01", as_of="2025-04-01", repeat_days=4)
+        >>> bool((r.to_pandas().days >= 4).all())
+        True
+        """
         return self.alerts(list="repeats", **options)
 
     def fence_intrusions(self, **options: Any) -> Result:
         """Entry/exit episodes inside restricted cells from the positions,
-        with dwell time; options as :meth:`alerts`."""
+        with dwell time; options as :meth:`alerts`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> f = safetyscope.Dataset.open(d).fence_intrusions(from_="2025-12-01", as_of="2026-01-01").to_pandas()
+        >>> bool((f.dwell_minutes >= 0).all()), set(f.ended_by) <= {"exit", "gap", "ongoing"}
+        (True, True)
+        """
         return self.alerts(list="intrusions", **options)
 
     def alarm_episodes(self, **options: Any) -> Result:
         """Sensor alarm episodes (start, end, peak, duration) from readings
-        and thresholds; options as :meth:`alerts`."""
+        and thresholds; options as :meth:`alerts`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); truth = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> e = safetyscope.Dataset.open(d).alarm_episodes(from_="2025-01-01", as_of="2026-01-02").to_pandas()
+        >>> len(e) == truth["alarm_episodes"], bool((e.peak >= e.threshold).all())
+        (True, True)
+        """
         return self.alerts(list="episodes", **options)
 
     def points_ledger(self, **options: Any) -> Result:
         """The safety points ledger per person and month of the year of
-        ``as_of``; options as :meth:`alerts`."""
+        ``as_of``; options as :meth:`alerts`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
+        >>> p = safetyscope.Dataset.open(d).points_ledger(as_of="2025-07-01").to_pandas()
+        >>> sorted(set(p.month))[-1], bool(((p.total < 60) == p.below_floor).all())
+        ('2025-06', True)
+        """
         return self.alerts(list="points", **options)
 
     def __repr__(self) -> str:
