@@ -354,9 +354,9 @@ async function recompute() {
     exportsOf.map = { svg: out.svg, rows: out.rows };
     draw(lastRows);
     const po = JSON.stringify(patternOptions());
-    const cellsOut = JSON.parse(session.patterns("peak_cells", po));
-    lastPeaks = { cells: cellsOut.rows, periods: JSON.parse(session.patterns("peaks", po)).rows };
-    exportsOf.when = { svg: cellsOut.svg, rows: lastPeaks.cells };
+    const pk = JSON.parse(session.peaks(po));
+    lastPeaks = { cells: pk.cells, periods: pk.periods };
+    exportsOf.when = { svg: pk.svg, rows: pk.cells };
     drawWhen(lastPeaks);
     const zh = JSON.parse(session.patterns("profile", JSON.stringify(patternOptions({ by: ["zone"] }))));
     exportsOf.zonehour = { svg: zh.svg, rows: zh.rows };

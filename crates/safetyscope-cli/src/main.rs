@@ -479,15 +479,7 @@ struct Select {
 impl Select {
     fn options(self) -> Result<safetyscope_core::patterns::PatternOptions, CliError> {
         use safetyscope_core::patterns::{Dim, PatternOptions, Shift};
-        let mut o = match &self.config {
-            Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).map_err(|e| safetyscope_core::Error::io(p, e))?;
-                toml::from_str::<PatternOptions>(&text)
-                    .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
-            }
-            None => PatternOptions::default(),
-        };
+        let mut o: PatternOptions = read_config(self.config.as_deref())?;
         if let Some(k) = &self.kinds {
             o.kinds = k
                 .iter()
@@ -895,15 +887,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             use safetyscope_core::risk::{
                 LevelRule, RiskOptions, risk_batch, risk_chart, risk_schema,
             };
-            let mut o = match &config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .map_err(|e| safetyscope_core::Error::io(p, e))?;
-                    toml::from_str::<RiskOptions>(&text)
-                        .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
-                }
-                None => RiskOptions::default(),
-            };
+            let mut o: RiskOptions = read_config(config.as_deref())?;
             o.from = from.or(o.from);
             o.to = to.or(o.to);
             o.site = site.or(o.site);
@@ -1133,15 +1117,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => {
             use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
-            let mut o = match &config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .map_err(|e| safetyscope_core::Error::io(p, e))?;
-                    toml::from_str::<AlertOptions>(&text)
-                        .map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))?
-                }
-                None => AlertOptions::default(),
-            };
+            let mut o: AlertOptions = read_config(config.as_deref())?;
             o.as_of = as_of.or(o.as_of);
             o.from = from.or(o.from);
             o.site = site.or(o.site);
@@ -1239,6 +1215,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Options from a TOML file (the fields of the options struct), or the
+/// defaults; errors name the file.
+fn read_config<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&Path>,
+) -> Result<T, CliError> {
+    let Some(p) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| safetyscope_core::Error::io(p, e))?;
+    toml::from_str(&text).map_err(|e| CliError::Usage(format!("{}: {}", p.display(), e.message())))
 }
 
 async fn pattern_view(

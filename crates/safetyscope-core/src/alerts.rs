@@ -195,22 +195,14 @@ impl AlertOptions {
 
 // ------------------------------------------------------------------ helpers
 
-fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not text")))
-}
+use crate::patterns::{col_as, str_col as strs};
 
 fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not an instant")))
+    col_as::<Int64Array>(b, name)
 }
 
 fn floats<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-        .ok_or_else(|| Error::schema("alerts", format!("column `{name}` is not a number")))
+    col_as::<Float64Array>(b, name)
 }
 
 fn opt_s(a: &StringArray, i: usize) -> Option<String> {

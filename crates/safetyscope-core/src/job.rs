@@ -167,10 +167,14 @@ fn options<T: serde::de::DeserializeOwned>(
 }
 
 /// Remove a key (e.g. `view`, `list`) from the options, as text.
-fn take(a: &mut JobAnalysis, key: &str, default: &str) -> String {
+fn take(a: &mut JobAnalysis, key: &str, default: &str) -> Result<String> {
     match a.options.remove(key) {
-        Some(toml::Value::String(s)) => s,
-        _ => default.to_string(),
+        None => Ok(default.to_string()),
+        Some(toml::Value::String(s)) => Ok(s),
+        Some(other) => Err(Error::option(
+            format!("analysis `{}` options", a.name),
+            format!("`{key}` must be text, got {other}"),
+        )),
     }
 }
 
@@ -222,7 +226,7 @@ async fn compute(
             } else {
                 a.kind.clone()
             };
-            let view = PatternView::parse(&take(&mut a, "view", &default))?;
+            let view = PatternView::parse(&take(&mut a, "view", &default)?)?;
             run_view(ds, view, &options(&a, &[])?).await?
         }
         "kpis" => {
@@ -236,7 +240,7 @@ async fn compute(
             (b, Some(svg))
         }
         "alerts" => {
-            let view = crate::alerts::AlertView::parse(&take(&mut a, "list", "all"))?;
+            let view = crate::alerts::AlertView::parse(&take(&mut a, "list", "all")?)?;
             let o: crate::alerts::AlertOptions = options(&a, &[("as_of", as_of)])?;
             crate::alerts::run_view(ds, view, &o).await?
         }

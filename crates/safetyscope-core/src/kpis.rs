@@ -439,17 +439,7 @@ pub(crate) struct Facts {
     span: Option<(i64, i64)>,
 }
 
-fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| Error::schema("kpis", format!("column `{name}` is not text")))
-}
-
-fn typed<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| Error::schema("kpis", format!("column `{name}` has an unexpected type")))
-}
+use crate::patterns::{col_as as typed, str_col as strs};
 
 fn opt_s(a: &StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())

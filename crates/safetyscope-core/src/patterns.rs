@@ -532,16 +532,21 @@ fn floor_div(e: Expr, q: i64) -> Expr {
     (e - r) / lit(q)
 }
 
-fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` is not text")))
+/// A text column of a batch by name.
+pub(crate) fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    col_as::<StringArray>(b, name)
 }
 
-fn col_as<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+/// A column of a batch by name, as its concrete array type.
+pub(crate) fn col_as<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` has an unexpected type")))
+        .ok_or_else(|| {
+            Error::schema(
+                "result",
+                format!("column `{name}` is missing or has an unexpected type"),
+            )
+        })
 }
 
 async fn binned(ds: &Dataset, o: &PatternOptions) -> Result<Binned> {
@@ -667,10 +672,7 @@ impl Clock {
     /// The instant of local midnight starting `date` (the first instant of
     /// the day when midnight is skipped).
     fn day_start(&self, date: NaiveDate) -> i64 {
-        let midnight = date.and_time(NaiveTime::MIN);
-        (0..4 * 24)
-            .find_map(|k| local_to_micros(&self.tz, midnight + chrono::Duration::minutes(15 * k)))
-            .unwrap_or_else(|| midnight.and_utc().timestamp_micros())
+        crate::kpis::local_day_start(&self.tz, date)
     }
 }
 
@@ -811,13 +813,22 @@ async fn exposures(
     Ok(out)
 }
 
-/// Exposure records spread over their quarter-hours within the window, per scope.
-async fn record_hours(
+/// One exposure record inside the window: its scope, its quarter-hours
+/// `[a, z)` (not clipped) and the hours worked per quarter-hour.
+struct ExposureRecord {
+    scope: Scope,
+    a: i64,
+    z: i64,
+    per_q: f64,
+}
+
+/// The exposure records overlapping `[q0, q1)`, keyed by the site and zone
+/// of `by` (records without a zone are left out of zone scopes).
+async fn exposure_records(
     ds: &Dataset,
     o: &PatternOptions,
-    clock: &mut Clock,
     (q0, q1): (i64, i64),
-) -> Result<BTreeMap<Scope, Vec<f64>>> {
+) -> Result<Vec<ExposureRecord>> {
     let mut df = ds.table(TableKind::Exposure).await?;
     if let Some(s) = &o.site {
         df = df.filter(col("site").eq(lit(s.clone())))?;
@@ -835,9 +846,8 @@ async fn record_hours(
         ])?
         .collect()
         .await?;
-    let by_site = o.by.contains(&Dim::Site);
-    let by_zone = o.by.contains(&Dim::Zone);
-    let mut out: BTreeMap<Scope, Vec<f64>> = BTreeMap::new();
+    let (by_site, by_zone) = (o.by.contains(&Dim::Site), o.by.contains(&Dim::Zone));
+    let mut out = vec![];
     for b in &batches {
         let site = str_col(b, "site")?;
         let zone = str_col(b, "zone")?;
@@ -855,16 +865,33 @@ async fn record_hours(
             if z <= a || z <= q0 || a >= q1 {
                 continue;
             }
-            let per_q = h.value(i) / (z - a) as f64;
-            let key = (
-                by_site.then(|| site.value(i).to_string()),
-                by_zone.then(|| zone.value(i).to_string()),
-            );
-            let v = out.entry(key).or_insert_with(|| vec![0.0; 168]);
-            for q in a.max(q0)..z.min(q1) {
-                let l = clock.local(q);
-                v[l.weekday * 24 + l.hour] += per_q;
-            }
+            out.push(ExposureRecord {
+                scope: (
+                    by_site.then(|| site.value(i).to_string()),
+                    by_zone.then(|| zone.value(i).to_string()),
+                ),
+                a,
+                z,
+                per_q: h.value(i) / (z - a) as f64,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Exposure records spread over their quarter-hours within the window, per scope.
+async fn record_hours(
+    ds: &Dataset,
+    o: &PatternOptions,
+    clock: &mut Clock,
+    (q0, q1): (i64, i64),
+) -> Result<BTreeMap<Scope, Vec<f64>>> {
+    let mut out: BTreeMap<Scope, Vec<f64>> = BTreeMap::new();
+    for r in exposure_records(ds, o, (q0, q1)).await? {
+        let v = out.entry(r.scope).or_insert_with(|| vec![0.0; 168]);
+        for q in r.a.max(q0)..r.z.min(q1) {
+            let l = clock.local(q);
+            v[l.weekday * 24 + l.hour] += r.per_q;
         }
     }
     Ok(out)
@@ -1591,63 +1618,23 @@ async fn monthly_hours(
     m0: i32,
     nm: usize,
 ) -> Result<BTreeMap<Scope, Vec<f64>>> {
-    let mut df = ds.table(TableKind::Exposure).await?;
-    if let Some(s) = &o.site {
-        df = df.filter(col("site").eq(lit(s.clone())))?;
-    }
-    if let Some(z) = &o.zone {
-        df = df.filter(col("zone").eq(lit(z.clone())))?;
-    }
-    let batches = df
-        .select(vec![
-            col("site"),
-            col("zone"),
-            cast(col("period_start"), DataType::Int64).alias("s"),
-            cast(col("period_end"), DataType::Int64).alias("e"),
-            col("hours_worked"),
-        ])?
-        .collect()
-        .await?;
-    let (by_site, by_zone) = (o.by.contains(&Dim::Site), o.by.contains(&Dim::Zone));
     let mut out: BTreeMap<Scope, Vec<f64>> = BTreeMap::new();
-    for b in &batches {
-        let site = str_col(b, "site")?;
-        let zone = str_col(b, "zone")?;
-        let s = col_as::<Int64Array>(b, "s")?;
-        let e = col_as::<Int64Array>(b, "e")?;
-        let h = col_as::<Float64Array>(b, "hours_worked")?;
-        for i in 0..b.num_rows() {
-            if by_zone && zone.is_null(i) {
-                continue;
+    for r in exposure_records(ds, o, (q0, q1)).await? {
+        let v = out.entry(r.scope).or_insert_with(|| vec![0.0; nm]);
+        // Whole local days share a month: step by day where possible.
+        let mut q = r.a.max(q0);
+        let end = r.z.min(q1);
+        while q < end {
+            let l = clock.local(q);
+            let next_day = clock
+                .day_start(l.date.succ_opt().unwrap_or(NaiveDate::MAX))
+                .div_euclid(QUARTER)
+                .clamp(q + 1, end);
+            let m = (l.date.year() * 12 + l.date.month0() as i32 - m0) as usize;
+            if m < nm {
+                v[m] += r.per_q * (next_day - q) as f64;
             }
-            let (a, z) = (
-                s.value(i).div_euclid(QUARTER),
-                e.value(i).div_euclid(QUARTER),
-            );
-            if z <= a || z <= q0 || a >= q1 {
-                continue;
-            }
-            let per_q = h.value(i) / (z - a) as f64;
-            let key = (
-                by_site.then(|| site.value(i).to_string()),
-                by_zone.then(|| zone.value(i).to_string()),
-            );
-            let v = out.entry(key).or_insert_with(|| vec![0.0; nm]);
-            // Whole local days share a month: step by day where possible.
-            let mut q = a.max(q0);
-            let end = z.min(q1);
-            while q < end {
-                let l = clock.local(q);
-                let next_day = clock
-                    .day_start(l.date.succ_opt().unwrap_or(NaiveDate::MAX))
-                    .div_euclid(QUARTER)
-                    .clamp(q + 1, end);
-                let m = (l.date.year() * 12 + l.date.month0() as i32 - m0) as usize;
-                if m < nm {
-                    v[m] += per_q * (next_day - q) as f64;
-                }
-                q = next_day;
-            }
+            q = next_day;
         }
     }
     Ok(out)
@@ -2079,6 +2066,21 @@ impl PatternView {
     }
 }
 
+/// [`peaks`] with its chart: the hour × weekday map with the significant
+/// cells outlined (the hour chart for `grid = "hour"`). Returns `(cells,
+/// periods, svg)`.
+pub async fn peaks_charted(
+    ds: &Dataset,
+    o: &PatternOptions,
+) -> Result<(RecordBatch, RecordBatch, String)> {
+    let (cells, periods) = peaks(ds, o).await?;
+    let svg = match o.grid {
+        PeakGrid::HourWeekday => profile_svg(&cells, Some(&cells), o, "Hour × weekday peaks")?,
+        PeakGrid::Hour => group_hour_svg(&cells, o, "Events by hour")?,
+    };
+    Ok((cells, periods, svg))
+}
+
 /// Compute a pattern view and its chart: the hour × weekday heat map of a
 /// profile (group × hour when grouped by one dimension), peaks outlined on
 /// the hour × weekday map, trend lines, the Pareto chart; no chart for the
@@ -2099,13 +2101,7 @@ pub async fn run_view(
             (b, Some(svg))
         }
         PatternView::Peaks | PatternView::PeakCells => {
-            let (cells, periods) = peaks(ds, o).await?;
-            let svg = match o.grid {
-                PeakGrid::HourWeekday => {
-                    profile_svg(&cells, Some(&cells), o, "Hour × weekday peaks")?
-                }
-                PeakGrid::Hour => group_hour_svg(&cells, o, "Events by hour")?,
-            };
+            let (cells, periods, svg) = peaks_charted(ds, o).await?;
             let b = if view == PatternView::Peaks {
                 periods
             } else {

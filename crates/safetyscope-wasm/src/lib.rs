@@ -232,6 +232,21 @@ impl Session {
         rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
     }
 
+    /// Peak tests in one pass: JSON `{ "cells": [...], "periods": [...],
+    /// "svg": "<svg…>" }` (options as JSON of `PatternOptions`).
+    pub fn peaks(&self, options: &str) -> Result<String, JsError> {
+        use safetyscope_core::patterns::{PatternOptions, peaks_charted};
+        let o: PatternOptions = parse(options, "pattern options")?;
+        let (cells, periods, svg) = block_on(peaks_charted(&self.ds, &o)).map_err(js)?;
+        let text = |b| String::from_utf8(batch_json(b)?).map_err(|e| JsError::new(&e.to_string()));
+        Ok(format!(
+            "{{\"cells\":{},\"periods\":{},\"svg\":{}}}",
+            text(&cells)?,
+            text(&periods)?,
+            serde_json::Value::String(svg)
+        ))
+    }
+
     /// KPIs per scope and period (options as JSON of `KpiOptions`); returns
     /// JSON `{ "rows": [...], "svg": "" }`.
     pub fn kpis(&self, options: &str) -> Result<String, JsError> {
