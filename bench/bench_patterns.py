@@ -31,11 +31,11 @@ with counts as (
     isodow(timezone('{tz}', occurred_at)) - 1 as weekday,
     hour(timezone('{tz}', occurred_at)) as hour,
     count(*) as events
-  from read_parquet('{d}/incidents.parquet')
+  from read_parquet('{incidents}')
   where coalesce(time_known, true)
   group by all
 ),
-groups as (select distinct site, zone from read_parquet('{d}/incidents.parquet')),
+groups as (select distinct site, zone from read_parquet('{incidents}')),
 grid as (select * from groups, range(7) d(weekday), range(24) h(hour))
 select g.site, g.zone, g.weekday, g.hour, coalesce(c.events, 0) as events
 from grid g left join counts c using (site, zone, weekday, hour)
@@ -43,15 +43,23 @@ order by site, zone, weekday, hour
 """
 
 
+def incidents(d: pathlib.Path) -> str:
+    """The incident files: `incidents.parquet` as generated, or
+    `incidents/*.parquet` in a store written by `safetyscope ingest`."""
+    if (d / "_safetyscope.json").exists():
+        return str(d / "incidents" / "*.parquet")
+    return str(d / "incidents.parquet")
+
+
 def run_duckdb(d: pathlib.Path) -> pl.DataFrame:
     con = duckdb.connect()
-    return pl.from_arrow(con.sql(SQL.format(d=d, tz=TZ)).arrow()).with_columns(
+    return pl.from_arrow(con.sql(SQL.format(incidents=incidents(d), tz=TZ)).arrow()).with_columns(
         pl.col("weekday").cast(pl.Int64), pl.col("hour").cast(pl.Int64), pl.col("events").cast(pl.Float64)
     )
 
 
 def run_polars(d: pathlib.Path) -> pl.DataFrame:
-    inc = pl.scan_parquet(d / "incidents.parquet")
+    inc = pl.scan_parquet(incidents(d))
     local = pl.col("occurred_at").dt.convert_time_zone(TZ)
     counts = (
         inc.filter(pl.col("time_known").fill_null(True))
@@ -96,15 +104,22 @@ def main() -> None:
     if not (d / "incidents.parquet").exists():
         subprocess.run([a.bin, "generate", "--out", str(d), "--scale", str(a.scale), "--only", "incidents,hazards,violations"], check=True)
     rows = pq.ParquetFile(d / "incidents.parquet").metadata.num_rows
-    ours_t, ours = timed(lambda: run_safetyscope(a.bin, d, d / "profile.parquet"), a.repeat)
-    duck_t, duck = timed(lambda: run_duckdb(d), a.repeat)
-    pol_t, pol = timed(lambda: run_polars(d), a.repeat)
-    for name, other in (("duckdb", duck), ("polars", pol)):
-        assert ours.shape == other.shape, f"{name}: {ours.shape} vs {other.shape}"
-        assert ours.equals(other), f"{name} disagrees"
-    print(json.dumps({"incidents": rows, "safetyscope_s": round(ours_t, 3), "duckdb_s": round(duck_t, 3), "polars_s": round(pol_t, 3),
-                      "ratio_vs_duckdb": round(ours_t / duck_t, 2), "ratio_vs_polars": round(ours_t / pol_t, 2)}, indent=2))
-
+    store = d / "store"
+    if not (store / "_safetyscope.json").exists():
+        subprocess.run([a.bin, "ingest", str(d), "--out", str(store)], check=True, capture_output=True)
+    report = {"incidents": rows}
+    # End to end from the generated files (validated on every run), then on
+    # the store written by `safetyscope ingest` (all engines read its files).
+    for mode, src in (("raw", d), ("store", store)):
+        ours_t, ours = timed(lambda: run_safetyscope(a.bin, src, d / "profile.parquet"), a.repeat)
+        duck_t, duck = timed(lambda: run_duckdb(src), a.repeat)
+        pol_t, pol = timed(lambda: run_polars(src), a.repeat)
+        for name, other in (("duckdb", duck), ("polars", pol)):
+            assert ours.shape == other.shape, f"{name}: {ours.shape} vs {other.shape}"
+            assert ours.equals(other), f"{name} disagrees on {mode}"
+        report[mode] = {"safetyscope_s": round(ours_t, 3), "duckdb_s": round(duck_t, 3), "polars_s": round(pol_t, 3),
+                        "ratio_vs_duckdb": round(ours_t / duck_t, 2), "ratio_vs_polars": round(ours_t / pol_t, 2)}
+    print(json.dumps(report, indent=2))
 
 if __name__ == "__main__":
     main()

@@ -258,12 +258,18 @@ impl RawDataset {
     }
 
     /// A canonical table.
-    fn table(&self, name: &str) -> PyResult<RawResult> {
+    fn table(&self, py: Python<'_>, name: &str) -> PyResult<RawResult> {
         let kind = TableKind::from_name(name)
             .ok_or_else(|| to_py(Error::option("name", format!("unknown table `{name}`"))))?;
+        let batches = if self.inner.is_stored(kind) {
+            let ds = self.inner.clone();
+            wait(py, async move { ds.collect(kind).await })?
+        } else {
+            self.inner.batches(kind).to_vec()
+        };
         Ok(self.result(
             kind.def().arrow_schema(self.inner.timezone()),
-            self.inner.batches(kind).to_vec(),
+            batches,
             None,
         ))
     }

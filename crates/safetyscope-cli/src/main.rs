@@ -26,6 +26,38 @@ use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Memory the query engine may hold for sorts, joins and aggregations
+    /// before spilling to disk (`512M`, `4G`; default: no limit).
+    #[arg(long, global = true, value_parser = parse_size)]
+    memory_limit: Option<usize>,
+}
+
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers
+/// of 1024; `B`, `iB` and `B` after the letter are accepted).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let body = lower.trim_end_matches("ib").trim_end_matches('b');
+    let (num, unit) = match body.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&body[..i], c),
+        _ => (body, ' '),
+    };
+    let shift = match unit {
+        ' ' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        't' => 40,
+        _ => return Err(format!("`{t}`: unknown unit (use K, M, G or T)")),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{t}` is not a size such as 512M or 4G"))?;
+    if !(n.is_finite() && n > 0.0) {
+        return Err(format!("`{t}`: the size must be positive"));
+    }
+    Ok((n * (1u64 << shift) as f64) as usize)
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,6 +88,25 @@ enum Command {
         /// Generate only these tables (the site plan always; others empty).
         #[arg(long, value_delimiter = ',')]
         only: Option<Vec<String>>,
+    },
+    /// Validate a dataset once and write it as a store: canonical Parquet
+    /// files plus the validation report. Analyses and jobs given the store
+    /// read its files as they query, so memory stays bounded.
+    Ingest {
+        /// Dataset directory or mapping file (.toml).
+        data: PathBuf,
+        /// The store directory (replaced as a whole when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// Dataset timezone (overrides the mapping).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Rows per Parquet file.
+        #[arg(long, default_value_t = 4 * 1024 * 1024)]
+        rows_per_file: u64,
+        /// Progress and log lines as plain text or JSON objects (on stderr).
+        #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+        log_format: LogFormat,
     },
     /// Load a dataset and print its validation report.
     Validate {
@@ -376,6 +427,11 @@ enum Command {
     Run {
         /// The job file (TOML).
         job: PathBuf,
+        /// Rewrite only these periods of the results partitioned by
+        /// `period` (`2025-11`, `2025-Q4`, `2025`, `2025-11-03`; repeat or
+        /// separate by commas); other results are written in full.
+        #[arg(long, value_delimiter = ',')]
+        period: Vec<String>,
         /// Log lines as plain text or JSON objects (on stderr).
         #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
         log_format: LogFormat,
@@ -724,7 +780,57 @@ fn open(data: &Path, timezone: Option<&str>) -> Result<Dataset, CliError> {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
+    safetyscope_core::dataset::set_memory_limit(cli.memory_limit);
     match cli.command {
+        Command::Ingest {
+            data,
+            out,
+            timezone,
+            rows_per_file,
+            log_format,
+        } => {
+            if rows_per_file == 0 {
+                return Err(CliError::Usage("--rows-per-file must be positive".into()));
+            }
+            let reporter = Reporter::new(log_format);
+            let options = safetyscope_core::store::IngestOptions {
+                rows_per_file,
+                ..Default::default()
+            };
+            let m = safetyscope_core::store::ingest(
+                &data,
+                timezone.as_deref(),
+                &out,
+                &options,
+                &|p| reporter.progress(&p),
+            )?;
+            for (name, t) in &m.report.tables {
+                reporter.event(
+                    "ingest",
+                    &format!(
+                        "{name}: {} read, {} accepted, {} rejected",
+                        t.rows_read,
+                        t.rows_accepted,
+                        t.rows_read - t.rows_accepted
+                    ),
+                );
+            }
+            let files: usize = m.tables.values().map(|t| t.files.len()).sum();
+            let bytes: u64 = m
+                .tables
+                .values()
+                .flat_map(|t| &t.files)
+                .map(|f| f.bytes)
+                .sum();
+            reporter.event(
+                "done",
+                &format!(
+                    "wrote {} ({files} files, {:.1} MB)",
+                    out.display(),
+                    bytes as f64 / 1e6
+                ),
+            );
+        }
         Command::Generate {
             out,
             scale,
@@ -1159,46 +1265,42 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let ds = open(&data, timezone.as_deref())?;
             if let Some(dir) = &out {
-                safetyscope_core::bundle::write_site(&ds, &pkg, dir)?;
+                safetyscope_core::bundle::write_site(&ds, &pkg, dir).await?;
                 eprintln!("wrote {}", dir.display());
             }
             if let Some(file) = &single_file {
-                safetyscope_core::bundle::write_single_file(&ds, &pkg, file)?;
+                safetyscope_core::bundle::write_single_file(&ds, &pkg, file).await?;
                 eprintln!("wrote {}", file.display());
             }
         }
-        Command::Run { job, log_format } => {
-            use safetyscope_core::job::{Event, Job, run};
+        Command::Run {
+            job,
+            period,
+            log_format,
+        } => {
+            use safetyscope_core::job::{Event, Job, run_periods};
             let text =
                 std::fs::read_to_string(&job).map_err(|e| safetyscope_core::Error::io(&job, e))?;
             let parsed = Job::parse(&text, &job.display().to_string())?;
             let base = job.parent().map(Path::to_path_buf).unwrap_or_default();
-            let start = Instant::now();
-            let mut log = |e: Event| match log_format {
-                LogFormat::Plain => eprintln!(
-                    "[{:>7.2}s] {}: {}",
-                    start.elapsed().as_secs_f64(),
-                    e.stage,
-                    e.message
-                ),
-                LogFormat::Json => eprintln!(
-                    "{}",
-                    serde_json::json!({"t": start.elapsed().as_secs_f64(), "stage": e.stage, "message": e.message})
-                ),
-            };
-            let summary = run(&parsed, &base, &mut log).await?;
+            let reporter = Reporter::new(log_format);
+            let mut log = |e: Event| reporter.event(&e.stage, &e.message);
+            let summary = run_periods(&parsed, &base, &period, &mut log, &|p| {
+                reporter.progress(&p)
+            })
+            .await?;
             let out = base.join(&parsed.out).join("run-summary.json");
             let body =
                 serde_json::to_vec_pretty(&summary).map_err(|e| CliError::Usage(e.to_string()))?;
             write_atomic(&out, &body)?;
-            log(Event {
-                stage: "done".into(),
-                message: format!(
+            reporter.event(
+                "done",
+                &format!(
                     "{} outputs, summary {}",
                     summary.outputs.len(),
                     out.display()
                 ),
-            });
+            );
         }
         Command::Schema { markdown } => {
             if markdown {
@@ -1269,4 +1371,106 @@ fn emit(
     let _ = stdout.write_all(&text);
     let _ = stdout.write_all(b"\n");
     Ok(())
+}
+
+/// Log lines and progress on stderr: plain lines with a live progress line
+/// on a terminal, plain lines with a progress line every few seconds
+/// otherwise, or one JSON object per line.
+struct Reporter {
+    format: LogFormat,
+    live: bool,
+    start: Instant,
+    state: std::sync::Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    /// Per table: rows read, rows to read, done.
+    tables: std::collections::BTreeMap<&'static str, (u64, Option<u64>, bool)>,
+    /// Seconds since start when progress was last shown.
+    shown: f64,
+    /// A live line is on screen.
+    line: bool,
+}
+
+impl Reporter {
+    fn new(format: LogFormat) -> Reporter {
+        use std::io::IsTerminal;
+        Reporter {
+            format,
+            live: matches!(format, LogFormat::Plain) && std::io::stderr().is_terminal(),
+            start: Instant::now(),
+            state: std::sync::Mutex::new(ProgressState::default()),
+        }
+    }
+
+    fn line(&self, stage: &str, message: &str, state: &mut ProgressState) {
+        let t = self.start.elapsed().as_secs_f64();
+        if state.line {
+            eprint!("\r\x1b[2K");
+            state.line = false;
+        }
+        match self.format {
+            LogFormat::Plain => eprintln!("[{t:>7.2}s] {stage}: {message}"),
+            LogFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({"t": t, "stage": stage, "message": message})
+            ),
+        }
+    }
+
+    /// A log line.
+    fn event(&self, stage: &str, message: &str) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.line(stage, message, &mut state);
+    }
+
+    /// Progress of an ingest: a live line on a terminal (redrawn at most ten
+    /// times a second), otherwise a line per finished table and a summary
+    /// line every five seconds.
+    fn progress(&self, p: &safetyscope_core::store::Progress) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state
+            .tables
+            .insert(p.table, (p.rows_read, p.rows_total, p.done));
+        let t = self.start.elapsed().as_secs_f64();
+        if p.done {
+            let message = format!("{}: {} rows read", p.table, p.rows_read);
+            self.line("ingest", &message, &mut state);
+        }
+        let every = if self.live { 0.1 } else { 5.0 };
+        if t - state.shown < every {
+            return;
+        }
+        state.shown = t;
+        let parts: Vec<String> = state
+            .tables
+            .iter()
+            .filter(|(_, (_, _, done))| !done)
+            .map(|(name, (read, total, _))| match total {
+                Some(n) if *n > 0 && *read > 0 => {
+                    let share = *read as f64 / *n as f64;
+                    let eta = t * (1.0 - share) / share;
+                    format!("{name} {read}/{n} ({:.0} %, ETA {eta:.0} s)", share * 100.0)
+                }
+                _ => format!("{name} {read}"),
+            })
+            .collect();
+        if parts.is_empty() {
+            return;
+        }
+        let message = format!("reading {}", parts.join(" · "));
+        if self.live {
+            eprint!("\r\x1b[2K[{t:>7.2}s] ingest: {message}");
+            state.line = true;
+        } else {
+            self.line("ingest", &message, &mut state);
+        }
+    }
 }

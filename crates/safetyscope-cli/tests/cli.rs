@@ -298,3 +298,315 @@ charts = ["png"]
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("line"), "{}", text(&o));
 }
+
+#[test]
+fn a_store_gives_the_same_results_as_the_files_it_was_ingested_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let analyses = r#"
+as_of = "2025-12-01"
+
+[[analysis]]
+name = "risk"
+kind = "risk"
+options = { half_life_days = 30, from = "2025-06-01", to = "2025-12-01" }
+formats = ["parquet", "csv"]
+
+[[analysis]]
+name = "hotspots"
+kind = "hotspots"
+options = { site = "U01" }
+formats = ["csv"]
+
+[[analysis]]
+name = "peaks"
+kind = "peaks"
+options = { by = ["site"] }
+formats = ["csv"]
+
+[[analysis]]
+name = "profile"
+kind = "patterns"
+options = { view = "profile", by = ["site", "zone"] }
+
+[[analysis]]
+name = "kpis"
+kind = "kpis"
+formats = ["csv"]
+
+[[analysis]]
+name = "targets"
+kind = "targets"
+formats = ["csv"]
+
+[[analysis]]
+name = "alerts"
+kind = "alerts"
+formats = ["csv"]
+"#;
+    let files = dir.path().join("files.toml");
+    std::fs::write(
+        &files,
+        format!("data = \"sample\"\nout = \"out-files\"\n{analyses}"),
+    )
+    .unwrap();
+    let staged = dir.path().join("staged.toml");
+    std::fs::write(
+        &staged,
+        format!("data = \"sample\"\nstore = \"store\"\nout = \"out-store\"\n{analyses}"),
+    )
+    .unwrap();
+    for job in [&files, &staged] {
+        let o = run(&["run", job.to_str().unwrap(), "--memory-limit", "256M"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let store = dir.path().join("store");
+    assert!(store.join("_safetyscope.json").is_file());
+    for f in [
+        "risk.parquet",
+        "risk.csv",
+        "hotspots.csv",
+        "peaks.csv",
+        "profile.parquet",
+        "kpis.csv",
+        "targets.csv",
+        "alerts.csv",
+    ] {
+        let a = std::fs::read(dir.path().join("out-files").join(f)).unwrap();
+        let b = std::fs::read(dir.path().join("out-store").join(f)).unwrap();
+        assert!(a == b, "{f} differs between the files and the store");
+    }
+    // The store's report is the validation report of the files.
+    let o = run(&["validate", &data, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("_safetyscope.json")).unwrap()).unwrap();
+    assert_eq!(manifest["report"], report);
+    // `validate` and `sql` read a store too.
+    let o = run(&[
+        "sql",
+        store.to_str().unwrap(),
+        "select count(*) as n from incidents",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let n = report["tables"]["incidents"]["rows_accepted"]
+        .as_u64()
+        .unwrap();
+    assert!(text(&o).contains(&format!("\n{n}")), "{}", text(&o));
+
+    // `ingest` from the command line, cut into several files per table.
+    let cli_store = dir.path().join("cli-store");
+    let o = run(&[
+        "ingest",
+        &data,
+        "--out",
+        cli_store.to_str().unwrap(),
+        "--rows-per-file",
+        "5000",
+        "--log-format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cli_store.join("_safetyscope.json")).unwrap())
+            .unwrap();
+    let inc = &m["tables"]["incidents"];
+    let files = inc["files"].as_array().unwrap();
+    assert_eq!(files.len() as u64, n.div_ceil(5000));
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| f["rows"].as_u64().unwrap())
+            .sum::<u64>(),
+        n
+    );
+    let o = run(&[
+        "risk",
+        cli_store.to_str().unwrap(),
+        "--from",
+        "2025-06-01",
+        "--to",
+        "2025-12-01",
+        "--half-life-days",
+        "30",
+        "--out",
+        dir.path().join("risk-cli.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        std::fs::read(dir.path().join("risk-cli.csv")).unwrap()
+            == std::fs::read(dir.path().join("out-files/risk.csv")).unwrap()
+    );
+
+    // Errors: a directory that is not a store is not replaced; a store read
+    // in another timezone; a size that is not a size.
+    let other = dir.path().join("notes");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "x").unwrap();
+    let o = run(&["ingest", &data, "--out", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is not a store"), "{}", text(&o));
+    assert!(other.join("keep.txt").is_file());
+    let o = run(&[
+        "heatmap",
+        store.to_str().unwrap(),
+        "--timezone",
+        "Europe/Berlin",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Asia/Shanghai"), "{}", text(&o));
+    let o = run(&["heatmap", &data, "--memory-limit", "lots"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("lots"), "{}", text(&o));
+    // A failed ingest leaves no store and no temporary directory behind.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("incidents.csv"), "id,when\n1,2025-01-01\n").unwrap();
+    let bad_out = dir.path().join("bad-store");
+    let o = run(&[
+        "ingest",
+        broken.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!bad_out.exists());
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".bad-store")
+    }));
+}
+
+#[test]
+fn partitioned_results_and_period_reruns() {
+    let dir = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let job = dir.path().join("job.toml");
+    let write_job = |as_of: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                r#"
+data = "sample"
+out = "out"
+as_of = "{as_of}"
+
+[[analysis]]
+name = "kpis"
+kind = "kpis"
+options = {{ periods = ["month", "quarter", "year"], scopes = ["group", "site"], kpis = ["hazards_found", "incidents"] }}
+partition_by = ["scope", "period"]
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let files_under = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut out = vec![];
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push((
+                        p.strip_prefix(d).unwrap().to_string_lossy().to_string(),
+                        std::fs::read(&p).unwrap(),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    write_job("2025-10-15");
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let kpis = dir.path().join("out/kpis");
+    let first = files_under(&kpis);
+    assert!(
+        first
+            .iter()
+            .any(|(p, _)| p == "scope=U01/period=2025-10/part-0.parquet")
+    );
+    assert!(
+        first
+            .iter()
+            .any(|(p, _)| p == "scope=group/period=2025-Q4/part-0.parquet")
+    );
+    assert!(!first.iter().any(|(p, _)| p.contains("period=2025-11")));
+    // Every partition holds exactly its rows.
+    for (p, _) in &first {
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(kpis.join(p)).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for b in r {
+            let b = b.unwrap();
+            let period = b.column_by_name("period").unwrap();
+            let period = period
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            assert!(
+                period
+                    .iter()
+                    .all(|v| p.contains(&format!("period={}/", v.unwrap())))
+            );
+        }
+    }
+    // A month later, October (complete now) and November are rewritten
+    // with the quarter and the year they belong to; every other partition
+    // is left byte for byte.
+    write_job("2025-11-20");
+    let o = run(&["run", job.to_str().unwrap(), "--period", "2025-10,2025-11"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let second = files_under(&kpis);
+    let touched = |p: &str| {
+        ["2025-10", "2025-11", "2025-Q4", "2025"]
+            .iter()
+            .any(|q| p.contains(&format!("period={q}/")))
+    };
+    for (p, bytes) in &first {
+        if !touched(p) {
+            let now = second.iter().find(|(q, _)| q == p).expect("kept");
+            assert!(&now.1 == bytes, "{p} was rewritten");
+        }
+    }
+    assert!(
+        second
+            .iter()
+            .any(|(p, _)| p == "scope=U01/period=2025-11/part-0.parquet")
+    );
+    assert!(!second.iter().any(|(p, _)| p.contains("period=2025-12")));
+    // The same as a full run as of the same date.
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(files_under(&kpis) == second);
+    // Bad period, and a partition column the result does not have.
+    let o = run(&["run", job.to_str().unwrap(), "--period", "November"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("November"), "{}", text(&o));
+    std::fs::write(
+        &job,
+        "data = \"sample\"\nout = \"out\"\n[[analysis]]\nname = \"risk\"\nkind = \"risk\"\npartition_by = [\"period\"]\n",
+    )
+    .unwrap();
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no column `period`"), "{}", text(&o));
+}

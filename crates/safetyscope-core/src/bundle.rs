@@ -20,7 +20,7 @@ type TableFiles = Vec<(TableKind, Vec<u8>)>;
 
 /// The canonical tables of a dataset as Parquet files, with the mapping
 /// text (timezone and roster) the page loads them with.
-fn data_files(ds: &Dataset) -> Result<(TableFiles, String)> {
+async fn data_files(ds: &Dataset) -> Result<(TableFiles, String)> {
     let mut out = vec![];
     for kind in TableKind::ALL {
         if !ds.has_table(kind) || ds.row_count(kind) == 0 {
@@ -28,7 +28,7 @@ fn data_files(ds: &Dataset) -> Result<(TableFiles, String)> {
         }
         let schema = kind.def().arrow_schema(ds.timezone());
         let bytes = crate::output::encode(
-            ds.batches(kind),
+            &ds.collect(kind).await?,
             &schema,
             crate::output::OutputFormat::Parquet,
         )?;
@@ -65,9 +65,9 @@ fn pkg_files(pkg: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 /// Write the dashboard site into `out` (replaced as a whole once complete):
 /// `index.html`, `app.js`, `style.css`, `pkg/` from `pkg`, and `data/` with
 /// the dataset's canonical tables, `dataset.toml` and `manifest.json`.
-pub fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
+pub async fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     let (glue, wasm) = pkg_files(pkg)?;
-    let (files, mapping) = data_files(ds)?;
+    let (files, mapping) = data_files(ds).await?;
     let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = (|| -> Result<()> {
@@ -157,10 +157,10 @@ fn inline_module(glue: &str) -> Result<String> {
 /// bindings, the WASM module and the data inline, a Content Security Policy
 /// that allows exactly the inline script and style (by hash) and no network
 /// at all. Opens from `file://` by double-click.
-pub fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
+pub async fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     use sha2::Digest;
     let (glue, wasm) = pkg_files(pkg)?;
-    let (files, mapping) = data_files(ds)?;
+    let (files, mapping) = data_files(ds).await?;
     let glue = String::from_utf8(glue)
         .map_err(|_| Error::option("pkg", format!("{GLUE} is not UTF-8")))?;
     let script = inline_module(&glue)?;

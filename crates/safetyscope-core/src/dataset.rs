@@ -27,6 +27,44 @@ pub enum OnTableError {
     Report,
 }
 
+/// Run `f` on every table of `inputs` but the site plan, in parallel where
+/// threads exist; results in table order.
+pub(crate) fn for_each_table<T: Send>(
+    inputs: &BTreeMap<TableKind, TableInput>,
+    f: &(dyn Fn(TableKind, &TableInput) -> Result<T> + Sync),
+) -> Vec<(TableKind, Result<T>)> {
+    let rest: Vec<(TableKind, &TableInput)> = TableKind::ALL
+        .into_iter()
+        .filter(|k| *k != TableKind::Cells)
+        .filter_map(|k| inputs.get(&k).map(|i| (k, i)))
+        .collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = rest
+                .iter()
+                .map(|(k, input)| (*k, scope.spawn(move || f(*k, input))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(k, h)| {
+                    (
+                        k,
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::data(k.name(), "loading panicked"))),
+                    )
+                })
+                .collect()
+        })
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        rest.into_iter()
+            .map(|(k, input)| (k, f(k, input)))
+            .collect()
+    }
+}
+
 /// Canonical tables in a DataFusion session plus their validation report.
 #[derive(Clone)]
 pub struct Dataset {
@@ -34,6 +72,9 @@ pub struct Dataset {
     timezone: String,
     report: ValidationReport,
     tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+    /// Tables read from files by the session (a store) rather than held in
+    /// memory, with their accepted rows.
+    stored: BTreeMap<TableKind, u64>,
     roster: Option<crate::patterns::Roster>,
 }
 
@@ -55,11 +96,33 @@ impl std::fmt::Debug for Dataset {
     }
 }
 
-/// A DataFusion session configured for safetyscope (one partition on wasm32).
+/// The memory the sessions of native builds may use for query state before
+/// spilling to disk (0: no limit). Set once per process, before datasets
+/// are opened (the CLI's `--memory-limit`).
+static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Limit the memory of every session created from now on to `bytes`
+/// (sorts, joins and aggregations spill to the system's temporary directory
+/// past it); `None` removes the limit.
+pub fn set_memory_limit(bytes: Option<usize>) {
+    MEMORY_LIMIT.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A DataFusion session configured for safetyscope (one partition on wasm32;
+/// the memory limit of [`set_memory_limit`]).
 pub fn new_context() -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
     if cfg!(target_arch = "wasm32") {
         config = config.with_target_partitions(1);
+    }
+    let limit = MEMORY_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
+    if limit > 0 {
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_limit(limit, 1.0)
+            .build_arc();
+        if let Ok(rt) = runtime {
+            return SessionContext::new_with_config_rt(config, rt);
+        }
     }
     SessionContext::new_with_config(config)
 }
@@ -90,7 +153,6 @@ impl Dataset {
             tables: BTreeMap::new(),
         };
         let mut tables = BTreeMap::new();
-        let mut extents: crate::ingest::SiteExtents = Default::default();
         let load_one =
             |kind: TableKind, input: &TableInput, extents: crate::ingest::SiteExtents| match &input
                 .error
@@ -101,6 +163,7 @@ impl Dataset {
         // The site plan first: the other tables' coordinates are checked
         // against it. Then the other tables, in parallel where threads exist.
         let mut results = Vec::new();
+        let mut extents: crate::ingest::SiteExtents = Default::default();
         if let Some(input) = inputs.get(&TableKind::Cells) {
             let r = load_one(TableKind::Cells, input, Default::default());
             if let Ok((batches, _)) = &r {
@@ -108,41 +171,9 @@ impl Dataset {
             }
             results.push((TableKind::Cells, r));
         }
-        let rest: Vec<(TableKind, &TableInput)> = TableKind::ALL
-            .into_iter()
-            .filter(|k| *k != TableKind::Cells)
-            .filter_map(|k| inputs.get(&k).map(|i| (k, i)))
-            .collect();
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let extents = &extents;
-            let loaded: Vec<_> = std::thread::scope(|scope| {
-                let handles: Vec<_> = rest
-                    .iter()
-                    .map(|(k, input)| {
-                        (
-                            *k,
-                            scope.spawn(move || load_one(*k, input, extents.clone())),
-                        )
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|(k, h)| {
-                        (
-                            k,
-                            h.join()
-                                .unwrap_or_else(|_| Err(Error::data(k.name(), "loading panicked"))),
-                        )
-                    })
-                    .collect()
-            });
-            results.extend(loaded);
-        }
-        #[cfg(target_arch = "wasm32")]
-        for (k, input) in &rest {
-            results.push((*k, load_one(*k, input, extents.clone())));
-        }
+        results.extend(for_each_table(&inputs, &|k, input| {
+            load_one(k, input, extents.clone())
+        }));
         for (kind, loaded) in results {
             let input = &inputs[&kind];
             match loaded {
@@ -187,8 +218,30 @@ impl Dataset {
             timezone,
             report,
             tables,
+            stored: BTreeMap::new(),
             roster: None,
         })
+    }
+
+    /// A dataset whose session already has every table registered: `memory`
+    /// holds the tables kept in memory, `stored` the rows of those the session
+    /// reads from files.
+    #[cfg(feature = "native")]
+    pub(crate) fn from_session(
+        ctx: SessionContext,
+        timezone: String,
+        report: ValidationReport,
+        memory: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+        stored: BTreeMap<TableKind, u64>,
+    ) -> Dataset {
+        Dataset {
+            ctx,
+            timezone,
+            report,
+            tables: memory,
+            stored,
+            roster: None,
+        }
     }
 
     /// Load canonical tables given as Arrow batches (column names canonical,
@@ -266,118 +319,10 @@ impl Dataset {
         timezone: Option<&str>,
         on_error: OnTableError,
     ) -> Result<Dataset> {
-        let (mapping, base) = if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
-            (
-                Some(Mapping::from_file(path)?),
-                path.parent()
-                    .map(std::path::Path::to_path_buf)
-                    .unwrap_or_default(),
-            )
-        } else if path.is_dir() && path.join("dataset.toml").is_file() {
-            (
-                Some(Mapping::from_file(&path.join("dataset.toml"))?),
-                path.to_path_buf(),
-            )
-        } else if path.is_dir() {
-            (None, path.to_path_buf())
-        } else if !path.exists() {
-            return Err(Error::NotFound(path.to_path_buf()));
-        } else {
-            return Err(Error::option(
-                "path",
-                format!(
-                    "{} is neither a directory nor a .toml mapping file",
-                    path.display()
-                ),
-            ));
-        };
-        let mut inputs = BTreeMap::new();
-        match &mapping {
-            Some(m) => {
-                for (name, t) in &m.tables {
-                    let kind = TableKind::from_name(name).expect("checked when parsing");
-                    let Some(p) = &t.path else {
-                        return Err(Error::mapping(
-                            Some(format!("[tables.{name}]")),
-                            "`path` is required when opening from files",
-                        ));
-                    };
-                    let full = if std::path::Path::new(p).is_absolute() {
-                        std::path::PathBuf::from(p)
-                    } else {
-                        base.join(p)
-                    };
-                    let fmt = t
-                        .format
-                        .as_deref()
-                        .map(crate::ingest::Format::parse)
-                        .transpose()?;
-                    let sources = match crate::ingest::discover(&full, fmt) {
-                        Ok(s) => s,
-                        Err(e) if on_error == OnTableError::Report => {
-                            inputs.insert(
-                                kind,
-                                TableInput {
-                                    mapping: Some(t.clone()),
-                                    sources: vec![],
-                                    error: Some(e.to_string()),
-                                },
-                            );
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    inputs.insert(
-                        kind,
-                        TableInput {
-                            mapping: Some(t.clone()),
-                            sources,
-                            error: None,
-                        },
-                    );
-                }
-            }
-            None => {
-                for kind in TableKind::ALL {
-                    let mut found = None;
-                    for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-                        let p = entry.map_err(|e| Error::io(path, e))?.path();
-                        let stem = p
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().to_string())
-                            .unwrap_or_default();
-                        let is_dir_match =
-                            p.is_dir() && p.file_name().is_some_and(|n| n == kind.name());
-                        let is_file_match = p.is_file()
-                            && stem == kind.name()
-                            && crate::ingest::Format::from_name(&p.to_string_lossy()).is_some();
-                        if is_dir_match || is_file_match {
-                            found = Some(p);
-                            break;
-                        }
-                    }
-                    if let Some(p) = found {
-                        inputs.insert(
-                            kind,
-                            TableInput {
-                                mapping: None,
-                                sources: crate::ingest::discover(&p, None)?,
-                                error: None,
-                            },
-                        );
-                    }
-                }
-                if inputs.is_empty() {
-                    return Err(Error::data(
-                        path.display().to_string(),
-                        format!(
-                            "no canonical table files found (expected e.g. incidents.parquet; tables: {})",
-                            TableKind::ALL.map(TableKind::name).join(", ")
-                        ),
-                    ));
-                }
-            }
+        if crate::store::is_store(path) {
+            return crate::store::open(path, timezone);
         }
+        let (mapping, inputs) = resolve_inputs(path, on_error)?;
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()));
@@ -418,14 +363,34 @@ impl Dataset {
 
     /// Accepted rows of a table.
     pub fn row_count(&self, kind: TableKind) -> usize {
+        if let Some(n) = self.stored.get(&kind) {
+            return usize::try_from(*n).unwrap_or(usize::MAX);
+        }
         self.tables
             .get(&kind)
             .map_or(0, |(_, b)| b.iter().map(RecordBatch::num_rows).sum())
     }
 
-    /// The accepted batches of a table.
+    /// Whether a table is read from files as it is queried (a store) rather
+    /// than held in memory.
+    pub fn is_stored(&self, kind: TableKind) -> bool {
+        self.stored.contains_key(&kind)
+    }
+
+    /// The accepted batches of a table held in memory; empty for a table read
+    /// from a store (see [`Dataset::is_stored`] and [`Dataset::collect`]).
+    /// The site plan is always in memory.
     pub fn batches(&self, kind: TableKind) -> &[RecordBatch] {
         self.tables.get(&kind).map_or(&[], |(_, b)| b.as_slice())
+    }
+
+    /// Every accepted row of a table, in memory or read from its files.
+    pub async fn collect(&self, kind: TableKind) -> Result<Vec<RecordBatch>> {
+        if self.is_stored(kind) {
+            Ok(self.table(kind).await?.collect().await?)
+        } else {
+            Ok(self.batches(kind).to_vec())
+        }
     }
 
     /// A lazy DataFrame over a canonical table.
@@ -447,4 +412,127 @@ impl Dataset {
             .filter_map(|t| t.error.clone().map(|e| (t.table.clone(), e)))
             .collect()
     }
+}
+
+/// The mapping and the table inputs of a dataset path: a mapping file
+/// (`.toml`), a directory with a `dataset.toml`, or a directory of canonical
+/// files named after the tables.
+#[cfg(feature = "native")]
+pub(crate) fn resolve_inputs(
+    path: &std::path::Path,
+    on_error: OnTableError,
+) -> Result<(Option<Mapping>, BTreeMap<TableKind, TableInput>)> {
+    let (mapping, base) = if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+        (
+            Some(Mapping::from_file(path)?),
+            path.parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        )
+    } else if path.is_dir() && path.join("dataset.toml").is_file() {
+        (
+            Some(Mapping::from_file(&path.join("dataset.toml"))?),
+            path.to_path_buf(),
+        )
+    } else if path.is_dir() {
+        (None, path.to_path_buf())
+    } else if !path.exists() {
+        return Err(Error::NotFound(path.to_path_buf()));
+    } else {
+        return Err(Error::option(
+            "path",
+            format!(
+                "{} is neither a directory nor a .toml mapping file",
+                path.display()
+            ),
+        ));
+    };
+    let mut inputs = BTreeMap::new();
+    match &mapping {
+        Some(m) => {
+            for (name, t) in &m.tables {
+                let kind = TableKind::from_name(name).expect("checked when parsing");
+                let Some(p) = &t.path else {
+                    return Err(Error::mapping(
+                        Some(format!("[tables.{name}]")),
+                        "`path` is required when opening from files",
+                    ));
+                };
+                let full = if std::path::Path::new(p).is_absolute() {
+                    std::path::PathBuf::from(p)
+                } else {
+                    base.join(p)
+                };
+                let fmt = t
+                    .format
+                    .as_deref()
+                    .map(crate::ingest::Format::parse)
+                    .transpose()?;
+                let sources = match crate::ingest::discover(&full, fmt) {
+                    Ok(s) => s,
+                    Err(e) if on_error == OnTableError::Report => {
+                        inputs.insert(
+                            kind,
+                            TableInput {
+                                mapping: Some(t.clone()),
+                                sources: vec![],
+                                error: Some(e.to_string()),
+                            },
+                        );
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                inputs.insert(
+                    kind,
+                    TableInput {
+                        mapping: Some(t.clone()),
+                        sources,
+                        error: None,
+                    },
+                );
+            }
+        }
+        None => {
+            for kind in TableKind::ALL {
+                let mut found = None;
+                for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+                    let p = entry.map_err(|e| Error::io(path, e))?.path();
+                    let stem = p
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().to_string())
+                        .unwrap_or_default();
+                    let is_dir_match =
+                        p.is_dir() && p.file_name().is_some_and(|n| n == kind.name());
+                    let is_file_match = p.is_file()
+                        && stem == kind.name()
+                        && crate::ingest::Format::from_name(&p.to_string_lossy()).is_some();
+                    if is_dir_match || is_file_match {
+                        found = Some(p);
+                        break;
+                    }
+                }
+                if let Some(p) = found {
+                    inputs.insert(
+                        kind,
+                        TableInput {
+                            mapping: None,
+                            sources: crate::ingest::discover(&p, None)?,
+                            error: None,
+                        },
+                    );
+                }
+            }
+            if inputs.is_empty() {
+                return Err(Error::data(
+                    path.display().to_string(),
+                    format!(
+                        "no canonical table files found (expected e.g. incidents.parquet; tables: {})",
+                        TableKind::ALL.map(TableKind::name).join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((mapping, inputs))
 }

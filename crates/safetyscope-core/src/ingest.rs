@@ -1484,9 +1484,37 @@ pub fn load_table(
     sources: &[Source],
     extents: SiteExtents,
 ) -> Result<(Vec<RecordBatch>, TableReport)> {
+    let mut out = Vec::new();
+    let report = stream_table(
+        kind,
+        tz,
+        mapping,
+        sources,
+        extents,
+        &mut |b| {
+            out.push(b);
+            Ok(())
+        },
+        &mut |_| {},
+    )?;
+    Ok((out, report))
+}
+
+/// Validate one table from its sources batch by batch, handing every
+/// non-empty batch of accepted canonical rows to `sink` as soon as it is
+/// converted (memory holds one batch, plus the fingerprints of the ids);
+/// `on_read` hears the number of rows read so far after every batch.
+pub fn stream_table(
+    kind: TableKind,
+    tz: &str,
+    mapping: Option<&TableMapping>,
+    sources: &[Source],
+    extents: SiteExtents,
+    sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    on_read: &mut dyn FnMut(u64),
+) -> Result<TableReport> {
     let mut loader = TableLoader::new(kind, tz, mapping, extents)?;
     let opts = mapping.map(ReadOptions::from_mapping).unwrap_or_default();
-    let mut out = Vec::new();
     for src in sources {
         loader.report.sources.push(src.label.clone());
         let mut row = 1u64;
@@ -1496,11 +1524,29 @@ pub fn load_table(
             let accepted = loader.push(&batch, &src.label, row)?;
             row += n;
             if accepted.num_rows() > 0 {
-                out.push(accepted);
+                sink(accepted)?;
             }
+            on_read(loader.report.rows_read);
         }
     }
-    Ok((out, loader.report))
+    Ok(loader.report)
+}
+
+/// Rows of a source when its format records them (Parquet footers, batches
+/// in memory); `None` for text formats, known only once read.
+pub fn source_rows(src: &Source) -> Option<u64> {
+    match &src.data {
+        #[cfg(feature = "native")]
+        SourceData::Path(p) if src.format == Format::Parquet => {
+            let file = std::fs::File::open(p).ok()?;
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .ok()?;
+            u64::try_from(meta.file_metadata().num_rows()).ok()
+        }
+        SourceData::Batches(b) => Some(b.iter().map(|b| b.num_rows() as u64).sum()),
+        _ => None,
+    }
 }
 
 /// Map of table → the raw batches given by a binding, to load as canonical

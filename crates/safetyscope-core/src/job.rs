@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, OnTableError};
@@ -19,6 +19,12 @@ use crate::output::{OutputFormat, encode, write_atomic, write_chart};
 pub struct Job {
     /// The dataset: a directory or a mapping file, relative to the job file.
     pub data: PathBuf,
+    /// A store directory, relative to the job file: when set, the run first
+    /// ingests `data` into it (validated once, streamed batch by batch) and
+    /// the analyses read the store's files, so memory stays bounded. When
+    /// `data` is itself a store, it is read directly.
+    #[serde(default)]
+    pub store: Option<PathBuf>,
     /// The dataset timezone (overrides the mapping).
     #[serde(default)]
     pub timezone: Option<String>,
@@ -48,6 +54,12 @@ pub struct JobAnalysis {
     /// Result formats: `parquet`, `csv`, `json`, `ndjson` (default parquet).
     #[serde(default = "default_formats")]
     pub formats: Vec<String>,
+    /// Write the Parquet result as a directory partitioned by these result
+    /// columns (`<out>/<name>/scope=U01/period=2025-11/part-0.parquet`,
+    /// Hive style) instead of one file; `period` partitions are what
+    /// `--period` rewrites.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
     /// Chart formats: `svg`, `png` (none by default).
     #[serde(default)]
     pub charts: Vec<String>,
@@ -127,6 +139,15 @@ impl Job {
                         format!("{label}: analysis `{}`: unknown format `{f}`", a.name),
                     )
                 })?;
+            }
+            if !a.partition_by.is_empty() && a.formats.iter().any(|f| f != "parquet") {
+                return Err(Error::option(
+                    "job",
+                    format!(
+                        "{label}: analysis `{}`: a partitioned result is written as parquet only",
+                        a.name
+                    ),
+                ));
             }
             for c in &a.charts {
                 if c != "svg" && c != "png" {
@@ -256,8 +277,39 @@ async fn compute(
 }
 
 /// Run a job whose relative paths are resolved against `base`; `log`
-/// receives progress events.
-pub async fn run(job: &Job, base: &Path, log: &mut dyn FnMut(Event)) -> Result<Summary> {
+/// receives its events, `progress` the progress of an ingest into the
+/// job's store.
+pub async fn run(
+    job: &Job,
+    base: &Path,
+    log: &mut dyn FnMut(Event),
+    progress: &(dyn Fn(crate::store::Progress) + Sync),
+) -> Result<Summary> {
+    run_periods(job, base, &[], log, progress).await
+}
+
+/// [`run`], rewriting of every result partitioned by `period` only the
+/// partitions of periods that overlap one of `periods` (`2025`, `2025-Q4`,
+/// `2025-11`, `2025-11-03`); the other partitions are left as they are.
+/// Results not partitioned by period are written in full.
+pub async fn run_periods(
+    job: &Job,
+    base: &Path,
+    periods: &[String],
+    log: &mut dyn FnMut(Event),
+    progress: &(dyn Fn(crate::store::Progress) + Sync),
+) -> Result<Summary> {
+    let periods = periods
+        .iter()
+        .map(|p| {
+            PeriodRange::parse(p).ok_or_else(|| {
+                Error::option(
+                    "period",
+                    format!("`{p}` is not a period (2025, 2025-Q4, 2025-11 or 2025-11-03)"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let data = base.join(&job.data);
     let out = base.join(&job.out);
     let mut summary = Summary {
@@ -271,7 +323,24 @@ pub async fn run(job: &Job, base: &Path, log: &mut dyn FnMut(Event)) -> Result<S
         stage: "load".into(),
         message: format!("reading {}", data.display()),
     });
-    let ds = Dataset::open(&data, job.timezone.as_deref(), OnTableError::Fail)?;
+    let ds = match &job.store {
+        Some(store) => {
+            let store = base.join(store);
+            crate::store::ingest(
+                &data,
+                job.timezone.as_deref(),
+                &store,
+                &crate::store::IngestOptions::default(),
+                progress,
+            )?;
+            log(Event {
+                stage: "load".into(),
+                message: format!("validated into the store {}", store.display()),
+            });
+            Dataset::open(&store, job.timezone.as_deref(), OnTableError::Fail)?
+        }
+        None => Dataset::open(&data, job.timezone.as_deref(), OnTableError::Fail)?,
+    };
     for (name, r) in &ds.report().tables {
         summary.tables.push((
             name.clone(),
@@ -295,7 +364,13 @@ pub async fn run(job: &Job, base: &Path, log: &mut dyn FnMut(Event)) -> Result<S
     for a in &job.analyses {
         let t = Instant::now();
         let (batch, svg) = compute(&ds, a, job.as_of.as_deref()).await?;
-        for f in &a.formats {
+        if !a.partition_by.is_empty() {
+            let dir = out.join(&a.name);
+            for w in write_partitioned(&batch, &a.partition_by, &dir, &periods)? {
+                summary.outputs.push(w);
+            }
+        }
+        for f in a.formats.iter().filter(|_| a.partition_by.is_empty()) {
             let path = out.join(format!("{}.{f}", a.name));
             let bytes = encode(
                 std::slice::from_ref(&batch),
@@ -335,4 +410,232 @@ pub async fn run(job: &Job, base: &Path, log: &mut dyn FnMut(Event)) -> Result<S
         summary.stages.push((a.name.clone(), secs));
     }
     Ok(summary)
+}
+
+/// The days a period label covers, as `[first, last]` (proleptic days).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PeriodRange(i32, i32);
+
+impl PeriodRange {
+    /// `2025`, `2025-Q4`, `2025-11` or `2025-11-03`.
+    fn parse(label: &str) -> Option<PeriodRange> {
+        use chrono::{Datelike, NaiveDate};
+        let t = label.trim();
+        let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d);
+        let last_of = |y: i32, m: u32| {
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            day(ny, nm, 1).and_then(|d| d.pred_opt())
+        };
+        let (a, b) = if let Ok(y) = t.parse::<i32>() {
+            (day(y, 1, 1)?, day(y, 12, 31)?)
+        } else if let Some((y, q)) = t.split_once("-Q") {
+            let (y, q): (i32, u32) = (y.parse().ok()?, q.parse().ok()?);
+            if !(1..=4).contains(&q) {
+                return None;
+            }
+            (day(y, q * 3 - 2, 1)?, last_of(y, q * 3)?)
+        } else if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            (d, d)
+        } else {
+            let (y, m) = t.split_once('-')?;
+            let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+            (day(y, m, 1)?, last_of(y, m)?)
+        };
+        Some(PeriodRange(a.num_days_from_ce(), b.num_days_from_ce()))
+    }
+
+    fn overlaps(&self, o: &PeriodRange) -> bool {
+        self.0 <= o.1 && o.0 <= self.1
+    }
+}
+
+/// A partition directory name: `column=value`, the value percent-encoded
+/// where it could not be a path component; nulls as Hive writes them.
+fn partition_component(column: &str, value: Option<&str>) -> String {
+    let v = match value {
+        None => "__HIVE_DEFAULT_PARTITION__".to_string(),
+        Some(v) => {
+            let mut out = String::new();
+            for ch in v.chars() {
+                if ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ' ') {
+                    out.push(ch);
+                } else {
+                    let mut buf = [0u8; 4];
+                    for b in ch.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+            }
+            if out.is_empty() || out.starts_with('.') {
+                out = format!("%2E{}", out.get(1..).unwrap_or_default());
+            }
+            out
+        }
+    };
+    format!("{column}={v}")
+}
+
+/// Write `batch` as Parquet files under `dir`, one per distinct value of
+/// the `by` columns (which stay in the files). Without `periods` the whole
+/// directory is replaced; with them, only the partitions whose `period`
+/// overlaps one of them are written, each replacing its directory, and the
+/// rest of `dir` is left alone.
+fn write_partitioned(
+    batch: &RecordBatch,
+    by: &[String],
+    dir: &Path,
+    periods: &[PeriodRange],
+) -> Result<Vec<Written>> {
+    use std::collections::BTreeMap;
+    let mut keys: Vec<arrow::array::StringArray> = Vec::new();
+    for c in by {
+        let a = batch.column_by_name(c).ok_or_else(|| {
+            Error::option(
+                "partition_by",
+                format!(
+                    "the result has no column `{c}`; its columns are: {}",
+                    batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let text = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)?;
+        keys.push(
+            text.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .expect("utf8")
+                .clone(),
+        );
+    }
+    let period_col = by.iter().position(|c| c == "period");
+    let scoped = !periods.is_empty() && period_col.is_some();
+    let mut groups: BTreeMap<Vec<Option<String>>, Vec<u32>> = BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        let key: Vec<Option<String>> = keys
+            .iter()
+            .map(|k| (!k.is_null(r)).then(|| k.value(r).to_string()))
+            .collect();
+        if scoped {
+            let label = key[period_col.expect("scoped")].as_deref().unwrap_or("");
+            let hit =
+                PeriodRange::parse(label).is_some_and(|p| periods.iter().any(|q| p.overlaps(q)));
+            if !hit {
+                continue;
+            }
+        }
+        groups.entry(key).or_default().push(r as u32);
+    }
+    let mut written = Vec::new();
+    let mut files: Vec<(PathBuf, Vec<u8>, usize)> = Vec::new();
+    for (key, rows) in &groups {
+        let rel: PathBuf = by
+            .iter()
+            .zip(key)
+            .map(|(c, v)| partition_component(c, v.as_deref()))
+            .collect();
+        let idx = arrow::array::UInt32Array::from(rows.clone());
+        let part = arrow::compute::take_record_batch(batch, &idx)?;
+        let bytes = encode(
+            std::slice::from_ref(&part),
+            &batch.schema(),
+            OutputFormat::Parquet,
+        )?;
+        files.push((rel, bytes, part.num_rows()));
+    }
+    if scoped {
+        // Each partition replaces its own directory.
+        for (rel, bytes, rows) in files {
+            let path = dir.join(&rel).join("part-0.parquet");
+            if let Some(d) = path.parent()
+                && d.exists()
+            {
+                for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+                    let p = e.map_err(|e| Error::io(d, e))?.path();
+                    if p.is_file() && p != path {
+                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
+                }
+            }
+            write_atomic(&path, &bytes)?;
+            written.push(Written {
+                path,
+                rows,
+                bytes: bytes.len(),
+            });
+        }
+        return Ok(written);
+    }
+    // The whole directory, written aside and renamed into place.
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let result = (|| {
+        for (rel, bytes, rows) in files {
+            write_atomic(&tmp.join(&rel).join("part-0.parquet"), &bytes)?;
+            written.push(Written {
+                path: dir.join(&rel).join("part-0.parquet"),
+                rows,
+                bytes: bytes.len(),
+            });
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        if dir.exists() {
+            let old = parent.join(format!(".{name}.{}.old", std::process::id()));
+            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
+        } else {
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result.map(|()| written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_labels_and_overlap() {
+        let p = |s: &str| PeriodRange::parse(s).unwrap();
+        assert!(p("2025").overlaps(&p("2025-11")));
+        assert!(p("2025-Q4").overlaps(&p("2025-11")));
+        assert!(!p("2025-Q3").overlaps(&p("2025-11")));
+        assert!(p("2025-11-30").overlaps(&p("2025-11")));
+        assert!(!p("2025-12-01").overlaps(&p("2025-11")));
+        assert_eq!(p("2024-02").1 - p("2024-02").0, 28);
+        assert!(PeriodRange::parse("2025-Q5").is_none());
+        assert!(PeriodRange::parse("last month").is_none());
+    }
+
+    #[test]
+    fn partition_names_are_safe_path_components() {
+        assert_eq!(
+            partition_component("scope", Some("U01/仓库")),
+            "scope=U01%2F仓库"
+        );
+        assert_eq!(
+            partition_component("period", Some("2025-Q4")),
+            "period=2025-Q4"
+        );
+        assert_eq!(
+            partition_component("zone", None),
+            "zone=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(partition_component("x", Some("..")), "x=%2E.");
+    }
 }

@@ -41,6 +41,8 @@ pub mod risk;
 pub mod rng;
 pub mod schema;
 pub mod stats;
+#[cfg(feature = "native")]
+pub mod store;
 pub mod timeparse;
 pub mod vocab;
 

@@ -325,8 +325,13 @@ fn ts_lit(ds: &Dataset, micros: i64) -> Expr {
 }
 
 /// Whole days between `to` and a timestamp column.
-fn age_days(to: i64, column: &str) -> Expr {
-    (lit(to) - cast(col(column), DataType::Int64)) / lit(DAY_US)
+/// Whole days from `column` to `to`: the age the decay needs, or a
+/// constant 0 without decay (fewer groups, same sums).
+fn age_days(to: i64, column: &str, half_life_days: Option<f64>) -> Expr {
+    match half_life_days {
+        Some(_) => (lit(to) - cast(col(column), DataType::Int64)) / lit(DAY_US),
+        None => lit(0i64),
+    }
 }
 
 /// Counts per group, in a fixed order: the weighted sums built from them
@@ -371,7 +376,7 @@ async fn evidence(
             col("site"),
             col("cell"),
             col("severity"),
-            age_days(to, "occurred_at").alias("age"),
+            age_days(to, "occurred_at", o.half_life_days).alias("age"),
         ],
     )
     .await?;
@@ -407,7 +412,7 @@ async fn evidence(
         vec![
             col("site"),
             col("cell"),
-            age_days(to, "detected_at").alias("age"),
+            age_days(to, "detected_at", o.half_life_days).alias("age"),
         ],
     )
     .await?;
@@ -449,7 +454,16 @@ async fn evidence(
                 .or(col("closed_at").gt_eq(ts_lit(ds, to))),
         ),
     )?;
-    let overdue_days = (lit(to) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
+    let mut overdue_days = (lit(to) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
+    // Past the day the factor reaches its cap every day weighs the same:
+    // count those days as that one day (fewer groups, same weights).
+    let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
+    if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
+        let cap_day = cap_day as i64;
+        overdue_days =
+            datafusion::logical_expr::when(overdue_days.clone().gt(lit(cap_day)), lit(cap_day))
+                .otherwise(overdue_days)?;
+    }
     let b = grouped(
         haz,
         vec![
@@ -610,14 +624,40 @@ fn plan(ds: &Dataset, site: Option<&str>) -> Result<Vec<PlanCell>> {
 /// Hours worked per cell in [from, to): each exposure row's hours times the
 /// share of its period inside the window, spread evenly over the cells of
 /// its zone (or of its site when the row has no zone).
-fn hours_per_cell(
+async fn hours_per_cell(
     ds: &Dataset,
     cells: &[PlanCell],
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<CellKey, f64>> {
     let mut per_zone: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
-    for b in ds.batches(TableKind::Exposure) {
+    // The rows overlapping the window, in a fixed order: the sums are the
+    // same whatever order the files or partitions are read in.
+    let (s0, s1) = (
+        cast(col("period_start"), DataType::Int64),
+        cast(col("period_end"), DataType::Int64),
+    );
+    let batches = ds
+        .table(TableKind::Exposure)
+        .await?
+        .filter(s1.clone().gt(lit(from)).and(s0.clone().lt(lit(to))))?
+        .select(vec![
+            col("site"),
+            col("zone"),
+            s0.alias("period_start"),
+            s1.alias("period_end"),
+            col("hours_worked"),
+        ])?
+        .sort_by(vec![
+            col("site"),
+            col("zone"),
+            col("period_start"),
+            col("period_end"),
+            col("hours_worked"),
+        ])?
+        .collect()
+        .await?;
+    for b in &batches {
         let (s, z) = (strings(b, "site")?, strings(b, "zone")?);
         let ts = |n: &str| -> Result<Int64Array> { i64s(b, n) };
         let (p0, p1) = (ts("period_start")?, ts("period_end")?);
@@ -904,10 +944,12 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
     }
     let (from, to) = window(ds, o).await?;
     let cells = plan(ds, o.site.as_deref())?;
-    let now = evidence(ds, from, to, o.site.as_deref(), o).await?;
-    let before = evidence(ds, from - (to - from), from, o.site.as_deref(), o).await?;
+    let (now, before) = futures::try_join!(
+        evidence(ds, from, to, o.site.as_deref(), o),
+        evidence(ds, from - (to - from), from, o.site.as_deref(), o)
+    )?;
     let hours = if o.per_exposure {
-        hours_per_cell(ds, &cells, from, to)?
+        hours_per_cell(ds, &cells, from, to).await?
     } else {
         BTreeMap::new()
     };

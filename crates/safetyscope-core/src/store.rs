@@ -1,0 +1,475 @@
+//! A store: the canonical tables of a dataset, validated once and written as
+//! Parquet files, with the validation report in a manifest
+//! (`_safetyscope.json`).
+//!
+//! Ingest streams every source batch by batch through validation into the
+//! files, so memory holds one batch per table (plus the fingerprints of the
+//! ids, 16 bytes a row, for the duplicate check). Analyses over a store read
+//! the files through the DataFusion session as they query: nothing but the
+//! site plan is held in memory, and the session's memory pool (with spilling
+//! to disk, see [`crate::dataset::set_memory_limit`]) bounds the rest. The
+//! files are plain Parquet in the canonical schema, so DuckDB, Polars or a
+//! distributed engine read them as they are.
+//!
+//! A store is replaced as a whole: it is written under a temporary name
+//! beside the target and renamed into place when complete.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{Dataset, OnTableError, TableInput, for_each_table, new_context};
+use crate::error::{Error, Result};
+use crate::ingest::{SiteExtents, load_table, site_extents, source_rows, stream_table};
+use crate::report::{TableReport, ValidationReport};
+use crate::schema::TableKind;
+use crate::timeparse::DEFAULT_TIMEZONE;
+
+/// The manifest's file name inside a store directory.
+pub const MANIFEST: &str = "_safetyscope.json";
+const FORMAT: &str = "safetyscope-store";
+const VERSION: u32 = 1;
+
+/// What a store holds: written last, so a directory with a manifest is a
+/// complete store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `safetyscope-store`.
+    pub format: String,
+    /// Layout version.
+    pub version: u32,
+    /// The dataset timezone the timestamps were read in.
+    pub timezone: String,
+    /// The dataset the store was ingested from.
+    pub source: String,
+    /// The shift roster of the dataset's mapping.
+    #[serde(default)]
+    pub roster: Option<crate::patterns::Roster>,
+    /// The validation report of the ingest.
+    pub report: ValidationReport,
+    /// The files of every table.
+    pub tables: BTreeMap<String, StoredTable>,
+}
+
+/// The files of one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTable {
+    /// Accepted rows.
+    pub rows: u64,
+    /// Its Parquet files, in order.
+    pub files: Vec<StoredFile>,
+}
+
+/// One Parquet file of a store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Path relative to the store directory (`incidents/part-00000.parquet`).
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// How a store's files are cut.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Rows per Parquet file before a new file is started (files are the
+    /// unit a distributed engine hands to its executors).
+    pub rows_per_file: u64,
+    /// Rows per row group (the unit of parallel reads and of pruning).
+    pub row_group_rows: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            rows_per_file: 4 * 1024 * 1024,
+            row_group_rows: 256 * 1024,
+        }
+    }
+}
+
+/// Progress of an ingest: rows read of a table so far, and in all when the
+/// sources' formats record it (Parquet).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The table.
+    pub table: &'static str,
+    /// Rows read so far.
+    pub rows_read: u64,
+    /// Rows to read, when known beforehand.
+    pub rows_total: Option<u64>,
+    /// The table is complete.
+    pub done: bool,
+}
+
+/// Whether `path` is a store directory.
+pub fn is_store(path: &Path) -> bool {
+    path.join(MANIFEST).is_file()
+}
+
+/// Read a store's manifest.
+pub fn manifest(path: &Path) -> Result<Manifest> {
+    let file = path.join(MANIFEST);
+    let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::data(
+            file.display().to_string(),
+            format!("not a store manifest: {e}"),
+        )
+    })?;
+    if m.format != FORMAT || m.version != VERSION {
+        return Err(Error::data(
+            file.display().to_string(),
+            format!(
+                "store format `{}` version {} (this build reads `{FORMAT}` version {VERSION}): ingest the dataset again",
+                m.format, m.version
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+/// Writes the accepted batches of one table into numbered Parquet files.
+struct TableWriter {
+    root: PathBuf,
+    table: &'static str,
+    schema: SchemaRef,
+    options: IngestOptions,
+    current: Option<(ArrowWriter<std::fs::File>, String, u64)>,
+    files: Vec<StoredFile>,
+}
+
+impl TableWriter {
+    fn new(root: &Path, kind: TableKind, tz: &str, options: &IngestOptions) -> Result<Self> {
+        let dir = root.join(kind.name());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(TableWriter {
+            root: root.to_path_buf(),
+            table: kind.name(),
+            schema: kind.def().arrow_schema(tz),
+            options: options.clone(),
+            current: None,
+            files: vec![],
+        })
+    }
+
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            if self.current.is_none() {
+                let rel = format!("{}/part-{:05}.parquet", self.table, self.files.len());
+                let path = self.root.join(&rel);
+                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let props = WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .set_max_row_group_row_count(Some(self.options.row_group_rows))
+                    .set_created_by("safetyscope".to_string())
+                    .build();
+                let w = ArrowWriter::try_new(file, self.schema.clone(), Some(props))?;
+                self.current = Some((w, rel, 0));
+            }
+            let (w, _, rows) = self.current.as_mut().expect("a file is open");
+            let room = self.options.rows_per_file.saturating_sub(*rows).max(1);
+            let take = (b.num_rows() - offset).min(usize::try_from(room).unwrap_or(usize::MAX));
+            w.write(&b.slice(offset, take))?;
+            *rows += take as u64;
+            offset += take;
+            if *rows >= self.options.rows_per_file {
+                self.close_file()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_file(&mut self) -> Result<()> {
+        if let Some((w, rel, rows)) = self.current.take() {
+            w.close()?;
+            let path = self.root.join(&rel);
+            let bytes = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
+            self.files.push(StoredFile {
+                path: rel,
+                rows,
+                bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<StoredFile>> {
+        self.close_file()?;
+        Ok(self.files)
+    }
+}
+
+/// Validate the dataset at `path` (a directory, a mapping file) and write it
+/// as a store at `out`, replacing a store already there. `progress` hears
+/// every table's progress, from several threads.
+pub fn ingest(
+    path: &Path,
+    timezone: Option<&str>,
+    out: &Path,
+    options: &IngestOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Manifest> {
+    if is_store(path) {
+        return Err(Error::option(
+            "data",
+            format!("{} is already a store", path.display()),
+        ));
+    }
+    if out.exists() && !is_store(out) && !is_empty_dir(out) {
+        return Err(Error::option(
+            "out",
+            format!(
+                "{} exists and is not a store: choose a new directory",
+                out.display()
+            ),
+        ));
+    }
+    let (mapping, inputs) = crate::dataset::resolve_inputs(path, OnTableError::Fail)?;
+    let tz = timezone
+        .map(str::to_string)
+        .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()))
+        .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+    crate::timeparse::parse_tz(&tz)?;
+    let tmp = sibling(out, "tmp")?;
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = (|| {
+        let tables = write_tables(&inputs, &tz, &tmp, options, progress)?;
+        let mut report = ValidationReport {
+            timezone: tz.clone(),
+            tables: BTreeMap::new(),
+        };
+        let mut stored = BTreeMap::new();
+        for (kind, (rep, files)) in tables {
+            stored.insert(
+                kind.name().to_string(),
+                StoredTable {
+                    rows: rep.rows_accepted,
+                    files,
+                },
+            );
+            report.tables.insert(kind.name().to_string(), rep);
+        }
+        let m = Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            timezone: tz.clone(),
+            source: path.display().to_string(),
+            roster: mapping.as_ref().and_then(|m| m.roster.clone()),
+            report,
+            tables: stored,
+        };
+        let text =
+            serde_json::to_vec_pretty(&m).map_err(|e| Error::option("manifest", e.to_string()))?;
+        crate::output::write_atomic(&tmp.join(MANIFEST), &text)?;
+        Ok(m)
+    })();
+    match written {
+        Ok(m) => {
+            replace_dir(&tmp, out)?;
+            Ok(m)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+type Written = Vec<(TableKind, (TableReport, Vec<StoredFile>))>;
+
+fn write_tables(
+    inputs: &BTreeMap<TableKind, TableInput>,
+    tz: &str,
+    root: &Path,
+    options: &IngestOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Written> {
+    let total = |input: &TableInput| -> Option<u64> {
+        input.sources.iter().map(source_rows).sum::<Option<u64>>()
+    };
+    let mut out = Vec::new();
+    let mut extents = SiteExtents::default();
+    // The site plan first, in memory: the other tables' coordinates are
+    // checked against it.
+    if let Some(input) = inputs.get(&TableKind::Cells) {
+        fail_on_missing(TableKind::Cells, input)?;
+        let (batches, rep) = load_table(
+            TableKind::Cells,
+            tz,
+            input.mapping.as_ref(),
+            &input.sources,
+            SiteExtents::default(),
+        )?;
+        extents = site_extents(&batches);
+        let mut w = TableWriter::new(root, TableKind::Cells, tz, options)?;
+        for b in &batches {
+            w.write(b)?;
+        }
+        progress(Progress {
+            table: TableKind::Cells.name(),
+            rows_read: rep.rows_read,
+            rows_total: Some(rep.rows_read),
+            done: true,
+        });
+        out.push((TableKind::Cells, (rep, w.finish()?)));
+    }
+    let rest = for_each_table(inputs, &|kind, input| {
+        fail_on_missing(kind, input)?;
+        let rows_total = total(input);
+        let mut w = TableWriter::new(root, kind, tz, options)?;
+        let rep = stream_table(
+            kind,
+            tz,
+            input.mapping.as_ref(),
+            &input.sources,
+            extents.clone(),
+            &mut |b| w.write(&b),
+            &mut |rows_read| {
+                progress(Progress {
+                    table: kind.name(),
+                    rows_read,
+                    rows_total,
+                    done: false,
+                });
+            },
+        )?;
+        progress(Progress {
+            table: kind.name(),
+            rows_read: rep.rows_read,
+            rows_total,
+            done: true,
+        });
+        Ok((rep, w.finish()?))
+    });
+    for (kind, r) in rest {
+        out.push((kind, r?));
+    }
+    Ok(out)
+}
+
+fn fail_on_missing(kind: TableKind, input: &TableInput) -> Result<()> {
+    match &input.error {
+        Some(e) => Err(Error::data(kind.name(), e.clone())),
+        None => Ok(()),
+    }
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+}
+
+/// `.<name>.<pid>.<what>` beside `path`.
+fn sibling(path: &Path, what: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::option("out", format!("{} has no name", path.display())))?
+        .to_string_lossy()
+        .to_string();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(dir.join(format!(".{name}.{}.{what}", std::process::id())))
+}
+
+/// Put the complete directory `tmp` at `out`, replacing what was there.
+fn replace_dir(tmp: &Path, out: &Path) -> Result<()> {
+    if out.exists() {
+        let old = sibling(out, "old")?;
+        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+        std::fs::rename(tmp, out).map_err(|e| Error::io(out, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    } else {
+        if let Some(p) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
+        }
+        std::fs::rename(tmp, out).map_err(|e| Error::io(out, e))?;
+    }
+    Ok(())
+}
+
+/// Open a store: the site plan in memory, every other table read from its
+/// files as queries run.
+pub fn open(path: &Path, timezone: Option<&str>) -> Result<Dataset> {
+    let m = manifest(path)?;
+    if let Some(tz) = timezone.filter(|tz| *tz != m.timezone) {
+        return Err(Error::option(
+            "timezone",
+            format!(
+                "the store {} was read in timezone {}, not {tz}: ingest the dataset again with --timezone {tz}",
+                path.display(),
+                m.timezone
+            ),
+        ));
+    }
+    let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let ctx = new_context();
+    let mut memory = BTreeMap::new();
+    let mut stored = BTreeMap::new();
+    for kind in TableKind::ALL {
+        let schema = kind.def().arrow_schema(&m.timezone);
+        let files = m
+            .tables
+            .get(kind.name())
+            .map(|t| t.files.as_slice())
+            .unwrap_or_default();
+        if kind == TableKind::Cells || files.is_empty() {
+            let mut batches = Vec::new();
+            for f in files {
+                batches.extend(read_file(&root.join(&f.path))?);
+            }
+            let table = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
+            ctx.register_table(kind.name(), Arc::new(table))?;
+            memory.insert(kind, (schema, batches));
+            continue;
+        }
+        let urls = files
+            .iter()
+            .map(|f| {
+                let p = root.join(&f.path);
+                ListingTableUrl::parse(p.to_string_lossy()).map_err(Error::from)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        ctx.register_table(kind.name(), Arc::new(ListingTable::try_new(config)?))?;
+        stored.insert(kind, m.tables[kind.name()].rows);
+    }
+    Ok(
+        Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)
+            .with_roster(m.roster),
+    )
+}
+
+fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65_536)
+        .build()?;
+    reader
+        .map(|b| b.map_err(Error::from))
+        .collect::<Result<Vec<_>>>()
+}
