@@ -451,6 +451,35 @@ fn generate_sample(py: Python<'_>, out: PathBuf, options: &str) -> PyResult<Stri
     serde_json::to_string(&truth).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// Validate a dataset once into a store (canonical Parquet files plus the
+/// validation report); returns the store's manifest as JSON.
+#[pyfunction]
+#[pyo3(signature = (data, out, timezone=None, rows_per_file=None))]
+fn ingest(
+    py: Python<'_>,
+    data: PathBuf,
+    out: PathBuf,
+    timezone: Option<String>,
+    rows_per_file: Option<u64>,
+) -> PyResult<String> {
+    let mut options = safetyscope_core::store::IngestOptions::default();
+    if let Some(n) = rows_per_file {
+        if n == 0 {
+            return Err(to_py(Error::option(
+                "rows_per_file",
+                "must be a positive number of rows",
+            )));
+        }
+        options.rows_per_file = n;
+    }
+    let manifest = py
+        .detach(|| {
+            safetyscope_core::store::ingest(&data, timezone.as_deref(), &out, &options, &|_| {})
+        })
+        .map_err(to_py)?;
+    serde_json::to_string(&manifest).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// The canonical data model as Markdown.
 #[pyfunction]
 fn data_model_markdown() -> String {
@@ -472,6 +501,7 @@ fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(data_model_markdown, m)?)?;
     m.add_function(wrap_pyfunction!(table_names, m)?)?;
     m.add_function(wrap_pyfunction!(svg_to_png, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -160,7 +160,7 @@ def test_every_internal_method_is_wrapped():
                 continue
             target = internal_to_public.get(name, name)
             assert hasattr(public, target), f"{cls_name}.{name} is not exposed as {public.__name__}.{target}"
-    for fn in ("generate_sample", "data_model_markdown"):
+    for fn in ("generate_sample", "data_model_markdown", "ingest"):
         assert hasattr(safetyscope, fn)
     # `patterns` serves one public method per view.
     for method in ("time_profile", "peaks", "trends", "shift_profile", "shift_events", "pareto", "crosstab", "pyramid",
@@ -202,3 +202,28 @@ def test_results_are_exported_without_copies(sample):
     tables = [pa.table(ds.table("positions")) for _ in range(5)]
     assert tables[0].nbytes > 100_000
     assert pa.total_allocated_bytes() - before == 0
+
+
+def test_a_store_reads_like_its_files(sample, tmp_path):
+    data, _ = sample
+    m = safetyscope.ingest(data, tmp_path / "store", rows_per_file=1000)
+    files = safetyscope.Dataset.open(data)
+    store = safetyscope.Dataset.open(tmp_path / "store")
+    inc = m["tables"]["incidents"]
+    assert len(inc["files"]) == -(-inc["rows"] // 1000)
+    # The same rows, the same report, the same results.
+    a = files.table("incidents").to_pandas().sort_values("id").reset_index(drop=True)
+    b = store.table("incidents").to_pandas().sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert store.validation.to_dict() == files.validation.to_dict()
+    pd.testing.assert_frame_equal(
+        files.risk_map(half_life_days=30).to_pandas(), store.risk_map(half_life_days=30).to_pandas()
+    )
+    pd.testing.assert_frame_equal(files.kpis().to_pandas(), store.kpis().to_pandas())
+    # Errors are typed and name the problem.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("x")
+    with pytest.raises(safetyscope.OptionError, match="not a store"):
+        safetyscope.ingest(data, tmp_path / "notes")
+    with pytest.raises(safetyscope.OptionError, match="Asia/Shanghai"):
+        safetyscope.Dataset.open(tmp_path / "store", timezone="Europe/Berlin")

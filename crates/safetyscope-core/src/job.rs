@@ -199,6 +199,25 @@ fn take(a: &mut JobAnalysis, key: &str, default: &str) -> Result<String> {
     }
 }
 
+/// Compute one analysis of kind `kind` (as in a job file) with its options:
+/// the result and its chart, if it has one.
+pub async fn compute_analysis(
+    ds: &Dataset,
+    kind: &str,
+    options: &toml::Table,
+    as_of: Option<&str>,
+) -> Result<(RecordBatch, Option<String>)> {
+    let a = JobAnalysis {
+        name: kind.to_string(),
+        kind: kind.to_string(),
+        options: options.clone(),
+        formats: vec![],
+        partition_by: vec![],
+        charts: vec![],
+    };
+    compute(ds, &a, as_of).await
+}
+
 /// Compute one analysis: its result and chart.
 async fn compute(
     ds: &Dataset,
