@@ -16,12 +16,18 @@ PORT ?= 8765
 BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope
 STAGE := scripts/stage.sh
 
-.PHONY: help setup build-cli build-wasm build-python sample batch site demo serve test \
+.PHONY: help bench setup build-cli build-wasm build-python sample batch site demo serve test \
         test-lint test-rust test-python test-notebooks test-wasm test-browser clean
 
 help:
 	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
 	@echo "make test   - build and run every test"
+	@echo "make bench  - criterion benchmarks of the statistics (bench profile; see BENCHMARKS.md for the side-by-side scripts)"
+
+# Criterion benchmarks of the hand-written statistics (not part of `make test`:
+# timings are measured, never asserted).
+bench: setup
+	@$(STAGE) bench cargo bench --profile bench -p safetyscope-bench
 
 setup:
 	@if [ -z "$(SETUP_DONE)" ]; then $(STAGE) setup scripts/setup.sh "$(VENV)"; fi

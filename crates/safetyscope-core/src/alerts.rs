@@ -11,7 +11,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{Datelike, NaiveDate};
-use datafusion::logical_expr::{cast, col, lit};
+use datafusion::logical_expr::{Expr, cast, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
@@ -218,12 +218,29 @@ async fn table_rows(
     times: &[&str],
     other: &[&str],
 ) -> Result<Vec<RecordBatch>> {
+    table_rows_where(ds, kind, site, None, text, times, other).await
+}
+
+/// [`table_rows`] of the rows that pass `filter` (evaluated in the plan,
+/// so only those rows are read into memory).
+async fn table_rows_where(
+    ds: &Dataset,
+    kind: TableKind,
+    site: Option<&str>,
+    filter: Option<Expr>,
+    text: &[&str],
+    times: &[&str],
+    other: &[&str],
+) -> Result<Vec<RecordBatch>> {
     if !ds.has_table(kind) {
         return Ok(vec![]);
     }
     let mut df = ds.table(kind).await?;
     if let Some(s) = site {
         df = df.filter(col("site").eq(lit(s.to_string())))?;
+    }
+    if let Some(f) = filter {
+        df = df.filter(f)?;
     }
     let mut cols = vec![];
     cols.extend(text.iter().map(|c| col(*c)));
@@ -250,11 +267,8 @@ async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)> {
                 (TableKind::Readings, "ts"),
                 (TableKind::Positions, "ts"),
             ] {
-                for b in table_rows(ds, kind, None, &[], &[c], &[]).await? {
-                    let a = ints(&b, &format!("{c}_us"))?;
-                    if let Some(m) = arrow::compute::max(a) {
-                        last = last.max(m);
-                    }
+                if let Some((_, m)) = ds.time_span(kind, c).await? {
+                    last = last.max(m);
                 }
             }
             if last == i64::MIN {
@@ -334,10 +348,21 @@ impl Cols {
 pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let (_, as_of) = window(ds, o).await?;
-    let batches = table_rows(
+    // Open at `as_of` and past due: the rest is never read into memory.
+    let us = |c: &str| cast(col(c), DataType::Int64);
+    let overdue = us("due_at")
+        .lt(lit(as_of))
+        .and(us("reported_at").lt(lit(as_of)))
+        .and(
+            col("closed_at")
+                .is_null()
+                .or(us("closed_at").gt_eq(lit(as_of))),
+        );
+    let batches = table_rows_where(
         ds,
         TableKind::Hazards,
         o.site.as_deref(),
+        Some(overdue),
         &["id", "site", "zone", "cell", "level", "owner"],
         &["reported_at", "due_at", "closed_at"],
         &[],
@@ -433,50 +458,78 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
     o.check()?;
     let (from, as_of) = window(ds, o).await?;
     let tz = parse_tz(ds.timezone())?;
-    let batches = table_rows(
-        ds,
-        TableKind::Violations,
-        o.site.as_deref(),
-        &["site", "zone", "cell", "kind", "person_id"],
-        &["detected_at"],
-        &[],
-    )
-    .await?;
-    // (site, person, kind) → day → (detections, last instant, zone, cell)
+    // Detections per person, kind and local day, counted in the plan, with
+    // the zone and cell of each day's last detection.
     type Day = (u64, i64, Option<String>, Option<String>);
     let mut by: BTreeMap<(String, String, String), BTreeMap<NaiveDate, Day>> = BTreeMap::new();
-    for b in &batches {
-        let (site, zone, cell, kind, person) = (
-            strs(b, "site")?,
-            strs(b, "zone")?,
-            strs(b, "cell")?,
-            strs(b, "kind")?,
-            strs(b, "person_id")?,
-        );
-        let t = ints(b, "detected_at_us")?;
-        for i in 0..b.num_rows() {
-            let ti = t.value(i);
-            if person.is_null(i) || ti < from || ti >= as_of {
-                continue;
-            }
-            if !o.repeat_kinds.is_empty() && !o.repeat_kinds.iter().any(|k| k == kind.value(i)) {
-                continue;
-            }
-            let Some(day) = micros_to_local(&tz, ti).map(|l| l.date()) else {
-                continue;
-            };
-            let e = by
-                .entry((
+    if ds.has_table(TableKind::Violations) {
+        use datafusion::functions_aggregate::expr_fn::{count, last_value, max};
+        let t = cast(col("detected_at"), DataType::Int64);
+        let mut keep = col("person_id")
+            .is_not_null()
+            .and(t.clone().gt_eq(lit(from)))
+            .and(t.clone().lt(lit(as_of)));
+        if let Some(s) = &o.site {
+            keep = keep.and(col("site").eq(lit(s.clone())));
+        }
+        if !o.repeat_kinds.is_empty() {
+            keep = keep.and(col("kind").in_list(
+                o.repeat_kinds.iter().map(|k| lit(k.clone())).collect(),
+                false,
+            ));
+        }
+        let latest = || {
+            vec![
+                t.clone().sort(true, true),
+                col("zone").sort(true, true),
+                col("cell").sort(true, true),
+            ]
+        };
+        let (lo, hi) = ds
+            .time_span(TableKind::Violations, "detected_at")
+            .await?
+            .unwrap_or((from, as_of));
+        let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo.max(from), hi.min(as_of))?;
+        let batches = ds
+            .table(TableKind::Violations)
+            .await?
+            .filter(keep)?
+            .aggregate(
+                vec![col("site"), col("person_id"), col("kind"), day.alias("day")],
+                vec![
+                    count(lit(1i64)).alias("n"),
+                    max(t.clone()).alias("last_us"),
+                    last_value(col("zone"), latest()).alias("zone"),
+                    last_value(col("cell"), latest()).alias("cell"),
+                ],
+            )?
+            .collect()
+            .await?;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+        for b in &batches {
+            let (site, person, kind) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
+            let (zone, cell) = (strs(b, "zone")?, strs(b, "cell")?);
+            let (day, n, last) = (ints(b, "day")?, ints(b, "n")?, ints(b, "last_us")?);
+            for i in 0..b.num_rows() {
+                let Some(date) = epoch.checked_add_signed(chrono::Duration::days(day.value(i)))
+                else {
+                    continue;
+                };
+                by.entry((
                     site.value(i).into(),
                     person.value(i).into(),
                     kind.value(i).into(),
                 ))
                 .or_default()
-                .entry(day)
-                .or_insert((0, i64::MIN, None, None));
-            e.0 += 1;
-            if ti >= e.1 {
-                *e = (e.0, ti, opt_s(zone, i), opt_s(cell, i));
+                .insert(
+                    date,
+                    (
+                        n.value(i) as u64,
+                        last.value(i),
+                        opt_s(zone, i),
+                        opt_s(cell, i),
+                    ),
+                );
             }
         }
     }
@@ -609,10 +662,13 @@ pub(crate) async fn fence_intrusions_in(
     type Track = Vec<(i64, f64, f64)>;
     let mut tracks: BTreeMap<(String, String), Track> = BTreeMap::new();
     if !fences.is_empty() {
-        for b in table_rows(
+        let t = cast(col("ts"), DataType::Int64);
+        let in_window = t.clone().gt_eq(lit(from)).and(t.lt(lit(as_of)));
+        for b in table_rows_where(
             ds,
             TableKind::Positions,
             o.site.as_deref(),
+            Some(in_window),
             &["site", "person_id"],
             &["ts"],
             &["x", "y"],
@@ -740,10 +796,22 @@ pub(crate) async fn alarm_episodes_in(
     type Key = (String, String);
     type Series = (Vec<(i64, f64)>, [Option<String>; 3]);
     let mut series: BTreeMap<Key, Series> = BTreeMap::new();
-    for b in table_rows(
+    let t = cast(col("ts"), DataType::Int64);
+    let wanted = t
+        .clone()
+        .gt_eq(lit(from))
+        .and(t.lt(lit(as_of)))
+        .and(col("value").is_not_null())
+        .and(if limits.is_empty() {
+            lit(false)
+        } else {
+            col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false)
+        });
+    for b in table_rows_where(
         ds,
         TableKind::Readings,
         o.site.as_deref(),
+        Some(wanted),
         &["sensor_id", "metric", "site", "zone", "cell"],
         &["ts"],
         &["value"],
@@ -865,10 +933,19 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
     // (site, person) → month → (rewards, penalties)
     let mut led: BTreeMap<(String, String), BTreeMap<u32, (f64, f64)>> = BTreeMap::new();
     let month_of = |t: i64| micros_to_local(&tz, t).map(|l| l.month());
-    for b in table_rows(
+    // Only this year's rows with a person are read into memory.
+    let this_year = |time: &str, person: &str| {
+        let t = cast(col(time), DataType::Int64);
+        col(person)
+            .is_not_null()
+            .and(t.clone().gt_eq(lit(start)))
+            .and(t.lt(lit(as_of)))
+    };
+    for b in table_rows_where(
         ds,
         TableKind::Hazards,
         o.site.as_deref(),
+        Some(this_year("reported_at", "reporter")),
         &["site", "reporter", "level"],
         &["reported_at"],
         &[],
@@ -878,11 +955,9 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         let (s, r, l) = (strs(&b, "site")?, strs(&b, "reporter")?, strs(&b, "level")?);
         let t = ints(&b, "reported_at_us")?;
         for i in 0..b.num_rows() {
-            let ti = t.value(i);
-            if r.is_null(i) || ti < start || ti >= as_of {
+            let Some(m) = month_of(t.value(i)) else {
                 continue;
-            }
-            let Some(m) = month_of(ti) else { continue };
+            };
             let pts = if l.value(i) == "major" {
                 p.hazard_major
             } else {
@@ -895,10 +970,11 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
                 .0 += pts;
         }
     }
-    for b in table_rows(
+    for b in table_rows_where(
         ds,
         TableKind::Violations,
         o.site.as_deref(),
+        Some(this_year("detected_at", "person_id")),
         &["site", "person_id", "kind"],
         &["detected_at"],
         &[],
@@ -908,11 +984,9 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         let (s, r, k) = (strs(&b, "site")?, strs(&b, "person_id")?, strs(&b, "kind")?);
         let t = ints(&b, "detected_at_us")?;
         for i in 0..b.num_rows() {
-            let ti = t.value(i);
-            if r.is_null(i) || ti < start || ti >= as_of {
+            let Some(m) = month_of(t.value(i)) else {
                 continue;
-            }
-            let Some(m) = month_of(ti) else { continue };
+            };
             let pen = p
                 .violation
                 .get(k.value(i))

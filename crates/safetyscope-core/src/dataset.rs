@@ -404,6 +404,37 @@ impl Dataset {
         Ok(self.ctx.sql(query).await?)
     }
 
+    /// The first and last instant (µs) of a timestamp column, computed in the
+    /// plan; `None` for an empty or absent table.
+    pub async fn time_span(&self, kind: TableKind, column: &str) -> Result<Option<(i64, i64)>> {
+        use datafusion::functions_aggregate::expr_fn::{max, min};
+        use datafusion::logical_expr::col;
+        if !self.has_table(kind) {
+            return Ok(None);
+        }
+        // min/max of the column itself, so that file statistics can answer.
+        let b = self
+            .table(kind)
+            .await?
+            .aggregate(
+                vec![],
+                vec![min(col(column)).alias("lo"), max(col(column)).alias("hi")],
+            )?
+            .collect()
+            .await?;
+        let value = |name: &str| {
+            b.first()
+                .and_then(|b| b.column_by_name(name))
+                .and_then(|a| arrow::compute::cast(a, &arrow::datatypes::DataType::Int64).ok())
+                .and_then(|a| {
+                    use arrow::array::Array;
+                    let a = a.as_any().downcast_ref::<arrow::array::Int64Array>()?;
+                    (!a.is_empty() && !a.is_null(0)).then(|| a.value(0))
+                })
+        };
+        Ok(value("lo").zip(value("hi")))
+    }
+
     /// Tables that were named but could not be loaded, with the reason.
     pub fn unusable_tables(&self) -> Vec<(String, String)> {
         self.report

@@ -385,13 +385,23 @@ Every KPI is computed per scope (`group`, a site, or `site/zone`) and local cale
 
 // ------------------------------------------------------------------ facts
 
+/// Incidents of one local day with the same zone, severity, recordability
+/// and lost days.
 #[derive(Debug, Clone)]
 struct Inc {
+    /// The first of them (every one is on the same local day).
     t: i64,
+    /// The last of them.
+    last: i64,
+    /// The local day (days since 1970-01-01).
+    day: i64,
     zone: Option<String>,
     severity: String,
     recordable: bool,
+    /// Lost days of each.
     lost: f64,
+    /// How many.
+    n: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -420,10 +430,14 @@ struct Exp {
     headcount: Option<f64>,
 }
 
+/// Violations of one local day in one zone.
 #[derive(Debug, Clone)]
 struct Vio {
+    /// The first of them.
     t: i64,
     zone: Option<String>,
+    /// How many.
+    n: f64,
 }
 
 /// The rows the KPIs need, per site, sorted by time.
@@ -473,6 +487,41 @@ async fn rows(
     Ok(ds.table(kind).await?.select(cols)?.collect().await?)
 }
 
+/// Rows of a table grouped by `keys` and the local day of `time`: the day
+/// (days since 1970-01-01 in the dataset's timezone) as `day`, the rows as
+/// `n`, the first and last instants (µs) as `t0` and `t1`. Period
+/// boundaries are local day starts, so a group is wholly inside or outside
+/// every period.
+async fn daily(
+    ds: &Dataset,
+    kind: TableKind,
+    time: &str,
+    keys: &[&str],
+) -> Result<Vec<RecordBatch>> {
+    use datafusion::functions_aggregate::expr_fn::{count, max, min};
+    let t = cast(col(time), DataType::Int64);
+    let Some((lo, hi)) = ds.time_span(kind, time).await? else {
+        return Ok(vec![]);
+    };
+    let tz = parse_tz(ds.timezone())?;
+    let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo, hi)?;
+    let mut group: Vec<datafusion::logical_expr::Expr> = keys.iter().map(|k| col(*k)).collect();
+    group.push(day.alias("day"));
+    Ok(ds
+        .table(kind)
+        .await?
+        .aggregate(
+            group,
+            vec![
+                count(datafusion::logical_expr::lit(1i64)).alias("n"),
+                min(t.clone()).alias("t0"),
+                max(t).alias("t1"),
+            ],
+        )?
+        .collect()
+        .await?)
+}
+
 impl Facts {
     pub(crate) async fn load(ds: &Dataset, site: Option<&str>) -> Result<Facts> {
         let mut f = Facts::default();
@@ -483,17 +532,23 @@ impl Facts {
                 Some((a, b)) => (a.min(t), b.max(t)),
             });
         };
-        for b in rows(
+        for b in daily(
             ds,
             TableKind::Incidents,
-            &["site", "zone", "severity"],
-            &["occurred_at"],
-            &["recordable", "lost_days"],
+            "occurred_at",
+            &["site", "zone", "severity", "recordable", "lost_days"],
         )
         .await?
         {
             let (s, z, sev) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "severity")?);
-            let t = typed::<Int64Array>(&b, "occurred_at")?;
+            let (t0, t1) = (
+                typed::<Int64Array>(&b, "t0")?,
+                typed::<Int64Array>(&b, "t1")?,
+            );
+            let (day, n) = (
+                typed::<Int64Array>(&b, "day")?,
+                typed::<Int64Array>(&b, "n")?,
+            );
             let rec = typed::<BooleanArray>(&b, "recordable")?;
             let lost = typed::<Int32Array>(&b, "lost_days")?;
             for i in 0..b.num_rows() {
@@ -511,13 +566,17 @@ impl Facts {
                 } else {
                     f64::from(lost.value(i))
                 };
-                span(&mut f, t.value(i));
+                span(&mut f, t0.value(i));
+                span(&mut f, t1.value(i));
                 f.incidents.entry(s.value(i).into()).or_default().push(Inc {
-                    t: t.value(i),
+                    t: t0.value(i),
+                    last: t1.value(i),
+                    day: day.value(i),
                     zone: opt_s(z, i),
                     severity,
                     recordable,
                     lost: lost_days,
+                    n: n.value(i) as f64,
                 });
             }
         }
@@ -602,37 +661,36 @@ impl Facts {
                 });
             }
         }
-        for b in rows(
-            ds,
-            TableKind::Violations,
-            &["site", "zone"],
-            &["detected_at"],
-            &[],
-        )
-        .await?
-        {
+        for b in daily(ds, TableKind::Violations, "detected_at", &["site", "zone"]).await? {
             let (s, z) = (strs(&b, "site")?, strs(&b, "zone")?);
-            let t = typed::<Int64Array>(&b, "detected_at")?;
+            let (t0, t1) = (
+                typed::<Int64Array>(&b, "t0")?,
+                typed::<Int64Array>(&b, "t1")?,
+            );
+            let n = typed::<Int64Array>(&b, "n")?;
             for i in 0..b.num_rows() {
                 if !keep(s.value(i)) {
                     continue;
                 }
-                span(&mut f, t.value(i));
+                span(&mut f, t0.value(i));
+                span(&mut f, t1.value(i));
                 f.violations
                     .entry(s.value(i).into())
                     .or_default()
                     .push(Vio {
-                        t: t.value(i),
+                        t: t0.value(i),
                         zone: opt_s(z, i),
+                        n: n.value(i) as f64,
                     });
             }
         }
         // Total orders, so that float sums are the same on every run.
         f.incidents.values_mut().for_each(|v| {
             v.sort_by(|a, b| {
-                (a.t, &a.zone, &a.severity, a.recordable)
-                    .cmp(&(b.t, &b.zone, &b.severity, b.recordable))
+                (a.t, &a.zone, &a.severity, a.recordable, a.last)
+                    .cmp(&(b.t, &b.zone, &b.severity, b.recordable, b.last))
                     .then(a.lost.total_cmp(&b.lost))
+                    .then(a.n.total_cmp(&b.n))
             })
         });
         f.hazards.values_mut().for_each(|v| {
@@ -648,9 +706,13 @@ impl Facts {
                     .then(a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
             })
         });
-        f.violations
-            .values_mut()
-            .for_each(|v| v.sort_by(|a, b| (a.t, &a.zone).cmp(&(b.t, &b.zone))));
+        f.violations.values_mut().for_each(|v| {
+            v.sort_by(|a, b| {
+                (a.t, &a.zone)
+                    .cmp(&(b.t, &b.zone))
+                    .then(a.n.total_cmp(&b.n))
+            })
+        });
         f.exposure.values_mut().for_each(|v| {
             v.sort_by(|a, b| {
                 (a.start, a.end, &a.zone)
@@ -914,23 +976,29 @@ fn measures(
                 if !scope.zone_ok(&x.zone) {
                     continue;
                 }
-                all += 1.0;
-                *sev.entry(x.severity.as_str()).or_default() += 1.0;
+                all += x.n;
+                *sev.entry(x.severity.as_str()).or_default() += x.n;
                 if matches!(x.severity.as_str(), "minor" | "serious" | "fatal") {
-                    injured += 1.0;
+                    injured += x.n;
                 }
                 if x.recordable {
-                    rec += 1.0;
+                    rec += x.n;
                     if x.lost > 0.0 {
-                        lti += 1.0;
+                        lti += x.n;
                     }
                 }
-                lost += x.lost;
+                lost += x.lost * x.n;
             }
+            // The last lost-time injury before the end: on the latest local
+            // day with one, the latest of that day's groups.
+            let mut lti_day = None;
             for x in v[..hi].iter().rev() {
-                if scope.zone_ok(&x.zone) && x.recordable && x.lost > 0.0 {
-                    last_lti = Some(last_lti.map_or(x.t, |l: i64| l.max(x.t)));
+                if lti_day.is_some_and(|d| x.day < d) {
                     break;
+                }
+                if scope.zone_ok(&x.zone) && x.recordable && x.lost > 0.0 {
+                    lti_day = Some(x.day);
+                    last_lti = Some(last_lti.map_or(x.last, |l: i64| l.max(x.last)));
                 }
             }
         }
@@ -1014,7 +1082,11 @@ fn measures(
         if let Some(v) = f.violations.get(s) {
             let lo = v.partition_point(|x| x.t < a);
             let hi = v.partition_point(|x| x.t < b);
-            vio += v[lo..hi].iter().filter(|x| scope.zone_ok(&x.zone)).count() as f64;
+            vio += v[lo..hi]
+                .iter()
+                .filter(|x| scope.zone_ok(&x.zone))
+                .map(|x| x.n)
+                .sum::<f64>();
         }
     }
     cycles.sort_by(f64::total_cmp);

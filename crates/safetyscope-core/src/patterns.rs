@@ -549,7 +549,24 @@ pub(crate) fn col_as<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&
         })
 }
 
+/// How finely [`binned`] keeps the instants of point events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Binning {
+    /// Every quarter-hour instant (views that need local dates).
+    Quarters,
+    /// One row per local hour of the week (0–167) per group, aggregated in
+    /// the plan, carrying the first quarter-hour as its instant and a
+    /// zero-count row at the last one (the window's bounds): for views
+    /// that only need the hour of the week.
+    WeekHours,
+}
+
 async fn binned(ds: &Dataset, o: &PatternOptions) -> Result<Binned> {
+    binned_as(ds, o, Binning::Quarters).await
+}
+
+async fn binned_as(ds: &Dataset, o: &PatternOptions, binning: Binning) -> Result<Binned> {
+    use datafusion::functions_aggregate::expr_fn::{max, min};
     let ev = events_frame(ds, o).await?;
     let dims: Vec<Expr> = o.by.iter().map(|d| col(d.name())).collect();
     let aoristic = o.time == TimeBasis::Aoristic;
@@ -560,15 +577,38 @@ async fn binned(ds: &Dataset, o: &PatternOptions) -> Result<Binned> {
     };
     let point = ev.clone().filter(!spread_rows.clone())?;
     let mut keys = dims.clone();
-    keys.push(floor_div(col("t"), QUARTER).alias("q"));
+    let mut aggs = vec![count(lit(1i64)).alias("n"), sum(col("weight")).alias("w")];
+    let week_hours = binning == Binning::WeekHours;
+    if week_hours {
+        // The span of the chosen tables' times (from file statistics where
+        // the files have them): the offsets are exact inside it.
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for &kind in &o.kinds {
+            if let Some((a, b)) = ds.time_span(table_of(kind), table_cols(kind).time).await? {
+                lo = lo.min(a);
+                hi = hi.max(b);
+            }
+        }
+        let bound = |name: &str| match name {
+            "lo" if lo <= hi => lo,
+            "hi" if lo <= hi => hi,
+            _ => 0,
+        };
+        let tz = parse_tz(ds.timezone())?;
+        let local = crate::timeparse::local_micros_expr(&tz, col("t"), bound("lo"), bound("hi"))?;
+        const DAY_US: i64 = 86_400_000_000;
+        let day = floor_div(local.clone(), DAY_US);
+        // 1970-01-01 was a Thursday: Monday = 0.
+        let weekday = ((day.clone() % lit(7i64)) + lit(10i64)) % lit(7i64);
+        let hour = (local - day * lit(DAY_US)) / lit(3_600_000_000i64);
+        keys.push((weekday * lit(24i64) + hour).alias("slot"));
+        aggs.push(min(col("t")).alias("t_first"));
+        aggs.push(max(col("t")).alias("t_last"));
+    } else {
+        keys.push(floor_div(col("t"), QUARTER).alias("q"));
+    }
     keys.push(col("known"));
-    let agg = point
-        .aggregate(
-            keys,
-            vec![count(lit(1i64)).alias("n"), sum(col("weight")).alias("w")],
-        )?
-        .collect()
-        .await?;
+    let agg = point.aggregate(keys, aggs)?.collect().await?;
     let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
     let mut out = Binned {
         groups: vec![],
@@ -586,10 +626,25 @@ async fn binned(ds: &Dataset, o: &PatternOptions) -> Result<Binned> {
         }))
     };
     for b in &agg {
-        let q = col_as::<Int64Array>(b, "q")?;
         let known = col_as::<BooleanArray>(b, "known")?;
         let n = col_as::<Int64Array>(b, "n")?;
         let w = col_as::<Float64Array>(b, "w")?;
+        if week_hours {
+            // The first instant carries the events, the last one (no events)
+            // the extent of the window.
+            let first = col_as::<Int64Array>(b, "t_first")?;
+            let last = col_as::<Int64Array>(b, "t_last")?;
+            for i in 0..b.num_rows() {
+                let g = group_of(b, i, &mut out)?;
+                let k = known.value(i);
+                let q = first.value(i).div_euclid(QUARTER);
+                out.rows.push((g, q, k, n.value(i) as f64, w.value(i)));
+                out.rows
+                    .push((g, last.value(i).div_euclid(QUARTER), k, 0.0, 0.0));
+            }
+            continue;
+        }
+        let q = col_as::<Int64Array>(b, "q")?;
         for i in 0..b.num_rows() {
             let g = group_of(b, i, &mut out)?;
             out.rows
@@ -1034,7 +1089,7 @@ fn grids(b: &Binned, clock: &mut Clock) -> Grids {
 /// (`records`, `shifts`, `positions` or `uniform`).
 pub async fn time_profile(ds: &Dataset, o: &PatternOptions) -> Result<RecordBatch> {
     o.validate()?;
-    let b = binned(ds, o).await?;
+    let b = binned_as(ds, o, Binning::WeekHours).await?;
     let mut clock = Clock::new(ds)?;
     let win = window(ds, o, &b, &mut clock)?;
     let exp = exposures(ds, o, &b, &mut clock, win).await?;
@@ -1121,7 +1176,7 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
             "peak tests count whole events; use time = \"start\" (aoristic weights are for profiles)",
         ));
     }
-    let b = binned(ds, o).await?;
+    let b = binned_as(ds, o, Binning::WeekHours).await?;
     let mut clock = Clock::new(ds)?;
     let win = window(ds, o, &b, &mut clock)?;
     let exp = exposures(ds, o, &b, &mut clock, win).await?;

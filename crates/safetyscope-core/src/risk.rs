@@ -325,15 +325,6 @@ fn ts_lit(ds: &Dataset, micros: i64) -> Expr {
 }
 
 /// Whole days between `to` and a timestamp column.
-/// Whole days from `column` to `to`: the age the decay needs, or a
-/// constant 0 without decay (fewer groups, same sums).
-fn age_days(to: i64, column: &str, half_life_days: Option<f64>) -> Expr {
-    match half_life_days {
-        Some(_) => (lit(to) - cast(col(column), DataType::Int64)) / lit(DAY_US),
-        None => lit(0i64),
-    }
-}
-
 /// Counts per group, in a fixed order: the weighted sums built from them
 /// are then the same, bit for bit, on every run.
 async fn grouped(df: DataFrame, keys: Vec<Expr>) -> Result<Vec<RecordBatch>> {
@@ -348,50 +339,77 @@ async fn grouped(df: DataFrame, keys: Vec<Expr>) -> Result<Vec<RecordBatch>> {
         .await?)
 }
 
-/// Evidence per cell for the window [from, to).
+/// Evidence per cell for the window [from, to) (`[0]`) and for the window
+/// of the same length before it (`[1]`), read in one scan per table: every
+/// row is counted for the window it falls in (hazards for each window end
+/// they are open at), with its age from that window's end.
 async fn evidence(
     ds: &Dataset,
     from: i64,
     to: i64,
     site: Option<&str>,
     o: &RiskOptions,
-) -> Result<BTreeMap<CellKey, Evidence>> {
+) -> Result<[BTreeMap<CellKey, Evidence>; 2]> {
+    use datafusion::logical_expr::when;
     let w = &o.weights;
-    let mut out: BTreeMap<CellKey, Evidence> = BTreeMap::new();
+    let prev = from - (to - from);
+    let mut out: [BTreeMap<CellKey, Evidence>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let site_filter = |df: DataFrame| -> Result<DataFrame> {
         Ok(match site {
             Some(s) => df.filter(col("site").eq(lit(s.to_string())))?,
             None => df,
         })
     };
+    // 0 for the current window, 1 for the one before; whole days from the
+    // end of the row's window (or 0 without decay: fewer groups).
+    let window_of = |column: &str| -> Result<Expr> {
+        Ok(when(col(column).gt_eq(ts_lit(ds, from)), lit(0i64)).otherwise(lit(1i64))?)
+    };
+    let age_of = |column: &str| -> Result<Expr> {
+        Ok(match o.half_life_days {
+            Some(_) => {
+                let t = cast(col(column), DataType::Int64);
+                when(
+                    col(column).gt_eq(ts_lit(ds, from)),
+                    (lit(to) - t.clone()) / lit(DAY_US),
+                )
+                .otherwise((lit(from) - t) / lit(DAY_US))?
+            }
+            None => lit(0i64),
+        })
+    };
+    let both_windows = |column: &str| {
+        col(column)
+            .gt_eq(ts_lit(ds, prev))
+            .and(col(column).lt(ts_lit(ds, to)))
+    };
     // Incidents by severity and age.
-    let inc = site_filter(ds.table(TableKind::Incidents).await?)?.filter(
-        col("occurred_at")
-            .gt_eq(ts_lit(ds, from))
-            .and(col("occurred_at").lt(ts_lit(ds, to))),
-    )?;
+    let inc = site_filter(ds.table(TableKind::Incidents).await?)?
+        .filter(both_windows("occurred_at"))?;
     let b = grouped(
         inc,
         vec![
             col("site"),
             col("cell"),
             col("severity"),
-            age_days(to, "occurred_at", o.half_life_days).alias("age"),
+            window_of("occurred_at")?.alias("window"),
+            age_of("occurred_at")?.alias("age"),
         ],
     )
     .await?;
     for batch in &b {
-        let (s, c, sev, age, n) = (
+        let (s, c, sev, win, age, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
             strings(batch, "severity")?,
+            i64s(batch, "window")?,
             i64s(batch, "age")?,
             i64s(batch, "n")?,
         );
         for i in 0..batch.num_rows() {
             let Some(key) = key(&s, &c, i) else { continue };
             let f = n.value(i) as f64 * decay(age.value(i), o.half_life_days);
-            let e = out.entry(key).or_default();
+            let e = out[usize::from(win.value(i) != 0)].entry(key).or_default();
             match sev.value(i) {
                 "near_miss" => e.near_misses += f * w.near_miss,
                 "first_aid" => e.injuries += f * w.first_aid,
@@ -402,99 +420,136 @@ async fn evidence(
         }
     }
     // Violations by age.
-    let vio = site_filter(ds.table(TableKind::Violations).await?)?.filter(
-        col("detected_at")
-            .gt_eq(ts_lit(ds, from))
-            .and(col("detected_at").lt(ts_lit(ds, to))),
-    )?;
+    let vio = site_filter(ds.table(TableKind::Violations).await?)?
+        .filter(both_windows("detected_at"))?;
     let b = grouped(
         vio,
         vec![
             col("site"),
             col("cell"),
-            age_days(to, "detected_at", o.half_life_days).alias("age"),
+            window_of("detected_at")?.alias("window"),
+            age_of("detected_at")?.alias("age"),
         ],
     )
     .await?;
     for batch in &b {
-        let (s, c, age, n) = (
+        let (s, c, win, age, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
+            i64s(batch, "window")?,
             i64s(batch, "age")?,
             i64s(batch, "n")?,
         );
         for i in 0..batch.num_rows() {
             let Some(key) = key(&s, &c, i) else { continue };
-            out.entry(key).or_default().violations +=
+            out[usize::from(win.value(i) != 0)]
+                .entry(key)
+                .or_default()
+                .violations +=
                 n.value(i) as f64 * decay(age.value(i), o.half_life_days) * w.violation;
         }
     }
-    // Sensor alarm episodes and fence intrusions starting in the window.
+    // Sensor alarm episodes and fence intrusions starting in each window.
     let follow = crate::alerts::AlertOptions {
         site: site.map(str::to_string),
         ..Default::default()
     };
-    if w.alarm_episode != 0.0 {
-        let b = crate::alerts::alarm_episodes_in(ds, &follow, from, to).await?;
-        add_episodes(&mut out, &b, "start", to, o, w.alarm_episode, |e| {
-            &mut e.alarms
-        })?;
+    for (k, (a, b)) in [(from, to), (prev, from)].into_iter().enumerate() {
+        if w.alarm_episode != 0.0 {
+            let eps = crate::alerts::alarm_episodes_in(ds, &follow, a, b).await?;
+            add_episodes(&mut out[k], &eps, "start", b, o, w.alarm_episode, |e| {
+                &mut e.alarms
+            })?;
+        }
+        if w.intrusion != 0.0 {
+            let eps = crate::alerts::fence_intrusions_in(ds, &follow, a, b).await?;
+            add_episodes(&mut out[k], &eps, "entry", b, o, w.intrusion, |e| {
+                &mut e.intrusions
+            })?;
+        }
     }
-    if w.intrusion != 0.0 {
-        let b = crate::alerts::fence_intrusions_in(ds, &follow, from, to).await?;
-        add_episodes(&mut out, &b, "entry", to, o, w.intrusion, |e| {
-            &mut e.intrusions
-        })?;
-    }
-    // Hazards open at `to`: reported before it, not closed by it.
-    let haz = site_filter(ds.table(TableKind::Hazards).await?)?.filter(
-        col("reported_at").lt(ts_lit(ds, to)).and(
+    // Hazards open at each window end (reported before it, not closed by
+    // it), with the days they are overdue then.
+    let open_at = |at: i64| {
+        col("reported_at").lt(ts_lit(ds, at)).and(
             col("closed_at")
                 .is_null()
-                .or(col("closed_at").gt_eq(ts_lit(ds, to))),
-        ),
-    )?;
-    let mut overdue_days = (lit(to) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
+                .or(col("closed_at").gt_eq(ts_lit(ds, at))),
+        )
+    };
     // Past the day the factor reaches its cap every day weighs the same:
     // count those days as that one day (fewer groups, same weights).
     let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
-    if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
-        let cap_day = cap_day as i64;
-        overdue_days =
-            datafusion::logical_expr::when(overdue_days.clone().gt(lit(cap_day)), lit(cap_day))
-                .otherwise(overdue_days)?;
-    }
+    let overdue_at = |at: i64| -> Result<Expr> {
+        let mut days = (lit(at) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
+        if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
+            let cap_day = cap_day as i64;
+            days = when(days.clone().gt(lit(cap_day)), lit(cap_day)).otherwise(days)?;
+        }
+        Ok(when(col("due_at").lt(ts_lit(ds, at)), days).otherwise(lit(-1i64))?)
+    };
+    let haz = site_filter(ds.table(TableKind::Hazards).await?)?
+        .filter(col("reported_at").lt(ts_lit(ds, to)))?;
     let b = grouped(
         haz,
         vec![
             col("site"),
             col("cell"),
             col("level"),
-            datafusion::logical_expr::when(col("due_at").lt(ts_lit(ds, to)), overdue_days)
-                .otherwise(lit(-1i64))?
-                .alias("overdue"),
+            open_at(to).alias("open_now"),
+            overdue_at(to)?.alias("overdue_now"),
+            open_at(from).alias("open_before"),
+            overdue_at(from)?.alias("overdue_before"),
         ],
     )
     .await?;
+    // Counts per cell, level and days overdue for each window end, applied
+    // in that order.
+    type HazardKey = (String, String, String, i64);
+    let mut counts: [BTreeMap<HazardKey, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     for batch in &b {
-        let (s, c, level, overdue, n) = (
+        let (s, c, level, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
             strings(batch, "level")?,
-            i64s(batch, "overdue")?,
             i64s(batch, "n")?,
         );
+        let flags = |name: &str| -> Result<arrow::array::BooleanArray> {
+            batch
+                .column_by_name(name)
+                .and_then(|a| a.as_any().downcast_ref::<arrow::array::BooleanArray>().cloned())
+                .ok_or_else(|| Error::schema("risk", format!("column `{name}` missing")))
+        };
+        let open = [flags("open_now")?, flags("open_before")?];
+        let overdue = [i64s(batch, "overdue_now")?, i64s(batch, "overdue_before")?];
         for i in 0..batch.num_rows() {
-            let Some(key) = key(&s, &c, i) else { continue };
-            let major = level.value(i) == "major";
-            let n = n.value(i) as f64;
-            let e = out.entry(key).or_default();
+            let Some((site, cell)) = key(&s, &c, i) else {
+                continue;
+            };
+            for k in 0..2 {
+                if open[k].is_valid(i) && open[k].value(i) {
+                    *counts[k]
+                        .entry((
+                            site.clone(),
+                            cell.clone(),
+                            level.value(i).to_string(),
+                            overdue[k].value(i),
+                        ))
+                        .or_default() += n.value(i);
+                }
+            }
+        }
+    }
+    for (k, counts) in counts.into_iter().enumerate() {
+        for ((site, cell, level, d), n) in counts {
+            let major = level == "major";
+            let n = n as f64;
+            let e = out[k].entry((site, cell)).or_default();
             e.open_hazards += n * if major {
                 w.open_hazard_major
             } else {
                 w.open_hazard_general
             };
-            let d = overdue.value(i);
             if d >= 0 {
                 let factor = (1.0 + d as f64 * w.overdue_growth_per_day).min(w.overdue_cap);
                 e.overdue_hazards += n
@@ -944,10 +999,7 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
     }
     let (from, to) = window(ds, o).await?;
     let cells = plan(ds, o.site.as_deref())?;
-    let (now, before) = futures::try_join!(
-        evidence(ds, from, to, o.site.as_deref(), o),
-        evidence(ds, from - (to - from), from, o.site.as_deref(), o)
-    )?;
+    let [now, before] = evidence(ds, from, to, o.site.as_deref(), o).await?;
     let hours = if o.per_exposure {
         hours_per_cell(ds, &cells, from, to).await?
     } else {

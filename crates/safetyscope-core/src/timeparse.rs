@@ -278,3 +278,169 @@ mod tests {
         assert_eq!(f.parse_value("1275"), None);
     }
 }
+
+/// The UTC offset (µs) of `tz` at the instant `micros`.
+fn offset_at(tz: &Tz, micros: i64) -> i64 {
+    use chrono::Offset;
+    let utc = DateTime::from_timestamp_micros(micros)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default();
+    i64::from(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc()) * 1_000_000
+}
+
+/// The offsets of `tz` over `[lo, hi]`: the offset at `lo`, then every
+/// change as `(first instant with the new offset, new offset)`, exact to
+/// the microsecond.
+pub fn offset_changes(tz: &Tz, lo: i64, hi: i64) -> (i64, Vec<(i64, i64)>) {
+    const STEP: i64 = 6 * 3_600_000_000;
+    let first = offset_at(tz, lo);
+    let (mut prev, mut t, mut out) = (first, lo, Vec::new());
+    while t < hi {
+        let next = t.saturating_add(STEP).min(hi);
+        let o = offset_at(tz, next);
+        if o != prev {
+            // The offset changes once within six hours: bisect to it.
+            let (mut a, mut b) = (t, next);
+            while b - a > 1 {
+                let mid = a + (b - a) / 2;
+                if offset_at(tz, mid) == prev {
+                    a = mid;
+                } else {
+                    b = mid;
+                }
+            }
+            out.push((b, offset_at(tz, b)));
+            prev = o;
+        }
+        t = next;
+    }
+    (first, out)
+}
+
+/// The local day (days since 1970-01-01 in `tz`) of the instant `micros`,
+/// an Int64 expression of µs since the epoch, exact for instants in
+/// `[lo, hi]`: the offset is a constant, or a `CASE` over the timezone's
+/// changes in that span.
+pub fn local_day_expr(
+    tz: &Tz,
+    micros: datafusion::logical_expr::Expr,
+    lo: i64,
+    hi: i64,
+) -> Result<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::lit;
+    const DAY: i64 = 86_400_000_000;
+    let local = local_micros_expr(tz, micros, lo, hi)?;
+    // Floor division, also before 1970.
+    let r = ((local.clone() % lit(DAY)) + lit(DAY)) % lit(DAY);
+    Ok((local - r) / lit(DAY))
+}
+
+/// The local wall-clock time of the instant `micros` as µs since
+/// 1970-01-01T00:00 local (an Int64 expression), exact for instants in
+/// `[lo, hi]`.
+pub fn local_micros_expr(
+    tz: &Tz,
+    micros: datafusion::logical_expr::Expr,
+    lo: i64,
+    hi: i64,
+) -> Result<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::{lit, when};
+    let (first, changes) = offset_changes(tz, lo, hi);
+    let offset = if changes.is_empty() {
+        lit(first)
+    } else {
+        let mut case = when(micros.clone().lt(lit(changes[0].0)), lit(first));
+        for w in changes.windows(2) {
+            case = case.when(micros.clone().lt(lit(w[1].0)), lit(w[0].1));
+        }
+        case.otherwise(lit(changes[changes.len() - 1].1))?
+    };
+    Ok(micros + offset)
+}
+
+#[cfg(test)]
+mod local_day_tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, RecordBatch};
+    use std::sync::Arc;
+
+    #[test]
+    fn offset_changes_are_the_dst_transitions() {
+        let tz = parse_tz("Europe/Berlin").unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+        let (first, changes) =
+            offset_changes(&tz, at("2025-01-01T00:00:00Z"), at("2025-12-31T00:00:00Z"));
+        assert_eq!(first, 3_600_000_000);
+        assert_eq!(
+            changes,
+            vec![
+                (at("2025-03-30T01:00:00Z"), 7_200_000_000),
+                (at("2025-10-26T01:00:00Z"), 3_600_000_000)
+            ]
+        );
+        let sh = parse_tz("Asia/Shanghai").unwrap();
+        assert!(
+            offset_changes(&sh, at("2000-01-01T00:00:00Z"), at("2030-01-01T00:00:00Z"))
+                .1
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn local_day_in_the_plan_equals_chrono() {
+        use datafusion::logical_expr::col;
+        use datafusion::prelude::SessionContext;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for name in [
+            "Europe/Berlin",
+            "America/New_York",
+            "Asia/Shanghai",
+            "Asia/Kathmandu",
+        ] {
+            let tz = parse_tz(name).unwrap();
+            // Every 7 minutes 13 seconds over two years around the DST changes,
+            // and instants just either side of each change.
+            let lo = 1_700_000_000_000_000i64;
+            let hi = lo + 2 * 365 * 86_400_000_000;
+            let mut ts: Vec<i64> = (lo..hi).step_by(433_000_000).collect();
+            for (t, _) in offset_changes(&tz, lo, hi).1 {
+                ts.extend([t - 1, t, t + 1]);
+            }
+            let batch = RecordBatch::try_from_iter([(
+                "t",
+                Arc::new(Int64Array::from(ts.clone())) as Arc<dyn Array>,
+            )])
+            .unwrap();
+            let ctx = SessionContext::new();
+            let expr = local_day_expr(&tz, col("t"), lo - 1, hi + 1).unwrap();
+            let out = rt
+                .block_on(async {
+                    ctx.read_batch(batch)?
+                        .select(vec![col("t"), expr.alias("day")])?
+                        .collect()
+                        .await
+                })
+                .unwrap();
+            let column = |b: &RecordBatch, i: usize| {
+                b.column(i)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            };
+            let got: Vec<(i64, i64)> = out
+                .iter()
+                .flat_map(|b| column(b, 0).into_iter().zip(column(b, 1)))
+                .collect();
+            assert_eq!(got.len(), ts.len());
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            for (t, d) in &got {
+                let want = (micros_to_local(&tz, *t).unwrap().date() - epoch).num_days();
+                assert_eq!(*d, want, "{name} at {t}");
+            }
+        }
+    }
+}
