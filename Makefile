@@ -14,9 +14,10 @@ PY := $(VENV)/bin/python
 BUILD := build
 PORT ?= 8765
 BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope
+CLUSTER_BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope-cluster
 STAGE := scripts/stage.sh
 
-.PHONY: help bench setup build-cli build-wasm build-python sample batch site demo serve test \
+.PHONY: help bench setup build-cli build-cluster cluster-up cluster-down test-cluster build-wasm build-python sample batch site demo serve test \
         test-lint test-rust test-python test-notebooks test-wasm test-browser clean
 
 help:
@@ -34,6 +35,20 @@ setup:
 
 build-cli: setup
 	@$(STAGE) build-cli cargo build --profile $(PROFILE) -p safetyscope-cli
+
+# The Ballista scheduler, executor and job runner (a separate binary: the
+# distributed engine's dependencies stay out of the CLI and the wheel).
+build-cluster: setup
+	@$(STAGE) build-cluster cargo build --profile $(PROFILE) -p safetyscope-cluster
+
+# A scheduler and two executors on 127.0.0.1 (logs in build/cluster); then
+#   $(CLUSTER_BIN) run examples/jobs/nightly.toml --cluster df://127.0.0.1:50050
+#   or: $(BIN) run examples/jobs/nightly.toml --cluster df://127.0.0.1:50050
+cluster-up: build-cluster build-cli
+	@scripts/cluster.sh up $(CLUSTER_BIN) $(BUILD)/cluster
+
+cluster-down:
+	@scripts/cluster.sh down $(CLUSTER_BIN) $(BUILD)/cluster
 
 build-wasm: setup
 	@$(STAGE) build-wasm scripts/build-wasm.sh $(PROFILE) $(BUILD)/pkg
@@ -89,6 +104,9 @@ test-notebooks: build-python
 test-wasm: build-wasm
 	@$(STAGE) test-wasm scripts/test-wasm.sh $(PROFILE)
 
+test-cluster: build-cluster build-cli
+	@$(STAGE) test-cluster $(PY) -m pytest -q tests/cluster --bin $(BIN) --cluster-bin $(CLUSTER_BIN)
+
 test-browser: site
 	@$(STAGE) test-browser $(PY) -m pytest -q tests/e2e --bin $(BIN) --site $(BUILD)/site --sample $(BUILD)/sample
 
@@ -100,7 +118,8 @@ test:
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-python && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-notebooks && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-wasm && \
-	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser; \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-cluster; \
 	rc=$$?; echo "== make test: $$(( $$(date +%s) - start ))s total, exit $$rc"; exit $$rc
 
 clean:

@@ -432,6 +432,11 @@ enum Command {
         /// separate by commas); other results are written in full.
         #[arg(long, value_delimiter = ',')]
         period: Vec<String>,
+        /// Run the analyses' queries on a Ballista cluster (`df://HOST:PORT`),
+        /// through the `safetyscope-cluster` binary beside this one; the job
+        /// must have a `store` (or a store as `data`).
+        #[arg(long)]
+        cluster: Option<String>,
         /// Log lines as plain text or JSON objects (on stderr).
         #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
         log_format: LogFormat,
@@ -723,6 +728,9 @@ enum CliError {
     Usage(String),
     #[error("{0}")]
     Unusable(String),
+    /// The cluster runner failed with this exit code (it printed why).
+    #[error("the job failed on the cluster (exit code {0})")]
+    Cluster(i32),
 }
 
 impl From<datafusion::error::DataFusionError> for CliError {
@@ -736,6 +744,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Unusable(_) => 1,
+            CliError::Cluster(code) => u8::try_from(*code).unwrap_or(1),
             CliError::Core(e) => match e.kind() {
                 ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
                 ErrorKind::Io | ErrorKind::NotFound => 3,
@@ -1276,6 +1285,38 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run {
             job,
             period,
+            cluster: Some(cluster),
+            log_format,
+        } => {
+            let exe = std::env::current_exe()
+                .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?
+                .with_file_name("safetyscope-cluster");
+            if !exe.is_file() {
+                return Err(CliError::Usage(format!(
+                    "--cluster needs {}: build it with `make build-cluster` (cargo build -p safetyscope-cluster)",
+                    exe.display()
+                )));
+            }
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("run").arg(&job).arg("--cluster").arg(&cluster);
+            if !period.is_empty() {
+                cmd.arg("--period").arg(period.join(","));
+            }
+            cmd.arg("--log-format").arg(match log_format {
+                LogFormat::Plain => "plain",
+                LogFormat::Json => "json",
+            });
+            let status = cmd
+                .status()
+                .map_err(|e| CliError::Usage(format!("cannot start {}: {e}", exe.display())))?;
+            if !status.success() {
+                return Err(CliError::Cluster(status.code().unwrap_or(1)));
+            }
+        }
+        Command::Run {
+            job,
+            period,
+            cluster: None,
             log_format,
         } => {
             use safetyscope_core::job::{Event, Job, run_periods};

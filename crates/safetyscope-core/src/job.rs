@@ -318,6 +318,21 @@ pub async fn run_periods(
     log: &mut dyn FnMut(Event),
     progress: &(dyn Fn(crate::store::Progress) + Sync),
 ) -> Result<Summary> {
+    run_in(job, base, periods, log, progress, None).await
+}
+
+/// [`run_periods`] with the analyses' queries in the caller's session, such
+/// as a distributed engine's: the job's dataset must then be a store (its
+/// `data`, or `data` ingested into its `store` first, on this machine),
+/// since such a session reads files only.
+pub async fn run_in(
+    job: &Job,
+    base: &Path,
+    periods: &[String],
+    log: &mut dyn FnMut(Event),
+    progress: &(dyn Fn(crate::store::Progress) + Sync),
+    session: Option<datafusion::prelude::SessionContext>,
+) -> Result<Summary> {
     let periods = periods
         .iter()
         .map(|p| {
@@ -342,7 +357,7 @@ pub async fn run_periods(
         stage: "load".into(),
         message: format!("reading {}", data.display()),
     });
-    let ds = match &job.store {
+    let store = match &job.store {
         Some(store) => {
             let store = base.join(store);
             crate::store::ingest(
@@ -356,9 +371,21 @@ pub async fn run_periods(
                 stage: "load".into(),
                 message: format!("validated into the store {}", store.display()),
             });
-            Dataset::open(&store, job.timezone.as_deref(), OnTableError::Fail)?
+            Some(store)
         }
-        None => Dataset::open(&data, job.timezone.as_deref(), OnTableError::Fail)?,
+        None if crate::store::is_store(&data) => Some(data.clone()),
+        None => None,
+    };
+    let ds = match (store, session) {
+        (Some(store), Some(ctx)) => crate::store::open_in(&store, job.timezone.as_deref(), ctx)?,
+        (Some(store), None) => Dataset::open(&store, job.timezone.as_deref(), OnTableError::Fail)?,
+        (None, None) => Dataset::open(&data, job.timezone.as_deref(), OnTableError::Fail)?,
+        (None, Some(_)) => {
+            return Err(Error::option(
+                "job",
+                "a cluster reads files: set `store` in the job (or give a store as `data`)",
+            ));
+        }
     };
     for (name, r) in &ds.report().tables {
         summary.tables.push((

@@ -384,8 +384,8 @@ async fn evidence(
             .and(col(column).lt(ts_lit(ds, to)))
     };
     // Incidents by severity and age.
-    let inc = site_filter(ds.table(TableKind::Incidents).await?)?
-        .filter(both_windows("occurred_at"))?;
+    let inc =
+        site_filter(ds.table(TableKind::Incidents).await?)?.filter(both_windows("occurred_at"))?;
     let b = grouped(
         inc,
         vec![
@@ -420,8 +420,8 @@ async fn evidence(
         }
     }
     // Violations by age.
-    let vio = site_filter(ds.table(TableKind::Violations).await?)?
-        .filter(both_windows("detected_at"))?;
+    let vio =
+        site_filter(ds.table(TableKind::Violations).await?)?.filter(both_windows("detected_at"))?;
     let b = grouped(
         vio,
         vec![
@@ -517,7 +517,11 @@ async fn evidence(
         let flags = |name: &str| -> Result<arrow::array::BooleanArray> {
             batch
                 .column_by_name(name)
-                .and_then(|a| a.as_any().downcast_ref::<arrow::array::BooleanArray>().cloned())
+                .and_then(|a| {
+                    a.as_any()
+                        .downcast_ref::<arrow::array::BooleanArray>()
+                        .cloned()
+                })
                 .ok_or_else(|| Error::schema("risk", format!("column `{name}` missing")))
         };
         let open = [flags("open_now")?, flags("open_before")?];

@@ -25,6 +25,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,15 @@ impl TableWriter {
     }
 
     fn finish(mut self) -> Result<Vec<StoredFile>> {
+        if self.files.is_empty() && self.current.is_none() {
+            // A table with no accepted rows still has one (empty) file, so
+            // that every engine reading the store finds its schema.
+            let rel = format!("{}/part-00000.parquet", self.table);
+            let path = self.root.join(&rel);
+            let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let w = ArrowWriter::try_new(file, self.schema.clone(), None)?;
+            self.current = Some((w, rel, 0));
+        }
         self.close_file()?;
         Ok(self.files)
     }
@@ -411,6 +421,25 @@ fn replace_dir(tmp: &Path, out: &Path) -> Result<()> {
 /// Open a store: the site plan in memory, every other table read from its
 /// files as queries run.
 pub fn open(path: &Path, timezone: Option<&str>) -> Result<Dataset> {
+    open_with(path, timezone, new_context(), false)
+}
+
+/// Open a store in a session of the caller's, such as a distributed
+/// engine's (a Ballista `SessionContext::remote`): every table, the site plan
+/// included, is registered as its files, since such a session can only
+/// read files; the site plan is also read into memory for the analyses
+/// that walk it. The files must be readable at the same paths by every
+/// process of the engine.
+pub fn open_in(path: &Path, timezone: Option<&str>, ctx: SessionContext) -> Result<Dataset> {
+    open_with(path, timezone, ctx, true)
+}
+
+fn open_with(
+    path: &Path,
+    timezone: Option<&str>,
+    ctx: SessionContext,
+    files_only: bool,
+) -> Result<Dataset> {
     let m = manifest(path)?;
     if let Some(tz) = timezone.filter(|tz| *tz != m.timezone) {
         return Err(Error::option(
@@ -423,7 +452,6 @@ pub fn open(path: &Path, timezone: Option<&str>) -> Result<Dataset> {
         ));
     }
     let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-    let ctx = new_context();
     let mut memory = BTreeMap::new();
     let mut stored = BTreeMap::new();
     for kind in TableKind::ALL {
@@ -438,10 +466,13 @@ pub fn open(path: &Path, timezone: Option<&str>) -> Result<Dataset> {
             for f in files {
                 batches.extend(read_file(&root.join(&f.path))?);
             }
-            let table = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
-            ctx.register_table(kind.name(), Arc::new(table))?;
-            memory.insert(kind, (schema, batches));
-            continue;
+            if !files_only || files.is_empty() {
+                let table = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
+                ctx.register_table(kind.name(), Arc::new(table))?;
+                memory.insert(kind, (schema, batches));
+                continue;
+            }
+            memory.insert(kind, (schema.clone(), batches));
         }
         let urls = files
             .iter()
@@ -456,7 +487,9 @@ pub fn open(path: &Path, timezone: Option<&str>) -> Result<Dataset> {
             .with_listing_options(options)
             .with_schema(schema);
         ctx.register_table(kind.name(), Arc::new(ListingTable::try_new(config)?))?;
-        stored.insert(kind, m.tables[kind.name()].rows);
+        if kind != TableKind::Cells {
+            stored.insert(kind, m.tables[kind.name()].rows);
+        }
     }
     Ok(
         Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)

@@ -1,0 +1,225 @@
+//! `safetyscope-cluster`: safetyscope's batch jobs on Apache DataFusion
+//! Ballista, the DataFusion project's distributed engine.
+//!
+//! One binary, three roles:
+//!
+//! - `safetyscope-cluster scheduler [--bind-host H --bind-port P …]` — a
+//!   Ballista scheduler (all of Ballista's scheduler options);
+//! - `safetyscope-cluster executor [--scheduler-host H --scheduler-port P
+//!   --bind-port P --bind-grpc-port P …]` — a Ballista executor (all of
+//!   Ballista's executor options);
+//! - `safetyscope-cluster run JOB.toml --cluster df://HOST:PORT` — the same
+//!   job file as `safetyscope run`: the dataset is validated into the job's
+//!   store on this machine, then every analysis's queries run on the
+//!   cluster, which reads the store's Parquet files (every process must see
+//!   them at the same paths: a shared file system, or one machine).
+//!
+//! The analyses use DataFusion's built-in functions only, so the stock
+//! scheduler and executor logic needs nothing of ours; they are built here
+//! so that a platform team gets one binary of one version.
+//!
+//! Exit codes: as `safetyscope` (0 done; 1 bad data; 2 bad job or options;
+//! 3 an output could not be written; 4 a query failed, including a cluster
+//! that cannot be reached or loses the executors of a running job).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ballista::prelude::SessionContextExt;
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::prelude::SessionContext;
+use safetyscope_core::ErrorKind;
+
+#[derive(Parser)]
+#[command(
+    name = "safetyscope-cluster",
+    version,
+    about = "safetyscope jobs on Apache DataFusion Ballista: scheduler, executor, job runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Ballista scheduler.
+    Scheduler(Box<ballista_scheduler::config::Config>),
+    /// Run a Ballista executor.
+    Executor(Box<ballista_executor::config::Config>),
+    /// Run a job file with its queries on a cluster.
+    Run {
+        /// The job file (TOML), as for `safetyscope run`.
+        job: PathBuf,
+        /// The scheduler: `df://HOST:PORT`.
+        #[arg(long)]
+        cluster: String,
+        /// Rewrite only these periods of the results partitioned by `period`.
+        #[arg(long, value_delimiter = ',')]
+        period: Vec<String>,
+        /// Log lines as plain text or JSON objects (on stderr).
+        #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+        log_format: LogFormat,
+        /// Give up (exit code 4) when the job has not finished after this
+        /// many seconds: a cluster that stalls fails the job instead of
+        /// holding the nightly schedule.
+        #[arg(long, default_value_t = 3600)]
+        timeout_seconds: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Ballista's planners recurse deeply: the same stack as its binaries.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::Scheduler(config) => role(rt.block_on(scheduler(*config))),
+        Command::Executor(config) => role(rt.block_on(executor(*config))),
+        Command::Run {
+            job,
+            cluster,
+            period,
+            log_format,
+            timeout_seconds,
+        } => match rt.block_on(async {
+            let limit = std::time::Duration::from_secs(timeout_seconds);
+            tokio::time::timeout(limit, run(&job, &cluster, &period, log_format))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(safetyscope_core::Error::Query(
+                        datafusion::error::DataFusionError::Execution(format!(
+                            "the job did not finish on {cluster} within {timeout_seconds} s (see the scheduler's log); no output of an unfinished analysis was written"
+                        )),
+                    ))
+                })
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(match e.kind() {
+                    ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
+                    ErrorKind::Io | ErrorKind::NotFound => 3,
+                    ErrorKind::Query => 4,
+                    _ => 1,
+                })
+            }
+        },
+    }
+}
+
+fn role(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logs(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
+async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String> {
+    init_logs(&opt.log_level_setting);
+    let addr = format!("{}:{}", opt.bind_host, opt.bind_port)
+        .parse()
+        .map_err(|e: std::net::AddrParseError| e.to_string())?;
+    let config: ballista_scheduler::config::SchedulerConfig =
+        opt.try_into().map_err(|e| format!("{e}"))?;
+    let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    ballista_scheduler::scheduler_process::start_server(cluster, addr, Arc::new(config))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn executor(opt: ballista_executor::config::Config) -> Result<(), String> {
+    let config: ballista_executor::executor_process::ExecutorProcessConfig =
+        opt.try_into().map_err(|e| format!("{e}"))?;
+    init_logs(&config.special_mod_log_level);
+    ballista_executor::executor_process::start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run(
+    job: &Path,
+    cluster: &str,
+    period: &[String],
+    log_format: LogFormat,
+) -> safetyscope_core::Result<()> {
+    use safetyscope_core::job::{Event, Job, run_in};
+    let text = std::fs::read_to_string(job).map_err(|e| safetyscope_core::Error::io(job, e))?;
+    let parsed = Job::parse(&text, &job.display().to_string())?;
+    let base = job.parent().map(Path::to_path_buf).unwrap_or_default();
+    let start = Instant::now();
+    let log = |stage: &str, message: &str| match log_format {
+        LogFormat::Plain => eprintln!(
+            "[{:>7.2}s] {stage}: {message}",
+            start.elapsed().as_secs_f64()
+        ),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"t": start.elapsed().as_secs_f64(), "stage": stage, "message": message})
+        ),
+    };
+    if !cluster.starts_with("df://") {
+        return Err(safetyscope_core::Error::option(
+            "cluster",
+            format!("`{cluster}` is not a scheduler address (df://HOST:PORT)"),
+        ));
+    }
+    log("cluster", &format!("connecting to {cluster}"));
+    let ctx = SessionContext::remote(cluster).await?;
+    let summary = run_in(
+        &parsed,
+        &base,
+        period,
+        &mut |e: Event| log(&e.stage, &e.message),
+        &|p| {
+            if p.done {
+                log("ingest", &format!("{}: {} rows read", p.table, p.rows_read));
+            }
+        },
+        Some(ctx),
+    )
+    .await?;
+    let out = base.join(&parsed.out).join("run-summary.json");
+    let body = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| safetyscope_core::Error::option("summary", e.to_string()))?;
+    safetyscope_core::output::write_atomic(&out, &body)?;
+    log(
+        "done",
+        &format!(
+            "{} outputs on {cluster}, summary {}",
+            summary.outputs.len(),
+            out.display()
+        ),
+    );
+    Ok(())
+}

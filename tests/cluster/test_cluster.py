@@ -1,0 +1,256 @@
+"""The nightly job on a real Ballista cluster (a scheduler and two executors
+on 127.0.0.1, the `safetyscope-cluster` binary) against the same job in one
+process: same files, same rows, numbers equal to 1e-9; and what happens when
+an executor is lost in the middle of a run.
+
+    pytest tests/cluster --bin CLI --cluster-bin CLUSTER
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import shutil
+import socket
+import subprocess
+import time
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+JOB = """
+data = "sample"
+store = "store"
+out = "{out}"
+as_of = "2025-12-01"
+
+[[analysis]]
+name = "risk"
+kind = "risk"
+options = {{ from = "2025-09-01", to = "2025-12-01", half_life_days = 30 }}
+formats = ["parquet", "csv"]
+
+[[analysis]]
+name = "risk-by-zone"
+kind = "risk"
+options = {{ from = "2025-09-01", to = "2025-12-01", by = "zone" }}
+
+[[analysis]]
+name = "hotspots"
+kind = "hotspots"
+options = {{ site = "U01", from = "2025-01-01", to = "2025-12-01" }}
+
+[[analysis]]
+name = "heatmap"
+kind = "heatmap"
+
+[[analysis]]
+name = "peaks"
+kind = "peaks"
+options = {{ by = ["site"] }}
+
+[[analysis]]
+name = "profile"
+kind = "patterns"
+options = {{ view = "profile", by = ["site", "zone"] }}
+
+[[analysis]]
+name = "trends"
+kind = "trends"
+
+[[analysis]]
+name = "kpis"
+kind = "kpis"
+options = {{ periods = ["month", "quarter", "year"], scopes = ["group", "site", "zone"] }}
+partition_by = ["scope", "period"]
+
+[[analysis]]
+name = "targets"
+kind = "targets"
+
+[[analysis]]
+name = "alerts"
+kind = "alerts"
+formats = ["parquet", "json"]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Cluster:
+    """A scheduler and executors in the background, stopped at the end."""
+
+    def __init__(self, binary: str, root: pathlib.Path) -> None:
+        self.binary, self.root = binary, root
+        self.port = free_port()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.start("scheduler", [
+            "scheduler", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1",
+            "--bind-port", str(self.port), "--executor-timeout-seconds", "5",
+            "--expire-dead-executor-interval-seconds", "1",
+        ])
+        wait_port(self.port)
+
+    def start(self, name: str, args: list[str]) -> None:
+        log = open(self.root / f"{name}.log", "wb")
+        self.procs[name] = subprocess.Popen([self.binary, *args], stdout=log, stderr=subprocess.STDOUT)
+
+    def executor(self, name: str) -> None:
+        flight, grpc = free_port(), free_port()
+        work = self.root / name
+        work.mkdir(exist_ok=True)
+        self.start(name, [
+            "executor", "--bind-host", "127.0.0.1", "--external-host", "127.0.0.1",
+            "--scheduler-host", "127.0.0.1", "--scheduler-port", str(self.port),
+            "--bind-port", str(flight), "--bind-grpc-port", str(grpc),
+            "--work-dir", str(work), "--vcores", "1", "--executor-heartbeat-interval-seconds", "1",
+        ])
+        wait_port(flight)
+
+    def kill(self, name: str) -> None:
+        self.procs[name].kill()
+        self.procs[name].wait()
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    @property
+    def url(self) -> str:
+        return f"df://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(cluster_bin, tmp_path_factory.mktemp("cluster"))
+    try:
+        c.executor("executor-1")
+        c.executor("executor-2")
+        time.sleep(2)  # the executors register with the scheduler
+        yield c
+    finally:
+        c.stop()
+
+
+def files(d: pathlib.Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and p.name != "run-summary.json")
+
+
+def read(p: pathlib.Path) -> pa.Table:
+    if p.suffix == ".parquet":
+        return pq.read_table(p)
+    if p.suffix == ".csv":
+        return pcsv.read_csv(p)
+    import json
+    return pa.Table.from_pylist(json.loads(p.read_text()))
+
+
+def assert_same(a: pa.Table, b: pa.Table, name: str) -> None:
+    assert a.schema.names == b.schema.names, name
+    assert a.num_rows == b.num_rows, name
+    ra, rb = a.to_pylist(), b.to_pylist()
+    for i, (x, y) in enumerate(zip(ra, rb)):
+        for k in x:
+            u, v = x[k], y[k]
+            if isinstance(u, float) and isinstance(v, float):
+                assert (math.isnan(u) and math.isnan(v)) or math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-9), (name, i, k, u, v)
+            else:
+                assert u == v, (name, i, k, u, v)
+
+
+def test_the_job_on_the_cluster_equals_one_process(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "0.2", "--sites", "3"], check=True, capture_output=True)
+    (tmp_path / "local.toml").write_text(JOB.format(out="out-local"))
+    (tmp_path / "cluster.toml").write_text(JOB.format(out="out-cluster"))
+    subprocess.run([cli, "run", str(tmp_path / "local.toml")], check=True, capture_output=True)
+    # `safetyscope run --cluster` hands the job to safetyscope-cluster.
+    p = subprocess.run([cli, "run", str(tmp_path / "cluster.toml"), "--cluster", cluster.url],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    local, remote = tmp_path / "out-local", tmp_path / "out-cluster"
+    assert files(local) == files(remote)
+    assert len(files(local)) > 20  # the KPI partitions and every result
+    for f in files(local):
+        assert_same(read(local / f), read(remote / f), f)
+    # The queries ran on the executors: their logs show the tasks.
+    logs = "".join((cluster.root / f"executor-{i}.log").read_text(errors="replace") for i in (1, 2))
+    assert "task" in logs.lower()
+
+
+def test_a_cluster_that_is_not_there_is_a_clear_error(cli: str, cluster_bin: str, tmp_path: pathlib.Path) -> None:
+    subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "0.05", "--sites", "1"], check=True, capture_output=True)
+    (tmp_path / "job.toml").write_text(JOB.format(out="out"))
+    p = subprocess.run([cluster_bin, "run", str(tmp_path / "job.toml"), "--cluster", f"df://127.0.0.1:{free_port()}"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 4, p.stderr
+    assert "127.0.0.1" in p.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    p = subprocess.run([cluster_bin, "run", str(tmp_path / "job.toml"), "--cluster", "http://x"], capture_output=True, text=True)
+    assert p.returncode == 2 and "df://HOST:PORT" in p.stderr
+
+
+def test_losing_an_executor_mid_run(cli: str, cluster_bin: str, tmp_path: pathlib.Path) -> None:
+    """One of two executors is killed (SIGKILL) while the job runs. Either
+    the scheduler notices before a stage needs what the lost executor held,
+    runs the remaining tasks on the other executor and the job completes
+    with the one-process results; or a running stage cannot fetch the
+    shuffle output the lost executor held, and the run fails with exit code
+    4 and a message naming the executor and the failed fetch, writes no run
+    summary, and every result file written before the loss is complete and
+    equal to the one-process result. Which one happens depends on when the
+    executor dies; both are checked."""
+    c = Cluster(cluster_bin, tmp_path)
+    try:
+        c.executor("executor-1")
+        c.executor("executor-2")
+        time.sleep(2)
+        subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "2", "--sites", "6"], check=True, capture_output=True)
+        (tmp_path / "local.toml").write_text(JOB.format(out="out-local"))
+        (tmp_path / "cluster.toml").write_text(JOB.format(out="out-cluster"))
+        subprocess.run([cli, "run", str(tmp_path / "local.toml")], check=True, capture_output=True)
+        job = subprocess.Popen([cluster_bin, "run", str(tmp_path / "cluster.toml"), "--cluster", c.url, "--timeout-seconds", "600"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Kill an executor once the analyses have started on the cluster.
+        log = tmp_path / "scheduler.log"
+        end = time.time() + 120
+        while time.time() < end and "Job submitted" not in log.read_text(errors="replace"):
+            time.sleep(0.05)
+        c.kill("executor-2")
+        out, err = job.communicate(timeout=900)
+        local, remote = tmp_path / "out-local", tmp_path / "out-cluster"
+        done = files(remote) if remote.exists() else []
+        assert not [f for f in done if pathlib.Path(f).name.startswith(".")], done
+        if job.returncode == 0:
+            assert done == files(local)
+            assert (remote / "run-summary.json").exists()
+        else:
+            assert job.returncode == 4, err
+            assert "Executor" in err and ("fetch" in err.lower() or "lost" in err.lower()), err
+            assert not (remote / "run-summary.json").exists()
+        for f in done:
+            assert_same(read(local / f), read(remote / f), f)
+    finally:
+        c.stop()
