@@ -386,7 +386,7 @@ async fn evidence(
     // Incidents by severity and age.
     let inc =
         site_filter(ds.table(TableKind::Incidents).await?)?.filter(both_windows("occurred_at"))?;
-    let b = grouped(
+    let inc_q = grouped(
         inc,
         vec![
             col("site"),
@@ -395,9 +395,56 @@ async fn evidence(
             window_of("occurred_at")?.alias("window"),
             age_of("occurred_at")?.alias("age"),
         ],
-    )
-    .await?;
-    for batch in &b {
+    );
+    // Violations by age.
+    let vio =
+        site_filter(ds.table(TableKind::Violations).await?)?.filter(both_windows("detected_at"))?;
+    let vio_q = grouped(
+        vio,
+        vec![
+            col("site"),
+            col("cell"),
+            window_of("detected_at")?.alias("window"),
+            age_of("detected_at")?.alias("age"),
+        ],
+    );
+    // Hazards open at each window end (reported before it, not closed by
+    // it), with the days they are overdue then.
+    let open_at = |at: i64| {
+        col("reported_at").lt(ts_lit(ds, at)).and(
+            col("closed_at")
+                .is_null()
+                .or(col("closed_at").gt_eq(ts_lit(ds, at))),
+        )
+    };
+    // Past the day the factor reaches its cap every day weighs the same:
+    // count those days as that one day (fewer groups, same weights).
+    let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
+    let overdue_at = |at: i64| -> Result<Expr> {
+        let mut days = (lit(at) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
+        if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
+            let cap_day = cap_day as i64;
+            days = when(days.clone().gt(lit(cap_day)), lit(cap_day)).otherwise(days)?;
+        }
+        Ok(when(col("due_at").lt(ts_lit(ds, at)), days).otherwise(lit(-1i64))?)
+    };
+    let haz = site_filter(ds.table(TableKind::Hazards).await?)?
+        .filter(col("reported_at").lt(ts_lit(ds, to)))?;
+    let haz_q = grouped(
+        haz,
+        vec![
+            col("site"),
+            col("cell"),
+            col("level"),
+            open_at(to).alias("open_now"),
+            overdue_at(to)?.alias("overdue_now"),
+            open_at(from).alias("open_before"),
+            overdue_at(from)?.alias("overdue_before"),
+        ],
+    );
+    // The three queries run together.
+    let (inc_b, vio_b, haz_b) = futures::try_join!(inc_q, vio_q, haz_q)?;
+    for batch in &inc_b {
         let (s, c, sev, win, age, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
@@ -419,20 +466,7 @@ async fn evidence(
             }
         }
     }
-    // Violations by age.
-    let vio =
-        site_filter(ds.table(TableKind::Violations).await?)?.filter(both_windows("detected_at"))?;
-    let b = grouped(
-        vio,
-        vec![
-            col("site"),
-            col("cell"),
-            window_of("detected_at")?.alias("window"),
-            age_of("detected_at")?.alias("age"),
-        ],
-    )
-    .await?;
-    for batch in &b {
+    for batch in &vio_b {
         let (s, c, win, age, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
@@ -468,46 +502,11 @@ async fn evidence(
             })?;
         }
     }
-    // Hazards open at each window end (reported before it, not closed by
-    // it), with the days they are overdue then.
-    let open_at = |at: i64| {
-        col("reported_at").lt(ts_lit(ds, at)).and(
-            col("closed_at")
-                .is_null()
-                .or(col("closed_at").gt_eq(ts_lit(ds, at))),
-        )
-    };
-    // Past the day the factor reaches its cap every day weighs the same:
-    // count those days as that one day (fewer groups, same weights).
-    let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
-    let overdue_at = |at: i64| -> Result<Expr> {
-        let mut days = (lit(at) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
-        if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
-            let cap_day = cap_day as i64;
-            days = when(days.clone().gt(lit(cap_day)), lit(cap_day)).otherwise(days)?;
-        }
-        Ok(when(col("due_at").lt(ts_lit(ds, at)), days).otherwise(lit(-1i64))?)
-    };
-    let haz = site_filter(ds.table(TableKind::Hazards).await?)?
-        .filter(col("reported_at").lt(ts_lit(ds, to)))?;
-    let b = grouped(
-        haz,
-        vec![
-            col("site"),
-            col("cell"),
-            col("level"),
-            open_at(to).alias("open_now"),
-            overdue_at(to)?.alias("overdue_now"),
-            open_at(from).alias("open_before"),
-            overdue_at(from)?.alias("overdue_before"),
-        ],
-    )
-    .await?;
     // Counts per cell, level and days overdue for each window end, applied
     // in that order.
     type HazardKey = (String, String, String, i64);
     let mut counts: [BTreeMap<HazardKey, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
-    for batch in &b {
+    for batch in &haz_b {
         let (s, c, level, n) = (
             strings(batch, "site")?,
             strings(batch, "cell")?,
