@@ -464,12 +464,6 @@ fn ingest(
 ) -> PyResult<String> {
     let mut options = safetyscope_core::store::IngestOptions::default();
     if let Some(n) = rows_per_file {
-        if n == 0 {
-            return Err(to_py(Error::option(
-                "rows_per_file",
-                "must be a positive number of rows",
-            )));
-        }
         options.rows_per_file = n;
     }
     let manifest = py

@@ -225,5 +225,8 @@ def test_a_store_reads_like_its_files(sample, tmp_path):
     (tmp_path / "notes" / "keep.txt").write_text("x")
     with pytest.raises(safetyscope.OptionError, match="not a store"):
         safetyscope.ingest(data, tmp_path / "notes")
+    with pytest.raises(safetyscope.OptionError, match="positive number of rows"):
+        safetyscope.ingest(data, tmp_path / "store2", rows_per_file=0)
+    assert not (tmp_path / "store2").exists()
     with pytest.raises(safetyscope.OptionError, match="Asia/Shanghai"):
         safetyscope.Dataset.open(tmp_path / "store", timezone="Europe/Berlin")

@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
 use safetyscope_core::heatmap::{EventKind, HeatmapOptions, event_heatmap, heatmap_chart};
 use safetyscope_core::output::{write_atomic, write_batches};
-use safetyscope_core::{Dataset, ErrorKind, OnTableError, TableKind};
+use safetyscope_core::{Dataset, OnTableError, TableKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -745,12 +745,7 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Unusable(_) => 1,
             CliError::Cluster(code) => u8::try_from(*code).unwrap_or(1),
-            CliError::Core(e) => match e.kind() {
-                ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
-                ErrorKind::Io | ErrorKind::NotFound => 3,
-                ErrorKind::Query => 4,
-                _ => 1,
-            },
+            CliError::Core(e) => e.exit_code(),
         }
     }
 }
@@ -798,9 +793,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             rows_per_file,
             log_format,
         } => {
-            if rows_per_file == 0 {
-                return Err(CliError::Usage("--rows-per-file must be positive".into()));
-            }
             let reporter = Reporter::new(log_format);
             let options = safetyscope_core::store::IngestOptions {
                 rows_per_file,

@@ -464,6 +464,16 @@ formats = ["csv"]
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("Asia/Shanghai"), "{}", text(&o));
+    let o = run(&[
+        "ingest",
+        &data,
+        "--out",
+        dir.path().join("zero").to_str().unwrap(),
+        "--rows-per-file",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!dir.path().join("zero").exists());
     let o = run(&["heatmap", &data, "--memory-limit", "lots"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("lots"), "{}", text(&o));

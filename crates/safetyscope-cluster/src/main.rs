@@ -30,7 +30,6 @@ use std::time::Instant;
 use ballista::prelude::SessionContextExt;
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
-use safetyscope_core::ErrorKind;
 
 #[derive(Parser)]
 #[command(
@@ -114,12 +113,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(match e.kind() {
-                    ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
-                    ErrorKind::Io | ErrorKind::NotFound => 3,
-                    ErrorKind::Query => 4,
-                    _ => 1,
-                })
+                ExitCode::from(e.exit_code())
             }
         },
     }

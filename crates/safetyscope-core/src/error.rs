@@ -114,6 +114,18 @@ impl Error {
         }
     }
 
+    /// The documented exit code of the command-line tools for this error:
+    /// 1 bad data, 2 bad usage or configuration, 3 a file could not be
+    /// read or written, 4 a query failed.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind() {
+            ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
+            ErrorKind::Io | ErrorKind::NotFound => 3,
+            ErrorKind::Query => 4,
+            _ => 1,
+        }
+    }
+
     /// A short machine-readable kind, used by the bindings to pick an
     /// exception class and by the CLI to pick an exit code.
     pub fn kind(&self) -> ErrorKind {

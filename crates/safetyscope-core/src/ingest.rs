@@ -560,13 +560,7 @@ impl TableLoader {
                 self.def.name,
                 format!(
                     "column `{name}` (for `{for_col}`) not found in {source}; its columns are: {}",
-                    batch
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    column_list(batch)
                 ),
             )
         })
@@ -681,13 +675,7 @@ impl TableLoader {
                         format!(
                             "required column `{}` is missing from {source} and not mapped; its columns are: {}",
                             c.name,
-                            batch
-                                .schema()
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            column_list(batch)
                         ),
                     ));
                 }
@@ -931,6 +919,17 @@ impl TableLoader {
             }
         }
     }
+}
+
+/// The column names of a batch, for messages: `a, b, c`.
+pub(crate) fn column_list(batch: &RecordBatch) -> String {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A 128-bit fingerprint of an id, the length mixed in. No allocation per id.

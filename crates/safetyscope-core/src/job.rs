@@ -540,13 +540,7 @@ fn write_partitioned(
                 "partition_by",
                 format!(
                     "the result has no column `{c}`; its columns are: {}",
-                    batch
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::ingest::column_list(batch)
                 ),
             )
         })?;

@@ -242,6 +242,12 @@ pub fn ingest(
             format!("{} is already a store", path.display()),
         ));
     }
+    if options.rows_per_file == 0 || options.row_group_rows == 0 {
+        return Err(Error::option(
+            "rows_per_file",
+            "files and row groups need a positive number of rows",
+        ));
+    }
     if out.exists() && !is_store(out) && !is_empty_dir(out) {
         return Err(Error::option(
             "out",
