@@ -18,7 +18,7 @@ CLUSTER_BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope-cluster
 STAGE := scripts/stage.sh
 
 .PHONY: help bench setup build-cli build-cluster cluster-up cluster-down test-cluster build-wasm build-python sample batch site demo serve test \
-        test-lint test-rust test-python test-notebooks test-wasm test-browser clean
+        test-lint test-rust test-python test-notebooks test-s3 test-wasm test-browser clean
 
 help:
 	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
@@ -104,6 +104,10 @@ test-notebooks: build-python
 test-wasm: build-wasm
 	@$(STAGE) test-wasm scripts/test-wasm.sh $(PROFILE)
 
+# Datasets on an S3-compatible store (a local moto server): CLI, jobs, Python.
+test-s3: build-cli build-python
+	@$(STAGE) test-s3 $(PY) -m pytest -q tests/s3 --bin $(BIN)
+
 test-cluster: build-cluster build-cli
 	@$(STAGE) test-cluster $(PY) -m pytest -q tests/cluster --bin $(BIN) --cluster-bin $(CLUSTER_BIN)
 
@@ -117,6 +121,7 @@ test:
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-rust && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-python && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-notebooks && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-s3 && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-wasm && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-cluster; \

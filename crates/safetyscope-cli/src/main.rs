@@ -784,7 +784,7 @@ fn open(data: &Path, timezone: Option<&str>) -> Result<Dataset, CliError> {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    safetyscope_core::dataset::set_memory_limit(cli.memory_limit);
+    safetyscope_core::dataset::set_memory_limit(cli.memory_limit)?;
     match cli.command {
         Command::Ingest {
             data,

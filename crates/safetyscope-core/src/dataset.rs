@@ -76,6 +76,9 @@ pub struct Dataset {
     /// memory, with their accepted rows.
     stored: BTreeMap<TableKind, u64>,
     roster: Option<crate::patterns::Roster>,
+    /// The KPI facts of the whole dataset once computed, when kept (see
+    /// [`Dataset::keep_facts`]).
+    facts: Option<Arc<std::sync::OnceLock<Arc<crate::kpis::Facts>>>>,
 }
 
 impl std::fmt::Debug for Dataset {
@@ -103,28 +106,57 @@ static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 
 /// Limit the memory of every session created from now on to `bytes`
 /// (sorts, joins and aggregations spill to the system's temporary directory
-/// past it); `None` removes the limit.
-pub fn set_memory_limit(bytes: Option<usize>) {
+/// past it); `None` removes the limit. Fails when a runtime with that limit
+/// cannot be built (no usable temporary directory to spill to).
+pub fn set_memory_limit(bytes: Option<usize>) -> Result<()> {
+    if let Some(limit) = bytes {
+        limited_runtime(limit).map_err(|e| {
+            Error::option(
+                "memory-limit",
+                format!("cannot limit memory to {limit} bytes: {e}"),
+            )
+        })?;
+    }
     MEMORY_LIMIT.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn limited_runtime(
+    limit: usize,
+) -> datafusion::error::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(limit, 1.0)
+        .build_arc()
 }
 
 /// A DataFusion session configured for safetyscope (one partition on wasm32;
 /// the memory limit of [`set_memory_limit`]).
+///
+/// Native sessions carry DataFusion's full function library and file
+/// formats (the `sql` command and Python users query with them). The WASM
+/// session registers none: every analysis builds its expressions from the
+/// function objects directly, so the module links only the functions it
+/// calls.
 pub fn new_context() -> SessionContext {
-    let mut config = SessionConfig::new().with_information_schema(true);
+    let mut config = SessionConfig::new();
     if cfg!(target_arch = "wasm32") {
         config = config.with_target_partitions(1);
+    } else {
+        config = config.with_information_schema(true);
     }
     let limit = MEMORY_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
-    if limit > 0 {
-        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_memory_limit(limit, 1.0)
-            .build_arc();
-        if let Ok(rt) = runtime {
-            return SessionContext::new_with_config_rt(config, rt);
-        }
+    let runtime = match limit {
+        0 => None,
+        // Checked by `set_memory_limit`.
+        _ => limited_runtime(limit).ok(),
     }
-    SessionContext::new_with_config(config)
+    .unwrap_or_default();
+    let builder = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime);
+    #[cfg(not(target_arch = "wasm32"))]
+    let builder = builder.with_default_features();
+    SessionContext::new_with_state(builder.build())
 }
 
 /// One table to load: its mapping (if any) and its sources.
@@ -220,6 +252,7 @@ impl Dataset {
             tables,
             stored: BTreeMap::new(),
             roster: None,
+            facts: None,
         })
     }
 
@@ -241,6 +274,7 @@ impl Dataset {
             tables: memory,
             stored,
             roster: None,
+            facts: None,
         }
     }
 
@@ -334,6 +368,22 @@ impl Dataset {
     pub fn with_roster(mut self, roster: Option<crate::patterns::Roster>) -> Dataset {
         self.roster = roster;
         self
+    }
+
+    /// Keep the rows the KPI and target analyses are computed from (incidents
+    /// and violations per local day, hazards, activities, exposure) after the
+    /// first such analysis, so that later ones only recompute their windows:
+    /// for interactive sessions (the dashboard) that change the as-of date
+    /// many times. Batch runs leave it off and hold nothing between
+    /// analyses.
+    pub fn keep_facts(mut self) -> Dataset {
+        self.facts = Some(Arc::default());
+        self
+    }
+
+    /// The kept KPI facts, when [`Dataset::keep_facts`] is on.
+    pub(crate) fn facts_cache(&self) -> Option<&std::sync::OnceLock<Arc<crate::kpis::Facts>>> {
+        self.facts.as_deref()
     }
 
     /// The declared shift roster, if any.
@@ -453,7 +503,27 @@ pub(crate) fn resolve_inputs(
     path: &std::path::Path,
     on_error: OnTableError,
 ) -> Result<(Option<Mapping>, BTreeMap<TableKind, TableInput>)> {
-    let (mapping, base) = if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+    let url = crate::remote::url_of(path);
+    let (mapping, base) = if let Some(u) = url {
+        if u.ends_with(".toml") {
+            let base = u.rsplit_once('/').map_or(u, |(b, _)| b);
+            (
+                Some(Mapping::from_toml(&crate::remote::read_text(u)?, base, u)?),
+                std::path::PathBuf::from(base),
+            )
+        } else {
+            let toml = format!("{}/dataset.toml", u.trim_end_matches('/'));
+            let mapping = match crate::remote::exists(&toml)? {
+                true => Some(Mapping::from_toml(
+                    &crate::remote::read_text(&toml)?,
+                    u,
+                    &toml,
+                )?),
+                false => None,
+            };
+            (mapping, path.to_path_buf())
+        }
+    } else if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
         (
             Some(Mapping::from_file(path)?),
             path.parent()
@@ -489,11 +559,7 @@ pub(crate) fn resolve_inputs(
                         "`path` is required when opening from files",
                     ));
                 };
-                let full = if std::path::Path::new(p).is_absolute() {
-                    std::path::PathBuf::from(p)
-                } else {
-                    base.join(p)
-                };
+                let full = crate::remote::join_location(&base, p);
                 let fmt = t
                     .format
                     .as_deref()
@@ -519,6 +585,18 @@ pub(crate) fn resolve_inputs(
                     TableInput {
                         mapping: Some(t.clone()),
                         sources,
+                        error: None,
+                    },
+                );
+            }
+        }
+        None if url.is_some() => {
+            for (kind, table_url) in crate::remote::canonical_tables(url.unwrap_or_default())? {
+                inputs.insert(
+                    kind,
+                    TableInput {
+                        mapping: None,
+                        sources: crate::remote::discover(&table_url, None)?,
                         error: None,
                     },
                 );
@@ -554,16 +632,16 @@ pub(crate) fn resolve_inputs(
                     );
                 }
             }
-            if inputs.is_empty() {
-                return Err(Error::data(
-                    path.display().to_string(),
-                    format!(
-                        "no canonical table files found (expected e.g. incidents.parquet; tables: {})",
-                        TableKind::ALL.map(TableKind::name).join(", ")
-                    ),
-                ));
-            }
         }
+    }
+    if mapping.is_none() && inputs.is_empty() {
+        return Err(Error::data(
+            path.display().to_string(),
+            format!(
+                "no canonical table files found (expected e.g. incidents.parquet; tables: {})",
+                TableKind::ALL.map(TableKind::name).join(", ")
+            ),
+        ));
     }
     Ok((mapping, inputs))
 }

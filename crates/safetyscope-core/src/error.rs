@@ -21,6 +21,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An object store could not be reached or refused a request
+    /// (credentials, permissions, network).
+    #[error("object store error on {url}: {message}")]
+    Remote {
+        /// The URL involved.
+        url: String,
+        /// The store's answer.
+        message: String,
+    },
     /// A path named by the user does not exist.
     #[error("not found: {0}")]
     NotFound(PathBuf),
@@ -130,7 +139,7 @@ impl Error {
     /// exception class and by the CLI to pick an exit code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::Remote { .. } => ErrorKind::Io,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Schema { .. } => ErrorKind::Schema,
             Error::Data { .. } => ErrorKind::Data,

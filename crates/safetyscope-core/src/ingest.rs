@@ -66,6 +66,9 @@ pub enum SourceData {
     /// A file on disk.
     #[cfg(feature = "native")]
     Path(std::path::PathBuf),
+    /// An object on an object store (`s3://…`).
+    #[cfg(feature = "native")]
+    Object(crate::remote::Object),
     /// Bytes in memory (uploads in the browser, tests).
     Bytes(Bytes),
     /// Arrow batches already in memory (from the bindings).
@@ -213,8 +216,14 @@ fn csv_batches(bytes: Bytes, opts: &ReadOptions, label: &str) -> Result<BatchIte
     })))
 }
 
-fn parquet_batches(bytes: Bytes, opts: &ReadOptions, label: &str) -> Result<BatchIter> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+/// Batches of a Parquet file read through its byte ranges (bytes in memory,
+/// a local file or an object on a store), one row group's columns at a time.
+fn parquet_reader_batches<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: R,
+    opts: &ReadOptions,
+    label: &str,
+) -> Result<BatchIter> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
         .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?
         .with_batch_size(opts.batch_size)
         .build()?;
@@ -264,14 +273,7 @@ fn read_path_batches(
 ) -> Result<BatchIter> {
     if format == Format::Parquet {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?
-            .with_batch_size(opts.batch_size)
-            .build()?;
-        let label = label.to_string();
-        return Ok(Box::new(reader.map(move |r| {
-            r.map_err(|e| Error::data(&label, format!("Parquet: {e}")))
-        })));
+        return parquet_reader_batches(file, opts, label);
     }
     let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
     bytes_batches(bytes, format, opts, label)
@@ -284,7 +286,7 @@ fn bytes_batches(
     label: &str,
 ) -> Result<BatchIter> {
     match format {
-        Format::Parquet => parquet_batches(bytes, opts, label),
+        Format::Parquet => parquet_reader_batches(bytes, opts, label),
         Format::Csv => csv_batches(bytes, opts, label),
         Format::Ndjson => ndjson_batches(bytes, opts, label),
         Format::Arrow => ipc_batches(bytes, label),
@@ -296,6 +298,12 @@ pub fn read_source(src: &Source, opts: &ReadOptions) -> Result<BatchIter> {
     let iter: BatchIter = match &src.data {
         #[cfg(feature = "native")]
         SourceData::Path(p) => read_path_batches(p, src.format, opts, &src.label)?,
+        #[cfg(feature = "native")]
+        SourceData::Object(o) if src.format == Format::Parquet => {
+            parquet_reader_batches(o.clone(), opts, &src.label)?
+        }
+        #[cfg(feature = "native")]
+        SourceData::Object(o) => bytes_batches(o.bytes(&src.label)?, src.format, opts, &src.label)?,
         SourceData::Bytes(b) => bytes_batches(b.clone(), src.format, opts, &src.label)?,
         SourceData::Batches(b) => Box::new(b.clone().into_iter().map(Ok)),
     };
@@ -327,6 +335,9 @@ pub fn read_source(src: &Source, opts: &ReadOptions) -> Result<BatchIter> {
 #[cfg(feature = "native")]
 pub fn discover(path: &std::path::Path, format: Option<Format>) -> Result<Vec<Source>> {
     use std::path::PathBuf;
+    if let Some(url) = crate::remote::url_of(path) {
+        return crate::remote::discover(url, format);
+    }
     let text = path.to_string_lossy();
     let mut files: Vec<PathBuf> = Vec::new();
     if text.contains(['*', '?', '[']) {

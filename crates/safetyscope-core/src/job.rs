@@ -344,7 +344,7 @@ pub async fn run_in(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let data = base.join(&job.data);
+    let data = crate::remote::join_location(base, &job.data.to_string_lossy());
     let out = base.join(&job.out);
     let mut summary = Summary {
         data: data.clone(),

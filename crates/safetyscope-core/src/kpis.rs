@@ -6,7 +6,7 @@
 //! own rows. Formulas, units and kinds are in [`CATALOGUE`]
 //! (`docs/kpis.md` is generated from it).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -523,6 +523,21 @@ async fn daily(
 }
 
 impl Facts {
+    /// The facts of the whole dataset: kept ones when the dataset keeps
+    /// them, else loaded for this call.
+    pub(crate) async fn of_dataset(ds: &Dataset) -> Result<std::sync::Arc<Facts>> {
+        let cache = ds.facts_cache();
+        if let Some(f) = cache.and_then(std::sync::OnceLock::get) {
+            return Ok(f.clone());
+        }
+        let f = std::sync::Arc::new(Facts::load(ds, None).await?);
+        if let Some(c) = cache {
+            // Another call may have stored equal facts meanwhile.
+            let _ = c.set(f.clone());
+        }
+        Ok(f)
+    }
+
     pub(crate) async fn load(ds: &Dataset, site: Option<&str>) -> Result<Facts> {
         let mut f = Facts::default();
         let keep = |s: &str| site.is_none_or(|x| x == s);
@@ -1627,7 +1642,7 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
         }
         None => dataset_targets(ds).await?,
     };
-    let f = Facts::load(ds, None).await?;
+    let f = Facts::of_dataset(ds).await?;
     let as_of = match parse_as_of(ds, o.as_of.as_deref())? {
         Some(a) => a,
         None => {
@@ -1640,6 +1655,9 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
     };
     let mut c: Vec<Vec<Option<String>>> = vec![vec![]; 6];
     let mut n: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
+    type Window = (String, i64, i64, u64);
+    let memo: std::cell::RefCell<HashMap<Window, BTreeMap<&'static str, Measure>>> =
+        Default::default();
     for t in &targets {
         let def = kpi_def(&t.kpi).expect("checked");
         let scope = Scope::parse(&t.scope);
@@ -1651,9 +1669,14 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
         let value = |from: i64, to: i64, months: f64| {
             (to > from)
                 .then(|| {
-                    measures(&f, &scope, from, to, months)
-                        .get(def.code)
-                        .and_then(|m| m.value)
+                    // Targets of one scope and period share their windows:
+                    // each window's measures are computed once.
+                    let key = (scope.label(), from, to, months.to_bits());
+                    let mut memo = memo.borrow_mut();
+                    let all = memo
+                        .entry(key)
+                        .or_insert_with(|| measures(&f, &scope, from, to, months));
+                    all.get(def.code).and_then(|m| m.value)
                 })
                 .flatten()
         };

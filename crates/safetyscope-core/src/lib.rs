@@ -36,6 +36,8 @@ pub mod kpis;
 pub mod mapping;
 pub mod output;
 pub mod patterns;
+#[cfg(feature = "native")]
+pub mod remote;
 pub mod report;
 pub mod risk;
 pub mod rng;

@@ -155,7 +155,10 @@ impl Session {
                 .ok_or_else(|| JsError::new(&format!("unknown table `{t}` (file {n})")))?;
             inputs.push((kind, n, bytes::Bytes::from(f.to_vec())));
         }
-        let ds = Dataset::from_bytes(timezone.as_deref(), inputs, mapping.as_ref()).map_err(js)?;
+        // A dashboard session recomputes targets for many as-of dates.
+        let ds = Dataset::from_bytes(timezone.as_deref(), inputs, mapping.as_ref())
+            .map_err(js)?
+            .keep_facts();
         Ok(Session { ds: Arc::new(ds) })
     }
 

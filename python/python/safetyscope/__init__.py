@@ -212,7 +212,10 @@ class Dataset:
 
     @staticmethod
     def open(path: PathLike, timezone: Optional[str] = None, lenient: bool = False) -> "Dataset":
-        """Open a dataset directory or a ``.toml`` mapping file.
+        """Open a dataset directory or a ``.toml`` mapping file, on disk or on
+        S3 or an S3-compatible store (``"s3://bucket/prefix"``; credentials and
+        endpoint from the ``AWS_*`` environment variables, see
+        docs/mapping.md).
 
         With ``lenient=True`` tables that cannot be loaded are recorded in the
         validation report instead of raising.

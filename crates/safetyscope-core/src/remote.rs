@@ -1,0 +1,345 @@
+//! Inputs on object stores: `s3://bucket/prefix` (also `s3a://`) for S3 and
+//! S3-compatible stores (MinIO, Ceph, OSS, COS, …).
+//!
+//! Credentials, region and endpoint come from the environment, as for the
+//! AWS tools: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ENDPOINT`
+//! (or `AWS_ENDPOINT_URL_S3`) for a store other than AWS, `AWS_ALLOW_HTTP=true`
+//! for an endpoint without TLS, plus web-identity and container credentials.
+//!
+//! A URL names what a local path would: a dataset prefix (canonical table
+//! files or a `dataset.toml` under it), a mapping file, a table's file, a
+//! table's directory (Hive partitions, `_`/`.` names skipped) or a glob in
+//! its last segments. Parquet objects are read by byte ranges, one row group
+//! at a time; CSV, NDJSON and Arrow IPC objects are fetched whole, one at a
+//! time per table.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{Error, Result};
+use crate::ingest::{Format, Source, SourceData};
+
+/// Whether `location` is an object-store URL this build reads.
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("s3://") || location.starts_with("s3a://")
+}
+
+/// The URL a path holds, if it holds one.
+pub(crate) fn url_of(path: &Path) -> Option<&str> {
+    path.to_str().filter(|s| is_url(s))
+}
+
+/// `location` resolved against `base`: URLs and absolute paths as they
+/// are, relative paths under `base` (a directory or a URL prefix).
+pub fn join_location(base: &Path, location: &str) -> PathBuf {
+    if is_url(location) || Path::new(location).is_absolute() {
+        return PathBuf::from(location);
+    }
+    match url_of(base) {
+        Some(b) => PathBuf::from(format!("{}/{}", b.trim_end_matches('/'), location)),
+        None => base.join(location),
+    }
+}
+
+/// One object of a store: what a [`SourceData::Object`] reads.
+#[derive(Clone)]
+pub struct Object {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    size: u64,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("path", &self.path.as_ref())
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+/// The runtime the object-store clients run on (their HTTP connections
+/// need a reactor, whichever thread asks for bytes).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("safetyscope-io")
+            .enable_all()
+            .build()
+            .expect("the object-store runtime starts")
+    })
+}
+
+/// Run a request on the IO runtime and wait for it from any thread
+/// (including a thread of another runtime).
+fn block<T: Send + 'static>(
+    f: impl std::future::Future<Output = object_store::Result<T>> + Send + 'static,
+) -> object_store::Result<T> {
+    let handle = runtime().spawn(f);
+    match futures::executor::block_on(handle) {
+        Ok(r) => r,
+        Err(e) => Err(object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        }),
+    }
+}
+
+fn split(url: &str) -> Result<(String, String)> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| Error::option("path", format!("not an object-store URL: {url}")))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::option("path", format!("{url}: no bucket")));
+    }
+    Ok((bucket.to_string(), key.trim_matches('/').to_string()))
+}
+
+/// The store of a bucket (built once per bucket from the environment).
+fn store(url: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(s) = stores.get(bucket) {
+        return Ok(s.clone());
+    }
+    let s: Arc<dyn ObjectStore> = Arc::new(
+        object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| remote_error(url, e))?,
+    );
+    stores.insert(bucket.to_string(), s.clone());
+    Ok(s)
+}
+
+fn remote_error(url: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => Error::NotFound(PathBuf::from(url)),
+        e => Error::Remote {
+            url: url.to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn url_for(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
+}
+
+/// The objects under a key prefix (recursively), sorted by key.
+fn list(store: &Arc<dyn ObjectStore>, url: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+    let store = store.clone();
+    let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+    let mut objects = block(async move {
+        store
+            .list(prefix.as_ref())
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .map_err(|e| remote_error(url, e))?;
+    objects.sort();
+    Ok(objects)
+}
+
+/// The size of one object, `None` when there is none at `key`.
+fn head(store: &Arc<dyn ObjectStore>, url: &str, key: &str) -> Result<Option<u64>> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let (store, path) = (store.clone(), ObjectPath::from(key));
+    match block(async move { store.head(&path).await }) {
+        Ok(m) => Ok(Some(m.size)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(remote_error(url, e)),
+    }
+}
+
+/// The whole text of an object (mapping files).
+pub(crate) fn read_text(url: &str) -> Result<String> {
+    let (bucket, key) = split(url)?;
+    let store = store(url, &bucket)?;
+    let path = ObjectPath::from(key.as_str());
+    let bytes = block(async move { store.get(&path).await?.bytes().await })
+        .map_err(|e| remote_error(url, e))?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| Error::data(url, format!("not UTF-8 text: {e}")))
+}
+
+/// Whether an object exists at `url`.
+pub(crate) fn exists(url: &str) -> Result<bool> {
+    let (bucket, key) = split(url)?;
+    Ok(head(&store(url, &bucket)?, url, &key)?.is_some())
+}
+
+/// Expand a URL (object, prefix or glob) into sources, as
+/// [`crate::ingest::discover`] does for local paths.
+pub(crate) fn discover(url: &str, format: Option<Format>) -> Result<Vec<Source>> {
+    let (bucket, key) = split(url)?;
+    let store = store(url, &bucket)?;
+    // (key, size, the prefix partitions are relative to)
+    let mut found: Vec<(String, u64, Option<String>)> = Vec::new();
+    let is_glob = key.contains(['*', '?', '[']);
+    if is_glob {
+        let fixed: String = key
+            .split('/')
+            .take_while(|s| !s.contains(['*', '?', '[']))
+            .collect::<Vec<_>>()
+            .join("/");
+        let pattern = glob::Pattern::new(&key)
+            .map_err(|e| Error::option("path", format!("bad glob `{url}`: {e}")))?;
+        for (k, size) in list(&store, url, &fixed)? {
+            if pattern.matches(&k) {
+                found.push((k, size, None));
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::NotFound(PathBuf::from(url)));
+        }
+    } else if let Some(size) = head(&store, url, &key)? {
+        found.push((key.clone(), size, None));
+    } else {
+        found = list(&store, url, &key)?
+            .into_iter()
+            .map(|(k, size)| (k, size, Some(key.clone())))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::NotFound(PathBuf::from(url)));
+        }
+    }
+    let mut out = Vec::new();
+    for (k, size, root) in found {
+        let rel = match &root {
+            Some(r) if !r.is_empty() => k.strip_prefix(r.as_str()).unwrap_or(&k),
+            _ => &k,
+        }
+        .trim_start_matches('/');
+        let name = k.rsplit('/').next().unwrap_or_default();
+        // Hidden and marker objects (`_SUCCESS`, `.part`), in any segment
+        // under the root.
+        if root.is_some() && rel.split('/').any(|s| s.starts_with(['.', '_'])) {
+            continue;
+        }
+        let fmt = match format.or_else(|| Format::from_name(name)) {
+            Some(f) => f,
+            None if root.is_some() => continue,
+            None => {
+                return Err(Error::option(
+                    "format",
+                    format!(
+                        "cannot tell the format of {}; set `format`",
+                        url_for(&bucket, &k)
+                    ),
+                ));
+            }
+        };
+        let partitions = match root {
+            Some(_) => rel
+                .split('/')
+                .rev()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .filter_map(|c| c.split_once('='))
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            None => Vec::new(),
+        };
+        out.push(Source {
+            label: url_for(&bucket, &k),
+            data: SourceData::Object(Object {
+                store: store.clone(),
+                path: ObjectPath::from(k.as_str()),
+                size,
+            }),
+            format: fmt,
+            partitions,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::data(
+            url,
+            "no readable files (parquet, csv, ndjson, arrow) found",
+        ));
+    }
+    Ok(out)
+}
+
+/// The canonical tables directly under a dataset prefix: objects named
+/// after a table (`incidents.parquet`) or prefixes named after one
+/// (`incidents/…`), as URLs.
+pub(crate) fn canonical_tables(url: &str) -> Result<Vec<(crate::schema::TableKind, String)>> {
+    let (bucket, key) = split(url)?;
+    let store = store(url, &bucket)?;
+    let objects = list(&store, url, &key)?;
+    if objects.is_empty() {
+        // No object under the prefix: what a missing directory is on disk.
+        return Err(Error::NotFound(PathBuf::from(url)));
+    }
+    let mut out = Vec::new();
+    for kind in crate::schema::TableKind::ALL {
+        let hit = objects.iter().find_map(|(k, _)| {
+            let rel = k.strip_prefix(key.as_str())?.trim_start_matches('/');
+            let first = rel.split('/').next()?;
+            if rel.contains('/') && first == kind.name() {
+                return Some(format!("{}/{first}", key.trim_end_matches('/')));
+            }
+            let (stem, _) = first.split_once('.')?;
+            (!rel.contains('/') && stem == kind.name() && Format::from_name(first).is_some())
+                .then(|| k.clone())
+        });
+        if let Some(k) = hit {
+            out.push((kind, url_for(&bucket, k.trim_start_matches('/'))));
+        }
+    }
+    Ok(out)
+}
+
+impl Object {
+    fn fetch(&self, range: std::ops::Range<u64>) -> std::io::Result<Bytes> {
+        let (store, path) = (self.store.clone(), self.path.clone());
+        block(async move { store.get_range(&path, range).await }).map_err(std::io::Error::other)
+    }
+
+    /// The whole object.
+    pub(crate) fn bytes(&self, label: &str) -> Result<Bytes> {
+        self.fetch(0..self.size)
+            .map_err(|e| Error::data(label, format!("cannot read: {e}")))
+    }
+}
+
+impl parquet::file::reader::Length for Object {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Object {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        Ok(self
+            .get_bytes(start, (self.size.saturating_sub(start)) as usize)?
+            .reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.fetch(start..start + length as u64)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    }
+}
