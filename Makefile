@@ -9,6 +9,9 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/safetyscope-target
 export CARGO_TERM_COLOR ?= never
 PROFILE ?= ci
+# The WASM module's profile: `make site WASM_PROFILE=wasm-release` builds the
+# size-optimised module the published dashboard ships (BENCHMARKS.md).
+WASM_PROFILE ?= $(PROFILE)
 VENV ?= /var/tmp/safetyscope-venv
 PY := $(VENV)/bin/python
 BUILD := build
@@ -51,7 +54,7 @@ cluster-down:
 	@scripts/cluster.sh down $(CLUSTER_BIN) $(BUILD)/cluster
 
 build-wasm: setup
-	@$(STAGE) build-wasm scripts/build-wasm.sh $(PROFILE) $(BUILD)/pkg
+	@$(STAGE) build-wasm scripts/build-wasm.sh $(WASM_PROFILE) $(BUILD)/pkg
 
 build-python: setup
 	@$(STAGE) build-python scripts/build-python.sh $(PROFILE) "$(VENV)" $(BUILD)/wheels

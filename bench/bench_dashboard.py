@@ -76,8 +76,8 @@ def measures(page) -> dict[str, list[float]]:
 def change(page, selector: str, value: str | None, fill: bool = False) -> None:
     n = page.evaluate("() => performance.getEntriesByName('safetyscope:recompute').length")
     if fill:
+        # Playwright's fill fires the input's input and change events.
         page.fill(selector, value or "")
-        page.dispatch_event(selector, "change")
     else:
         page.select_option(selector, value or "")
     wait_ready(page, n)
