@@ -579,6 +579,17 @@ partition_by = ["scope", "period"]
             );
         }
     }
+    // A scope that no longer has rows (a site closed, renamed): its
+    // partitions of the rerun periods go, the others stay.
+    let gone = |period: &str| kpis.join(format!("scope=GONE/period={period}/part-0.parquet"));
+    for period in ["2025-10", "2025-09"] {
+        std::fs::create_dir_all(gone(period).parent().unwrap()).unwrap();
+        std::fs::copy(
+            kpis.join("scope=U01/period=2025-10/part-0.parquet"),
+            gone(period),
+        )
+        .unwrap();
+    }
     // A month later, October (complete now) and November are rewritten
     // with the quarter and the year they belong to; every other partition
     // is left byte for byte.
@@ -603,6 +614,10 @@ partition_by = ["scope", "period"]
             .any(|(p, _)| p == "scope=U01/period=2025-11/part-0.parquet")
     );
     assert!(!second.iter().any(|(p, _)| p.contains("period=2025-12")));
+    assert!(!gone("2025-10").exists() && !gone("2025-10").parent().unwrap().exists());
+    assert!(gone("2025-09").exists());
+    std::fs::remove_dir_all(kpis.join("scope=GONE")).unwrap();
+    let second = files_under(&kpis);
     // The same as a full run as of the same date.
     let o = run(&["run", job.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));

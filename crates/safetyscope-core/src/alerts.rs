@@ -12,6 +12,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{Datelike, NaiveDate};
 use datafusion::logical_expr::{Expr, cast, col, lit};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
@@ -223,7 +224,7 @@ async fn table_rows(
 
 /// [`table_rows`] of the rows that pass `filter` (evaluated in the plan,
 /// so only those rows are read into memory).
-async fn table_rows_where(
+async fn table_stream_where(
     ds: &Dataset,
     kind: TableKind,
     site: Option<&str>,
@@ -231,9 +232,9 @@ async fn table_rows_where(
     text: &[&str],
     times: &[&str],
     other: &[&str],
-) -> Result<Vec<RecordBatch>> {
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
     if !ds.has_table(kind) {
-        return Ok(vec![]);
+        return Ok(crate::dataset::empty_stream());
     }
     let mut df = ds.table(kind).await?;
     if let Some(s) = site {
@@ -250,7 +251,26 @@ async fn table_rows_where(
             .map(|c| cast(col(*c), DataType::Int64).alias(format!("{c}_us"))),
     );
     cols.extend(other.iter().map(|c| col(*c)));
-    Ok(df.select(cols)?.collect().await?)
+    Ok(df.select(cols)?.execute_stream().await?)
+}
+
+/// [`table_stream_where`], collected (for results the size of their output).
+async fn table_rows_where(
+    ds: &Dataset,
+    kind: TableKind,
+    site: Option<&str>,
+    filter: Option<Expr>,
+    text: &[&str],
+    times: &[&str],
+    other: &[&str],
+) -> Result<Vec<RecordBatch>> {
+    use futures::TryStreamExt;
+    Ok(
+        table_stream_where(ds, kind, site, filter, text, times, other)
+            .await?
+            .try_collect()
+            .await?,
+    )
 }
 
 /// The as-of instant and the history start.
@@ -664,7 +684,7 @@ pub(crate) async fn fence_intrusions_in(
     if !fences.is_empty() {
         let t = cast(col("ts"), DataType::Int64);
         let in_window = t.clone().gt_eq(lit(from)).and(t.lt(lit(as_of)));
-        for b in table_rows_where(
+        let mut batches = table_stream_where(
             ds,
             TableKind::Positions,
             o.site.as_deref(),
@@ -673,8 +693,9 @@ pub(crate) async fn fence_intrusions_in(
             &["ts"],
             &["x", "y"],
         )
-        .await?
-        {
+        .await?;
+        while let Some(b) = batches.next().await {
+            let b = b?;
             let (s, p) = (strs(&b, "site")?, strs(&b, "person_id")?);
             let t = ints(&b, "ts_us")?;
             let (x, y) = (floats(&b, "x")?, floats(&b, "y")?);
@@ -807,7 +828,7 @@ pub(crate) async fn alarm_episodes_in(
         } else {
             col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false)
         });
-    for b in table_rows_where(
+    let mut batches = table_stream_where(
         ds,
         TableKind::Readings,
         o.site.as_deref(),
@@ -816,8 +837,9 @@ pub(crate) async fn alarm_episodes_in(
         &["ts"],
         &["value"],
     )
-    .await?
-    {
+    .await?;
+    while let Some(b) = batches.next().await {
+        let b = b?;
         let (sn, m) = (strs(&b, "sensor_id")?, strs(&b, "metric")?);
         let (s, z, c) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "cell")?);
         let t = ints(&b, "ts_us")?;
@@ -918,11 +940,9 @@ pub(crate) async fn alarm_episodes_in(
 
 // ------------------------------------------------------------------ points
 
-/// The safety points ledger of the calendar year of `as_of`, per person and
-/// local month up to `as_of`: `site`, `person_id`, `month`, `rewards`
-/// (hazards reported), `penalties` (violations), `change`, `total` (the
-/// running annual total from `base`) and `below_floor`.
-pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+/// Rewards and penalties of the year of `as_of` per (site, person) and
+/// month, with the year and the last month of the ledger.
+async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
     o.check()?;
     let (_, as_of) = window(ds, o).await?;
     let tz = parse_tz(ds.timezone())?;
@@ -941,7 +961,7 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
             .and(t.clone().gt_eq(lit(start)))
             .and(t.lt(lit(as_of)))
     };
-    for b in table_rows_where(
+    let mut batches = table_stream_where(
         ds,
         TableKind::Hazards,
         o.site.as_deref(),
@@ -950,8 +970,9 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         &["reported_at"],
         &[],
     )
-    .await?
-    {
+    .await?;
+    while let Some(b) = batches.next().await {
+        let b = b?;
         let (s, r, l) = (strs(&b, "site")?, strs(&b, "reporter")?, strs(&b, "level")?);
         let t = ints(&b, "reported_at_us")?;
         for i in 0..b.num_rows() {
@@ -970,7 +991,7 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
                 .0 += pts;
         }
     }
-    for b in table_rows_where(
+    let mut batches = table_stream_where(
         ds,
         TableKind::Violations,
         o.site.as_deref(),
@@ -979,8 +1000,9 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         &["detected_at"],
         &[],
     )
-    .await?
-    {
+    .await?;
+    while let Some(b) = batches.next().await {
+        let b = b?;
         let (s, r, k) = (strs(&b, "site")?, strs(&b, "person_id")?, strs(&b, "kind")?);
         let t = ints(&b, "detected_at_us")?;
         for i in 0..b.num_rows() {
@@ -1000,37 +1022,82 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         }
     }
     let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
-    let mut rows: Vec<(String, String, String, f64, f64, f64)> = vec![];
-    for ((site, person), months) in led {
-        let mut total = p.base;
-        for m in 1..=last_month {
+    Ok(Ledger {
+        year,
+        last_month,
+        months: led,
+    })
+}
+
+/// The accumulated points ledger (see [`ledger`]).
+struct Ledger {
+    year: i32,
+    last_month: u32,
+    /// (site, person) → month → (rewards, penalties).
+    months: BTreeMap<(String, String), BTreeMap<u32, (f64, f64)>>,
+}
+
+impl Ledger {
+    /// Every person's total at the end of the ledger's last month.
+    fn totals(&self, base: f64) -> impl Iterator<Item = (&(String, String), f64)> {
+        self.months.iter().map(move |(k, months)| {
+            // Month by month, as the ledger's running total adds up.
+            let total = months
+                .range(..=self.last_month)
+                .fold(base, |t, (_, (r, p))| t + (r - p));
+            (k, total)
+        })
+    }
+}
+
+/// The safety points ledger of the calendar year of `as_of`, per person and
+/// local month up to `as_of`: `site`, `person_id`, `month`, `rewards`
+/// (hazards reported), `penalties` (violations), `change`, `total` (the
+/// running annual total from `base`) and `below_floor`.
+pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    o.check()?;
+    let p = &o.points;
+    let l = ledger(ds, o).await?;
+    let n = l.months.len() * l.last_month as usize;
+    let mut site = arrow::array::StringBuilder::with_capacity(n, n * 4);
+    let mut person = arrow::array::StringBuilder::with_capacity(n, n * 8);
+    let mut month = arrow::array::StringBuilder::with_capacity(n, n * 7);
+    let (mut rewards, mut penalties, mut change, mut total, mut below) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let labels: Vec<String> = (1..=l.last_month)
+        .map(|m| format!("{}-{m:02}", l.year))
+        .collect();
+    for ((s, who), months) in &l.months {
+        let mut t = p.base;
+        for m in 1..=l.last_month {
             let (r, pen) = months.get(&m).copied().unwrap_or_default();
-            total += r - pen;
-            rows.push((
-                site.clone(),
-                person.clone(),
-                format!("{year}-{m:02}"),
-                r,
-                pen,
-                total,
-            ));
+            t += r - pen;
+            site.append_value(s);
+            person.append_value(who);
+            month.append_value(&labels[m as usize - 1]);
+            rewards.push(Some(r));
+            penalties.push(Some(pen));
+            change.push(Some(r - pen));
+            total.push(Some(t));
+            below.push(Some(t < p.floor));
         }
     }
-    Cols::default()
-        .text("site", rows.iter().map(|r| Some(r.0.clone())).collect())
-        .text(
-            "person_id",
-            rows.iter().map(|r| Some(r.1.clone())).collect(),
-        )
-        .text("month", rows.iter().map(|r| Some(r.2.clone())).collect())
-        .float("rewards", rows.iter().map(|r| Some(r.3)).collect())
-        .float("penalties", rows.iter().map(|r| Some(r.4)).collect())
-        .float("change", rows.iter().map(|r| Some(r.3 - r.4)).collect())
-        .float("total", rows.iter().map(|r| Some(r.5)).collect())
-        .flag(
-            "below_floor",
-            rows.iter().map(|r| Some(r.5 < p.floor)).collect(),
-        )
+    let mut c = Cols::default();
+    for (name, a) in [("site", site), ("person_id", person), ("month", month)] {
+        let mut a = a;
+        c.fields.push(Field::new(name, DataType::Utf8, true));
+        c.arrays.push(Arc::new(a.finish()));
+    }
+    c.float("rewards", rewards)
+        .float("penalties", penalties)
+        .float("change", change)
+        .float("total", total)
+        .flag("below_floor", below)
         .done()
 }
 
@@ -1139,32 +1206,21 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
             )),
         ]);
     }
-    let p = points_ledger(ds, o).await?;
-    let total = floats(&p, "total")?.clone();
-    let mut last: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for i in 0..p.num_rows() {
-        last.insert(
-            (
-                get(&p, "site", i)?.unwrap_or_default(),
-                get(&p, "person_id", i)?.unwrap_or_default(),
-            ),
-            i,
-        );
-    }
-    for ((site, person), i) in last {
-        if total.value(i) < o.points.floor {
+    let l = ledger(ds, o).await?;
+    let last = format!("{}-{:02}", l.year, l.last_month);
+    for ((site, person), total) in l.totals(o.points.base) {
+        if total < o.points.floor {
             rows.push([
                 Some("low_points".into()),
-                Some(person),
-                Some(site),
+                Some(person.clone()),
+                Some(site.clone()),
                 None,
                 None,
-                get(&p, "month", i)?,
+                Some(last.clone()),
                 Some("review".into()),
                 Some(format!(
                     "safety points {} (floor {})",
-                    total.value(i),
-                    o.points.floor
+                    total, o.points.floor
                 )),
             ]);
         }

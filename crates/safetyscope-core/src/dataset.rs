@@ -159,6 +159,16 @@ pub fn new_context() -> SessionContext {
     SessionContext::new_with_state(builder.build())
 }
 
+/// A stream of no batches (a table the dataset does not have).
+pub(crate) fn empty_stream() -> datafusion::physical_plan::SendableRecordBatchStream {
+    Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            Arc::new(arrow::datatypes::Schema::empty()),
+            futures::stream::empty(),
+        ),
+    )
+}
+
 /// One table to load: its mapping (if any) and its sources.
 #[derive(Debug, Clone, Default)]
 pub struct TableInput {

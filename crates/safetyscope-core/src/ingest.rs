@@ -503,6 +503,9 @@ pub struct TableLoader {
     /// 128-bit fingerprints of the ids seen (two independent 64-bit hashes:
     /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
     seen_ids: HashSet<u128, std::hash::BuildHasherDefault<PreHashed>>,
+    /// When set, the fingerprints go to disk instead and duplicates are
+    /// found after the load ([`IdSpill::duplicates`]).
+    spill: Option<IdSpill>,
     /// The report so far.
     pub report: TableReport,
     checked_columns: bool,
@@ -534,6 +537,7 @@ impl TableLoader {
             )),
             extents,
             seen_ids: HashSet::default(),
+            spill: None,
             report: TableReport {
                 table: def.name.to_string(),
                 ..Default::default()
@@ -724,7 +728,7 @@ impl TableLoader {
         // Cross-column checks.
         self.check_intervals(&columns, &mut problems);
         self.check_extents(&columns, &mut problems);
-        self.check_ids(&columns, &mut problems);
+        self.check_ids(&columns, &mut problems, source, first_row)?;
 
         let mut keep = BooleanBuilder::with_capacity(n);
         for (i, p) in problems.first.iter().enumerate() {
@@ -912,13 +916,39 @@ impl TableLoader {
         }
     }
 
-    fn check_ids(&mut self, cols: &[ArrayRef], problems: &mut Problems) {
-        let Some(id) = self.def.id_column else { return };
-        let Some(i) = self.col_index(id) else { return };
+    fn check_ids(
+        &mut self,
+        cols: &[ArrayRef],
+        problems: &mut Problems,
+        source: &str,
+        first_row: u64,
+    ) -> Result<()> {
+        let Some(id) = self.def.id_column else {
+            return Ok(());
+        };
+        let Some(i) = self.col_index(id) else {
+            return Ok(());
+        };
         let arr = cols[i]
             .as_any()
             .downcast_ref::<StringArray>()
             .expect("id text");
+        if let Some(spill) = &mut self.spill {
+            // The last check: every row still fine here is accepted, in
+            // this order.
+            for r in (0..arr.len()).filter(|&r| problems.ok(r)) {
+                if arr.is_null(r) {
+                    spill.next += 1;
+                } else {
+                    spill.record(
+                        id_fingerprint(arr.value(r).as_bytes()),
+                        source,
+                        first_row + r as u64,
+                    )?;
+                }
+            }
+            return Ok(());
+        }
         self.seen_ids.reserve(arr.len());
         for r in 0..arr.len() {
             if arr.is_null(r) || !problems.ok(r) {
@@ -929,6 +959,121 @@ impl TableLoader {
                 problems.set(r, Reason::DuplicateId, id, || v.to_string());
             }
         }
+        Ok(())
+    }
+}
+
+/// Number of files the id fingerprints of one table are spread over.
+const SPILL_PARTS: usize = 64;
+/// Bytes of one spilled record: fingerprint, ordinal, source, row.
+const SPILL_RECORD: usize = 16 + 8 + 4 + 8;
+
+/// The fingerprints of a table's accepted ids on disk, spread over
+/// 64 files by their top bits, so that duplicates are found
+/// after the load one file at a time: memory holds 1/64 of 36 bytes per row
+/// (56 MB at 100 M rows) instead of every fingerprint.
+pub struct IdSpill {
+    dir: std::path::PathBuf,
+    parts: Vec<std::io::BufWriter<std::fs::File>>,
+    sources: Vec<String>,
+    next: u64,
+}
+
+/// A later occurrence of an id already accepted: the `ordinal`-th accepted
+/// row of the table (0-based), from `row` of `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// Position among the rows the load accepted.
+    pub ordinal: u64,
+    /// The source it came from.
+    pub source: String,
+    /// Its row in the source (1-based).
+    pub row: u64,
+}
+
+impl IdSpill {
+    /// Spill files in `dir` (created; removed by [`IdSpill::duplicates`]).
+    pub fn new(dir: &std::path::Path) -> Result<IdSpill> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let parts = (0..SPILL_PARTS)
+            .map(|i| {
+                let p = dir.join(format!("ids-{i:02}.bin"));
+                std::fs::File::create(&p)
+                    .map(|f| std::io::BufWriter::with_capacity(1 << 16, f))
+                    .map_err(|e| Error::io(&p, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IdSpill {
+            dir: dir.to_path_buf(),
+            parts,
+            sources: vec![],
+            next: 0,
+        })
+    }
+
+    fn record(&mut self, fp: u128, source: &str, row: u64) -> Result<()> {
+        use std::io::Write;
+        if self.sources.last().is_none_or(|s| s != source) {
+            self.sources.push(source.to_string());
+        }
+        let src = (self.sources.len() - 1) as u32;
+        let mut rec = [0u8; SPILL_RECORD];
+        rec[..16].copy_from_slice(&fp.to_le_bytes());
+        rec[16..24].copy_from_slice(&self.next.to_le_bytes());
+        rec[24..28].copy_from_slice(&src.to_le_bytes());
+        rec[28..].copy_from_slice(&row.to_le_bytes());
+        self.next += 1;
+        let part = (fp >> 122) as usize % SPILL_PARTS;
+        self.parts[part]
+            .write_all(&rec)
+            .map_err(|e| Error::io(&self.dir, e))
+    }
+
+    /// Every accepted row whose id an earlier accepted row already had,
+    /// by ordinal; the spill files are removed.
+    pub fn duplicates(self) -> Result<Vec<Duplicate>> {
+        let IdSpill {
+            dir,
+            parts,
+            sources,
+            ..
+        } = self;
+        for p in parts {
+            p.into_inner()
+                .map_err(|e| Error::io(&dir, e.into_error()))?;
+        }
+        let mut out = Vec::new();
+        for i in 0..SPILL_PARTS {
+            let path = dir.join(format!("ids-{i:02}.bin"));
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let mut recs: Vec<(u128, u64, u32, u64)> = bytes
+                .chunks_exact(SPILL_RECORD)
+                .map(|r| {
+                    let u64_at = |a: usize| u64::from_le_bytes(r[a..a + 8].try_into().expect("8"));
+                    (
+                        u128::from_le_bytes(r[..16].try_into().expect("16")),
+                        u64_at(16),
+                        u32::from_le_bytes(r[24..28].try_into().expect("4")),
+                        u64_at(28),
+                    )
+                })
+                .collect();
+            drop(bytes);
+            recs.sort_unstable();
+            for w in recs.windows(2) {
+                if w[0].0 == w[1].0 {
+                    out.push(Duplicate {
+                        ordinal: w[1].1,
+                        source: sources[w[1].2 as usize].clone(),
+                        row: w[1].3,
+                    });
+                }
+            }
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+        let _ = std::fs::remove_dir(&dir);
+        out.sort_by_key(|d| d.ordinal);
+        Ok(out)
     }
 }
 
@@ -1495,12 +1640,15 @@ pub fn load_table(
     extents: SiteExtents,
 ) -> Result<(Vec<RecordBatch>, TableReport)> {
     let mut out = Vec::new();
-    let report = stream_table(
-        kind,
-        tz,
-        mapping,
-        sources,
-        extents,
+    let (report, _) = stream_table(
+        TableStream {
+            kind,
+            tz,
+            mapping,
+            sources,
+            extents,
+            spill: None,
+        },
         &mut |b| {
             out.push(b);
             Ok(())
@@ -1510,20 +1658,46 @@ pub fn load_table(
     Ok((out, report))
 }
 
+/// One table to validate by [`stream_table`].
+pub struct TableStream<'a> {
+    /// The canonical table.
+    pub kind: TableKind,
+    /// The dataset timezone.
+    pub tz: &'a str,
+    /// The table's mapping, if any.
+    pub mapping: Option<&'a TableMapping>,
+    /// Its sources, read in order.
+    pub sources: &'a [Source],
+    /// The sites' extents, for coordinate checks.
+    pub extents: SiteExtents,
+    /// Where id fingerprints go when duplicates are found after the load.
+    pub spill: Option<IdSpill>,
+}
+
 /// Validate one table from its sources batch by batch, handing every
 /// non-empty batch of accepted canonical rows to `sink` as soon as it is
-/// converted (memory holds one batch, plus the fingerprints of the ids);
-/// `on_read` hears the number of rows read so far after every batch.
+/// converted; `on_read` hears the number of rows read so far after every
+/// batch.
+///
+/// Memory holds one batch, plus the fingerprints of the ids — unless `spill`
+/// is given: then the fingerprints go to disk, rows with an id seen before
+/// reach `sink` too, and the report counts them as accepted; they come back
+/// from [`IdSpill::duplicates`] for the caller to remove and report.
 pub fn stream_table(
-    kind: TableKind,
-    tz: &str,
-    mapping: Option<&TableMapping>,
-    sources: &[Source],
-    extents: SiteExtents,
+    table: TableStream<'_>,
     sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
     on_read: &mut dyn FnMut(u64),
-) -> Result<TableReport> {
+) -> Result<(TableReport, Option<IdSpill>)> {
+    let TableStream {
+        kind,
+        tz,
+        mapping,
+        sources,
+        extents,
+        spill,
+    } = table;
     let mut loader = TableLoader::new(kind, tz, mapping, extents)?;
+    loader.spill = spill;
     let opts = mapping.map(ReadOptions::from_mapping).unwrap_or_default();
     for src in sources {
         loader.report.sources.push(src.label.clone());
@@ -1539,7 +1713,7 @@ pub fn stream_table(
             on_read(loader.report.rows_read);
         }
     }
-    Ok(loader.report)
+    Ok((loader.report, loader.spill))
 }
 
 /// Rows of a source when its format records them (Parquet footers, batches

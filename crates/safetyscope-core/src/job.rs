@@ -495,6 +495,27 @@ impl PeriodRange {
     }
 }
 
+/// Every file under `dir` (recursively; none when it does not exist).
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if !d.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let p = e.map_err(|e| Error::io(&d, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// A partition directory name: `column=value`, the value percent-encoded
 /// where it could not be a path component; nulls as Hive writes them.
 fn partition_component(column: &str, value: Option<&str>) -> String {
@@ -607,6 +628,33 @@ fn write_partitioned(
                 rows,
                 bytes: bytes.len(),
             });
+        }
+        // Partitions of the rewritten periods that the new result no longer
+        // has (all their rows gone) go too, once the new ones are in place.
+        let column = format!("{}=", by[period_col.expect("scoped")]);
+        let kept: std::collections::BTreeSet<&Path> =
+            written.iter().map(|w| w.path.as_path()).collect();
+        for file in files_under(dir)? {
+            let rel = file.strip_prefix(dir).unwrap_or(&file);
+            let label = rel.components().find_map(|c| {
+                c.as_os_str()
+                    .to_str()
+                    .and_then(|c| c.strip_prefix(column.as_str()))
+            });
+            let stale = label
+                .and_then(PeriodRange::parse)
+                .is_some_and(|p| periods.iter().any(|q| p.overlaps(q)));
+            if stale && !kept.contains(file.as_path()) {
+                std::fs::remove_file(&file).map_err(|e| Error::io(&file, e))?;
+                // Empty partition directories up to `dir`.
+                let mut d = file.parent();
+                while let Some(x) = d.filter(|x| *x != dir) {
+                    if std::fs::remove_dir(x).is_err() {
+                        break;
+                    }
+                    d = x.parent();
+                }
+            }
         }
         return Ok(written);
     }

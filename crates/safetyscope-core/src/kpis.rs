@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use datafusion::logical_expr::{cast, col};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
@@ -385,6 +386,29 @@ Every KPI is computed per scope (`group`, a site, or `site/zone`) and local cale
 
 // ------------------------------------------------------------------ facts
 
+/// A zone, severity, activity kind or person held once however many rows
+/// name it.
+type Name = std::sync::Arc<str>;
+
+/// The names of one load, each stored once.
+#[derive(Debug, Default)]
+struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        let n: Name = s.into();
+        self.0.insert(n.clone());
+        n
+    }
+
+    fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
+        (!a.is_null(i)).then(|| self.get(a.value(i)))
+    }
+}
+
 /// Incidents of one local day with the same zone, severity, recordability
 /// and lost days.
 #[derive(Debug, Clone)]
@@ -395,8 +419,8 @@ struct Inc {
     last: i64,
     /// The local day (days since 1970-01-01).
     day: i64,
-    zone: Option<String>,
-    severity: String,
+    zone: Option<Name>,
+    severity: Name,
     recordable: bool,
     /// Lost days of each.
     lost: f64,
@@ -407,7 +431,7 @@ struct Inc {
 #[derive(Debug, Clone)]
 struct Haz {
     reported: i64,
-    zone: Option<String>,
+    zone: Option<Name>,
     major: bool,
     due: Option<i64>,
     closed: Option<i64>,
@@ -416,14 +440,14 @@ struct Haz {
 #[derive(Debug, Clone)]
 struct Act {
     t: i64,
-    kind: String,
-    person: Option<String>,
+    kind: Name,
+    person: Option<Name>,
     value: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
 struct Exp {
-    zone: Option<String>,
+    zone: Option<Name>,
     start: i64,
     end: i64,
     hours: f64,
@@ -435,7 +459,7 @@ struct Exp {
 struct Vio {
     /// The first of them.
     t: i64,
-    zone: Option<String>,
+    zone: Option<Name>,
     /// How many.
     n: f64,
 }
@@ -463,16 +487,18 @@ fn opt_i(a: &Int64Array, i: usize) -> Option<i64> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-/// Project columns of a table, timestamps as µs.
+/// Project columns of a table, timestamps as µs, as a stream of batches
+/// (read one batch at a time: nothing of the table is held but what the
+/// caller keeps).
 async fn rows(
     ds: &Dataset,
     kind: TableKind,
     text: &[&str],
     times: &[&str],
     other: &[&str],
-) -> Result<Vec<RecordBatch>> {
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
     if !ds.has_table(kind) {
-        return Ok(vec![]);
+        return Ok(crate::dataset::empty_stream());
     }
     let mut cols = vec![];
     for c in text {
@@ -484,7 +510,7 @@ async fn rows(
     for c in other {
         cols.push(col(*c));
     }
-    Ok(ds.table(kind).await?.select(cols)?.collect().await?)
+    Ok(ds.table(kind).await?.select(cols)?.execute_stream().await?)
 }
 
 /// Rows of a table grouped by `keys` and the local day of `time`: the day
@@ -540,6 +566,7 @@ impl Facts {
 
     pub(crate) async fn load(ds: &Dataset, site: Option<&str>) -> Result<Facts> {
         let mut f = Facts::default();
+        let mut names = Names::default();
         let keep = |s: &str| site.is_none_or(|x| x == s);
         let span = |f: &mut Facts, t: i64| {
             f.span = Some(match f.span {
@@ -570,14 +597,14 @@ impl Facts {
                 if !keep(s.value(i)) {
                     continue;
                 }
-                let severity = sev.value(i).to_string();
+                let severity = names.get(sev.value(i));
                 let recordable = if rec.is_null(i) {
-                    matches!(severity.as_str(), "minor" | "serious" | "fatal")
+                    matches!(&*severity, "minor" | "serious" | "fatal")
                 } else {
                     rec.value(i)
                 };
                 let lost_days = if lost.is_null(i) {
-                    if severity == "fatal" { 6000.0 } else { 0.0 }
+                    if &*severity == "fatal" { 6000.0 } else { 0.0 }
                 } else {
                     f64::from(lost.value(i))
                 };
@@ -587,7 +614,7 @@ impl Facts {
                     t: t0.value(i),
                     last: t1.value(i),
                     day: day.value(i),
-                    zone: opt_s(z, i),
+                    zone: names.opt(z, i),
                     severity,
                     recordable,
                     lost: lost_days,
@@ -595,15 +622,16 @@ impl Facts {
                 });
             }
         }
-        for b in rows(
+        let mut batches = rows(
             ds,
             TableKind::Hazards,
             &["site", "zone", "level"],
             &["reported_at", "due_at", "closed_at"],
             &[],
         )
-        .await?
-        {
+        .await?;
+        while let Some(b) = batches.next().await {
+            let b = b?;
             let (s, z, lv) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "level")?);
             let r = typed::<Int64Array>(&b, "reported_at")?;
             let due = typed::<Int64Array>(&b, "due_at")?;
@@ -615,22 +643,23 @@ impl Facts {
                 span(&mut f, r.value(i));
                 f.hazards.entry(s.value(i).into()).or_default().push(Haz {
                     reported: r.value(i),
-                    zone: opt_s(z, i),
+                    zone: names.opt(z, i),
                     major: lv.value(i) == "major",
                     due: opt_i(due, i),
                     closed: opt_i(cl, i),
                 });
             }
         }
-        for b in rows(
+        let mut batches = rows(
             ds,
             TableKind::Activities,
             &["site", "kind", "person_id"],
             &["at"],
             &["value"],
         )
-        .await?
-        {
+        .await?;
+        while let Some(b) = batches.next().await {
+            let b = b?;
             let (s, k, p) = (strs(&b, "site")?, strs(&b, "kind")?, strs(&b, "person_id")?);
             let t = typed::<Int64Array>(&b, "at")?;
             let v = typed::<Float64Array>(&b, "value")?;
@@ -643,21 +672,22 @@ impl Facts {
                     .or_default()
                     .push(Act {
                         t: t.value(i),
-                        kind: k.value(i).to_string(),
-                        person: opt_s(p, i),
+                        kind: names.get(k.value(i)),
+                        person: names.opt(p, i),
                         value: (!v.is_null(i)).then(|| v.value(i)),
                     });
             }
         }
-        for b in rows(
+        let mut batches = rows(
             ds,
             TableKind::Exposure,
             &["site", "zone"],
             &["period_start", "period_end"],
             &["hours_worked", "headcount"],
         )
-        .await?
-        {
+        .await?;
+        while let Some(b) = batches.next().await {
+            let b = b?;
             let (s, z) = (strs(&b, "site")?, strs(&b, "zone")?);
             let a = typed::<Int64Array>(&b, "period_start")?;
             let e = typed::<Int64Array>(&b, "period_end")?;
@@ -668,7 +698,7 @@ impl Facts {
                     continue;
                 }
                 f.exposure.entry(s.value(i).into()).or_default().push(Exp {
-                    zone: opt_s(z, i),
+                    zone: names.opt(z, i),
                     start: a.value(i),
                     end: e.value(i),
                     hours: h.value(i),
@@ -694,7 +724,7 @@ impl Facts {
                     .or_default()
                     .push(Vio {
                         t: t0.value(i),
-                        zone: opt_s(z, i),
+                        zone: names.opt(z, i),
                         n: n.value(i) as f64,
                     });
             }
@@ -737,22 +767,22 @@ impl Facts {
         });
         let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (s, v) in &f.incidents {
-            zones
-                .entry(s.clone())
-                .or_default()
-                .extend(v.iter().filter_map(|x| x.zone.clone()));
+            zones.entry(s.clone()).or_default().extend(
+                v.iter()
+                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
+            );
         }
         for (s, v) in &f.hazards {
-            zones
-                .entry(s.clone())
-                .or_default()
-                .extend(v.iter().filter_map(|x| x.zone.clone()));
+            zones.entry(s.clone()).or_default().extend(
+                v.iter()
+                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
+            );
         }
         for (s, v) in &f.exposure {
-            zones
-                .entry(s.clone())
-                .or_default()
-                .extend(v.iter().filter_map(|x| x.zone.clone()));
+            zones.entry(s.clone()).or_default().extend(
+                v.iter()
+                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
+            );
         }
         f.zones = zones;
         Ok(f)
@@ -816,8 +846,8 @@ impl Scope {
         }
     }
 
-    fn zone_ok(&self, z: &Option<String>) -> bool {
-        self.zone.is_none() || self.zone == *z
+    fn zone_ok(&self, z: Option<&str>) -> bool {
+        self.zone.as_deref().is_none_or(|w| Some(w) == z)
     }
 }
 
@@ -964,8 +994,8 @@ fn measures(
     let (mut open, mut overdue, mut major_found, mut major_open, mut major_overdue) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut cycles = vec![];
-    let mut trained: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut inspectors: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut trained: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut inspectors: BTreeSet<(&str, &str)> = BTreeSet::new();
     let (mut inspections, mut drills, mut drill_sum, mut drill_n, mut sugg) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut eq_sum, mut eq_n) = (0.0, 0.0);
@@ -973,7 +1003,7 @@ fn measures(
     let len = (b - a) as f64;
     for s in &sites {
         for e in f.exposure.get(s).into_iter().flatten() {
-            if !scope.zone_ok(&e.zone) {
+            if !scope.zone_ok(e.zone.as_deref()) {
                 continue;
             }
             let ov = (e.end.min(b) - e.start.max(a)) as f64;
@@ -988,12 +1018,12 @@ fn measures(
             let lo = v.partition_point(|x| x.t < a);
             let hi = v.partition_point(|x| x.t < b);
             for x in &v[lo..hi] {
-                if !scope.zone_ok(&x.zone) {
+                if !scope.zone_ok(x.zone.as_deref()) {
                     continue;
                 }
                 all += x.n;
-                *sev.entry(x.severity.as_str()).or_default() += x.n;
-                if matches!(x.severity.as_str(), "minor" | "serious" | "fatal") {
+                *sev.entry(&*x.severity).or_default() += x.n;
+                if matches!(&*x.severity, "minor" | "serious" | "fatal") {
                     injured += x.n;
                 }
                 if x.recordable {
@@ -1011,7 +1041,7 @@ fn measures(
                 if lti_day.is_some_and(|d| x.day < d) {
                     break;
                 }
-                if scope.zone_ok(&x.zone) && x.recordable && x.lost > 0.0 {
+                if scope.zone_ok(x.zone.as_deref()) && x.recordable && x.lost > 0.0 {
                     lti_day = Some(x.day);
                     last_lti = Some(last_lti.map_or(x.last, |l: i64| l.max(x.last)));
                 }
@@ -1020,7 +1050,7 @@ fn measures(
         if let Some(v) = f.hazards.get(s) {
             let hi = v.partition_point(|x| x.reported < b);
             for x in &v[..hi] {
-                if !scope.zone_ok(&x.zone) {
+                if !scope.zone_ok(x.zone.as_deref()) {
                     continue;
                 }
                 let closed_by_end = x.closed.is_some_and(|c| c < b);
@@ -1064,16 +1094,16 @@ fn measures(
             let lo = v.partition_point(|x| x.t < a);
             let hi = v.partition_point(|x| x.t < b);
             for x in &v[lo..hi] {
-                match x.kind.as_str() {
+                match &*x.kind {
                     "training" => {
                         if let Some(p) = &x.person {
-                            trained.insert((s.clone(), p.clone()));
+                            trained.insert((s.as_str(), p));
                         }
                     }
                     "inspection" => {
                         inspections += 1.0;
                         if let Some(p) = &x.person {
-                            inspectors.insert((s.clone(), p.clone()));
+                            inspectors.insert((s.as_str(), p));
                         }
                     }
                     "drill" => {
@@ -1099,7 +1129,7 @@ fn measures(
             let hi = v.partition_point(|x| x.t < b);
             vio += v[lo..hi]
                 .iter()
-                .filter(|x| scope.zone_ok(&x.zone))
+                .filter(|x| scope.zone_ok(x.zone.as_deref()))
                 .map(|x| x.n)
                 .sum::<f64>();
         }

@@ -3,8 +3,11 @@
 //! (`_safetyscope.json`).
 //!
 //! Ingest streams every source batch by batch through validation into the
-//! files, so memory holds one batch per table (plus the fingerprints of the
-//! ids, 16 bytes a row, for the duplicate check). Analyses over a store read
+//! files, so memory holds one batch per table. Duplicate ids are found
+//! after each table is written, from fingerprints spilled to disk and
+//! sorted one 64th at a time ([`crate::ingest::IdSpill`]); the few files
+//! holding a later occurrence of an id are rewritten without it, and the
+//! report counts those rows as an in-memory load does. Analyses over a store read
 //! the files through the DataFusion session as they query: nothing but the
 //! site plan is held in memory, and the session's memory pool (with spilling
 //! to disk, see [`crate::dataset::set_memory_limit`]) bounds the rest. The
@@ -32,8 +35,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, OnTableError, TableInput, for_each_table, new_context};
 use crate::error::{Error, Result};
-use crate::ingest::{SiteExtents, load_table, site_extents, source_rows, stream_table};
-use crate::report::{TableReport, ValidationReport};
+use crate::ingest::{
+    Duplicate, IdSpill, SiteExtents, TableStream, load_table, site_extents, source_rows,
+    stream_table,
+};
+use crate::report::{Example, Reason, TableReport, ValidationReport};
 use crate::schema::TableKind;
 use crate::timeparse::DEFAULT_TIMEZONE;
 
@@ -143,6 +149,102 @@ pub fn manifest(path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
+fn writer_properties(options: &IngestOptions) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_created_by("safetyscope".to_string())
+        .build()
+}
+
+/// Take the rows of `dups` (ordinals among the table's rows, in file
+/// order) out of the table's files and count them in the report as
+/// duplicate ids, with the examples an in-memory load gives.
+fn remove_duplicates(
+    root: &Path,
+    kind: TableKind,
+    schema: &SchemaRef,
+    options: &IngestOptions,
+    report: &mut TableReport,
+    files: &mut [StoredFile],
+    dups: &[Duplicate],
+) -> Result<()> {
+    use arrow::array::{Array, BooleanArray, StringArray};
+    let def = kind.def();
+    let id_column = def.id_column.unwrap_or("id");
+    let id_at = schema.index_of(id_column).ok();
+    let tk_at = schema.index_of(crate::schema::TIME_KNOWN).ok();
+    let examples: std::collections::BTreeSet<u64> = dups
+        .iter()
+        .take(crate::report::MAX_EXAMPLES)
+        .map(|d| d.ordinal)
+        .collect();
+    let mut values: BTreeMap<u64, String> = BTreeMap::new();
+    let mut time_unknown = 0u64;
+    let (mut start, mut next) = (0u64, 0usize);
+    for f in files.iter_mut() {
+        let end = start + f.rows;
+        let first = next;
+        while next < dups.len() && dups[next].ordinal < end {
+            next += 1;
+        }
+        if next > first {
+            let drop: std::collections::HashSet<u64> =
+                dups[first..next].iter().map(|d| d.ordinal).collect();
+            let path = root.join(&f.path);
+            let tmp = root.join(format!("{}.rewrite", f.path));
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?,
+            )?
+            .build()?;
+            let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let mut w =
+                ArrowWriter::try_new(out, schema.clone(), Some(writer_properties(options)))?;
+            let mut at = start;
+            for b in reader {
+                let b = b?;
+                let ids = id_at.and_then(|i| b.column(i).as_any().downcast_ref::<StringArray>());
+                let tk = tk_at.and_then(|i| b.column(i).as_any().downcast_ref::<BooleanArray>());
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|i| {
+                        let o = at + i as u64;
+                        if !drop.contains(&o) {
+                            return Some(true);
+                        }
+                        if let (true, Some(ids)) = (examples.contains(&o), ids) {
+                            values.insert(o, ids.value(i).to_string());
+                        }
+                        if tk.is_some_and(|t| t.is_valid(i) && !t.value(i)) {
+                            time_unknown += 1;
+                        }
+                        Some(false)
+                    })
+                    .collect();
+                w.write(&arrow::compute::filter_record_batch(&b, &keep)?)?;
+                at += b.num_rows() as u64;
+            }
+            w.close()?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            f.rows -= (next - first) as u64;
+            f.bytes = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
+        }
+        start = end;
+    }
+    report.rows_accepted -= dups.len() as u64;
+    report.time_unknown -= time_unknown;
+    for d in dups {
+        report.reject(Reason::DuplicateId, || Example {
+            source: d.source.clone(),
+            row: d.row,
+            column: id_column.to_string(),
+            value: values.get(&d.ordinal).cloned().unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes the accepted batches of one table into numbered Parquet files.
 struct TableWriter {
     root: PathBuf,
@@ -174,12 +276,11 @@ impl TableWriter {
                 let rel = format!("{}/part-{:05}.parquet", self.table, self.files.len());
                 let path = self.root.join(&rel);
                 let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-                let props = WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(self.options.row_group_rows))
-                    .set_created_by("safetyscope".to_string())
-                    .build();
-                let w = ArrowWriter::try_new(file, self.schema.clone(), Some(props))?;
+                let w = ArrowWriter::try_new(
+                    file,
+                    self.schema.clone(),
+                    Some(writer_properties(&self.options)),
+                )?;
                 self.current = Some((w, rel, 0));
             }
             let (w, _, rows) = self.current.as_mut().expect("a file is open");
@@ -353,12 +454,19 @@ fn write_tables(
         fail_on_missing(kind, input)?;
         let rows_total = total(input);
         let mut w = TableWriter::new(root, kind, tz, options)?;
-        let rep = stream_table(
-            kind,
-            tz,
-            input.mapping.as_ref(),
-            &input.sources,
-            extents.clone(),
+        let spill = match kind.def().id_column {
+            Some(_) => Some(IdSpill::new(&root.join(format!(".ids-{}", kind.name())))?),
+            None => None,
+        };
+        let (mut rep, spill) = stream_table(
+            TableStream {
+                kind,
+                tz,
+                mapping: input.mapping.as_ref(),
+                sources: &input.sources,
+                extents: extents.clone(),
+                spill,
+            },
             &mut |b| w.write(&b),
             &mut |rows_read| {
                 progress(Progress {
@@ -369,13 +477,21 @@ fn write_tables(
                 });
             },
         )?;
+        let schema = w.schema.clone();
+        let mut files = w.finish()?;
+        if let Some(spill) = spill {
+            let dups = spill.duplicates()?;
+            if !dups.is_empty() {
+                remove_duplicates(root, kind, &schema, options, &mut rep, &mut files, &dups)?;
+            }
+        }
         progress(Progress {
             table: kind.name(),
             rows_read: rep.rows_read,
             rows_total,
             done: true,
         });
-        Ok((rep, w.finish()?))
+        Ok((rep, files))
     });
     for (kind, r) in rest {
         out.push((kind, r?));
