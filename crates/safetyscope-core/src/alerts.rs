@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::kpis::{Name, Names};
 use crate::schema::TableKind;
 use crate::timeparse::{micros_to_local, parse_tz};
 
@@ -395,7 +396,7 @@ pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBat
             ints(b, "due_at_us")?,
             ints(b, "closed_at_us")?,
         );
-        let level = strs(b, "level")?;
+        let (level, ids) = (strs(b, "level")?, strs(b, "id")?);
         for i in 0..b.num_rows() {
             if due.is_null(i) || rep.value(i) >= as_of || due.value(i) >= as_of {
                 continue;
@@ -410,18 +411,20 @@ pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBat
                 &o.ladder.general
             };
             let reached = ladder.iter().rposition(|s| s.after_hours <= over);
-            rows.push((b, i, over, reached));
+            rows.push((b, i, over, reached, ids.value(i)));
         }
     }
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    // Most overdue first; equal ones by id, whatever order the scan
+    // returned them in.
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.4.cmp(b.4)));
     let get = |name: &str| -> Result<Vec<Option<String>>> {
         rows.iter()
-            .map(|(b, i, _, _)| Ok(opt_s(strs(b, name)?, *i)))
+            .map(|(b, i, _, _, _)| Ok(opt_s(strs(b, name)?, *i)))
             .collect()
     };
     let times = |name: &str| -> Result<Vec<Option<i64>>> {
         rows.iter()
-            .map(|(b, i, _, _)| Ok(Some(ints(b, name)?.value(*i))))
+            .map(|(b, i, _, _, _)| Ok(Some(ints(b, name)?.value(*i))))
             .collect()
     };
     let tz = ds.timezone();
@@ -438,7 +441,7 @@ pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBat
         .float(
             "age_hours",
             rows.iter()
-                .map(|(b, i, _, _)| {
+                .map(|(b, i, _, _, _)| {
                     Ok(Some(
                         (as_of - ints(b, "reported_at_us")?.value(*i)) as f64 / HOUR,
                     ))
@@ -448,7 +451,7 @@ pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBat
         .text(
             "escalation",
             rows.iter()
-                .map(|(b, i, _, r)| {
+                .map(|(b, i, _, r, _)| {
                     let major = strs(b, "level")
                         .map(|l| l.value(*i) == "major")
                         .unwrap_or(false);
@@ -480,8 +483,9 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
     let tz = parse_tz(ds.timezone())?;
     // Detections per person, kind and local day, counted in the plan, with
     // the zone and cell of each day's last detection.
-    type Day = (u64, i64, Option<String>, Option<String>);
-    let mut by: BTreeMap<(String, String, String), BTreeMap<NaiveDate, Day>> = BTreeMap::new();
+    type Day = (u64, i64, Option<Name>, Option<Name>);
+    let mut by: BTreeMap<(Name, Name, Name), BTreeMap<NaiveDate, Day>> = BTreeMap::new();
+    let mut names = Names::default();
     if ds.has_table(TableKind::Violations) {
         use datafusion::functions_aggregate::expr_fn::{count, last_value, max};
         let t = cast(col("detected_at"), DataType::Int64);
@@ -523,10 +527,12 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                     last_value(col("cell"), latest()).alias("cell"),
                 ],
             )?
-            .collect()
+            .execute_stream()
             .await?;
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-        for b in &batches {
+        let mut batches = batches;
+        while let Some(b) = batches.next().await {
+            let b = &b?;
             let (site, person, kind) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
             let (zone, cell) = (strs(b, "zone")?, strs(b, "cell")?);
             let (day, n, last) = (ints(b, "day")?, ints(b, "n")?, ints(b, "last_us")?);
@@ -536,9 +542,9 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                     continue;
                 };
                 by.entry((
-                    site.value(i).into(),
-                    person.value(i).into(),
-                    kind.value(i).into(),
+                    names.get(site.value(i)),
+                    names.get(person.value(i)),
+                    names.get(kind.value(i)),
                 ))
                 .or_default()
                 .insert(
@@ -546,14 +552,14 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                     (
                         n.value(i) as u64,
                         last.value(i),
-                        opt_s(zone, i),
-                        opt_s(cell, i),
+                        names.opt(zone, i),
+                        names.opt(cell, i),
                     ),
                 );
             }
         }
     }
-    let mut out: Vec<(String, String, String, NaiveDate, NaiveDate, u64, Day)> = vec![];
+    let mut out: Vec<(Name, Name, Name, NaiveDate, NaiveDate, u64, Day)> = vec![];
     for ((site, person, kind), days) in by {
         let mut run: Vec<(NaiveDate, Day)> = vec![];
         let flush = |run: &mut Vec<(NaiveDate, Day)>, out: &mut Vec<_>| {
@@ -580,10 +586,11 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
         }
         flush(&mut run, &mut out);
     }
+    let text = |v: &Name| Some(v.to_string());
     Cols::default()
-        .text("site", out.iter().map(|r| Some(r.0.clone())).collect())
-        .text("person_id", out.iter().map(|r| Some(r.1.clone())).collect())
-        .text("kind", out.iter().map(|r| Some(r.2.clone())).collect())
+        .text("site", out.iter().map(|r| text(&r.0)).collect())
+        .text("person_id", out.iter().map(|r| text(&r.1)).collect())
+        .text("kind", out.iter().map(|r| text(&r.2)).collect())
         .text(
             "first_day",
             out.iter().map(|r| Some(r.3.to_string())).collect(),
@@ -599,8 +606,14 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                 .collect(),
         )
         .int("detections", out.iter().map(|r| Some(r.5 as i64)).collect())
-        .text("zone", out.iter().map(|r| r.6.2.clone()).collect())
-        .text("cell", out.iter().map(|r| r.6.3.clone()).collect())
+        .text(
+            "zone",
+            out.iter().map(|r| r.6.2.as_ref().and_then(text)).collect(),
+        )
+        .text(
+            "cell",
+            out.iter().map(|r| r.6.3.as_ref().and_then(text)).collect(),
+        )
         .done()
 }
 
@@ -950,101 +963,111 @@ async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
     let start =
         crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default());
     let p = &o.points;
-    // (site, person) → month → (rewards, penalties)
-    let mut led: BTreeMap<(String, String), BTreeMap<u32, (f64, f64)>> = BTreeMap::new();
-    let month_of = |t: i64| micros_to_local(&tz, t).map(|l| l.month());
-    // Only this year's rows with a person are read into memory.
-    let this_year = |time: &str, person: &str| {
-        let t = cast(col(time), DataType::Int64);
-        col(person)
-            .is_not_null()
-            .and(t.clone().gt_eq(lit(start)))
-            .and(t.lt(lit(as_of)))
+    // Names held once and looked up without allocating: the ledger reads
+    // every hazard and violation of the year.
+    let mut names = Names::default();
+    let mut led: std::collections::HashMap<(Name, Name), Months> = std::collections::HashMap::new();
+    // The local day of each row comes from the plan; its month from the day.
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let month_of = |day: i64| {
+        epoch
+            .checked_add_signed(chrono::Duration::days(day))
+            .map(|d| d.month() as usize - 1)
     };
-    let mut batches = table_stream_where(
-        ds,
-        TableKind::Hazards,
-        o.site.as_deref(),
-        Some(this_year("reported_at", "reporter")),
-        &["site", "reporter", "level"],
-        &["reported_at"],
-        &[],
-    )
-    .await?;
-    while let Some(b) = batches.next().await {
-        let b = b?;
-        let (s, r, l) = (strs(&b, "site")?, strs(&b, "reporter")?, strs(&b, "level")?);
-        let t = ints(&b, "reported_at_us")?;
-        for i in 0..b.num_rows() {
-            let Some(m) = month_of(t.value(i)) else {
-                continue;
-            };
-            let pts = if l.value(i) == "major" {
-                p.hazard_major
-            } else {
-                p.hazard_general
-            };
-            led.entry((s.value(i).into(), r.value(i).into()))
-                .or_default()
-                .entry(m)
-                .or_default()
-                .0 += pts;
-        }
-    }
-    let mut batches = table_stream_where(
-        ds,
-        TableKind::Violations,
-        o.site.as_deref(),
-        Some(this_year("detected_at", "person_id")),
-        &["site", "person_id", "kind"],
-        &["detected_at"],
-        &[],
-    )
-    .await?;
-    while let Some(b) = batches.next().await {
-        let b = b?;
-        let (s, r, k) = (strs(&b, "site")?, strs(&b, "person_id")?, strs(&b, "kind")?);
-        let t = ints(&b, "detected_at_us")?;
-        for i in 0..b.num_rows() {
-            let Some(m) = month_of(t.value(i)) else {
-                continue;
-            };
-            let pen = p
-                .violation
-                .get(k.value(i))
-                .copied()
-                .unwrap_or(p.violation_default);
-            led.entry((s.value(i).into(), r.value(i).into()))
-                .or_default()
-                .entry(m)
-                .or_default()
-                .1 += pen;
+    // This year's rows with a person: site, person, level or kind, day.
+    let year_rows =
+        |kind: TableKind, time: &'static str, person: &'static str, what: &'static str| {
+            let site = o.site.clone();
+            async move {
+                if !ds.has_table(kind) {
+                    return Ok(crate::dataset::empty_stream());
+                }
+                let t = cast(col(time), DataType::Int64);
+                let mut keep = col(person)
+                    .is_not_null()
+                    .and(t.clone().gt_eq(lit(start)))
+                    .and(t.clone().lt(lit(as_of)));
+                if let Some(s) = site {
+                    keep = keep.and(col("site").eq(lit(s)));
+                }
+                let day = crate::timeparse::local_day_expr(&tz, t, start, as_of)?;
+                Ok::<_, Error>(
+                    ds.table(kind)
+                        .await?
+                        .filter(keep)?
+                        .select(vec![
+                            col("site"),
+                            col(person).alias("person"),
+                            col(what).alias("what"),
+                            day.alias("day"),
+                        ])?
+                        .execute_stream()
+                        .await?,
+                )
+            }
+        };
+    for (kind, time, person, what) in [
+        (TableKind::Hazards, "reported_at", "reporter", "level"),
+        (TableKind::Violations, "detected_at", "person_id", "kind"),
+    ] {
+        let mut batches = year_rows(kind, time, person, what).await?;
+        while let Some(b) = batches.next().await {
+            let b = b?;
+            let (s, r, w) = (strs(&b, "site")?, strs(&b, "person")?, strs(&b, "what")?);
+            let day = ints(&b, "day")?;
+            for i in 0..b.num_rows() {
+                let Some(m) = month_of(day.value(i)) else {
+                    continue;
+                };
+                let entry = &mut led
+                    .entry((names.get(s.value(i)), names.get(r.value(i))))
+                    .or_default()[m];
+                if kind == TableKind::Hazards {
+                    entry.0 += if w.value(i) == "major" {
+                        p.hazard_major
+                    } else {
+                        p.hazard_general
+                    };
+                } else {
+                    entry.1 += p
+                        .violation
+                        .get(w.value(i))
+                        .copied()
+                        .unwrap_or(p.violation_default);
+                }
+            }
         }
     }
     let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
+    let mut months: Vec<((Name, Name), Months)> = led.into_iter().collect();
+    months.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(Ledger {
         year,
         last_month,
-        months: led,
+        months,
     })
 }
+
+/// Rewards and penalties of January … December.
+type Months = [(f64, f64); 12];
 
 /// The accumulated points ledger (see [`ledger`]).
 struct Ledger {
     year: i32,
     last_month: u32,
-    /// (site, person) → month → (rewards, penalties).
-    months: BTreeMap<(String, String), BTreeMap<u32, (f64, f64)>>,
+    /// (site, person) → (rewards, penalties) of each month, by site and
+    /// person.
+    months: Vec<((Name, Name), Months)>,
 }
 
 impl Ledger {
     /// Every person's total at the end of the ledger's last month.
-    fn totals(&self, base: f64) -> impl Iterator<Item = (&(String, String), f64)> {
+    fn totals(&self, base: f64) -> impl Iterator<Item = (&(Name, Name), f64)> {
         self.months.iter().map(move |(k, months)| {
             // Month by month, as the ledger's running total adds up.
-            let total = months
-                .range(..=self.last_month)
-                .fold(base, |t, (_, (r, p))| t + (r - p));
+            let total = months[..self.last_month as usize]
+                .iter()
+                .fold(base, |t, (r, p)| t + (r - p));
             (k, total)
         })
     }
@@ -1073,9 +1096,10 @@ pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch
         .map(|m| format!("{}-{m:02}", l.year))
         .collect();
     for ((s, who), months) in &l.months {
+        let (s, who) = (&**s, &**who);
         let mut t = p.base;
         for m in 1..=l.last_month {
-            let (r, pen) = months.get(&m).copied().unwrap_or_default();
+            let (r, pen) = months[m as usize - 1];
             t += r - pen;
             site.append_value(s);
             person.append_value(who);
@@ -1212,8 +1236,8 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
         if total < o.points.floor {
             rows.push([
                 Some("low_points".into()),
-                Some(person.clone()),
-                Some(site.clone()),
+                Some(person.to_string()),
+                Some(site.to_string()),
                 None,
                 None,
                 Some(last.clone()),

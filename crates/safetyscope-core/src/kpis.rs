@@ -388,14 +388,14 @@ Every KPI is computed per scope (`group`, a site, or `site/zone`) and local cale
 
 /// A zone, severity, activity kind or person held once however many rows
 /// name it.
-type Name = std::sync::Arc<str>;
+pub(crate) type Name = std::sync::Arc<str>;
 
 /// The names of one load, each stored once.
 #[derive(Debug, Default)]
-struct Names(std::collections::HashSet<Name>);
+pub(crate) struct Names(std::collections::HashSet<Name>);
 
 impl Names {
-    fn get(&mut self, s: &str) -> Name {
+    pub(crate) fn get(&mut self, s: &str) -> Name {
         if let Some(n) = self.0.get(s) {
             return n.clone();
         }
@@ -404,7 +404,7 @@ impl Names {
         n
     }
 
-    fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
+    pub(crate) fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
         (!a.is_null(i)).then(|| self.get(a.value(i)))
     }
 }
