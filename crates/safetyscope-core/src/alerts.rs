@@ -963,10 +963,20 @@ async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
     let start =
         crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default());
     let p = &o.points;
-    // Names held once and looked up without allocating: the ledger reads
-    // every hazard and violation of the year.
-    let mut names = Names::default();
-    let mut led: std::collections::HashMap<(Name, Name), Months> = std::collections::HashMap::new();
+    // Sites and people numbered on first sight, so that the ledger (every
+    // hazard and violation of the year) is keyed by two integers.
+    let mut numbers: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut names: Vec<Name> = Vec::new();
+    let mut number = |s: &str| -> u32 {
+        if let Some(&n) = numbers.get(s) {
+            return n;
+        }
+        let n = names.len() as u32;
+        numbers.insert(s.to_string(), n);
+        names.push(s.into());
+        n
+    };
+    let mut led: std::collections::HashMap<(u32, u32), Months> = std::collections::HashMap::new();
     // The local day of each row comes from the plan; its month from the day.
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let month_of = |day: i64| {
@@ -1019,9 +1029,8 @@ async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
                 let Some(m) = month_of(day.value(i)) else {
                     continue;
                 };
-                let entry = &mut led
-                    .entry((names.get(s.value(i)), names.get(r.value(i))))
-                    .or_default()[m];
+                let key = (number(s.value(i)), number(r.value(i)));
+                let entry = &mut led.entry(key).or_default()[m];
                 if kind == TableKind::Hazards {
                     entry.0 += if w.value(i) == "major" {
                         p.hazard_major
@@ -1039,7 +1048,10 @@ async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
         }
     }
     let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
-    let mut months: Vec<((Name, Name), Months)> = led.into_iter().collect();
+    let mut months: Vec<((Name, Name), Months)> = led
+        .into_iter()
+        .map(|((s, p), m)| ((names[s as usize].clone(), names[p as usize].clone()), m))
+        .collect();
     months.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(Ledger {
         year,
