@@ -220,7 +220,11 @@ async fn table_rows(
     times: &[&str],
     other: &[&str],
 ) -> Result<Vec<RecordBatch>> {
-    table_rows_where(ds, kind, site, None, text, times, other).await
+    use futures::TryStreamExt;
+    Ok(table_stream_where(ds, kind, site, None, text, times, other)
+        .await?
+        .try_collect()
+        .await?)
 }
 
 /// [`table_rows`] of the rows that pass `filter` (evaluated in the plan,
@@ -253,25 +257,6 @@ async fn table_stream_where(
     );
     cols.extend(other.iter().map(|c| col(*c)));
     Ok(df.select(cols)?.execute_stream().await?)
-}
-
-/// [`table_stream_where`], collected (for results the size of their output).
-async fn table_rows_where(
-    ds: &Dataset,
-    kind: TableKind,
-    site: Option<&str>,
-    filter: Option<Expr>,
-    text: &[&str],
-    times: &[&str],
-    other: &[&str],
-) -> Result<Vec<RecordBatch>> {
-    use futures::TryStreamExt;
-    Ok(
-        table_stream_where(ds, kind, site, filter, text, times, other)
-            .await?
-            .try_collect()
-            .await?,
-    )
 }
 
 /// The as-of instant and the history start.
@@ -379,14 +364,18 @@ pub async fn overdue_hazards(ds: &Dataset, o: &AlertOptions) -> Result<RecordBat
                 .is_null()
                 .or(us("closed_at").gt_eq(lit(as_of))),
         );
-    let batches = table_rows_where(
-        ds,
-        TableKind::Hazards,
-        o.site.as_deref(),
-        Some(overdue),
-        &["id", "site", "zone", "cell", "level", "owner"],
-        &["reported_at", "due_at", "closed_at"],
-        &[],
+    // The overdue hazards themselves: as many rows as the list has.
+    let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(
+        table_stream_where(
+            ds,
+            TableKind::Hazards,
+            o.site.as_deref(),
+            Some(overdue),
+            &["id", "site", "zone", "cell", "level", "owner"],
+            &["reported_at", "due_at", "closed_at"],
+            &[],
+        )
+        .await?,
     )
     .await?;
     let mut rows = vec![];

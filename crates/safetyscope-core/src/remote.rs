@@ -328,14 +328,39 @@ impl parquet::file::reader::Length for Object {
     }
 }
 
+/// Bytes of an object from an offset on, fetched 64 KiB at a time as they
+/// are read: the Parquet reader reads every page header through one of
+/// these, so it must not fetch the rest of the object.
+pub struct ObjectReader {
+    object: Object,
+    pos: u64,
+    buf: Bytes,
+}
+
+impl std::io::Read for ObjectReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        const WINDOW: u64 = 64 * 1024;
+        if self.buf.is_empty() && self.pos < self.object.size {
+            let end = (self.pos + WINDOW).min(self.object.size);
+            self.buf = self.object.fetch(self.pos..end)?;
+            self.pos = end;
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        bytes::Buf::advance(&mut self.buf, n);
+        Ok(n)
+    }
+}
+
 impl parquet::file::reader::ChunkReader for Object {
-    type T = bytes::buf::Reader<Bytes>;
+    type T = ObjectReader;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        use bytes::Buf;
-        Ok(self
-            .get_bytes(start, (self.size.saturating_sub(start)) as usize)?
-            .reader())
+        Ok(ObjectReader {
+            object: self.clone(),
+            pos: start.min(self.size),
+            buf: Bytes::new(),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
