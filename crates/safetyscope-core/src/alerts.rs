@@ -942,136 +942,155 @@ pub(crate) async fn alarm_episodes_in(
 
 // ------------------------------------------------------------------ points
 
-/// Rewards and penalties of the year of `as_of` per (site, person) and
-/// month, with the year and the last month of the ledger.
-async fn ledger(ds: &Dataset, o: &AlertOptions) -> Result<Ledger> {
+/// Rewards and penalties of the year of `as_of`: the year, the last month
+/// of the ledger, and a stream of `site`, `person`, `month` (1–12),
+/// `rewards`, `penalties` per (site, person, month) with any, sorted by
+/// site, person and month. The plan sums them (spilling to disk under a
+/// memory limit), so nothing per row is held here.
+async fn ledger(
+    ds: &Dataset,
+    o: &AlertOptions,
+) -> Result<(
+    i32,
+    u32,
+    datafusion::physical_plan::SendableRecordBatchStream,
+)> {
+    use datafusion::functions_aggregate::expr_fn::sum;
+    use datafusion::logical_expr::when;
     o.check()?;
     let (_, as_of) = window(ds, o).await?;
     let tz = parse_tz(ds.timezone())?;
     let year = micros_to_local(&tz, as_of - 1).map_or(1970, |l| l.year());
-    let start =
-        crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default());
+    let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
+    let month_start = |m: u32| {
+        crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, m, 1).unwrap_or_default())
+    };
+    let start = month_start(1);
     let p = &o.points;
-    // Sites and people numbered on first sight, so that the ledger (every
-    // hazard and violation of the year) is keyed by two integers.
-    let mut numbers: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let mut names: Vec<Name> = Vec::new();
-    let mut number = |s: &str| -> u32 {
-        if let Some(&n) = numbers.get(s) {
-            return n;
-        }
-        let n = names.len() as u32;
-        numbers.insert(s.to_string(), n);
-        names.push(s.into());
-        n
-    };
-    let mut led: std::collections::HashMap<(u32, u32), Months> = std::collections::HashMap::new();
-    // The local day of each row comes from the plan; its month from the day.
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    let month_of = |day: i64| {
-        epoch
-            .checked_add_signed(chrono::Duration::days(day))
-            .map(|d| d.month() as usize - 1)
-    };
-    // This year's rows with a person: site, person, level or kind, day.
-    let year_rows =
-        |kind: TableKind, time: &'static str, person: &'static str, what: &'static str| {
-            let site = o.site.clone();
-            async move {
-                if !ds.has_table(kind) {
-                    return Ok(crate::dataset::empty_stream());
-                }
-                let t = cast(col(time), DataType::Int64);
-                let mut keep = col(person)
-                    .is_not_null()
-                    .and(t.clone().gt_eq(lit(start)))
-                    .and(t.clone().lt(lit(as_of)));
-                if let Some(s) = site {
-                    keep = keep.and(col("site").eq(lit(s)));
-                }
-                let day = crate::timeparse::local_day_expr(&tz, t, start, as_of)?;
-                Ok::<_, Error>(
-                    ds.table(kind)
-                        .await?
-                        .filter(keep)?
-                        .select(vec![
-                            col("site"),
-                            col(person).alias("person"),
-                            col(what).alias("what"),
-                            day.alias("day"),
-                        ])?
-                        .execute_stream()
-                        .await?,
-                )
-            }
-        };
+    let mut parts = vec![];
     for (kind, time, person, what) in [
         (TableKind::Hazards, "reported_at", "reporter", "level"),
         (TableKind::Violations, "detected_at", "person_id", "kind"),
     ] {
-        let mut batches = year_rows(kind, time, person, what).await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, r, w) = (strs(&b, "site")?, strs(&b, "person")?, strs(&b, "what")?);
-            let day = ints(&b, "day")?;
-            for i in 0..b.num_rows() {
-                let Some(m) = month_of(day.value(i)) else {
-                    continue;
-                };
-                let key = (number(s.value(i)), number(r.value(i)));
-                let entry = &mut led.entry(key).or_default()[m];
-                if kind == TableKind::Hazards {
-                    entry.0 += if w.value(i) == "major" {
-                        p.hazard_major
-                    } else {
-                        p.hazard_general
-                    };
-                } else {
-                    entry.1 += p
-                        .violation
-                        .get(w.value(i))
-                        .copied()
-                        .unwrap_or(p.violation_default);
+        if !ds.has_table(kind) {
+            continue;
+        }
+        let t = cast(col(time), DataType::Int64);
+        let mut keep = col(person)
+            .is_not_null()
+            .and(t.clone().gt_eq(lit(start)))
+            .and(t.clone().lt(lit(as_of)));
+        if let Some(s) = &o.site {
+            keep = keep.and(col("site").eq(lit(s.clone())));
+        }
+        // The local month: how many of this year's month starts are not
+        // after the instant.
+        let mut month = when(t.clone().lt(lit(month_start(2))), lit(1i64));
+        for m in 3..=12 {
+            month = month.when(t.clone().lt(lit(month_start(m))), lit(i64::from(m) - 1));
+        }
+        let month = month.otherwise(lit(12i64))?;
+        let points = if kind == TableKind::Hazards {
+            when(col(what).eq(lit("major")), lit(p.hazard_major))
+                .otherwise(lit(p.hazard_general))?
+        } else {
+            let mut rules = p.violation.iter();
+            match rules.next() {
+                None => lit(p.violation_default),
+                Some((k, v)) => {
+                    let mut c = when(col(what).eq(lit(k.clone())), lit(*v));
+                    for (k, v) in rules {
+                        c = c.when(col(what).eq(lit(k.clone())), lit(*v));
+                    }
+                    c.otherwise(lit(p.violation_default))?
                 }
             }
-        }
+        };
+        let (rewards, penalties) = if kind == TableKind::Hazards {
+            (points, lit(0.0))
+        } else {
+            (lit(0.0), points)
+        };
+        parts.push(ds.table(kind).await?.filter(keep)?.select(vec![
+            col("site"),
+            col(person).alias("person"),
+            month.alias("month"),
+            rewards.alias("rewards"),
+            penalties.alias("penalties"),
+        ])?);
     }
-    let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
-    let mut months: Vec<((Name, Name), Months)> = led
-        .into_iter()
-        .map(|((s, p), m)| ((names[s as usize].clone(), names[p as usize].clone()), m))
-        .collect();
-    months.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(Ledger {
-        year,
-        last_month,
-        months,
-    })
+    let mut parts = parts.into_iter();
+    let Some(mut all) = parts.next() else {
+        return Ok((year, last_month, crate::dataset::empty_stream()));
+    };
+    for p in parts {
+        all = all.union(p)?;
+    }
+    let stream = all
+        .aggregate(
+            vec![col("site"), col("person"), col("month")],
+            vec![
+                sum(col("rewards")).alias("rewards"),
+                sum(col("penalties")).alias("penalties"),
+            ],
+        )?
+        .sort(vec![
+            col("site").sort(true, true),
+            col("person").sort(true, true),
+            col("month").sort(true, true),
+        ])?
+        .execute_stream()
+        .await?;
+    Ok((year, last_month, stream))
 }
 
 /// Rewards and penalties of January … December.
 type Months = [(f64, f64); 12];
 
-/// The accumulated points ledger (see [`ledger`]).
-struct Ledger {
-    year: i32,
-    last_month: u32,
-    /// (site, person) → (rewards, penalties) of each month, by site and
-    /// person.
-    months: Vec<((Name, Name), Months)>,
+/// Calls `f` with every (site, person) of a ledger stream (see [`ledger`])
+/// and their months, in order of site and person.
+async fn each_person(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+    mut f: impl FnMut(&str, &str, &Months),
+) -> Result<()> {
+    let mut current: Option<(String, String, Months)> = None;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let (s, who) = (strs(&b, "site")?, strs(&b, "person")?);
+        let month = ints(&b, "month")?;
+        let r = crate::patterns::col_as::<Float64Array>(&b, "rewards")?;
+        let pen = crate::patterns::col_as::<Float64Array>(&b, "penalties")?;
+        for i in 0..b.num_rows() {
+            let same = current
+                .as_ref()
+                .is_some_and(|(a, p, _)| a == s.value(i) && p == who.value(i));
+            if !same {
+                if let Some((a, p, m)) = &current {
+                    f(a, p, m);
+                }
+                current = Some((s.value(i).into(), who.value(i).into(), [(0.0, 0.0); 12]));
+            }
+            if let Some((_, _, m)) = &mut current
+                && let Some(slot) = usize::try_from(month.value(i) - 1)
+                    .ok()
+                    .and_then(|k| m.get_mut(k))
+            {
+                *slot = (r.value(i), pen.value(i));
+            }
+        }
+    }
+    if let Some((a, p, m)) = &current {
+        f(a, p, m);
+    }
+    Ok(())
 }
 
-impl Ledger {
-    /// Every person's total at the end of the ledger's last month.
-    fn totals(&self, base: f64) -> impl Iterator<Item = (&(Name, Name), f64)> {
-        self.months.iter().map(move |(k, months)| {
-            // Month by month, as the ledger's running total adds up.
-            let total = months[..self.last_month as usize]
-                .iter()
-                .fold(base, |t, (r, p)| t + (r - p));
-            (k, total)
-        })
-    }
+/// A person's total at the end of month `last` (1–12), month by month as
+/// the ledger's running total adds up.
+fn total(months: &Months, base: f64, last: u32) -> f64 {
+    months[..last as usize]
+        .iter()
+        .fold(base, |t, (r, p)| t + (r - p))
 }
 
 /// The safety points ledger of the calendar year of `as_of`, per person and
@@ -1081,37 +1100,29 @@ impl Ledger {
 pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let p = &o.points;
-    let l = ledger(ds, o).await?;
-    let n = l.months.len() * l.last_month as usize;
-    let mut site = arrow::array::StringBuilder::with_capacity(n, n * 4);
-    let mut person = arrow::array::StringBuilder::with_capacity(n, n * 8);
-    let mut month = arrow::array::StringBuilder::with_capacity(n, n * 7);
-    let (mut rewards, mut penalties, mut change, mut total, mut below) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let labels: Vec<String> = (1..=l.last_month)
-        .map(|m| format!("{}-{m:02}", l.year))
-        .collect();
-    for ((s, who), months) in &l.months {
-        let (s, who) = (&**s, &**who);
+    let mut site = arrow::array::StringBuilder::new();
+    let mut person = arrow::array::StringBuilder::new();
+    let mut month = arrow::array::StringBuilder::new();
+    let (mut rewards, mut penalties, mut change, mut total, mut below) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (year, last_month, stream) = ledger(ds, o).await?;
+    let labels: Vec<String> = (1..=last_month).map(|m| format!("{year}-{m:02}")).collect();
+    each_person(stream, |s, who, months| {
         let mut t = p.base;
-        for m in 1..=l.last_month {
-            let (r, pen) = months[m as usize - 1];
+        for (m, label) in labels.iter().enumerate() {
+            let (r, pen) = months[m];
             t += r - pen;
             site.append_value(s);
             person.append_value(who);
-            month.append_value(&labels[m as usize - 1]);
+            month.append_value(label);
             rewards.push(Some(r));
             penalties.push(Some(pen));
             change.push(Some(r - pen));
             total.push(Some(t));
             below.push(Some(t < p.floor));
         }
-    }
+    })
+    .await?;
     let mut c = Cols::default();
     for (name, a) in [("site", site), ("person_id", person), ("month", month)] {
         let mut a = a;
@@ -1231,10 +1242,12 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
             )),
         ]);
     }
-    let l = ledger(ds, o).await?;
-    let last = format!("{}-{:02}", l.year, l.last_month);
-    for ((site, person), total) in l.totals(o.points.base) {
-        if total < o.points.floor {
+    let (year, last_month, stream) = ledger(ds, o).await?;
+    let last = format!("{year}-{last_month:02}");
+    let (base, floor) = (o.points.base, o.points.floor);
+    each_person(stream, |site, person, months| {
+        let total = total(months, base, last_month);
+        if total < floor {
             rows.push([
                 Some("low_points".into()),
                 Some(person.to_string()),
@@ -1243,13 +1256,11 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
                 None,
                 Some(last.clone()),
                 Some("review".into()),
-                Some(format!(
-                    "safety points {} (floor {})",
-                    total, o.points.floor
-                )),
+                Some(format!("safety points {total} (floor {floor})")),
             ]);
         }
-    }
+    })
+    .await?;
     let names = [
         "kind", "subject", "site", "zone", "cell", "since", "level", "detail",
     ];

@@ -78,7 +78,7 @@ pub struct Dataset {
     roster: Option<crate::patterns::Roster>,
     /// The KPI facts of the whole dataset once computed, when kept (see
     /// [`Dataset::keep_facts`]).
-    facts: Option<Arc<std::sync::OnceLock<Arc<crate::kpis::Facts>>>>,
+    facts: Option<Arc<std::sync::OnceLock<Arc<crate::measure::Facts>>>>,
 }
 
 impl std::fmt::Debug for Dataset {
@@ -124,8 +124,17 @@ pub fn set_memory_limit(bytes: Option<usize>) -> Result<()> {
 fn limited_runtime(
     limit: usize,
 ) -> datafusion::error::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+    // Each spilling operator (sorts, aggregations) gets an even share of
+    // what the others cannot spill, so two of them in one plan both spill
+    // rather than the first starving the second; errors name the five
+    // largest consumers.
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(limit),
+        std::num::NonZeroUsize::new(5).expect("non-zero"),
+    );
     datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_memory_limit(limit, 1.0)
+        .with_memory_pool(Arc::new(pool))
         .build_arc()
 }
 
@@ -392,7 +401,7 @@ impl Dataset {
     }
 
     /// The kept KPI facts, when [`Dataset::keep_facts`] is on.
-    pub(crate) fn facts_cache(&self) -> Option<&std::sync::OnceLock<Arc<crate::kpis::Facts>>> {
+    pub(crate) fn facts_cache(&self) -> Option<&std::sync::OnceLock<Arc<crate::measure::Facts>>> {
         self.facts.as_deref()
     }
 

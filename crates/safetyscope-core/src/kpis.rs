@@ -1,31 +1,24 @@
 //! Safety KPIs per scope (group, site, zone) and period (month, quarter,
 //! year), and the annual targets evaluated against them as of a date.
 //!
-//! DataFusion selects and projects the rows; the measures are computed over
-//! per-site, time-sorted facts so every scope × period window reads only its
-//! own rows. Formulas, units and kinds are in [`CATALOGUE`]
-//! (`docs/kpis.md` is generated from it).
+//! DataFusion selects, projects and groups the rows; every scope × period
+//! window is measured in one streamed pass over each table, holding sums per
+//! window rather than rows (see the `measure` module). Formulas, units and
+//! kinds are in [`CATALOGUE`] (`docs/kpis.md` is generated from it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
-use datafusion::logical_expr::{cast, col};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::schema::TableKind;
 use crate::timeparse::{local_to_micros, micros_to_local, parse_tz};
-
-const HOUR: f64 = 3_600_000_000.0;
-const DAY: f64 = 86_400_000_000.0;
 
 /// How a KPI behaves over a period (decides expectation and projection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -409,391 +402,11 @@ impl Names {
     }
 }
 
-/// Incidents of one local day with the same zone, severity, recordability
-/// and lost days.
-#[derive(Debug, Clone)]
-struct Inc {
-    /// The first of them (every one is on the same local day).
-    t: i64,
-    /// The last of them.
-    last: i64,
-    /// The local day (days since 1970-01-01).
-    day: i64,
-    zone: Option<Name>,
-    severity: Name,
-    recordable: bool,
-    /// Lost days of each.
-    lost: f64,
-    /// How many.
-    n: f64,
-}
-
-#[derive(Debug, Clone)]
-struct Haz {
-    reported: i64,
-    zone: Option<Name>,
-    major: bool,
-    due: Option<i64>,
-    closed: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-struct Act {
-    t: i64,
-    kind: Name,
-    person: Option<Name>,
-    value: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
-struct Exp {
-    zone: Option<Name>,
-    start: i64,
-    end: i64,
-    hours: f64,
-    headcount: Option<f64>,
-}
-
-/// Violations of one local day in one zone.
-#[derive(Debug, Clone)]
-struct Vio {
-    /// The first of them.
-    t: i64,
-    zone: Option<Name>,
-    /// How many.
-    n: f64,
-}
-
-/// The rows the KPIs need, per site, sorted by time.
-#[derive(Debug, Default)]
-pub(crate) struct Facts {
-    incidents: BTreeMap<String, Vec<Inc>>,
-    hazards: BTreeMap<String, Vec<Haz>>,
-    activities: BTreeMap<String, Vec<Act>>,
-    exposure: BTreeMap<String, Vec<Exp>>,
-    violations: BTreeMap<String, Vec<Vio>>,
-    zones: BTreeMap<String, BTreeSet<String>>,
-    /// Earliest and latest instants seen.
-    span: Option<(i64, i64)>,
-}
-
+use crate::measure::{Facts, Window};
 use crate::patterns::{col_as as typed, str_col as strs};
 
 fn opt_s(a: &StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
-}
-
-fn opt_i(a: &Int64Array, i: usize) -> Option<i64> {
-    (!a.is_null(i)).then(|| a.value(i))
-}
-
-/// Project columns of a table, timestamps as µs, as a stream of batches
-/// (read one batch at a time: nothing of the table is held but what the
-/// caller keeps).
-async fn rows(
-    ds: &Dataset,
-    kind: TableKind,
-    text: &[&str],
-    times: &[&str],
-    other: &[&str],
-) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
-    if !ds.has_table(kind) {
-        return Ok(crate::dataset::empty_stream());
-    }
-    let mut cols = vec![];
-    for c in text {
-        cols.push(col(*c));
-    }
-    for c in times {
-        cols.push(cast(col(*c), DataType::Int64).alias(*c));
-    }
-    for c in other {
-        cols.push(col(*c));
-    }
-    Ok(ds.table(kind).await?.select(cols)?.execute_stream().await?)
-}
-
-/// Rows of a table grouped by `keys` and the local day of `time`: the day
-/// (days since 1970-01-01 in the dataset's timezone) as `day`, the rows as
-/// `n`, the first and last instants (µs) as `t0` and `t1`. Period
-/// boundaries are local day starts, so a group is wholly inside or outside
-/// every period.
-async fn daily(
-    ds: &Dataset,
-    kind: TableKind,
-    time: &str,
-    keys: &[&str],
-) -> Result<Vec<RecordBatch>> {
-    use datafusion::functions_aggregate::expr_fn::{count, max, min};
-    let t = cast(col(time), DataType::Int64);
-    let Some((lo, hi)) = ds.time_span(kind, time).await? else {
-        return Ok(vec![]);
-    };
-    let tz = parse_tz(ds.timezone())?;
-    let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo, hi)?;
-    let mut group: Vec<datafusion::logical_expr::Expr> = keys.iter().map(|k| col(*k)).collect();
-    group.push(day.alias("day"));
-    Ok(ds
-        .table(kind)
-        .await?
-        .aggregate(
-            group,
-            vec![
-                count(datafusion::logical_expr::lit(1i64)).alias("n"),
-                min(t.clone()).alias("t0"),
-                max(t).alias("t1"),
-            ],
-        )?
-        .collect()
-        .await?)
-}
-
-impl Facts {
-    /// The facts of the whole dataset: kept ones when the dataset keeps
-    /// them, else loaded for this call.
-    pub(crate) async fn of_dataset(ds: &Dataset) -> Result<std::sync::Arc<Facts>> {
-        let cache = ds.facts_cache();
-        if let Some(f) = cache.and_then(std::sync::OnceLock::get) {
-            return Ok(f.clone());
-        }
-        let f = std::sync::Arc::new(Facts::load(ds, None).await?);
-        if let Some(c) = cache {
-            // Another call may have stored equal facts meanwhile.
-            let _ = c.set(f.clone());
-        }
-        Ok(f)
-    }
-
-    pub(crate) async fn load(ds: &Dataset, site: Option<&str>) -> Result<Facts> {
-        let mut f = Facts::default();
-        let mut names = Names::default();
-        let keep = |s: &str| site.is_none_or(|x| x == s);
-        let span = |f: &mut Facts, t: i64| {
-            f.span = Some(match f.span {
-                None => (t, t),
-                Some((a, b)) => (a.min(t), b.max(t)),
-            });
-        };
-        for b in daily(
-            ds,
-            TableKind::Incidents,
-            "occurred_at",
-            &["site", "zone", "severity", "recordable", "lost_days"],
-        )
-        .await?
-        {
-            let (s, z, sev) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "severity")?);
-            let (t0, t1) = (
-                typed::<Int64Array>(&b, "t0")?,
-                typed::<Int64Array>(&b, "t1")?,
-            );
-            let (day, n) = (
-                typed::<Int64Array>(&b, "day")?,
-                typed::<Int64Array>(&b, "n")?,
-            );
-            let rec = typed::<BooleanArray>(&b, "recordable")?;
-            let lost = typed::<Int32Array>(&b, "lost_days")?;
-            for i in 0..b.num_rows() {
-                if !keep(s.value(i)) {
-                    continue;
-                }
-                let severity = names.get(sev.value(i));
-                let recordable = if rec.is_null(i) {
-                    matches!(&*severity, "minor" | "serious" | "fatal")
-                } else {
-                    rec.value(i)
-                };
-                let lost_days = if lost.is_null(i) {
-                    if &*severity == "fatal" { 6000.0 } else { 0.0 }
-                } else {
-                    f64::from(lost.value(i))
-                };
-                span(&mut f, t0.value(i));
-                span(&mut f, t1.value(i));
-                f.incidents.entry(s.value(i).into()).or_default().push(Inc {
-                    t: t0.value(i),
-                    last: t1.value(i),
-                    day: day.value(i),
-                    zone: names.opt(z, i),
-                    severity,
-                    recordable,
-                    lost: lost_days,
-                    n: n.value(i) as f64,
-                });
-            }
-        }
-        let mut batches = rows(
-            ds,
-            TableKind::Hazards,
-            &["site", "zone", "level"],
-            &["reported_at", "due_at", "closed_at"],
-            &[],
-        )
-        .await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, z, lv) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "level")?);
-            let r = typed::<Int64Array>(&b, "reported_at")?;
-            let due = typed::<Int64Array>(&b, "due_at")?;
-            let cl = typed::<Int64Array>(&b, "closed_at")?;
-            for i in 0..b.num_rows() {
-                if !keep(s.value(i)) {
-                    continue;
-                }
-                span(&mut f, r.value(i));
-                f.hazards.entry(s.value(i).into()).or_default().push(Haz {
-                    reported: r.value(i),
-                    zone: names.opt(z, i),
-                    major: lv.value(i) == "major",
-                    due: opt_i(due, i),
-                    closed: opt_i(cl, i),
-                });
-            }
-        }
-        let mut batches = rows(
-            ds,
-            TableKind::Activities,
-            &["site", "kind", "person_id"],
-            &["at"],
-            &["value"],
-        )
-        .await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, k, p) = (strs(&b, "site")?, strs(&b, "kind")?, strs(&b, "person_id")?);
-            let t = typed::<Int64Array>(&b, "at")?;
-            let v = typed::<Float64Array>(&b, "value")?;
-            for i in 0..b.num_rows() {
-                if !keep(s.value(i)) {
-                    continue;
-                }
-                f.activities
-                    .entry(s.value(i).into())
-                    .or_default()
-                    .push(Act {
-                        t: t.value(i),
-                        kind: names.get(k.value(i)),
-                        person: names.opt(p, i),
-                        value: (!v.is_null(i)).then(|| v.value(i)),
-                    });
-            }
-        }
-        let mut batches = rows(
-            ds,
-            TableKind::Exposure,
-            &["site", "zone"],
-            &["period_start", "period_end"],
-            &["hours_worked", "headcount"],
-        )
-        .await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, z) = (strs(&b, "site")?, strs(&b, "zone")?);
-            let a = typed::<Int64Array>(&b, "period_start")?;
-            let e = typed::<Int64Array>(&b, "period_end")?;
-            let h = typed::<Float64Array>(&b, "hours_worked")?;
-            let hc = typed::<Int32Array>(&b, "headcount")?;
-            for i in 0..b.num_rows() {
-                if !keep(s.value(i)) {
-                    continue;
-                }
-                f.exposure.entry(s.value(i).into()).or_default().push(Exp {
-                    zone: names.opt(z, i),
-                    start: a.value(i),
-                    end: e.value(i),
-                    hours: h.value(i),
-                    headcount: (!hc.is_null(i)).then(|| f64::from(hc.value(i))),
-                });
-            }
-        }
-        for b in daily(ds, TableKind::Violations, "detected_at", &["site", "zone"]).await? {
-            let (s, z) = (strs(&b, "site")?, strs(&b, "zone")?);
-            let (t0, t1) = (
-                typed::<Int64Array>(&b, "t0")?,
-                typed::<Int64Array>(&b, "t1")?,
-            );
-            let n = typed::<Int64Array>(&b, "n")?;
-            for i in 0..b.num_rows() {
-                if !keep(s.value(i)) {
-                    continue;
-                }
-                span(&mut f, t0.value(i));
-                span(&mut f, t1.value(i));
-                f.violations
-                    .entry(s.value(i).into())
-                    .or_default()
-                    .push(Vio {
-                        t: t0.value(i),
-                        zone: names.opt(z, i),
-                        n: n.value(i) as f64,
-                    });
-            }
-        }
-        // Total orders, so that float sums are the same on every run.
-        f.incidents.values_mut().for_each(|v| {
-            v.sort_by(|a, b| {
-                (a.t, &a.zone, &a.severity, a.recordable, a.last)
-                    .cmp(&(b.t, &b.zone, &b.severity, b.recordable, b.last))
-                    .then(a.lost.total_cmp(&b.lost))
-                    .then(a.n.total_cmp(&b.n))
-            })
-        });
-        f.hazards.values_mut().for_each(|v| {
-            v.sort_by(|a, b| {
-                (a.reported, &a.zone, a.major, a.due, a.closed)
-                    .cmp(&(b.reported, &b.zone, b.major, b.due, b.closed))
-            })
-        });
-        f.activities.values_mut().for_each(|v| {
-            v.sort_by(|a, b| {
-                (a.t, &a.kind, &a.person)
-                    .cmp(&(b.t, &b.kind, &b.person))
-                    .then(a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
-            })
-        });
-        f.violations.values_mut().for_each(|v| {
-            v.sort_by(|a, b| {
-                (a.t, &a.zone)
-                    .cmp(&(b.t, &b.zone))
-                    .then(a.n.total_cmp(&b.n))
-            })
-        });
-        f.exposure.values_mut().for_each(|v| {
-            v.sort_by(|a, b| {
-                (a.start, a.end, &a.zone)
-                    .cmp(&(b.start, b.end, &b.zone))
-                    .then(a.hours.total_cmp(&b.hours))
-            })
-        });
-        let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (s, v) in &f.incidents {
-            zones.entry(s.clone()).or_default().extend(
-                v.iter()
-                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
-            );
-        }
-        for (s, v) in &f.hazards {
-            zones.entry(s.clone()).or_default().extend(
-                v.iter()
-                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
-            );
-        }
-        for (s, v) in &f.exposure {
-            zones.entry(s.clone()).or_default().extend(
-                v.iter()
-                    .filter_map(|x| x.zone.as_deref().map(str::to_string)),
-            );
-        }
-        f.zones = zones;
-        Ok(f)
-    }
-
-    fn sites(&self) -> BTreeSet<String> {
-        let mut s: BTreeSet<String> = self.zones.keys().cloned().collect();
-        s.extend(self.activities.keys().cloned());
-        s.extend(self.violations.keys().cloned());
-        s
-    }
 }
 
 // ------------------------------------------------------------- scopes & periods
@@ -844,10 +457,6 @@ impl Scope {
             (Some(_), None) => "site",
             _ => "zone",
         }
-    }
-
-    fn zone_ok(&self, z: Option<&str>) -> bool {
-        self.zone.as_deref().is_none_or(|w| Some(w) == z)
     }
 }
 
@@ -947,22 +556,6 @@ pub struct Measure {
     pub denominator: Option<f64>,
 }
 
-fn count(v: f64) -> Measure {
-    Measure {
-        value: Some(v),
-        numerator: None,
-        denominator: None,
-    }
-}
-
-fn ratio(n: f64, d: f64, k: f64) -> Measure {
-    Measure {
-        value: (d > 0.0).then(|| n * k / d),
-        numerator: Some(n),
-        denominator: Some(d),
-    }
-}
-
 /// Linear-interpolation quantile of sorted values (numpy's default).
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -970,239 +563,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     }
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+    Some(quantile_at(sorted[lo], sorted[hi], pos - lo as f64))
 }
 
-/// Every KPI of one scope over `[a, b)`; `end` is the instant open and
-/// overdue counts are taken at (the period end or the as-of date).
-fn measures(
-    f: &Facts,
-    scope: &Scope,
-    a: i64,
-    b: i64,
-    months: f64,
-) -> BTreeMap<&'static str, Measure> {
-    let sites: Vec<String> = match &scope.site {
-        Some(s) => vec![s.clone()],
-        None => f.sites().into_iter().collect(),
-    };
-    let (mut hours, mut heads) = (0.0, 0.0);
-    let mut sev: BTreeMap<&str, f64> = BTreeMap::new();
-    let (mut rec, mut lti, mut lost, mut injured, mut all) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut last_lti: Option<i64> = None;
-    let (mut found, mut closed, mut due, mut on_time) = (0.0, 0.0, 0.0, 0.0);
-    let (mut open, mut overdue, mut major_found, mut major_open, mut major_overdue) =
-        (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut cycles = vec![];
-    let mut trained: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut inspectors: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let (mut inspections, mut drills, mut drill_sum, mut drill_n, mut sugg) =
-        (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut eq_sum, mut eq_n) = (0.0, 0.0);
-    let mut vio = 0.0;
-    let len = (b - a) as f64;
-    for s in &sites {
-        for e in f.exposure.get(s).into_iter().flatten() {
-            if !scope.zone_ok(e.zone.as_deref()) {
-                continue;
-            }
-            let ov = (e.end.min(b) - e.start.max(a)) as f64;
-            if ov > 0.0 && e.end > e.start {
-                hours += e.hours * ov / (e.end - e.start) as f64;
-                if let Some(h) = e.headcount {
-                    heads += h * ov / len;
-                }
-            }
-        }
-        if let Some(v) = f.incidents.get(s) {
-            let lo = v.partition_point(|x| x.t < a);
-            let hi = v.partition_point(|x| x.t < b);
-            for x in &v[lo..hi] {
-                if !scope.zone_ok(x.zone.as_deref()) {
-                    continue;
-                }
-                all += x.n;
-                *sev.entry(&*x.severity).or_default() += x.n;
-                if matches!(&*x.severity, "minor" | "serious" | "fatal") {
-                    injured += x.n;
-                }
-                if x.recordable {
-                    rec += x.n;
-                    if x.lost > 0.0 {
-                        lti += x.n;
-                    }
-                }
-                lost += x.lost * x.n;
-            }
-            // The last lost-time injury before the end: on the latest local
-            // day with one, the latest of that day's groups.
-            let mut lti_day = None;
-            for x in v[..hi].iter().rev() {
-                if lti_day.is_some_and(|d| x.day < d) {
-                    break;
-                }
-                if scope.zone_ok(x.zone.as_deref()) && x.recordable && x.lost > 0.0 {
-                    lti_day = Some(x.day);
-                    last_lti = Some(last_lti.map_or(x.last, |l: i64| l.max(x.last)));
-                }
-            }
-        }
-        if let Some(v) = f.hazards.get(s) {
-            let hi = v.partition_point(|x| x.reported < b);
-            for x in &v[..hi] {
-                if !scope.zone_ok(x.zone.as_deref()) {
-                    continue;
-                }
-                let closed_by_end = x.closed.is_some_and(|c| c < b);
-                if x.reported >= a {
-                    found += 1.0;
-                    if x.major {
-                        major_found += 1.0;
-                    }
-                    if closed_by_end {
-                        closed += 1.0;
-                        cycles.push((x.closed.unwrap_or(x.reported) - x.reported) as f64 / HOUR);
-                    }
-                }
-                if let Some(d) = x.due
-                    && d >= a
-                    && d < b
-                {
-                    due += 1.0;
-                    if x.closed.is_some_and(|c| c <= d) {
-                        on_time += 1.0;
-                    }
-                }
-                if !closed_by_end {
-                    open += 1.0;
-                    let late = x.due.is_some_and(|d| d < b);
-                    if late {
-                        overdue += 1.0;
-                    }
-                    if x.major {
-                        major_open += 1.0;
-                        if late {
-                            major_overdue += 1.0;
-                        }
-                    }
-                }
-            }
-        }
-        if scope.zone.is_none()
-            && let Some(v) = f.activities.get(s)
-        {
-            let lo = v.partition_point(|x| x.t < a);
-            let hi = v.partition_point(|x| x.t < b);
-            for x in &v[lo..hi] {
-                match &*x.kind {
-                    "training" => {
-                        if let Some(p) = &x.person {
-                            trained.insert((s.as_str(), p));
-                        }
-                    }
-                    "inspection" => {
-                        inspections += 1.0;
-                        if let Some(p) = &x.person {
-                            inspectors.insert((s.as_str(), p));
-                        }
-                    }
-                    "drill" => {
-                        drills += 1.0;
-                        if let Some(v) = x.value {
-                            drill_sum += v;
-                            drill_n += 1.0;
-                        }
-                    }
-                    "suggestion" => sugg += 1.0,
-                    "equipment_check" => {
-                        if let Some(v) = x.value {
-                            eq_sum += v;
-                            eq_n += 1.0;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if let Some(v) = f.violations.get(s) {
-            let lo = v.partition_point(|x| x.t < a);
-            let hi = v.partition_point(|x| x.t < b);
-            vio += v[lo..hi]
-                .iter()
-                .filter(|x| scope.zone_ok(x.zone.as_deref()))
-                .map(|x| x.n)
-                .sum::<f64>();
-        }
-    }
-    cycles.sort_by(f64::total_cmp);
-    let mut m = BTreeMap::new();
-    let g = |k: &str| sev.get(k).copied().unwrap_or(0.0);
-    m.insert("hours_worked", count(hours));
-    m.insert("average_headcount", count(heads));
-    m.insert("incidents", count(all));
-    m.insert("near_misses", count(g("near_miss")));
-    m.insert("first_aid_cases", count(g("first_aid")));
-    m.insert("minor_injuries", count(g("minor")));
-    m.insert("serious_injuries", count(g("serious")));
-    m.insert("fatalities", count(g("fatal")));
-    m.insert("injured_persons", count(injured));
-    m.insert("recordables", count(rec));
-    m.insert("lost_time_injuries", count(lti));
-    m.insert("lost_days", count(lost));
-    m.insert("trir", ratio(rec, hours, 200_000.0));
-    m.insert("dart", ratio(lti, hours, 200_000.0));
-    m.insert("ltir", ratio(lti, hours, 200_000.0));
-    m.insert("severity_rate", ratio(lost, hours, 200_000.0));
-    m.insert("ltifr", ratio(lti, hours, 1e6));
-    m.insert("trifr", ratio(rec, hours, 1e6));
-    m.insert("injury_frequency_rate", ratio(injured, hours, 1e6));
-    m.insert("injury_severity_rate", ratio(lost, hours, 1e6));
-    m.insert("fatality_rate_per_1000", ratio(g("fatal"), heads, 1000.0));
-    m.insert(
-        "days_since_lti",
-        Measure {
-            value: last_lti.map(|l| (b - l) as f64 / DAY),
-            ..Default::default()
-        },
-    );
-    m.insert("hazards_found", count(found));
-    m.insert("hazards_closed", count(closed));
-    m.insert("rectification_rate", ratio(closed, found, 1.0));
-    m.insert("on_time_rate", ratio(on_time, due, 1.0));
-    m.insert(
-        "rectification_cycle_hours",
-        count_opt(quantile(&cycles, 0.5)),
-    );
-    m.insert(
-        "rectification_cycle_p90_hours",
-        count_opt(quantile(&cycles, 0.9)),
-    );
-    m.insert("open_hazards", count(open));
-    m.insert("overdue_hazards", count(overdue));
-    m.insert("major_hazards_found", count(major_found));
-    m.insert("major_open_hazards", count(major_open));
-    m.insert("major_overdue_hazards", count(major_overdue));
-    if scope.zone.is_none() {
-        m.insert("training_coverage", ratio(trained.len() as f64, heads, 1.0));
-        m.insert(
-            "leader_inspections_per_month",
-            ratio(inspections, inspectors.len() as f64 * months, 1.0),
-        );
-        m.insert("drills", count(drills));
-        m.insert("drill_response_minutes", ratio(drill_sum, drill_n, 1.0));
-        m.insert("suggestions_per_month", ratio(sugg, months, 1.0));
-        m.insert("equipment_readiness", ratio(eq_sum, eq_n, 1.0));
-    }
-    m.insert("violations", count(vio));
-    m.insert("violations_per_1000h", ratio(vio, hours, 1000.0));
-    m
-}
-
-fn count_opt(v: Option<f64>) -> Measure {
-    Measure {
-        value: v,
-        ..Default::default()
-    }
+/// The value a fraction `frac` of the way from `lo` to `hi` (the
+/// interpolation step of [`quantile`]).
+pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
+    lo + (hi - lo) * frac
 }
 
 // ------------------------------------------------------------------ kpis
@@ -1284,8 +651,11 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
     }
     let tz = parse_tz(ds.timezone())?;
     let as_of = parse_as_of(ds, o.as_of.as_deref())?;
-    let f = Facts::load(ds, o.site.as_deref()).await?;
-    let Some((t0, t1)) = f.span else {
+    let f = match &o.site {
+        Some(site) => Arc::new(Facts::open(ds, Some(site), false).await?),
+        None => Facts::of_dataset(ds).await?,
+    };
+    let Some((t0, t1)) = f.outline.span else {
         return Ok(RecordBatch::new_empty(kpi_schema()));
     };
     let last = as_of.map_or(t1, |a| (a - 1).max(t0));
@@ -1322,7 +692,7 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
     if o.scopes.iter().any(|s| s == "group") && o.site.is_none() {
         scopes.push(Scope::parse("group"));
     }
-    for s in f.sites() {
+    for s in &f.outline.sites {
         if o.scopes.iter().any(|x| x == "site") {
             scopes.push(Scope {
                 site: Some(s.clone()),
@@ -1330,7 +700,7 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
             });
         }
         if o.scopes.iter().any(|x| x == "zone") {
-            for z in f.zones.get(&s).into_iter().flatten() {
+            for z in f.outline.zones.get(s).into_iter().flatten() {
                 scopes.push(Scope {
                     site: Some(s.clone()),
                     zone: Some(z.clone()),
@@ -1349,13 +719,29 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
     let mut cols: Keys = Default::default();
     let mut kpi = vec![];
     let (mut val, mut unit, mut num, mut den) = (vec![], vec![], vec![], vec![]);
+    let cut = as_of.unwrap_or(data_end);
+    let mut windows = vec![];
     for sc in &scopes {
         for p in &periods {
             let a = local_day_start(&tz, p.first);
+            let b = local_day_start(&tz, p.next).min(cut);
+            windows.push(Window {
+                scope: sc.clone(),
+                a,
+                b,
+                months: p.months(),
+            });
+        }
+    }
+    let wanted = |code: &str| o.kpis.is_empty() || o.kpis.iter().any(|k| k == code);
+    let cycles = wanted("rectification_cycle_hours") || wanted("rectification_cycle_p90_hours");
+    let measured = f.measure(ds, &windows, cycles).await?;
+    let mut measured = measured.iter();
+    for sc in &scopes {
+        for p in &periods {
             let full_end = local_day_start(&tz, p.next);
-            let cut = as_of.unwrap_or(data_end);
             let b = full_end.min(cut);
-            let m = measures(&f, sc, a, b, p.months());
+            let Some(m) = measured.next() else { break };
             for def in CATALOGUE {
                 if !o.kpis.is_empty() && !o.kpis.iter().any(|k| k == def.code) {
                     continue;
@@ -1676,7 +1062,7 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
     let as_of = match parse_as_of(ds, o.as_of.as_deref())? {
         Some(a) => a,
         None => {
-            let last = f.span.map_or(0, |s| s.1);
+            let last = f.outline.span.map_or(0, |s| s.1);
             let d = micros_to_local(&tz, last)
                 .map(|t| t.date())
                 .unwrap_or_default();
@@ -1685,166 +1071,183 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
     };
     let mut c: Vec<Vec<Option<String>>> = vec![vec![]; 6];
     let mut n: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
-    type Window = (String, i64, i64, u64);
-    let memo: std::cell::RefCell<HashMap<Window, BTreeMap<&'static str, Measure>>> =
-        Default::default();
-    for t in &targets {
-        let def = kpi_def(&t.kpi).expect("checked");
-        let scope = Scope::parse(&t.scope);
-        let p = Period::parse(&t.period)?;
-        let at_most = crate::vocab::TARGET_DIRECTIONS.resolve(&t.direction) == Some("at_most");
-        let (a, e) = (local_day_start(&tz, p.first), local_day_start(&tz, p.next));
-        let now = as_of.clamp(a, e);
-        let elapsed = (now - a) as f64 / (e - a) as f64;
-        let value = |from: i64, to: i64, months: f64| {
-            (to > from)
-                .then(|| {
-                    // Targets of one scope and period share their windows:
-                    // each window's measures are computed once.
-                    let key = (scope.label(), from, to, months.to_bits());
-                    let mut memo = memo.borrow_mut();
-                    let all = memo
-                        .entry(key)
-                        .or_insert_with(|| measures(&f, &scope, from, to, months));
-                    all.get(def.code).and_then(|m| m.value)
-                })
-                .flatten()
-        };
-        let months_elapsed = p.months() * elapsed;
-        let actual = value(a, now, months_elapsed.max(1e-9));
-        let baseline = t.baseline.as_deref().and_then(parse_baseline);
-        let effective = match baseline {
-            Some(Baseline::Relative { pct, year }) => {
-                let shift = year - p.first.year();
-                let base = Period {
-                    label: String::new(),
-                    kind: p.kind,
-                    first: shift_years(p.first, shift),
-                    next: shift_years(p.next, shift),
-                };
-                let (ba, be) = (
-                    local_day_start(&tz, base.first),
-                    local_day_start(&tz, base.next),
-                );
-                value(ba, be, base.months()).map(|v| v * (1.0 + pct / 100.0))
-            }
-            _ => Some(t.target),
-        };
-        // Last year's share of the period's value accrued by the same point.
-        let last = p.year_before();
-        let (la, le) = (
-            local_day_start(&tz, last.first),
-            local_day_start(&tz, last.next),
-        );
-        let l_now = la + ((le - la) as f64 * elapsed) as i64;
-        let seasonal_share = match (
-            value(la, l_now, last.months() * elapsed),
-            value(la, le, last.months()),
-        ) {
-            (Some(part), Some(full)) if full > 0.0 && def.kind == KpiKind::Count => {
-                Some(part / full)
-            }
-            _ => None,
-        };
-        let share = if o.expectation == "seasonal" {
-            seasonal_share.unwrap_or(elapsed)
-        } else {
-            elapsed
-        };
-        let expected = effective.map(|tv| match def.kind {
-            KpiKind::Count | KpiKind::Cumulative => tv * share,
-            KpiKind::Rate => tv,
-        });
-        let projection = actual.map(|v| match def.kind {
-            KpiKind::Count | KpiKind::Cumulative if share > 0.0 && elapsed < 1.0 => v / share,
-            _ => v,
-        });
-        // Poisson chance of meeting a count target in the remaining period.
-        let probability = match (def.kind, actual, effective) {
-            (KpiKind::Count, Some(v), Some(tv)) if elapsed < 1.0 => {
-                let rate_left = if v > 0.0 && share > 0.0 {
-                    v / share * (1.0 - share)
-                } else {
-                    // No events yet: last year's count over the same remaining share.
-                    value(la, le, last.months()).map_or(0.0, |full| full * (1.0 - share))
-                };
-                let room = tv - v;
-                Some(if at_most {
-                    if room < 0.0 {
-                        0.0
+    // Each target reads a few windows (to date, its baseline, last year's
+    // same share and whole period). The first round only collects them,
+    // all are measured in one pass, and the second round reads them.
+    let mut windows: Vec<Window> = vec![];
+    let mut index: HashMap<(String, i64, i64, u64), usize> = HashMap::new();
+    let mut measured = vec![];
+    for round in 0..2 {
+        if round == 1 {
+            measured = f.measure(ds, &windows, true).await?;
+        }
+        for t in &targets {
+            let def = kpi_def(&t.kpi).expect("checked");
+            let scope = Scope::parse(&t.scope);
+            let p = Period::parse(&t.period)?;
+            let at_most = crate::vocab::TARGET_DIRECTIONS.resolve(&t.direction) == Some("at_most");
+            let (a, e) = (local_day_start(&tz, p.first), local_day_start(&tz, p.next));
+            let now = as_of.clamp(a, e);
+            let elapsed = (now - a) as f64 / (e - a) as f64;
+            let mut value = |from: i64, to: i64, months: f64| -> Option<f64> {
+                if to <= from {
+                    return None;
+                }
+                let key = (scope.label(), from, to, months.to_bits());
+                if round == 0 {
+                    index.entry(key).or_insert_with(|| {
+                        windows.push(Window {
+                            scope: scope.clone(),
+                            a: from,
+                            b: to,
+                            months,
+                        });
+                        windows.len() - 1
+                    });
+                    return None;
+                }
+                let i = index.get(&key)?;
+                measured.get(*i)?.get(def.code)?.value
+            };
+            let months_elapsed = p.months() * elapsed;
+            let actual = value(a, now, months_elapsed.max(1e-9));
+            let baseline = t.baseline.as_deref().and_then(parse_baseline);
+            let effective = match baseline {
+                Some(Baseline::Relative { pct, year }) => {
+                    let shift = year - p.first.year();
+                    let base = Period {
+                        label: String::new(),
+                        kind: p.kind,
+                        first: shift_years(p.first, shift),
+                        next: shift_years(p.next, shift),
+                    };
+                    let (ba, be) = (
+                        local_day_start(&tz, base.first),
+                        local_day_start(&tz, base.next),
+                    );
+                    value(ba, be, base.months()).map(|v| v * (1.0 + pct / 100.0))
+                }
+                _ => Some(t.target),
+            };
+            // Last year's share of the period's value accrued by the same point.
+            let last = p.year_before();
+            let (la, le) = (
+                local_day_start(&tz, last.first),
+                local_day_start(&tz, last.next),
+            );
+            let l_now = la + ((le - la) as f64 * elapsed) as i64;
+            let seasonal_share = match (
+                value(la, l_now, last.months() * elapsed),
+                value(la, le, last.months()),
+            ) {
+                (Some(part), Some(full)) if full > 0.0 && def.kind == KpiKind::Count => {
+                    Some(part / full)
+                }
+                _ => None,
+            };
+            let share = if o.expectation == "seasonal" {
+                seasonal_share.unwrap_or(elapsed)
+            } else {
+                elapsed
+            };
+            let expected = effective.map(|tv| match def.kind {
+                KpiKind::Count | KpiKind::Cumulative => tv * share,
+                KpiKind::Rate => tv,
+            });
+            let projection = actual.map(|v| match def.kind {
+                KpiKind::Count | KpiKind::Cumulative if share > 0.0 && elapsed < 1.0 => v / share,
+                _ => v,
+            });
+            // Poisson chance of meeting a count target in the remaining period.
+            let probability = match (def.kind, actual, effective) {
+                (KpiKind::Count, Some(v), Some(tv)) if elapsed < 1.0 => {
+                    let rate_left = if v > 0.0 && share > 0.0 {
+                        v / share * (1.0 - share)
                     } else {
-                        1.0 - crate::stats::poisson_sf(room.floor(), rate_left)
-                    }
-                } else if room <= 0.0 {
-                    1.0
-                } else {
-                    crate::stats::poisson_sf(room.ceil() - 1.0, rate_left)
-                })
-            }
-            _ => None,
-        };
-        let status = match (actual, effective, projection) {
-            (Some(v), Some(tv), Some(pr)) => {
-                let over = elapsed >= 1.0;
-                if over {
-                    if meets(v, tv, at_most) {
-                        "achieved"
+                        // No events yet: last year's count over the same remaining share.
+                        value(la, le, last.months()).map_or(0.0, |full| full * (1.0 - share))
+                    };
+                    let room = tv - v;
+                    Some(if at_most {
+                        if room < 0.0 {
+                            0.0
+                        } else {
+                            1.0 - crate::stats::poisson_sf(room.floor(), rate_left)
+                        }
+                    } else if room <= 0.0 {
+                        1.0
                     } else {
+                        crate::stats::poisson_sf(room.ceil() - 1.0, rate_left)
+                    })
+                }
+                _ => None,
+            };
+            let status = match (actual, effective, projection) {
+                (Some(v), Some(tv), Some(pr)) => {
+                    let over = elapsed >= 1.0;
+                    if over {
+                        if meets(v, tv, at_most) {
+                            "achieved"
+                        } else {
+                            "missed"
+                        }
+                    } else if def.kind == KpiKind::Count && at_most && v > tv + 1e-12 {
                         "missed"
-                    }
-                } else if def.kind == KpiKind::Count && at_most && v > tv + 1e-12 {
-                    "missed"
-                } else if def.kind == KpiKind::Count && !at_most && v >= tv - 1e-12 {
-                    "achieved"
-                } else if let Some(pb) = probability {
-                    if pb >= 0.8 {
+                    } else if def.kind == KpiKind::Count && !at_most && v >= tv - 1e-12 {
+                        "achieved"
+                    } else if let Some(pb) = probability {
+                        if pb >= 0.8 {
+                            "on_track"
+                        } else if pb >= 0.5 {
+                            "at_risk"
+                        } else {
+                            "off_track"
+                        }
+                    } else if meets(pr, tv, at_most) {
                         "on_track"
-                    } else if pb >= 0.5 {
+                    } else if (pr - tv).abs() <= o.tolerance * tv.abs().max(1e-9) {
                         "at_risk"
                     } else {
                         "off_track"
                     }
-                } else if meets(pr, tv, at_most) {
-                    "on_track"
-                } else if (pr - tv).abs() <= o.tolerance * tv.abs().max(1e-9) {
-                    "at_risk"
-                } else {
-                    "off_track"
                 }
+                _ => "no_data",
+            };
+            if round == 0 {
+                continue;
             }
-            _ => "no_data",
-        };
-        let base_text = match baseline {
-            Some(Baseline::Absolute(v)) => Some(v),
-            _ => None,
-        };
-        for (i, v) in [
-            Some(t.kpi.clone()),
-            Some(scope.label()),
-            Some(t.period.clone()),
-            Some(p.kind.to_string()),
-            Some(if at_most { "at_most" } else { "at_least" }.to_string()),
-            Some(status.to_string()),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            c[i].push(v);
-        }
-        for (i, v) in [
-            Some(t.target),
-            effective,
-            base_text,
-            actual,
-            expected,
-            projection,
-            probability,
-            Some(elapsed),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            n[i].push(v);
+            let base_text = match baseline {
+                Some(Baseline::Absolute(v)) => Some(v),
+                _ => None,
+            };
+            for (i, v) in [
+                Some(t.kpi.clone()),
+                Some(scope.label()),
+                Some(t.period.clone()),
+                Some(p.kind.to_string()),
+                Some(if at_most { "at_most" } else { "at_least" }.to_string()),
+                Some(status.to_string()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                c[i].push(v);
+            }
+            for (i, v) in [
+                Some(t.target),
+                effective,
+                base_text,
+                actual,
+                expected,
+                projection,
+                probability,
+                Some(elapsed),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                n[i].push(v);
+            }
         }
     }
     let names_s = [

@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod job;
 pub mod kpis;
 pub mod mapping;
+mod measure;
 pub mod output;
 pub mod patterns;
 #[cfg(feature = "native")]

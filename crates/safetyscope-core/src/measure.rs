@@ -1,0 +1,1243 @@
+//! The KPI measures of many windows (a scope and a time range) in one pass
+//! over each table.
+//!
+//! Nothing is held per row: each table is read as a stream and every row
+//! adds to the windows it falls in. Per scope, the window bounds cut time
+//! into segments; a row finds the windows covering its instant by a binary
+//! search, and counts taken at a window's end (open and overdue hazards,
+//! the last lost-time injury) are cumulative over the bounds. Rectification
+//! cycle quantiles are exact without keeping the cycles: the first pass
+//! counts them per window in bins of their leading 20 bits, the second
+//! keeps only those in the bins that hold the wanted ranks. Memory grows
+//! with the windows and the distinct names, not with the rows.
+//!
+//! Sums of fractional values (hours, headcount, drill minutes) are taken in
+//! an order fixed by sorting their inputs, so every run gives the same bits.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+
+use arrow::array::{Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::kpis::{Measure, Scope, quantile_at};
+use crate::patterns::{col_as as typed, str_col as strs};
+use crate::schema::TableKind;
+use crate::timeparse::parse_tz;
+
+const HOUR: f64 = 3_600_000_000.0;
+const DAY: f64 = 86_400_000_000.0;
+
+/// A scope and the time range `[a, b)` (µs) to measure, `months` long (for
+/// the per-month KPIs).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Window {
+    pub(crate) scope: Scope,
+    pub(crate) a: i64,
+    pub(crate) b: i64,
+    pub(crate) months: f64,
+}
+
+/// What the KPIs read: sites and zones present, and the span of event
+/// times.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Outline {
+    /// Sites with incidents, hazards or exposure, with their zones.
+    pub(crate) zones: BTreeMap<String, BTreeSet<String>>,
+    /// Every site with rows in a KPI table.
+    pub(crate) sites: BTreeSet<String>,
+    /// Earliest and latest incident, hazard report and violation (µs).
+    pub(crate) span: Option<(i64, i64)>,
+}
+
+/// The five inputs of the KPIs, each a DataFusion plan.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// Incidents per local day, zone, severity, recordability and lost days.
+    Incidents,
+    /// Hazards, one row each.
+    Hazards,
+    /// Activities sorted by site and person.
+    Activities,
+    /// Exposure rows, sorted.
+    Exposure,
+    /// Violations per local day and zone.
+    Violations,
+}
+
+const INPUTS: [Input; 5] = [
+    Input::Incidents,
+    Input::Hazards,
+    Input::Activities,
+    Input::Exposure,
+    Input::Violations,
+];
+
+/// The KPI inputs of a dataset (optionally one site): planned anew for
+/// every measurement, or collected once when the dataset keeps them.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    site: Option<String>,
+    pub(crate) outline: Outline,
+    kept: Option<Vec<Vec<RecordBatch>>>,
+}
+
+fn site_filter(site: Option<&str>) -> Option<Expr> {
+    site.map(|s| col("site").eq(lit(s.to_string())))
+}
+
+/// A table's rows, optionally of one site.
+async fn table(
+    ds: &Dataset,
+    kind: TableKind,
+    site: Option<&str>,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let df = ds.table(kind).await?;
+    Ok(match site_filter(site) {
+        Some(f) => df.filter(f)?,
+        None => df,
+    })
+}
+
+/// Rows of a table grouped by `keys` and the local day of `time`: the day
+/// (days since 1970-01-01 in the dataset's timezone) as `day`, the rows as
+/// `n`, the first and last instants (µs) as `t0` and `t1`. Period
+/// boundaries are local day starts, so a group is wholly inside or outside
+/// every period.
+async fn daily(
+    ds: &Dataset,
+    kind: TableKind,
+    time: &str,
+    keys: &[&str],
+    site: Option<&str>,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    use datafusion::functions_aggregate::expr_fn::{count, max, min};
+    let t = cast(col(time), DataType::Int64);
+    let Some((lo, hi)) = ds.time_span(kind, time).await? else {
+        return Ok(crate::dataset::empty_stream());
+    };
+    let tz = parse_tz(ds.timezone())?;
+    let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo, hi)?;
+    let mut group: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    group.push(day.alias("day"));
+    Ok(table(ds, kind, site)
+        .await?
+        .aggregate(
+            group,
+            vec![
+                count(lit(1i64)).alias("n"),
+                min(t.clone()).alias("t0"),
+                max(t).alias("t1"),
+            ],
+        )?
+        .execute_stream()
+        .await?)
+}
+
+/// Columns of a table, timestamps as µs, optionally sorted by all of them.
+async fn rows(
+    ds: &Dataset,
+    kind: TableKind,
+    cols: &[&str],
+    times: &[&str],
+    sorted: bool,
+    site: Option<&str>,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    let mut exprs: Vec<Expr> = cols.iter().map(|c| col(*c)).collect();
+    for c in times {
+        exprs.push(cast(col(*c), DataType::Int64).alias(*c));
+    }
+    let mut df = table(ds, kind, site).await?.select(exprs)?;
+    if sorted {
+        let order: Vec<SortExpr> = cols
+            .iter()
+            .chain(times)
+            .map(|c| col(*c).sort(true, true))
+            .collect();
+        df = df.sort(order)?;
+    }
+    Ok(df.execute_stream().await?)
+}
+
+async fn plan(
+    ds: &Dataset,
+    input: Input,
+    site: Option<&str>,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    let kind = match input {
+        Input::Incidents => TableKind::Incidents,
+        Input::Hazards => TableKind::Hazards,
+        Input::Activities => TableKind::Activities,
+        Input::Exposure => TableKind::Exposure,
+        Input::Violations => TableKind::Violations,
+    };
+    if !ds.has_table(kind) {
+        return Ok(crate::dataset::empty_stream());
+    }
+    match input {
+        Input::Incidents => {
+            daily(
+                ds,
+                kind,
+                "occurred_at",
+                &["site", "zone", "severity", "recordable", "lost_days"],
+                site,
+            )
+            .await
+        }
+        Input::Hazards => {
+            rows(
+                ds,
+                kind,
+                &["site", "zone", "level"],
+                &["reported_at", "due_at", "closed_at"],
+                false,
+                site,
+            )
+            .await
+        }
+        Input::Activities => {
+            rows(
+                ds,
+                kind,
+                &["site", "person_id", "kind", "value"],
+                &["at"],
+                true,
+                site,
+            )
+            .await
+        }
+        Input::Exposure => {
+            rows(
+                ds,
+                kind,
+                &["site", "zone", "hours_worked", "headcount"],
+                &["period_start", "period_end"],
+                true,
+                site,
+            )
+            .await
+        }
+        Input::Violations => daily(ds, kind, "detected_at", &["site", "zone"], site).await,
+    }
+}
+
+/// Sites, zones and time span of the KPI tables.
+async fn outline(ds: &Dataset, site: Option<&str>) -> Result<Outline> {
+    use datafusion::functions_aggregate::expr_fn::{max, min};
+    let mut o = Outline::default();
+    let tables: [(TableKind, &str, bool, bool); 5] = [
+        (TableKind::Incidents, "occurred_at", true, true),
+        (TableKind::Hazards, "reported_at", true, true),
+        (TableKind::Exposure, "period_start", true, false),
+        (TableKind::Violations, "detected_at", false, true),
+        (TableKind::Activities, "at", false, false),
+    ];
+    for (kind, time, zoned, spans) in tables {
+        if !ds.has_table(kind) {
+            continue;
+        }
+        let mut keys = vec![col("site")];
+        if zoned {
+            keys.push(col("zone"));
+        }
+        let t = cast(col(time), DataType::Int64);
+        let batches = table(ds, kind, site)
+            .await?
+            .aggregate(keys, vec![min(t.clone()).alias("t0"), max(t).alias("t1")])?
+            .collect()
+            .await?;
+        for b in batches {
+            let s = strs(&b, "site")?;
+            let (t0, t1) = (
+                typed::<Int64Array>(&b, "t0")?,
+                typed::<Int64Array>(&b, "t1")?,
+            );
+            let z = if zoned { Some(strs(&b, "zone")?) } else { None };
+            for i in 0..b.num_rows() {
+                o.sites.insert(s.value(i).to_string());
+                if let Some(z) = z {
+                    let e = o.zones.entry(s.value(i).to_string()).or_default();
+                    if !z.is_null(i) {
+                        e.insert(z.value(i).to_string());
+                    }
+                }
+                if spans && !t0.is_null(i) {
+                    let (a, b) = (t0.value(i), t1.value(i));
+                    o.span = Some(o.span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+impl Facts {
+    /// The facts of a dataset (or one of its sites); `keep` collects the
+    /// inputs once for repeated measurements.
+    pub(crate) async fn open(ds: &Dataset, site: Option<&str>, keep: bool) -> Result<Facts> {
+        let outline = outline(ds, site).await?;
+        let kept = if keep {
+            let mut all = vec![];
+            for i in INPUTS {
+                all.push(plan(ds, i, site).await?.try_collect().await?);
+            }
+            Some(all)
+        } else {
+            None
+        };
+        Ok(Facts {
+            site: site.map(str::to_string),
+            outline,
+            kept,
+        })
+    }
+
+    /// The facts of the whole dataset: kept ones when the dataset keeps
+    /// them, else planned for this call.
+    pub(crate) async fn of_dataset(ds: &Dataset) -> Result<std::sync::Arc<Facts>> {
+        let Some(cache) = ds.facts_cache() else {
+            return Ok(std::sync::Arc::new(Facts::open(ds, None, false).await?));
+        };
+        if let Some(f) = cache.get() {
+            return Ok(f.clone());
+        }
+        let f = std::sync::Arc::new(Facts::open(ds, None, true).await?);
+        // Another call may have stored equal facts meanwhile.
+        let _ = cache.set(f.clone());
+        Ok(f)
+    }
+
+    async fn input(
+        &self,
+        ds: &Dataset,
+        input: Input,
+    ) -> Result<BoxStream<'_, Result<RecordBatch>>> {
+        if let Some(k) = &self.kept {
+            return Ok(futures::stream::iter(k[input as usize].iter().cloned().map(Ok)).boxed());
+        }
+        Ok(plan(ds, input, self.site.as_deref())
+            .await?
+            .map(|b| b.map_err(Error::from))
+            .boxed())
+    }
+
+    /// Every KPI of each window, in the windows' order. `cycles` asks for
+    /// the rectification cycle quantiles (a second pass over the hazards).
+    pub(crate) async fn measure(
+        &self,
+        ds: &Dataset,
+        windows: &[Window],
+        cycles: bool,
+    ) -> Result<Vec<BTreeMap<&'static str, Measure>>> {
+        let mut m = Meter::new(windows);
+        let mut s = self.input(ds, Input::Exposure).await?;
+        while let Some(b) = s.next().await {
+            m.exposure(&b?)?;
+        }
+        let mut s = self.input(ds, Input::Incidents).await?;
+        while let Some(b) = s.next().await {
+            m.incidents(&b?)?;
+        }
+        let mut s = self.input(ds, Input::Hazards).await?;
+        while let Some(b) = s.next().await {
+            m.hazards(&b?, None)?;
+        }
+        let mut s = self.input(ds, Input::Activities).await?;
+        while let Some(b) = s.next().await {
+            m.activities(&b?)?;
+        }
+        let mut s = self.input(ds, Input::Violations).await?;
+        while let Some(b) = s.next().await {
+            m.violations(&b?)?;
+        }
+        let mut picks = if cycles {
+            m.cycle_bins()
+        } else {
+            Picks::default()
+        };
+        if !picks.bins.is_empty() {
+            let mut s = self.input(ds, Input::Hazards).await?;
+            while let Some(b) = s.next().await {
+                m.hazards(&b?, Some(&mut picks))?;
+            }
+        }
+        Ok(m.finish(&picks))
+    }
+}
+
+// ------------------------------------------------------------ windows index
+
+/// The windows of one scope: their bounds cut time into segments, each
+/// with the windows covering it.
+#[derive(Debug, Default)]
+struct Timeline {
+    bounds: Vec<i64>,
+    cover: Vec<Vec<u32>>,
+    windows: Vec<u32>,
+    /// Hazard counts by the slot of an instant, summed over slots `≤ j` to
+    /// count instants before `bounds[j]`: reported, resolved
+    /// (max(reported, closed)), late (max(reported, due)), late and
+    /// resolved; then the same for major hazards.
+    cum: [Vec<i64>; 8],
+    /// The latest (local day, last instant) of a lost-time injury group by
+    /// slot of its first instant.
+    lti: Vec<Option<(i64, i64)>>,
+}
+
+impl Timeline {
+    fn new(windows: Vec<(u32, i64, i64)>) -> Timeline {
+        let mut bounds: Vec<i64> = windows.iter().flat_map(|w| [w.1, w.2]).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut cover = vec![vec![]; bounds.len().saturating_sub(1)];
+        for &(id, a, b) in &windows {
+            let lo = bounds.partition_point(|&x| x < a);
+            let hi = bounds.partition_point(|&x| x < b);
+            for c in &mut cover[lo..hi] {
+                c.push(id);
+            }
+        }
+        let n = bounds.len() + 1;
+        Timeline {
+            cover,
+            windows: windows.iter().map(|w| w.0).collect(),
+            cum: std::array::from_fn(|_| vec![0; n]),
+            lti: vec![None; n],
+            bounds,
+        }
+    }
+
+    /// The windows whose range holds `t`.
+    fn covering(&self, t: i64) -> &[u32] {
+        self.cover_at(self.slot(t))
+    }
+
+    /// The windows covering the instants of a slot.
+    fn cover_at(&self, slot: usize) -> &[u32] {
+        if slot == 0 || slot >= self.bounds.len() {
+            &[]
+        } else {
+            &self.cover[slot - 1]
+        }
+    }
+
+    /// The slot of an instant: it is before `bounds[j]` for every `j ≥`
+    /// its slot (so the slot of the later of two instants is the larger
+    /// of their slots).
+    fn slot(&self, t: i64) -> usize {
+        self.bounds.partition_point(|&x| x <= t)
+    }
+
+    /// The index of a window bound.
+    fn at(&self, b: i64) -> usize {
+        self.bounds.partition_point(|&x| x < b)
+    }
+}
+
+/// Up to three scope indexes (group, site, zone) a row belongs to.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ids {
+    n: usize,
+    v: [usize; 3],
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[usize] {
+        &self.v[..self.n]
+    }
+}
+
+/// Scopes of the windows, found by site and zone names.
+#[derive(Debug, Default)]
+struct Scopes {
+    group: Option<usize>,
+    sites: NameMap<(Option<usize>, NameMap<usize>)>,
+}
+
+impl Scopes {
+    fn ids(&self, site: &str, zone: Option<&str>) -> Ids {
+        let mut out = Ids::default();
+        let mut push = |i: usize| {
+            out.v[out.n] = i;
+            out.n += 1;
+        };
+        if let Some(g) = self.group {
+            push(g);
+        }
+        if let Some((s, zones)) = self.sites.get(site) {
+            if let Some(s) = s {
+                push(*s);
+            }
+            if let Some(z) = zone.and_then(|z| zones.get(z)) {
+                push(*z);
+            }
+        }
+        out
+    }
+}
+
+/// Finds the scopes of consecutive rows, looking up names only when they
+/// change.
+struct Lookup<'a> {
+    scopes: &'a Scopes,
+    site: String,
+    zone: Option<String>,
+    ids: Option<Ids>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(scopes: &'a Scopes) -> Lookup<'a> {
+        Lookup {
+            scopes,
+            site: String::new(),
+            zone: None,
+            ids: None,
+        }
+    }
+
+    fn get(&mut self, site: &str, zone: Option<&str>) -> Ids {
+        if let Some(ids) = self.ids
+            && self.site == site
+            && self.zone.as_deref() == zone
+        {
+            return ids;
+        }
+        let ids = self.scopes.ids(site, zone);
+        self.site.clear();
+        self.site.push_str(site);
+        match zone {
+            Some(z) => {
+                let b = self.zone.get_or_insert_with(String::new);
+                b.clear();
+                b.push_str(z);
+            }
+            None => self.zone = None,
+        }
+        self.ids = Some(ids);
+        ids
+    }
+}
+
+// -------------------------------------------------------------- accumulation
+
+/// Sums of one window.
+#[derive(Debug, Default, Clone)]
+struct Acc {
+    hours: f64,
+    heads: f64,
+    severity: [f64; 5],
+    all: f64,
+    injured: f64,
+    recordables: f64,
+    lti: f64,
+    lost: f64,
+    found: f64,
+    major_found: f64,
+    closed: f64,
+    due: f64,
+    on_time: f64,
+    trained: f64,
+    trained_mark: u64,
+    inspectors: f64,
+    inspector_mark: u64,
+    inspections: f64,
+    drills: f64,
+    drill_sum: f64,
+    drill_n: f64,
+    suggestions: f64,
+    equipment_sum: f64,
+    equipment_n: f64,
+    violations: f64,
+}
+
+/// A fast hasher for the integer keys and short names of the measures
+/// (a folded 128-bit multiply, so high and low hash bits both depend on
+/// every input bit).
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl IntHasher {
+    fn mix(&mut self, n: u64) {
+        let p = u128::from(self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        self.0 = (p >> 64) as u64 ^ p as u64;
+    }
+}
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.mix(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+}
+
+type IntMap<V> = HashMap<u64, V, BuildHasherDefault<IntHasher>>;
+type NameMap<V> = HashMap<String, V, BuildHasherDefault<IntHasher>>;
+
+/// A cycle's order-preserving bit pattern.
+fn order_key(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+/// The bin of a cycle: its leading 20 order bits (sign, exponent and 8
+/// bits of mantissa).
+fn bin_of(v: f64) -> u64 {
+    order_key(v) >> 44
+}
+
+fn bin_key(w: u32, bin: u64) -> u64 {
+    (u64::from(w) << 20) | bin
+}
+
+/// The bins that hold the ranks of the wanted quantiles, with the values
+/// found in them on the second pass.
+#[derive(Debug, Default)]
+struct Picks {
+    bins: IntMap<Vec<f64>>,
+    /// Per window and quantile (0.5, 0.9): the bin keys and ranks within
+    /// them of the two values the quantile lies between, and the fraction.
+    wanted: Vec<[Option<Between>; 2]>,
+}
+
+/// Where a quantile lies: the bin key and offset within the bin of the
+/// values below and above it, and the fraction between them.
+type Between = (u64, usize, u64, usize, f64);
+
+const QUANTILES: [f64; 2] = [0.5, 0.9];
+
+/// Accumulates the measures of a set of windows.
+struct Meter<'w> {
+    windows: &'w [Window],
+    scope_of: Vec<usize>,
+    scopes: Scopes,
+    zoned: Vec<bool>,
+    timelines: Vec<Timeline>,
+    acc: Vec<Acc>,
+    /// Closed hazards per window and cycle bin.
+    hist: IntMap<u64>,
+    /// Sequence number of the current (site, person) of the activities.
+    person: u64,
+    last_person: Option<(String, String)>,
+}
+
+impl<'w> Meter<'w> {
+    fn new(windows: &'w [Window]) -> Meter<'w> {
+        let mut index: BTreeMap<&Scope, usize> = BTreeMap::new();
+        let mut scope_of = vec![];
+        for w in windows {
+            let n = index.len();
+            scope_of.push(*index.entry(&w.scope).or_insert(n));
+        }
+        let mut scopes = Scopes::default();
+        let mut zoned = vec![false; index.len()];
+        for (s, &i) in &index {
+            match (&s.site, &s.zone) {
+                (None, _) => scopes.group = Some(i),
+                (Some(site), None) => scopes.sites.entry(site.clone()).or_default().0 = Some(i),
+                (Some(site), Some(z)) => {
+                    zoned[i] = true;
+                    scopes
+                        .sites
+                        .entry(site.clone())
+                        .or_default()
+                        .1
+                        .insert(z.clone(), i);
+                }
+            }
+        }
+        let mut per: Vec<Vec<(u32, i64, i64)>> = vec![vec![]; index.len()];
+        for (i, w) in windows.iter().enumerate() {
+            if w.b > w.a {
+                per[scope_of[i]].push((i as u32, w.a, w.b));
+            }
+        }
+        Meter {
+            windows,
+            scope_of,
+            scopes,
+            zoned,
+            timelines: per.into_iter().map(Timeline::new).collect(),
+            acc: vec![Acc::default(); windows.len()],
+            hist: IntMap::default(),
+            person: 0,
+            last_person: None,
+        }
+    }
+
+    fn exposure(&mut self, b: &RecordBatch) -> Result<()> {
+        let (s, z) = (strs(b, "site")?, strs(b, "zone")?);
+        let a0 = typed::<Int64Array>(b, "period_start")?;
+        let e0 = typed::<Int64Array>(b, "period_end")?;
+        let h = typed::<Float64Array>(b, "hours_worked")?;
+        let hc = typed::<Int32Array>(b, "headcount")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            let (start, end) = (a0.value(i), e0.value(i));
+            if end <= start {
+                continue;
+            }
+            let zone = (!z.is_null(i)).then(|| z.value(i));
+            for &sc in look.get(s.value(i), zone).as_slice() {
+                for &w in &self.timelines[sc].windows {
+                    let win = &self.windows[w as usize];
+                    let ov = (end.min(win.b) - start.max(win.a)) as f64;
+                    if ov > 0.0 {
+                        let acc = &mut self.acc[w as usize];
+                        acc.hours += h.value(i) * ov / (end - start) as f64;
+                        if !hc.is_null(i) {
+                            acc.heads += f64::from(hc.value(i)) * ov / (win.b - win.a) as f64;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn incidents(&mut self, b: &RecordBatch) -> Result<()> {
+        let (s, z, sev) = (strs(b, "site")?, strs(b, "zone")?, strs(b, "severity")?);
+        let (t0, t1) = (typed::<Int64Array>(b, "t0")?, typed::<Int64Array>(b, "t1")?);
+        let (day, n) = (typed::<Int64Array>(b, "day")?, typed::<Int64Array>(b, "n")?);
+        let rec = typed::<BooleanArray>(b, "recordable")?;
+        let lost = typed::<Int32Array>(b, "lost_days")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            let rank = crate::vocab::severity_rank(sev.value(i)).map(usize::from);
+            let injury = matches!(rank, Some(2..=4));
+            let recordable = if rec.is_null(i) { injury } else { rec.value(i) };
+            let lost_days = if lost.is_null(i) {
+                if rank == Some(4) { 6000.0 } else { 0.0 }
+            } else {
+                f64::from(lost.value(i))
+            };
+            let (t, count) = (t0.value(i), n.value(i) as f64);
+            let zone = (!z.is_null(i)).then(|| z.value(i));
+            for &sc in look.get(s.value(i), zone).as_slice() {
+                let tl = &mut self.timelines[sc];
+                if recordable && lost_days > 0.0 {
+                    let slot = tl.slot(t);
+                    let v = (day.value(i), t1.value(i));
+                    tl.lti[slot] = Some(tl.lti[slot].map_or(v, |x| x.max(v)));
+                }
+                for &w in tl.covering(t) {
+                    let acc = &mut self.acc[w as usize];
+                    acc.all += count;
+                    if let Some(r) = rank {
+                        acc.severity[r] += count;
+                    }
+                    if injury {
+                        acc.injured += count;
+                    }
+                    if recordable {
+                        acc.recordables += count;
+                        if lost_days > 0.0 {
+                            acc.lti += count;
+                        }
+                    }
+                    acc.lost += lost_days * count;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hazards: counts and cycle bins, or (with `picks`) the cycles in the
+    /// picked bins.
+    fn hazards(&mut self, b: &RecordBatch, mut picks: Option<&mut Picks>) -> Result<()> {
+        let (s, z, lv) = (strs(b, "site")?, strs(b, "zone")?, strs(b, "level")?);
+        let r = typed::<Int64Array>(b, "reported_at")?;
+        let due = typed::<Int64Array>(b, "due_at")?;
+        let cl = typed::<Int64Array>(b, "closed_at")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            let rep = r.value(i);
+            let d = (!due.is_null(i)).then(|| due.value(i));
+            let c = (!cl.is_null(i)).then(|| cl.value(i));
+            let cycle = c.map(|c| (c - rep) as f64 / HOUR);
+            let bin = cycle.map_or(0, bin_of);
+            let zone = (!z.is_null(i)).then(|| z.value(i));
+            let ids = look.get(s.value(i), zone);
+            if let Some(p) = picks.as_deref_mut() {
+                let (Some(c), Some(v)) = (c, cycle) else {
+                    continue;
+                };
+                for &sc in ids.as_slice() {
+                    for &w in self.timelines[sc].covering(rep) {
+                        if c < self.windows[w as usize].b
+                            && let Some(vals) = p.bins.get_mut(&bin_key(w, bin))
+                        {
+                            vals.push(v);
+                        }
+                    }
+                }
+                continue;
+            }
+            let major = lv.value(i) == "major";
+            for &sc in ids.as_slice() {
+                let tl = &mut self.timelines[sc];
+                let sr = tl.slot(rep);
+                let scl = c.map(|c| tl.slot(c));
+                let sd = d.map(|d| tl.slot(d));
+                for &o in if major { [0, 4].as_slice() } else { &[0] } {
+                    tl.cum[o][sr] += 1;
+                    if let Some(x) = scl {
+                        tl.cum[o + 1][sr.max(x)] += 1;
+                    }
+                    if let Some(y) = sd {
+                        let late = sr.max(y);
+                        tl.cum[o + 2][late] += 1;
+                        if let Some(x) = scl {
+                            tl.cum[o + 3][late.max(x)] += 1;
+                        }
+                    }
+                }
+                for &w in tl.cover_at(sr) {
+                    let wb = self.windows[w as usize].b;
+                    let acc = &mut self.acc[w as usize];
+                    acc.found += 1.0;
+                    if major {
+                        acc.major_found += 1.0;
+                    }
+                    if c.is_some_and(|c| c < wb) {
+                        acc.closed += 1.0;
+                        *self.hist.entry(bin_key(w, bin)).or_default() += 1;
+                    }
+                }
+                if let (Some(d), Some(y)) = (d, sd) {
+                    for &w in tl.cover_at(y) {
+                        if rep < self.windows[w as usize].b {
+                            let acc = &mut self.acc[w as usize];
+                            acc.due += 1.0;
+                            if c.is_some_and(|c| c <= d) {
+                                acc.on_time += 1.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn activities(&mut self, b: &RecordBatch) -> Result<()> {
+        let (s, p, k) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
+        let t = typed::<Int64Array>(b, "at")?;
+        let v = typed::<Float64Array>(b, "value")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            let person = (!p.is_null(i)).then(|| p.value(i));
+            if let Some(pid) = person {
+                let same = self
+                    .last_person
+                    .as_ref()
+                    .is_some_and(|(a, b)| a == s.value(i) && b == pid);
+                if !same {
+                    self.person += 1;
+                    self.last_person = Some((s.value(i).to_string(), pid.to_string()));
+                }
+            }
+            let value = (!v.is_null(i)).then(|| v.value(i));
+            let kind = k.value(i);
+            for &sc in look.get(s.value(i), None).as_slice() {
+                if self.zoned[sc] {
+                    continue;
+                }
+                for &w in self.timelines[sc].covering(t.value(i)) {
+                    let acc = &mut self.acc[w as usize];
+                    match kind {
+                        "training" if person.is_some() && acc.trained_mark != self.person => {
+                            acc.trained_mark = self.person;
+                            acc.trained += 1.0;
+                        }
+                        "inspection" => {
+                            acc.inspections += 1.0;
+                            if person.is_some() && acc.inspector_mark != self.person {
+                                acc.inspector_mark = self.person;
+                                acc.inspectors += 1.0;
+                            }
+                        }
+                        "drill" => {
+                            acc.drills += 1.0;
+                            if let Some(v) = value {
+                                acc.drill_sum += v;
+                                acc.drill_n += 1.0;
+                            }
+                        }
+                        "suggestion" => acc.suggestions += 1.0,
+                        "equipment_check" => {
+                            if let Some(v) = value {
+                                acc.equipment_sum += v;
+                                acc.equipment_n += 1.0;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn violations(&mut self, b: &RecordBatch) -> Result<()> {
+        let (s, z) = (strs(b, "site")?, strs(b, "zone")?);
+        let t0 = typed::<Int64Array>(b, "t0")?;
+        let n = typed::<Int64Array>(b, "n")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            let zone = (!z.is_null(i)).then(|| z.value(i));
+            for &sc in look.get(s.value(i), zone).as_slice() {
+                for &w in self.timelines[sc].covering(t0.value(i)) {
+                    self.acc[w as usize].violations += n.value(i) as f64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bins holding the ranks of each window's cycle quantiles.
+    fn cycle_bins(&mut self) -> Picks {
+        let mut per: Vec<Vec<(u64, u64)>> = vec![vec![]; self.windows.len()];
+        for (&k, &n) in &self.hist {
+            per[(k >> 20) as usize].push((k & 0xF_FFFF, n));
+        }
+        let mut picks = Picks {
+            bins: IntMap::default(),
+            wanted: vec![[None; 2]; self.windows.len()],
+        };
+        for (w, bins) in per.iter_mut().enumerate() {
+            bins.sort_unstable();
+            let n: u64 = bins.iter().map(|b| b.1).sum();
+            if n == 0 {
+                continue;
+            }
+            // The bin and offset of a rank.
+            let find = |rank: u64| {
+                let mut below = 0;
+                for &(bin, c) in bins.iter() {
+                    if rank < below + c {
+                        return (bin_key(w as u32, bin), (rank - below) as usize);
+                    }
+                    below += c;
+                }
+                unreachable!("rank below the count")
+            };
+            for (qi, q) in QUANTILES.iter().enumerate() {
+                let pos = q * (n - 1) as f64;
+                let (lo, hi) = (pos.floor() as u64, pos.ceil() as u64);
+                let (kl, ol) = find(lo);
+                let (kh, oh) = find(hi);
+                picks.bins.entry(kl).or_default();
+                picks.bins.entry(kh).or_default();
+                picks.wanted[w][qi] = Some((kl, ol, kh, oh, pos - lo as f64));
+            }
+        }
+        self.hist = IntMap::default();
+        picks
+    }
+
+    fn finish(mut self, picks: &Picks) -> Vec<BTreeMap<&'static str, Measure>> {
+        for tl in &mut self.timelines {
+            for c in &mut tl.cum {
+                for j in 1..c.len() {
+                    c[j] += c[j - 1];
+                }
+            }
+            for j in 1..tl.lti.len() {
+                if tl.lti[j - 1] > tl.lti[j] {
+                    tl.lti[j] = tl.lti[j - 1];
+                }
+            }
+        }
+        let mut sorted: IntMap<Vec<f64>> = IntMap::default();
+        for (k, v) in &picks.bins {
+            let mut v = v.clone();
+            v.sort_by(f64::total_cmp);
+            sorted.insert(*k, v);
+        }
+        let value = |k: u64, o: usize| sorted.get(&k).and_then(|v| v.get(o)).copied();
+        let mut out = vec![];
+        for (w, win) in self.windows.iter().enumerate() {
+            let tl = &self.timelines[self.scope_of[w]];
+            let x = &self.acc[w];
+            let mut q = [None; 2];
+            if let Some(wanted) = picks.wanted.get(w) {
+                for (qi, p) in wanted.iter().enumerate() {
+                    if let Some((kl, ol, kh, oh, frac)) = *p
+                        && let (Some(lo), Some(hi)) = (value(kl, ol), value(kh, oh))
+                    {
+                        q[qi] = Some(quantile_at(lo, hi, frac));
+                    }
+                }
+            }
+            let (cum, lti) = if win.b > win.a {
+                let j = tl.at(win.b);
+                (std::array::from_fn(|i| tl.cum[i][j] as f64), tl.lti[j])
+            } else {
+                ([0.0; 8], None)
+            };
+            out.push(finish(x, &cum, lti, win, q));
+        }
+        out
+    }
+}
+
+fn count(v: f64) -> Measure {
+    Measure {
+        value: Some(v),
+        numerator: None,
+        denominator: None,
+    }
+}
+
+fn count_opt(v: Option<f64>) -> Measure {
+    Measure {
+        value: v,
+        ..Default::default()
+    }
+}
+
+fn ratio(n: f64, d: f64, k: f64) -> Measure {
+    Measure {
+        value: (d > 0.0).then(|| n * k / d),
+        numerator: Some(n),
+        denominator: Some(d),
+    }
+}
+
+/// Every KPI of a window from its sums, the cumulative hazard counts at
+/// its end, its last lost-time injury and its cycle quantiles.
+fn finish(
+    x: &Acc,
+    cum: &[f64; 8],
+    last_lti: Option<(i64, i64)>,
+    w: &Window,
+    cycle: [Option<f64>; 2],
+) -> BTreeMap<&'static str, Measure> {
+    let mut m = BTreeMap::new();
+    let hours = x.hours;
+    let g = |r: usize| x.severity[r];
+    m.insert("hours_worked", count(hours));
+    m.insert("average_headcount", count(x.heads));
+    m.insert("incidents", count(x.all));
+    m.insert("near_misses", count(g(0)));
+    m.insert("first_aid_cases", count(g(1)));
+    m.insert("minor_injuries", count(g(2)));
+    m.insert("serious_injuries", count(g(3)));
+    m.insert("fatalities", count(g(4)));
+    m.insert("injured_persons", count(x.injured));
+    m.insert("recordables", count(x.recordables));
+    m.insert("lost_time_injuries", count(x.lti));
+    m.insert("lost_days", count(x.lost));
+    m.insert("trir", ratio(x.recordables, hours, 200_000.0));
+    m.insert("dart", ratio(x.lti, hours, 200_000.0));
+    m.insert("ltir", ratio(x.lti, hours, 200_000.0));
+    m.insert("severity_rate", ratio(x.lost, hours, 200_000.0));
+    m.insert("ltifr", ratio(x.lti, hours, 1e6));
+    m.insert("trifr", ratio(x.recordables, hours, 1e6));
+    m.insert("injury_frequency_rate", ratio(x.injured, hours, 1e6));
+    m.insert("injury_severity_rate", ratio(x.lost, hours, 1e6));
+    m.insert("fatality_rate_per_1000", ratio(g(4), x.heads, 1000.0));
+    m.insert(
+        "days_since_lti",
+        count_opt(last_lti.map(|(_, l)| (w.b - l) as f64 / DAY)),
+    );
+    m.insert("hazards_found", count(x.found));
+    m.insert("hazards_closed", count(x.closed));
+    m.insert("rectification_rate", ratio(x.closed, x.found, 1.0));
+    m.insert("on_time_rate", ratio(x.on_time, x.due, 1.0));
+    m.insert("rectification_cycle_hours", count_opt(cycle[0]));
+    m.insert("rectification_cycle_p90_hours", count_opt(cycle[1]));
+    m.insert("open_hazards", count(cum[0] - cum[1]));
+    m.insert("overdue_hazards", count(cum[2] - cum[3]));
+    m.insert("major_hazards_found", count(x.major_found));
+    m.insert("major_open_hazards", count(cum[4] - cum[5]));
+    m.insert("major_overdue_hazards", count(cum[6] - cum[7]));
+    if w.scope.zone.is_none() {
+        m.insert("training_coverage", ratio(x.trained, x.heads, 1.0));
+        m.insert(
+            "leader_inspections_per_month",
+            ratio(x.inspections, x.inspectors * w.months, 1.0),
+        );
+        m.insert("drills", count(x.drills));
+        m.insert("drill_response_minutes", ratio(x.drill_sum, x.drill_n, 1.0));
+        m.insert("suggestions_per_month", ratio(x.suggestions, w.months, 1.0));
+        m.insert(
+            "equipment_readiness",
+            ratio(x.equipment_sum, x.equipment_n, 1.0),
+        );
+    }
+    m.insert("violations", count(x.violations));
+    m.insert("violations_per_1000h", ratio(x.violations, hours, 1000.0));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_keys_sort_like_the_values() {
+        let mut v = vec![-3.5, -0.25, 0.0, 1e-9, 0.5, 1.0, 1.5, 2.0, 1e6];
+        let keys: Vec<u64> = v.iter().map(|x| order_key(*x)).collect();
+        assert!(keys.windows(2).all(|k| k[0] < k[1]));
+        v.reverse();
+        assert!(v.windows(2).all(|p| bin_of(p[0]) >= bin_of(p[1])));
+    }
+
+    #[test]
+    fn timeline_covers_and_counts_before_bounds() {
+        let tl = Timeline::new(vec![(0, 0, 10), (1, 5, 20), (2, 20, 30)]);
+        assert_eq!(tl.covering(-1), &[] as &[u32]);
+        assert_eq!(tl.covering(0), &[0]);
+        assert_eq!(tl.covering(7), &[0, 1]);
+        assert_eq!(tl.covering(10), &[1]);
+        assert_eq!(tl.covering(20), &[2]);
+        assert_eq!(tl.covering(30), &[] as &[u32]);
+        // An instant is before bounds[j] for j >= its slot.
+        for t in [-5, 0, 4, 5, 19, 20, 29, 30, 99] {
+            let s = tl.slot(t);
+            for (j, &b) in tl.bounds.iter().enumerate() {
+                assert_eq!(t < b, j >= s, "t={t} b={b}");
+            }
+        }
+    }
+
+    /// Hazard counts and cycle quantiles of random windows against a plain
+    /// count and sort of the same hazards.
+    #[test]
+    fn hazard_measures_equal_a_direct_computation() {
+        use std::sync::Arc;
+        let mut rng = crate::rng::Rng::new(7, "measure-test");
+        let h = 3_600_000_000i64;
+        let n = 4000;
+        let (mut site, mut zone, mut level) = (vec![], vec![], vec![]);
+        let (mut rep, mut due, mut closed) = (vec![], vec![], vec![]);
+        for _ in 0..n {
+            site.push(["A", "B"][rng.below(2)]);
+            zone.push([Some("z1"), Some("z2"), None][rng.below(3)]);
+            level.push(if rng.chance(0.2) { "major" } else { "general" });
+            let r = (rng.f64() * 2000.0) as i64 * h + rng.below(3600) as i64 * 1_000_000;
+            rep.push(r);
+            due.push(rng.chance(0.9).then(|| r + [24, 72, 168][rng.below(3)] * h));
+            // Many cycles of exactly equal length share a bin.
+            closed.push(rng.chance(0.8).then(|| {
+                if rng.chance(0.3) {
+                    r + 5 * h
+                } else {
+                    r + (rng.f64() * 400.0 * h as f64) as i64 - h / 2
+                }
+            }));
+        }
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "site",
+                Arc::new(arrow::array::StringArray::from(site.clone())) as _,
+            ),
+            (
+                "zone",
+                Arc::new(arrow::array::StringArray::from(zone.clone())) as _,
+            ),
+            (
+                "level",
+                Arc::new(arrow::array::StringArray::from(level.clone())) as _,
+            ),
+            ("reported_at", Arc::new(Int64Array::from(rep.clone())) as _),
+            ("due_at", Arc::new(Int64Array::from(due.clone())) as _),
+            ("closed_at", Arc::new(Int64Array::from(closed.clone())) as _),
+        ])
+        .unwrap();
+        let scopes = [
+            Scope::parse("group"),
+            Scope::parse("A"),
+            Scope::parse("B/z2"),
+        ];
+        let mut windows = vec![];
+        for _ in 0..40 {
+            let a = (rng.f64() * 2100.0 * h as f64) as i64 - 50 * h;
+            let b = a + (rng.f64() * 900.0 * h as f64) as i64;
+            windows.push(Window {
+                scope: scopes[rng.below(3)].clone(),
+                a,
+                b,
+                months: 1.0,
+            });
+        }
+        let mut m = Meter::new(&windows);
+        m.hazards(&batch, None).unwrap();
+        let mut picks = m.cycle_bins();
+        m.hazards(&batch.slice(0, 1000), Some(&mut picks)).unwrap();
+        m.hazards(&batch.slice(1000, n - 1000), Some(&mut picks))
+            .unwrap();
+        let got = m.finish(&picks);
+        for (w, win) in windows.iter().enumerate() {
+            let inside = |i: usize| {
+                win.scope.site.as_deref().is_none_or(|s| s == site[i])
+                    && win.scope.zone.as_deref().is_none_or(|z| Some(z) == zone[i])
+            };
+            let (mut found, mut cl, mut du, mut on, mut open, mut over) =
+                (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+            let (mut mopen, mut mover, mut mfound) = (0.0, 0.0, 0.0);
+            let mut cycles = vec![];
+            for i in (0..n).filter(|&i| inside(i) && rep[i] < win.b) {
+                let by_end = closed[i].is_some_and(|c| c < win.b);
+                let major = level[i] == "major";
+                if rep[i] >= win.a {
+                    found += 1.0;
+                    mfound += f64::from(u8::from(major));
+                    if by_end {
+                        cl += 1.0;
+                        cycles.push((closed[i].unwrap() - rep[i]) as f64 / HOUR);
+                    }
+                }
+                if let Some(d) = due[i].filter(|d| *d >= win.a && *d < win.b) {
+                    du += 1.0;
+                    on += f64::from(u8::from(closed[i].is_some_and(|c| c <= d)));
+                }
+                if !by_end {
+                    let late = due[i].is_some_and(|d| d < win.b);
+                    open += 1.0;
+                    over += f64::from(u8::from(late));
+                    mopen += f64::from(u8::from(major));
+                    mover += f64::from(u8::from(major && late));
+                }
+            }
+            cycles.sort_by(f64::total_cmp);
+            let g = |k: &str| got[w][k].value;
+            assert_eq!(g("hazards_found"), Some(found), "window {w}");
+            assert_eq!(g("hazards_closed"), Some(cl));
+            assert_eq!(got[w]["on_time_rate"].denominator, Some(du));
+            assert_eq!(got[w]["on_time_rate"].numerator, Some(on));
+            assert_eq!(g("open_hazards"), Some(open), "window {w}");
+            assert_eq!(g("overdue_hazards"), Some(over));
+            assert_eq!(g("major_hazards_found"), Some(mfound));
+            assert_eq!(g("major_open_hazards"), Some(mopen));
+            assert_eq!(g("major_overdue_hazards"), Some(mover));
+            assert_eq!(
+                g("rectification_cycle_hours"),
+                crate::kpis::quantile(&cycles, 0.5)
+            );
+            assert_eq!(
+                g("rectification_cycle_p90_hours"),
+                crate::kpis::quantile(&cycles, 0.9)
+            );
+        }
+    }
+}
