@@ -471,10 +471,11 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
     let (from, as_of) = window(ds, o).await?;
     let tz = parse_tz(ds.timezone())?;
     // Detections per person, kind and local day, counted in the plan, with
-    // the zone and cell of each day's last detection.
+    // the zone and cell of each day's last detection, sorted by person, kind
+    // and day: runs are found as the rows stream by, holding one run.
     type Day = (u64, i64, Option<Name>, Option<Name>);
-    let mut by: BTreeMap<(Name, Name, Name), BTreeMap<NaiveDate, Day>> = BTreeMap::new();
     let mut names = Names::default();
+    let mut out: Vec<(Name, Name, Name, NaiveDate, NaiveDate, u64, Day)> = vec![];
     if ds.has_table(TableKind::Violations) {
         use datafusion::functions_aggregate::expr_fn::{count, last_value, max};
         let t = cast(col("detected_at"), DataType::Int64);
@@ -503,7 +504,7 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
             .await?
             .unwrap_or((from, as_of));
         let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo.max(from), hi.min(as_of))?;
-        let batches = ds
+        let mut batches = ds
             .table(TableKind::Violations)
             .await?
             .filter(keep)?
@@ -516,10 +517,40 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                     last_value(col("cell"), latest()).alias("cell"),
                 ],
             )?
+            .sort(
+                ["site", "person_id", "kind", "day"]
+                    .iter()
+                    .map(|c| col(*c).sort(true, true))
+                    .collect(),
+            )?
             .execute_stream()
             .await?;
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-        let mut batches = batches;
+        // The current person's key (names are held only for the runs
+        // found, not for every person seen).
+        let mut key: Option<(String, String, String)> = None;
+        let mut run: Vec<(NaiveDate, Day)> = vec![];
+        let flush = |key: &Option<(String, String, String)>,
+                     run: &mut Vec<(NaiveDate, Day)>,
+                     names: &mut Names,
+                     out: &mut Vec<_>| {
+            if let Some((site, person, kind)) = key
+                && run.len() >= o.repeat_days as usize
+            {
+                let n = run.iter().map(|r| r.1.0).sum();
+                let last = run.last().expect("non-empty").clone();
+                out.push((
+                    names.get(site),
+                    names.get(person),
+                    names.get(kind),
+                    run[0].0,
+                    last.0,
+                    n,
+                    last.1,
+                ));
+            }
+            run.clear();
+        };
         while let Some(b) = batches.next().await {
             let b = &b?;
             let (site, person, kind) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
@@ -530,13 +561,20 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                 else {
                     continue;
                 };
-                by.entry((
-                    names.get(site.value(i)),
-                    names.get(person.value(i)),
-                    names.get(kind.value(i)),
-                ))
-                .or_default()
-                .insert(
+                let same = key.as_ref().is_some_and(|(s, p, k)| {
+                    s == site.value(i) && p == person.value(i) && k == kind.value(i)
+                });
+                if !same {
+                    flush(&key, &mut run, &mut names, &mut out);
+                    key = Some((
+                        site.value(i).to_string(),
+                        person.value(i).to_string(),
+                        kind.value(i).to_string(),
+                    ));
+                } else if run.last().is_some_and(|(p, _)| p.succ_opt() != Some(date)) {
+                    flush(&key, &mut run, &mut names, &mut out);
+                }
+                run.push((
                     date,
                     (
                         n.value(i) as u64,
@@ -544,36 +582,10 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
                         names.opt(zone, i),
                         names.opt(cell, i),
                     ),
-                );
-            }
-        }
-    }
-    let mut out: Vec<(Name, Name, Name, NaiveDate, NaiveDate, u64, Day)> = vec![];
-    for ((site, person, kind), days) in by {
-        let mut run: Vec<(NaiveDate, Day)> = vec![];
-        let flush = |run: &mut Vec<(NaiveDate, Day)>, out: &mut Vec<_>| {
-            if run.len() >= o.repeat_days as usize {
-                let n = run.iter().map(|r| r.1.0).sum();
-                let last = run.last().expect("non-empty").clone();
-                out.push((
-                    site.clone(),
-                    person.clone(),
-                    kind.clone(),
-                    run[0].0,
-                    last.0,
-                    n,
-                    last.1,
                 ));
             }
-            run.clear();
-        };
-        for (d, v) in days {
-            if run.last().is_some_and(|(p, _)| p.succ_opt() != Some(d)) {
-                flush(&mut run, &mut out);
-            }
-            run.push((d, v));
         }
-        flush(&mut run, &mut out);
+        flush(&key, &mut run, &mut names, &mut out);
     }
     let text = |v: &Name| Some(v.to_string());
     Cols::default()
