@@ -1159,7 +1159,7 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let tz = parse_tz(ds.timezone())?;
     let local = |t: i64| micros_to_local(&tz, t).map(|l| l.format("%Y-%m-%d %H:%M").to_string());
-    let mut rows: Vec<[Option<String>; 8]> = vec![];
+    let mut rows = AlertRows(std::array::from_fn(|_| arrow::array::StringBuilder::new()));
     let get = |b: &RecordBatch, n: &str, i: usize| -> Result<Option<String>> {
         Ok(opt_s(strs(b, n)?, i))
     };
@@ -1277,10 +1277,22 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
         "kind", "subject", "site", "zone", "cell", "since", "level", "detail",
     ];
     let mut c = Cols::default();
-    for (k, n) in names.iter().enumerate() {
-        c = c.text(n, rows.iter().map(|r| r[k].clone()).collect());
+    for (n, b) in names.iter().zip(rows.0.iter_mut()) {
+        c.fields.push(Field::new(*n, DataType::Utf8, true));
+        c.arrays.push(Arc::new(b.finish()));
     }
     c.done()
+}
+
+/// The eight text columns of the alerts list, appended a row at a time.
+struct AlertRows([arrow::array::StringBuilder; 8]);
+
+impl AlertRows {
+    fn push(&mut self, row: [Option<String>; 8]) {
+        for (b, v) in self.0.iter_mut().zip(row) {
+            b.append_option(v);
+        }
+    }
 }
 
 /// The follow-up lists by name, for the CLI and the bindings.

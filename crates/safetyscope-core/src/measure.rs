@@ -62,18 +62,24 @@ enum Input {
     Incidents,
     /// Hazards, one row each.
     Hazards,
-    /// Activities sorted by site and person.
-    Activities,
+    /// Training and inspections with a person, grouped by site and person.
+    People,
+    /// Drills and equipment checks, sorted.
+    Valued,
+    /// Other activities.
+    Counted,
     /// Exposure rows, sorted.
     Exposure,
     /// Violations per local day and zone.
     Violations,
 }
 
-const INPUTS: [Input; 5] = [
+const INPUTS: [Input; 7] = [
     Input::Incidents,
     Input::Hazards,
-    Input::Activities,
+    Input::People,
+    Input::Valued,
+    Input::Counted,
     Input::Exposure,
     Input::Violations,
 ];
@@ -139,29 +145,47 @@ async fn daily(
         .await?)
 }
 
-/// Columns of a table, timestamps as µs, optionally sorted by all of them.
+/// Columns of a table, timestamps as µs, of the rows `keep` selects,
+/// sorted by the first `order` columns (`cols`, then `times`).
 async fn rows(
     ds: &Dataset,
     kind: TableKind,
-    cols: &[&str],
-    times: &[&str],
-    sorted: bool,
+    (cols, times): (&[&str], &[&str]),
+    keep: Option<Expr>,
+    order: usize,
     site: Option<&str>,
 ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
     let mut exprs: Vec<Expr> = cols.iter().map(|c| col(*c)).collect();
     for c in times {
         exprs.push(cast(col(*c), DataType::Int64).alias(*c));
     }
-    let mut df = table(ds, kind, site).await?.select(exprs)?;
-    if sorted {
+    let mut df = table(ds, kind, site).await?;
+    if let Some(k) = keep {
+        df = df.filter(k)?;
+    }
+    df = df.select(exprs)?;
+    if order > 0 {
         let order: Vec<SortExpr> = cols
             .iter()
             .chain(times)
+            .take(order)
             .map(|c| col(*c).sort(true, true))
             .collect();
         df = df.sort(order)?;
     }
     Ok(df.execute_stream().await?)
+}
+
+/// Activities of kinds counted per distinct person, with a person.
+fn per_person() -> Expr {
+    col("kind")
+        .in_list(vec![lit("training"), lit("inspection")], false)
+        .and(col("person_id").is_not_null())
+}
+
+/// Activities whose values are summed.
+fn valued() -> Expr {
+    col("kind").in_list(vec![lit("drill"), lit("equipment_check")], false)
 }
 
 async fn plan(
@@ -172,7 +196,7 @@ async fn plan(
     let kind = match input {
         Input::Incidents => TableKind::Incidents,
         Input::Hazards => TableKind::Hazards,
-        Input::Activities => TableKind::Activities,
+        Input::People | Input::Valued | Input::Counted => TableKind::Activities,
         Input::Exposure => TableKind::Exposure,
         Input::Violations => TableKind::Violations,
     };
@@ -191,37 +215,30 @@ async fn plan(
             .await
         }
         Input::Hazards => {
-            rows(
-                ds,
-                kind,
-                &["site", "zone", "level"],
-                &["reported_at", "due_at", "closed_at"],
-                false,
-                site,
-            )
-            .await
+            let cols: &[&str] = &["site", "zone", "level"];
+            let times: &[&str] = &["reported_at", "due_at", "closed_at"];
+            rows(ds, kind, (cols, times), None, 0, site).await
         }
-        Input::Activities => {
-            rows(
-                ds,
-                kind,
-                &["site", "person_id", "kind", "value"],
-                &["at"],
-                true,
-                site,
-            )
-            .await
+        // Grouped by person, so that a window counts each person once.
+        Input::People => {
+            let cols: &[&str] = &["site", "person_id", "kind"];
+            rows(ds, kind, (cols, &["at"]), Some(per_person()), 2, site).await
+        }
+        // In a total order, so that sums of values have the same bits on
+        // every run.
+        Input::Valued => {
+            let cols: &[&str] = &["site", "kind", "value", "person_id"];
+            rows(ds, kind, (cols, &["at"]), Some(valued()), 5, site).await
+        }
+        Input::Counted => {
+            let keep = (!per_person()).and(!valued());
+            let cols: &[&str] = &["site", "kind", "person_id"];
+            rows(ds, kind, (cols, &["at"]), Some(keep), 0, site).await
         }
         Input::Exposure => {
-            rows(
-                ds,
-                kind,
-                &["site", "zone", "hours_worked", "headcount"],
-                &["period_start", "period_end"],
-                true,
-                site,
-            )
-            .await
+            let cols: &[&str] = &["site", "zone", "hours_worked", "headcount"];
+            let times: &[&str] = &["period_start", "period_end"];
+            rows(ds, kind, (cols, times), None, 6, site).await
         }
         Input::Violations => daily(ds, kind, "detected_at", &["site", "zone"], site).await,
     }
@@ -348,9 +365,11 @@ impl Facts {
         while let Some(b) = s.next().await {
             m.hazards(&b?, None)?;
         }
-        let mut s = self.input(ds, Input::Activities).await?;
-        while let Some(b) = s.next().await {
-            m.activities(&b?)?;
+        for input in [Input::People, Input::Valued, Input::Counted] {
+            let mut s = self.input(ds, input).await?;
+            while let Some(b) = s.next().await {
+                m.activities(&b?)?;
+            }
         }
         let mut s = self.input(ds, Input::Violations).await?;
         while let Some(b) = s.next().await {
@@ -840,7 +859,9 @@ impl<'w> Meter<'w> {
     fn activities(&mut self, b: &RecordBatch) -> Result<()> {
         let (s, p, k) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
         let t = typed::<Int64Array>(b, "at")?;
-        let v = typed::<Float64Array>(b, "value")?;
+        let v = b
+            .column_by_name("value")
+            .and_then(|c| c.as_any().downcast_ref::<Float64Array>());
         let mut look = Lookup::new(&self.scopes);
         for i in 0..b.num_rows() {
             let person = (!p.is_null(i)).then(|| p.value(i));
@@ -854,7 +875,7 @@ impl<'w> Meter<'w> {
                     self.last_person = Some((s.value(i).to_string(), pid.to_string()));
                 }
             }
-            let value = (!v.is_null(i)).then(|| v.value(i));
+            let value = v.and_then(|v| (!v.is_null(i)).then(|| v.value(i)));
             let kind = k.value(i);
             for &sc in look.get(s.value(i), None).as_slice() {
                 if self.zoned[sc] {
