@@ -1248,6 +1248,34 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let view = AlertView::parse(&list)?;
             let ds = open(&input.data, input.timezone.as_deref())?;
+            if let (AlertView::Points, Some(path), None, None) =
+                (view, &output.out, &output.svg, &output.png)
+            {
+                // A row per person and month: written as it is computed.
+                let mut sink: Option<safetyscope_core::output::FileSink> = None;
+                safetyscope_core::alerts::points_ledger_batches(
+                    &ds,
+                    &o,
+                    LEDGER_BATCH_ROWS,
+                    &mut |b| {
+                        let s = match &mut sink {
+                            Some(s) => s,
+                            None => sink.insert(safetyscope_core::output::FileSink::create(
+                                path,
+                                &b.schema(),
+                            )?),
+                        };
+                        s.write(&b)
+                    },
+                )
+                .await?;
+                if let Some(s) = sink {
+                    let rows = s.rows();
+                    s.finish()?;
+                    eprintln!("wrote {} ({rows} rows)", path.display());
+                }
+                return Ok(());
+            }
             let (batch, svg) = run_view(&ds, view, &o).await?;
             output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))?;
         }
@@ -1380,6 +1408,9 @@ async fn pattern_view(
     let (batch, svg) = safetyscope_core::patterns::run_view(&ds, view, &o).await?;
     output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))
 }
+
+/// Rows per batch of results written as they are computed.
+const LEDGER_BATCH_ROWS: usize = 65_536;
 
 fn emit(
     batches: &[RecordBatch],

@@ -1110,43 +1110,103 @@ fn total(months: &Months, base: f64, last: u32) -> f64 {
 /// (hazards reported), `penalties` (violations), `change`, `total` (the
 /// running annual total from `base`) and `below_floor`.
 pub async fn points_ledger(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
+    let mut batches = vec![];
+    points_ledger_batches(ds, o, usize::MAX, &mut |b| {
+        batches.push(b);
+        Ok(())
+    })
+    .await?;
+    match batches.len() {
+        1 => Ok(batches.remove(0)),
+        _ => LedgerRows::default().take(),
+    }
+}
+
+/// [`points_ledger`] handed to `emit` in batches of about `rows` rows as the
+/// plan's sorted sums stream by, so that a ledger larger than memory can be
+/// written as it is computed (at least one batch, empty if the ledger is).
+pub async fn points_ledger_batches(
+    ds: &Dataset,
+    o: &AlertOptions,
+    rows: usize,
+    emit: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+) -> Result<()> {
     o.check()?;
     let p = &o.points;
-    let mut site = arrow::array::StringBuilder::new();
-    let mut person = arrow::array::StringBuilder::new();
-    let mut month = arrow::array::StringBuilder::new();
-    let (mut rewards, mut penalties, mut change, mut total, mut below) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let mut out = LedgerRows::default();
+    let mut failed: Option<Error> = None;
+    let mut emitted = false;
     let (year, last_month, stream) = ledger(ds, o).await?;
     let labels: Vec<String> = (1..=last_month).map(|m| format!("{year}-{m:02}")).collect();
     each_person(stream, |s, who, months| {
+        if failed.is_some() {
+            return;
+        }
         let mut t = p.base;
         for (m, label) in labels.iter().enumerate() {
             let (r, pen) = months[m];
             t += r - pen;
-            site.append_value(s);
-            person.append_value(who);
-            month.append_value(label);
-            rewards.push(Some(r));
-            penalties.push(Some(pen));
-            change.push(Some(r - pen));
-            total.push(Some(t));
-            below.push(Some(t < p.floor));
+            out.site.append_value(s);
+            out.person.append_value(who);
+            out.month.append_value(label);
+            out.values.push([r, pen, r - pen, t]);
+            out.below.push(t < p.floor);
+        }
+        if out.values.len() >= rows {
+            emitted = true;
+            if let Err(e) = out.take().and_then(&mut *emit) {
+                failed = Some(e);
+            }
         }
     })
     .await?;
-    let mut c = Cols::default();
-    for (name, a) in [("site", site), ("person_id", person), ("month", month)] {
-        let mut a = a;
-        c.fields.push(Field::new(name, DataType::Utf8, true));
-        c.arrays.push(Arc::new(a.finish()));
+    if let Some(e) = failed {
+        return Err(e);
     }
-    c.float("rewards", rewards)
-        .float("penalties", penalties)
-        .float("change", change)
-        .float("total", total)
-        .flag("below_floor", below)
-        .done()
+    if !out.values.is_empty() || !emitted {
+        emit(out.take()?)?;
+    }
+    Ok(())
+}
+
+/// Rows of the points ledger being built.
+#[derive(Default)]
+struct LedgerRows {
+    site: arrow::array::StringBuilder,
+    person: arrow::array::StringBuilder,
+    month: arrow::array::StringBuilder,
+    /// Rewards, penalties, change and total.
+    values: Vec<[f64; 4]>,
+    below: Vec<bool>,
+}
+
+impl LedgerRows {
+    /// The rows so far as a batch; starts empty again.
+    fn take(&mut self) -> Result<RecordBatch> {
+        let mut c = Cols::default();
+        for (name, a) in [
+            ("site", &mut self.site),
+            ("person_id", &mut self.person),
+            ("month", &mut self.month),
+        ] {
+            c.fields.push(Field::new(name, DataType::Utf8, true));
+            c.arrays.push(Arc::new(a.finish()));
+        }
+        let values = std::mem::take(&mut self.values);
+        let col = |k: usize| values.iter().map(|v| Some(v[k])).collect();
+        c.float("rewards", col(0))
+            .float("penalties", col(1))
+            .float("change", col(2))
+            .float("total", col(3))
+            .flag(
+                "below_floor",
+                std::mem::take(&mut self.below)
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            )
+            .done()
+    }
 }
 
 // ------------------------------------------------------------------ alerts

@@ -409,6 +409,15 @@ pub async fn run_in(
         .push(("load".into(), t.elapsed().as_secs_f64()));
     for a in &job.analyses {
         let t = Instant::now();
+        if let Some(rows) = stream_points(&ds, a, job.as_of.as_deref(), &out, &mut summary).await? {
+            let secs = t.elapsed().as_secs_f64();
+            log(Event {
+                stage: a.name.clone(),
+                message: format!("{rows} rows, {secs:.2} s"),
+            });
+            summary.stages.push((a.name.clone(), secs));
+            continue;
+        }
         let (batch, svg) = compute(&ds, a, job.as_of.as_deref()).await?;
         if !a.partition_by.is_empty() {
             let dir = out.join(&a.name);
@@ -456,6 +465,51 @@ pub async fn run_in(
         summary.stages.push((a.name.clone(), secs));
     }
     Ok(summary)
+}
+
+/// A points ledger (`kind = "alerts"`, `list = "points"`) written to its
+/// files as it is computed, a row per person and month being the one result
+/// that grows with the workforce; `None` for every other analysis, and for
+/// a ledger partitioned or charted (computed whole).
+async fn stream_points(
+    ds: &Dataset,
+    a: &JobAnalysis,
+    as_of: Option<&str>,
+    out: &Path,
+    summary: &mut Summary,
+) -> Result<Option<usize>> {
+    let points = a.kind == "alerts"
+        && a.options.get("list").and_then(toml::Value::as_str) == Some("points")
+        && a.partition_by.is_empty()
+        && a.charts.is_empty();
+    if !points {
+        return Ok(None);
+    }
+    let mut a = a.clone();
+    take(&mut a, "list", "points")?;
+    let o: crate::alerts::AlertOptions = options(&a, &[("as_of", as_of)])?;
+    let mut sinks: Vec<(PathBuf, crate::output::FileSink)> = vec![];
+    crate::alerts::points_ledger_batches(ds, &o, 65_536, &mut |b| {
+        if sinks.is_empty() {
+            for f in &a.formats {
+                let path = out.join(format!("{}.{f}", a.name));
+                let sink = crate::output::FileSink::create(&path, &b.schema())?;
+                sinks.push((path, sink));
+            }
+        }
+        for (_, s) in &mut sinks {
+            s.write(&b)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let mut rows = 0;
+    for (path, sink) in sinks {
+        rows = sink.rows();
+        let bytes = sink.finish()? as usize;
+        summary.outputs.push(Written { path, rows, bytes });
+    }
+    Ok(Some(rows))
 }
 
 /// The days a period label covers, as `[first, last]` (proleptic days).
