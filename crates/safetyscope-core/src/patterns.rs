@@ -701,6 +701,10 @@ struct Local {
 struct Clock {
     tz: Tz,
     cache: HashMap<i64, Local>,
+    /// Every quarter-hour of the analysis window from `base` on, converted
+    /// once (see [`Clock::prepare`]).
+    dense: Vec<Local>,
+    base: i64,
 }
 
 impl Clock {
@@ -708,20 +712,46 @@ impl Clock {
         Ok(Clock {
             tz: parse_tz(ds.timezone())?,
             cache: HashMap::new(),
+            dense: vec![],
+            base: 0,
         })
     }
 
-    fn local(&mut self, q: i64) -> Local {
+    fn convert(tz: &Tz, q: i64) -> Local {
+        let t = micros_to_local(tz, q * QUARTER).unwrap_or(NaiveDateTime::MIN);
+        Local {
+            date: t.date(),
+            weekday: t.weekday().num_days_from_monday() as usize,
+            hour: t.hour() as usize,
+            minute_of_day: t.hour() * 60 + t.minute(),
+        }
+    }
+
+    /// Convert every quarter-hour of `[q0, q1)` once (windows up to 20
+    /// years), so the loops over the window's quarter-hours (calendar and
+    /// exposure hours) index them instead of looking each one up.
+    fn prepare(&mut self, (q0, q1): (i64, i64)) {
+        const MAX: i64 = 4 * 24 * 366 * 20;
+        if q1 <= q0 || q1 - q0 > MAX {
+            return;
+        }
         let tz = self.tz;
-        *self.cache.entry(q).or_insert_with(|| {
-            let t = micros_to_local(&tz, q * QUARTER).unwrap_or(NaiveDateTime::MIN);
-            Local {
-                date: t.date(),
-                weekday: t.weekday().num_days_from_monday() as usize,
-                hour: t.hour() as usize,
-                minute_of_day: t.hour() * 60 + t.minute(),
-            }
-        })
+        self.base = q0;
+        self.dense = (q0..q1).map(|q| Clock::convert(&tz, q)).collect();
+    }
+
+    fn local(&mut self, q: i64) -> Local {
+        if let Some(l) = usize::try_from(q - self.base)
+            .ok()
+            .and_then(|i| self.dense.get(i))
+        {
+            return *l;
+        }
+        let tz = self.tz;
+        *self
+            .cache
+            .entry(q)
+            .or_insert_with(|| Clock::convert(&tz, q))
     }
 
     /// The instant of local midnight starting `date` (the first instant of
@@ -797,6 +827,7 @@ async fn exposures(
 ) -> Result<BTreeMap<Scope, Exposure>> {
     let scopes: BTreeSet<Scope> = b.groups.iter().map(|k| scope_of(o, k)).collect();
     let (shifts, wf, roster_given) = roster_of(ds, o)?;
+    clock.prepare((q0, q1));
     let uniform = calendar(clock, q0, q1, &|_| 1.0);
     // Hours worked per scope and hour of the week from the exposure records.
     let records = if ds.has_table(TableKind::Exposure) && q1 > q0 {
