@@ -1252,28 +1252,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 (view, &output.out, &output.svg, &output.png)
             {
                 // A row per person and month: written as it is computed.
-                let mut sink: Option<safetyscope_core::output::FileSink> = None;
-                safetyscope_core::alerts::points_ledger_batches(
+                let (rows, _) = safetyscope_core::alerts::write_points_ledger(
                     &ds,
                     &o,
-                    LEDGER_BATCH_ROWS,
-                    &mut |b| {
-                        let s = match &mut sink {
-                            Some(s) => s,
-                            None => sink.insert(safetyscope_core::output::FileSink::create(
-                                path,
-                                &b.schema(),
-                            )?),
-                        };
-                        s.write(&b)
-                    },
+                    std::slice::from_ref(path),
                 )
                 .await?;
-                if let Some(s) = sink {
-                    let rows = s.rows();
-                    s.finish()?;
-                    eprintln!("wrote {} ({rows} rows)", path.display());
-                }
+                eprintln!("wrote {} ({rows} rows)", path.display());
                 return Ok(());
             }
             let (batch, svg) = run_view(&ds, view, &o).await?;
@@ -1408,9 +1393,6 @@ async fn pattern_view(
     let (batch, svg) = safetyscope_core::patterns::run_view(&ds, view, &o).await?;
     output.write(std::slice::from_ref(&batch), &batch.schema(), || Ok(svg))
 }
-
-/// Rows per batch of results written as they are computed.
-const LEDGER_BATCH_ROWS: usize = 65_536;
 
 fn emit(
     batches: &[RecordBatch],

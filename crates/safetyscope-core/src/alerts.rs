@@ -1169,6 +1169,38 @@ pub async fn points_ledger_batches(
     Ok(())
 }
 
+/// Rows per batch of a points ledger written as it is computed.
+#[cfg(feature = "native")]
+const LEDGER_BATCH_ROWS: usize = 65_536;
+
+/// Write the points ledger to each of `paths` (format by extension) as it is
+/// computed, each file complete or absent; returns the rows and each file's
+/// size in bytes.
+#[cfg(feature = "native")]
+pub async fn write_points_ledger(
+    ds: &Dataset,
+    o: &AlertOptions,
+    paths: &[std::path::PathBuf],
+) -> Result<(usize, Vec<u64>)> {
+    use crate::output::FileSink;
+    let mut sinks: Vec<FileSink> = vec![];
+    points_ledger_batches(ds, o, LEDGER_BATCH_ROWS, &mut |b| {
+        if sinks.is_empty() {
+            for p in paths {
+                sinks.push(FileSink::create(p, &b.schema())?);
+            }
+        }
+        sinks.iter_mut().try_for_each(|s| s.write(&b))
+    })
+    .await?;
+    let rows = sinks.first().map_or(0, FileSink::rows);
+    let sizes = sinks
+        .into_iter()
+        .map(FileSink::finish)
+        .collect::<Result<Vec<u64>>>()?;
+    Ok((rows, sizes))
+}
+
 /// Rows of the points ledger being built.
 #[derive(Default)]
 struct LedgerRows {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, OnTableError};
 use crate::error::{Error, Result};
-use crate::output::{OutputFormat, encode, write_atomic, write_chart};
+use crate::output::{OutputFormat, encode, write_atomic, write_batches, write_chart};
 
 /// A job file.
 #[derive(Debug, Clone, Deserialize)]
@@ -427,16 +427,11 @@ pub async fn run_in(
         }
         for f in a.formats.iter().filter(|_| a.partition_by.is_empty()) {
             let path = out.join(format!("{}.{f}", a.name));
-            let bytes = encode(
-                std::slice::from_ref(&batch),
-                &batch.schema(),
-                OutputFormat::from_path(&path)?,
-            )?;
-            write_atomic(&path, &bytes)?;
+            let bytes = write_batches(&path, std::slice::from_ref(&batch), &batch.schema())?;
             summary.outputs.push(Written {
                 path,
                 rows: batch.num_rows(),
-                bytes: bytes.len(),
+                bytes: bytes as usize,
             });
         }
         for c in &a.charts {
@@ -488,26 +483,18 @@ async fn stream_points(
     let mut a = a.clone();
     take(&mut a, "list", "points")?;
     let o: crate::alerts::AlertOptions = options(&a, &[("as_of", as_of)])?;
-    let mut sinks: Vec<(PathBuf, crate::output::FileSink)> = vec![];
-    crate::alerts::points_ledger_batches(ds, &o, 65_536, &mut |b| {
-        if sinks.is_empty() {
-            for f in &a.formats {
-                let path = out.join(format!("{}.{f}", a.name));
-                let sink = crate::output::FileSink::create(&path, &b.schema())?;
-                sinks.push((path, sink));
-            }
-        }
-        for (_, s) in &mut sinks {
-            s.write(&b)?;
-        }
-        Ok(())
-    })
-    .await?;
-    let mut rows = 0;
-    for (path, sink) in sinks {
-        rows = sink.rows();
-        let bytes = sink.finish()? as usize;
-        summary.outputs.push(Written { path, rows, bytes });
+    let paths: Vec<PathBuf> = a
+        .formats
+        .iter()
+        .map(|f| out.join(format!("{}.{f}", a.name)))
+        .collect();
+    let (rows, sizes) = crate::alerts::write_points_ledger(ds, &o, &paths).await?;
+    for (path, bytes) in paths.into_iter().zip(sizes) {
+        summary.outputs.push(Written {
+            path,
+            rows,
+            bytes: bytes as usize,
+        });
     }
     Ok(Some(rows))
 }

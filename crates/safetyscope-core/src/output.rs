@@ -49,51 +49,88 @@ pub fn encode(
     schema: &SchemaRef,
     format: OutputFormat,
 ) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    match format {
-        OutputFormat::Parquet => {
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_compression(parquet::basic::Compression::SNAPPY)
-                .set_created_by("safetyscope".to_string())
-                .build();
-            let mut w =
-                parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
-            for b in batches {
-                w.write(b)?;
-            }
-            w.close()?;
-        }
-        OutputFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut buf);
-            if batches.is_empty() {
-                let empty = RecordBatch::new_empty(schema.clone());
-                w.write(&empty)?;
-            }
-            for b in batches {
-                w.write(b)?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut w = arrow::json::ArrayWriter::new(&mut buf);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-            if buf.is_empty() {
-                buf.extend_from_slice(b"[]");
-            }
-        }
-        OutputFormat::Ndjson => {
-            let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
+    let mut e = Encoder::new(Vec::new(), format, schema)?;
+    for b in batches {
+        e.write(b)?;
     }
-    Ok(buf)
+    e.finish()
+}
+
+/// One format's writer over `W`, batch by batch (shared by [`encode`] and
+/// the file sink).
+struct Encoder<W: std::io::Write + Send> {
+    writer: Writer<W>,
+    schema: SchemaRef,
+    batches: usize,
+}
+
+enum Writer<W: std::io::Write + Send> {
+    Parquet(parquet::arrow::ArrowWriter<W>),
+    Csv(arrow::csv::Writer<W>),
+    Json(arrow::json::ArrayWriter<W>),
+    Ndjson(arrow::json::LineDelimitedWriter<W>),
+}
+
+impl<W: std::io::Write + Send> Encoder<W> {
+    fn new(w: W, format: OutputFormat, schema: &SchemaRef) -> Result<Encoder<W>> {
+        let writer = match format {
+            OutputFormat::Parquet => {
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .set_created_by("safetyscope".to_string())
+                    .build();
+                Writer::Parquet(parquet::arrow::ArrowWriter::try_new(
+                    w,
+                    schema.clone(),
+                    Some(props),
+                )?)
+            }
+            OutputFormat::Csv => {
+                Writer::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(w))
+            }
+            OutputFormat::Json => Writer::Json(arrow::json::ArrayWriter::new(w)),
+            OutputFormat::Ndjson => Writer::Ndjson(arrow::json::LineDelimitedWriter::new(w)),
+        };
+        Ok(Encoder {
+            writer,
+            schema: schema.clone(),
+            batches: 0,
+        })
+    }
+
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        match &mut self.writer {
+            Writer::Parquet(w) => w.write(b)?,
+            Writer::Csv(w) => w.write(b)?,
+            Writer::Json(w) => w.write(b)?,
+            Writer::Ndjson(w) => w.write(b)?,
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Complete the encoding (with no batch written: the CSV header alone,
+    /// `[]` for JSON) and return the writer.
+    fn finish(self) -> Result<W> {
+        Ok(match self.writer {
+            Writer::Parquet(w) => w.into_inner()?,
+            Writer::Csv(mut w) => {
+                if self.batches == 0 {
+                    w.write(&RecordBatch::new_empty(self.schema))?;
+                }
+                w.into_inner()
+            }
+            // The writer closes an array it never opened as `[]`.
+            Writer::Json(mut w) => {
+                w.finish()?;
+                w.into_inner()
+            }
+            Writer::Ndjson(mut w) => {
+                w.finish()?;
+                w.into_inner()
+            }
+        })
+    }
 }
 
 /// The temporary name a file is written under before it is renamed to
@@ -155,32 +192,23 @@ pub fn write_chart(path: &std::path::Path, svg: &str) -> Result<()> {
     }
 }
 
-/// Write batches to a file whose format follows its extension.
+/// Write batches to a file whose format follows its extension; returns its
+/// size in bytes.
 #[cfg(feature = "native")]
 pub fn write_batches(
     path: &std::path::Path,
     batches: &[RecordBatch],
     schema: &SchemaRef,
-) -> Result<()> {
+) -> Result<u64> {
     let mut sink = FileSink::create(path, schema)?;
     for b in batches {
         sink.write(b)?;
     }
-    sink.finish()?;
-    Ok(())
+    sink.finish()
 }
 
 #[cfg(feature = "native")]
 type Buffered = std::io::BufWriter<std::fs::File>;
-
-/// The encoder of a [`FileSink`].
-#[cfg(feature = "native")]
-enum Encoder {
-    Parquet(parquet::arrow::ArrowWriter<Buffered>),
-    Csv(arrow::csv::Writer<Buffered>),
-    Json(arrow::json::ArrayWriter<Buffered>),
-    Ndjson(arrow::json::LineDelimitedWriter<Buffered>),
-}
 
 /// A result file written a batch at a time, so that a result larger than
 /// memory can be written as it is computed: encoded straight into a
@@ -190,10 +218,8 @@ enum Encoder {
 pub struct FileSink {
     path: std::path::PathBuf,
     tmp: std::path::PathBuf,
-    schema: SchemaRef,
-    encoder: Option<Encoder>,
+    encoder: Option<Encoder<Buffered>>,
     rows: usize,
-    batches: usize,
     /// Renamed into place.
     done: bool,
 }
@@ -205,47 +231,30 @@ impl FileSink {
         let format = OutputFormat::from_path(path)?;
         let tmp = temp_path(path)?;
         let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let encoder = match format {
-            OutputFormat::Parquet => {
-                let props = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::SNAPPY)
-                    .set_created_by("safetyscope".to_string())
-                    .build();
-                Encoder::Parquet(parquet::arrow::ArrowWriter::try_new(
-                    w,
-                    schema.clone(),
-                    Some(props),
-                )?)
-            }
-            OutputFormat::Csv => {
-                Encoder::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(w))
-            }
-            OutputFormat::Json => Encoder::Json(arrow::json::ArrayWriter::new(w)),
-            OutputFormat::Ndjson => Encoder::Ndjson(arrow::json::LineDelimitedWriter::new(w)),
-        };
-        Ok(FileSink {
+        let encoder = Encoder::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            format,
+            schema,
+        );
+        let mut sink = FileSink {
             path: path.to_path_buf(),
             tmp,
-            schema: schema.clone(),
-            encoder: Some(encoder),
+            encoder: None,
             rows: 0,
-            batches: 0,
             done: false,
-        })
+        };
+        // Dropped here, the sink removes its temporary file if the encoder
+        // cannot start.
+        sink.encoder = Some(encoder?);
+        Ok(sink)
     }
 
     /// Append a batch.
     pub fn write(&mut self, b: &RecordBatch) -> Result<()> {
-        match self.encoder.as_mut() {
-            Some(Encoder::Parquet(w)) => w.write(b)?,
-            Some(Encoder::Csv(w)) => w.write(b)?,
-            Some(Encoder::Json(w)) => w.write(b)?,
-            Some(Encoder::Ndjson(w)) => w.write(b)?,
-            None => {}
+        if let Some(e) = self.encoder.as_mut() {
+            e.write(b)?;
         }
         self.rows += b.num_rows();
-        self.batches += 1;
         Ok(())
     }
 
@@ -259,35 +268,10 @@ impl FileSink {
     pub fn finish(mut self) -> Result<u64> {
         use std::io::Write;
         let io = |e: std::io::Error| Error::io(&self.tmp, e);
-        let mut w: Buffered = match self.encoder.take() {
-            Some(Encoder::Parquet(w)) => w.into_inner()?,
-            Some(Encoder::Csv(mut w)) => {
-                if self.rows == 0 {
-                    // The header alone.
-                    w.write(&RecordBatch::new_empty(self.schema.clone()))?;
-                }
-                w.into_inner()
-            }
-            Some(Encoder::Json(mut w)) => {
-                w.finish()?;
-                let mut inner = w.into_inner();
-                if self.batches == 0 {
-                    // The writer opens the array with its first batch.
-                    inner.write_all(b"[]").map_err(io)?;
-                }
-                inner
-            }
-            Some(Encoder::Ndjson(mut w)) => {
-                w.finish()?;
-                w.into_inner()
-            }
-            None => {
-                return Err(Error::io(
-                    &self.tmp,
-                    std::io::Error::other("already finished"),
-                ));
-            }
+        let Some(encoder) = self.encoder.take() else {
+            return Err(io(std::io::Error::other("already finished")));
         };
+        let mut w = encoder.finish()?;
         w.flush().map_err(io)?;
         let file = w.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;

@@ -5,7 +5,9 @@
 mod common;
 
 use arrow::array::RecordBatch;
-use safetyscope_core::alerts::{AlertOptions, points_ledger, points_ledger_batches};
+use safetyscope_core::alerts::{
+    AlertOptions, points_ledger, points_ledger_batches, write_points_ledger,
+};
 use safetyscope_core::generate::GenerateOptions;
 use safetyscope_core::output::{FileSink, write_batches};
 
@@ -62,6 +64,35 @@ fn ledger_in_batches_equals_the_whole_ledger() {
                 "{ext}"
             );
         }
+    }
+    // The ledger written as computed, to two files at once.
+    let (csv, json) = (dir.path().join("led.csv"), dir.path().join("led.json"));
+    let (rows, sizes) =
+        block_on(write_points_ledger(&ds, &o, &[csv.clone(), json.clone()])).unwrap();
+    assert_eq!(rows, whole.num_rows());
+    assert_eq!(
+        std::fs::read(&csv).unwrap(),
+        std::fs::read(dir.path().join("whole.csv")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&json).unwrap(),
+        std::fs::read(dir.path().join("whole.json")).unwrap()
+    );
+    assert_eq!(sizes[0], std::fs::metadata(&csv).unwrap().len());
+    // Nothing to write: a CSV header alone, an empty JSON array.
+    let empty = RecordBatch::new_empty(whole.schema());
+    for (ext, want) in [
+        (
+            "csv",
+            "site,person_id,month,rewards,penalties,change,total,below_floor\n",
+        ),
+        ("json", "[]"),
+    ] {
+        let p = dir.path().join(format!("empty.{ext}"));
+        write_batches(&p, &[], &whole.schema()).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), want, "{ext}");
+        write_batches(&p, std::slice::from_ref(&empty), &whole.schema()).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), want, "{ext}");
     }
     // Dropped unfinished: no target, no temporary file.
     let c = dir.path().join("dropped.csv");
