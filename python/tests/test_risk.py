@@ -123,11 +123,22 @@ def pandas_risk(path, frm: str, to: str, half_life: float | None) -> pd.DataFram
     return ev
 
 
+@pytest.fixture(scope="module")
+def sample_store(sample, tmp_path_factory):
+    """The sample validated into a store of small files: the risk map then
+    reads its files in parallel partitions, the keys dictionary-encoded."""
+    path, _ = sample
+    out = tmp_path_factory.mktemp("risk") / "store"
+    safetyscope.ingest(str(path), str(out), rows_per_file=700)
+    return out
+
+
+@pytest.mark.parametrize("source", ["files", "store"])
 @pytest.mark.parametrize("half_life", [None, 30.0])
-def test_cell_levels_and_contributions_equal_pandas(sample, half_life):
+def test_cell_levels_and_contributions_equal_pandas(sample, sample_store, half_life, source):
     path, _ = sample
     got = (
-        safetyscope.Dataset.open(path)
+        safetyscope.Dataset.open(path if source == "files" else sample_store)
         .risk_map(from_="2025-10-01", to="2026-01-01", half_life_days=half_life)
         .to_pandas()
         .set_index(["site", "cell"])

@@ -42,6 +42,7 @@ pub mod remote;
 pub mod report;
 pub mod risk;
 pub mod rng;
+mod scan;
 pub mod schema;
 pub mod stats;
 #[cfg(feature = "native")]

@@ -16,7 +16,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 use serde::{Deserialize, Serialize};
 
@@ -324,163 +323,219 @@ fn ts_lit(ds: &Dataset, micros: i64) -> Expr {
     ))
 }
 
-/// Whole days between `to` and a timestamp column.
-/// Counts per group, in a fixed order: the weighted sums built from them
-/// are then the same, bit for bit, on every run.
-async fn grouped(df: DataFrame, keys: Vec<Expr>) -> Result<Vec<RecordBatch>> {
-    let order = keys
-        .iter()
-        .map(|k| col(k.schema_name().to_string()).sort(true, true))
-        .collect();
-    Ok(df
-        .aggregate(keys, vec![count(lit(1i64)).alias("n")])?
-        .sort(order)?
-        .collect()
-        .await?)
-}
+/// The severities of incidents in the order their weights are summed.
+const SEVERITIES: [&str; 5] = ["fatal", "first_aid", "minor", "near_miss", "serious"];
 
 /// Evidence per cell for the window [from, to) (`[0]`) and for the window
 /// of the same length before it (`[1]`), read in one scan per table: every
 /// row is counted for the window it falls in (hazards for each window end
-/// they are open at), with its age from that window's end.
+/// they are open at), with its age in whole days from that window's end.
+///
+/// Rows are counted by hand per cell of the plan (`cells`), window,
+/// category and age, in parallel partitions; the weighted sums are then
+/// taken over the counts in a fixed order, so they are the same, bit for
+/// bit, on every run and however the rows were split.
 async fn evidence(
     ds: &Dataset,
+    cells: &[PlanCell],
     from: i64,
     to: i64,
     site: Option<&str>,
     o: &RiskOptions,
 ) -> Result<[BTreeMap<CellKey, Evidence>; 2]> {
-    use datafusion::logical_expr::when;
+    use crate::scan::{CellIndex, NO_CELL, codes, column, partitions, tally_by_cell, times};
     let w = &o.weights;
     let prev = from - (to - from);
-    let mut out: [BTreeMap<CellKey, Evidence>; 2] = [BTreeMap::new(), BTreeMap::new()];
-    let site_filter = |df: DataFrame| -> Result<DataFrame> {
-        Ok(match site {
-            Some(s) => df.filter(col("site").eq(lit(s.to_string())))?,
-            None => df,
-        })
+    let index = Arc::new(CellIndex::new(
+        cells.iter().map(|c| (c.site.as_str(), c.cell.as_str())),
+    ));
+    let n_cells = index.len() as u64;
+    let decays = o.half_life_days.is_some();
+    // Ages counted: whole days from a window's end (0 only without decay).
+    let ages = if decays {
+        ((to - from + DAY_US - 1) / DAY_US + 1) as u64
+    } else {
+        1
     };
-    // 0 for the current window, 1 for the one before; whole days from the
-    // end of the row's window (or 0 without decay: fewer groups).
-    let window_of = |column: &str| -> Result<Expr> {
-        Ok(when(col(column).gt_eq(ts_lit(ds, from)), lit(0i64)).otherwise(lit(1i64))?)
+    let age = move |end: i64, t: i64| -> u64 {
+        if decays {
+            ((end - t) / DAY_US) as u64
+        } else {
+            0
+        }
     };
-    let age_of = |column: &str| -> Result<Expr> {
-        Ok(match o.half_life_days {
-            Some(_) => {
-                let t = cast(col(column), DataType::Int64);
-                when(
-                    col(column).gt_eq(ts_lit(ds, from)),
-                    (lit(to) - t.clone()) / lit(DAY_US),
-                )
-                .otherwise((lit(from) - t) / lit(DAY_US))?
+    // Incidents: per cell, window, severity and age.
+    let inc_stride = 2 * SEVERITIES.len() as u64 * ages;
+    let inc = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Incidents,
+            &["site", "cell", "severity", "occurred_at"],
+            col("occurred_at")
+                .gt_eq(ts_lit(ds, prev))
+                .and(col("occurred_at").lt(ts_lit(ds, to))),
+        )
+        .await?,
+        &index,
+        "incidents",
+        n_cells * inc_stride,
+        move |b, keys, tally| {
+            const T: &str = "incidents";
+            let mut sev = Vec::new();
+            let severity = |v: Option<&str>| {
+                v.and_then(|v| SEVERITIES.iter().position(|s| *s == v))
+                    .unwrap_or(0) as u64
+            };
+            codes(column(b, T, "severity")?, T, "severity", severity, &mut sev)?;
+            let (t, nulls) = times(b, T, "occurred_at")?;
+            for i in 0..b.num_rows() {
+                let (k, t) = (keys[i], t[i]);
+                if k == NO_CELL || nulls.is_some_and(|n| n.is_null(i)) || t < prev || t >= to {
+                    continue;
+                }
+                let (win, end) = if t >= from { (0, to) } else { (1, from) };
+                let sub = (win * SEVERITIES.len() as u64 + sev[i]) * ages + age(end, t);
+                tally.add(u64::from(k) * inc_stride + sub, 1);
             }
-            None => lit(0i64),
-        })
-    };
-    let both_windows = |column: &str| {
-        col(column)
-            .gt_eq(ts_lit(ds, prev))
-            .and(col(column).lt(ts_lit(ds, to)))
-    };
-    // Incidents by severity and age.
-    let inc =
-        site_filter(ds.table(TableKind::Incidents).await?)?.filter(both_windows("occurred_at"))?;
-    let inc_q = grouped(
-        inc,
-        vec![
-            col("site"),
-            col("cell"),
-            col("severity"),
-            window_of("occurred_at")?.alias("window"),
-            age_of("occurred_at")?.alias("age"),
-        ],
+            Ok(())
+        },
     );
-    // Violations by age.
-    let vio =
-        site_filter(ds.table(TableKind::Violations).await?)?.filter(both_windows("detected_at"))?;
-    let vio_q = grouped(
-        vio,
-        vec![
-            col("site"),
-            col("cell"),
-            window_of("detected_at")?.alias("window"),
-            age_of("detected_at")?.alias("age"),
-        ],
+    // Violations: per cell, window and age.
+    let vio_stride = 2 * ages;
+    let vio = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Violations,
+            &["site", "cell", "detected_at"],
+            col("detected_at")
+                .gt_eq(ts_lit(ds, prev))
+                .and(col("detected_at").lt(ts_lit(ds, to))),
+        )
+        .await?,
+        &index,
+        "violations",
+        n_cells * vio_stride,
+        move |b, keys, tally| {
+            let (t, nulls) = times(b, "violations", "detected_at")?;
+            for i in 0..b.num_rows() {
+                let (k, t) = (keys[i], t[i]);
+                if k == NO_CELL || nulls.is_some_and(|n| n.is_null(i)) || t < prev || t >= to {
+                    continue;
+                }
+                let (win, end) = if t >= from { (0, to) } else { (1, from) };
+                tally.add(u64::from(k) * vio_stride + win * ages + age(end, t), 1);
+            }
+            Ok(())
+        },
     );
     // Hazards open at each window end (reported before it, not closed by
-    // it), with the days they are overdue then.
-    let open_at = |at: i64| {
-        col("reported_at").lt(ts_lit(ds, at)).and(
-            col("closed_at")
-                .is_null()
-                .or(col("closed_at").gt_eq(ts_lit(ds, at))),
-        )
-    };
-    // Past the day the factor reaches its cap every day weighs the same:
-    // count those days as that one day (fewer groups, same weights).
+    // it), per cell, level and days overdue then. Past the day the factor
+    // reaches its cap every day weighs the same: those days are counted as
+    // that one day (fewer counts, same weights).
     let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
-    let overdue_at = |at: i64| -> Result<Expr> {
-        let mut days = (lit(at) - cast(col("due_at"), DataType::Int64)) / lit(DAY_US);
-        if cap_day.is_finite() && (0.0..1e6).contains(&cap_day) {
-            let cap_day = cap_day as i64;
-            days = when(days.clone().gt(lit(cap_day)), lit(cap_day)).otherwise(days)?;
-        }
-        Ok(when(col("due_at").lt(ts_lit(ds, at)), days).otherwise(lit(-1i64))?)
-    };
-    let haz = site_filter(ds.table(TableKind::Hazards).await?)?
-        .filter(col("reported_at").lt(ts_lit(ds, to)))?;
-    let haz_q = grouped(
-        haz,
-        vec![
-            col("site"),
-            col("cell"),
-            col("level"),
-            open_at(to).alias("open_now"),
-            overdue_at(to)?.alias("overdue_now"),
-            open_at(from).alias("open_before"),
-            overdue_at(from)?.alias("overdue_before"),
-        ],
-    );
-    // The three queries run together.
-    let (inc_b, vio_b, haz_b) = futures::try_join!(inc_q, vio_q, haz_q)?;
-    for batch in &inc_b {
-        let (s, c, sev, win, age, n) = (
-            strings(batch, "site")?,
-            strings(batch, "cell")?,
-            strings(batch, "severity")?,
-            i64s(batch, "window")?,
-            i64s(batch, "age")?,
-            i64s(batch, "n")?,
-        );
-        for i in 0..batch.num_rows() {
-            let Some(key) = key(&s, &c, i) else { continue };
-            let f = n.value(i) as f64 * decay(age.value(i), o.half_life_days);
-            let e = out[usize::from(win.value(i) != 0)].entry(key).or_default();
-            match sev.value(i) {
-                "near_miss" => e.near_misses += f * w.near_miss,
-                "first_aid" => e.injuries += f * w.first_aid,
-                "minor" => e.injuries += f * w.minor,
-                "serious" => e.injuries += f * w.serious,
-                _ => e.injuries += f * w.fatal,
+    let cap_day = (cap_day.is_finite() && (0.0..1e6).contains(&cap_day)).then_some(cap_day as i64);
+    // Days overdue run from -1 (not overdue) up.
+    let days = cap_day.map_or(1u64 << 32, |c| c as u64 + 2);
+    let haz_stride = 2 * 2 * days;
+    let haz = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Hazards,
+            &[
+                "site",
+                "cell",
+                "level",
+                "reported_at",
+                "closed_at",
+                "due_at",
+            ],
+            col("reported_at").lt(ts_lit(ds, to)),
+        )
+        .await?,
+        &index,
+        "hazards",
+        n_cells * haz_stride,
+        move |b, keys, tally| {
+            const T: &str = "hazards";
+            let mut major = Vec::new();
+            let is_major = |v: Option<&str>| u64::from(v == Some("major"));
+            codes(column(b, T, "level")?, T, "level", is_major, &mut major)?;
+            let (reported, rn) = times(b, T, "reported_at")?;
+            let (closed, cn) = times(b, T, "closed_at")?;
+            let (due, dn) = times(b, T, "due_at")?;
+            for i in 0..b.num_rows() {
+                let k = keys[i];
+                if k == NO_CELL || rn.is_some_and(|n| n.is_null(i)) || reported[i] >= to {
+                    continue;
+                }
+                let was_closed = cn.is_none_or(|n| n.is_valid(i));
+                let has_due = dn.is_none_or(|n| n.is_valid(i));
+                for (window, at) in [(0u64, to), (1, from)] {
+                    if reported[i] >= at || (was_closed && closed[i] < at) {
+                        continue;
+                    }
+                    let d = if has_due && due[i] < at {
+                        let d = (at - due[i]) / DAY_US;
+                        cap_day.map_or(d, |c| d.min(c))
+                    } else {
+                        -1
+                    };
+                    let sub = (window * 2 + major[i]) * days + (d + 1) as u64;
+                    tally.add(u64::from(k) * haz_stride + sub, 1);
+                }
             }
+            Ok(())
+        },
+    );
+    // The three tables are read together.
+    let (inc, vio, haz) = futures::try_join!(inc, vio, haz)?;
+    let mut out: [BTreeMap<CellKey, Evidence>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let key = |k: u64| -> CellKey {
+        let c = &cells[index.position(k)];
+        (c.site.clone(), c.cell.clone())
+    };
+    for (i, n) in inc.sorted() {
+        let (k, sub) = (i / inc_stride, i % inc_stride);
+        let (win, sev, age) = (
+            sub / (SEVERITIES.len() as u64 * ages),
+            sub / ages % SEVERITIES.len() as u64,
+            sub % ages,
+        );
+        let f = n as f64 * decay(age as i64, o.half_life_days);
+        let e = out[win as usize].entry(key(k)).or_default();
+        match SEVERITIES[sev as usize] {
+            "near_miss" => e.near_misses += f * w.near_miss,
+            "first_aid" => e.injuries += f * w.first_aid,
+            "minor" => e.injuries += f * w.minor,
+            "serious" => e.injuries += f * w.serious,
+            _ => e.injuries += f * w.fatal,
         }
     }
-    for batch in &vio_b {
-        let (s, c, win, age, n) = (
-            strings(batch, "site")?,
-            strings(batch, "cell")?,
-            i64s(batch, "window")?,
-            i64s(batch, "age")?,
-            i64s(batch, "n")?,
-        );
-        for i in 0..batch.num_rows() {
-            let Some(key) = key(&s, &c, i) else { continue };
-            out[usize::from(win.value(i) != 0)]
-                .entry(key)
-                .or_default()
-                .violations +=
-                n.value(i) as f64 * decay(age.value(i), o.half_life_days) * w.violation;
+    for (i, n) in vio.sorted() {
+        let (k, sub) = (i / vio_stride, i % vio_stride);
+        let (win, age) = (sub / ages, sub % ages);
+        out[win as usize].entry(key(k)).or_default().violations +=
+            n as f64 * decay(age as i64, o.half_life_days) * w.violation;
+    }
+    for (i, n) in haz.sorted() {
+        let (k, sub) = (i / haz_stride, i % haz_stride);
+        let (window, major, d) = (sub / (2 * days), sub / days % 2 == 1, sub % days);
+        let n = n as f64;
+        let e = out[window as usize].entry(key(k)).or_default();
+        e.open_hazards += n * if major {
+            w.open_hazard_major
+        } else {
+            w.open_hazard_general
+        };
+        if d >= 1 {
+            let factor = (1.0 + (d - 1) as f64 * w.overdue_growth_per_day).min(w.overdue_cap);
+            e.overdue_hazards += n
+                * factor
+                * if major {
+                    w.overdue_hazard_major
+                } else {
+                    w.overdue_hazard_general
+                };
         }
     }
     // Sensor alarm episodes and fence intrusions starting in each window.
@@ -500,69 +555,6 @@ async fn evidence(
             add_episodes(&mut out[k], &eps, "entry", b, o, w.intrusion, |e| {
                 &mut e.intrusions
             })?;
-        }
-    }
-    // Counts per cell, level and days overdue for each window end, applied
-    // in that order.
-    type HazardKey = (String, String, String, i64);
-    let mut counts: [BTreeMap<HazardKey, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
-    for batch in &haz_b {
-        let (s, c, level, n) = (
-            strings(batch, "site")?,
-            strings(batch, "cell")?,
-            strings(batch, "level")?,
-            i64s(batch, "n")?,
-        );
-        let flags = |name: &str| -> Result<arrow::array::BooleanArray> {
-            batch
-                .column_by_name(name)
-                .and_then(|a| {
-                    a.as_any()
-                        .downcast_ref::<arrow::array::BooleanArray>()
-                        .cloned()
-                })
-                .ok_or_else(|| Error::schema("risk", format!("column `{name}` missing")))
-        };
-        let open = [flags("open_now")?, flags("open_before")?];
-        let overdue = [i64s(batch, "overdue_now")?, i64s(batch, "overdue_before")?];
-        for i in 0..batch.num_rows() {
-            let Some((site, cell)) = key(&s, &c, i) else {
-                continue;
-            };
-            for k in 0..2 {
-                if open[k].is_valid(i) && open[k].value(i) {
-                    *counts[k]
-                        .entry((
-                            site.clone(),
-                            cell.clone(),
-                            level.value(i).to_string(),
-                            overdue[k].value(i),
-                        ))
-                        .or_default() += n.value(i);
-                }
-            }
-        }
-    }
-    for (k, counts) in counts.into_iter().enumerate() {
-        for ((site, cell, level, d), n) in counts {
-            let major = level == "major";
-            let n = n as f64;
-            let e = out[k].entry((site, cell)).or_default();
-            e.open_hazards += n * if major {
-                w.open_hazard_major
-            } else {
-                w.open_hazard_general
-            };
-            if d >= 0 {
-                let factor = (1.0 + d as f64 * w.overdue_growth_per_day).min(w.overdue_cap);
-                e.overdue_hazards += n
-                    * factor
-                    * if major {
-                        w.overdue_hazard_major
-                    } else {
-                        w.overdue_hazard_general
-                    };
-            }
         }
     }
     Ok(out)
@@ -1002,7 +994,7 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
     }
     let (from, to) = window(ds, o).await?;
     let cells = plan(ds, o.site.as_deref())?;
-    let [now, before] = evidence(ds, from, to, o.site.as_deref(), o).await?;
+    let [now, before] = evidence(ds, &cells, from, to, o.site.as_deref(), o).await?;
     let hours = if o.per_exposure {
         hours_per_cell(ds, &cells, from, to).await?
     } else {
