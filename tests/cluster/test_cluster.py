@@ -217,8 +217,9 @@ def test_losing_an_executor_mid_run(cli: str, cluster_bin: str, tmp_path: pathli
     the scheduler notices before a stage needs what the lost executor held,
     runs the remaining tasks on the other executor and the job completes
     with the one-process results; or a running stage cannot fetch the
-    shuffle output the lost executor held, and the run fails with exit code
-    4 and a message naming the executor and the failed fetch, writes no run
+    shuffle output the lost executor held (or the runner cannot fetch a
+    query's results from it), and the run fails with exit code 4 and a
+    message naming the executor and the failed fetch, writes no run
     summary, and every result file written before the loss is complete and
     equal to the one-process result; or the client keeps waiting for
     results from the dead executor and the runner gives up after

@@ -112,11 +112,38 @@ fn main() -> ExitCode {
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
+                let message = e.to_string();
+                match unreachable_executor(&message, &cluster) {
+                    Some(at) => eprintln!(
+                        "error: Executor lost: the results of a query could not be fetched from the executor at {at}, which no longer answers; no output of an unfinished analysis was written ({message})"
+                    ),
+                    None => eprintln!("error: {message}"),
+                }
                 ExitCode::from(e.exit_code())
             }
         },
     }
+}
+
+/// The address of an executor that stopped answering while the client
+/// fetched query results from it, read from the message Ballista's client
+/// gives (`GrpcConnectionError("Error connecting to Ballista scheduler or
+/// executor at http://HOST:PORT: …")`); `None` for other errors and for the
+/// scheduler's own address (`cluster`, `df://HOST:PORT`).
+fn unreachable_executor<'a>(message: &'a str, cluster: &str) -> Option<&'a str> {
+    const AT: &str = "executor at ";
+    if !message.contains("GrpcConnectionError") {
+        return None;
+    }
+    let rest = &message[message.find(AT)? + AT.len()..];
+    let at = &rest[..rest.find(": ").unwrap_or(rest.len())];
+    let host_port = |url: &str| {
+        url.split_once("://")
+            .map_or(url, |(_, r)| r)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    (host_port(at) != host_port(cluster)).then_some(at)
 }
 
 fn role(r: Result<(), String>) -> ExitCode {
@@ -216,4 +243,24 @@ async fn run(
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_executor;
+
+    #[test]
+    fn a_lost_executor_is_named() {
+        let m = "query error: Execution error: GrpcConnectionError(\"Error connecting to Ballista scheduler or executor at http://127.0.0.1:44217: tonic::transport::Error(Transport, ConnectError(\\\"tcp connect error\\\"))\")";
+        assert_eq!(
+            unreachable_executor(m, "df://127.0.0.1:50050"),
+            Some("http://127.0.0.1:44217")
+        );
+        // The scheduler itself, and other errors, are left as they are.
+        assert_eq!(unreachable_executor(m, "df://127.0.0.1:44217"), None);
+        assert_eq!(
+            unreachable_executor("query error: Execution error: out of memory", "df://h:1"),
+            None
+        );
+    }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -149,12 +149,32 @@ pub fn manifest(path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
-fn writer_properties(options: &IngestOptions) -> WriterProperties {
-    WriterProperties::builder()
+/// Snappy, row groups of `options.row_group_rows`; dictionary pages only
+/// for the columns whose values repeat (names, codes, keys): ids, instants
+/// and coordinates are nearly all distinct, so a dictionary for them is
+/// built only to be abandoned, and written plain they are smaller and as
+/// fast to read.
+fn writer_properties(
+    kind: TableKind,
+    schema: &SchemaRef,
+    options: &IngestOptions,
+) -> WriterProperties {
+    let id = kind.def().id_column;
+    let mut b = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_max_row_group_row_count(Some(options.row_group_rows))
-        .set_created_by("safetyscope".to_string())
-        .build()
+        .set_created_by("safetyscope".to_string());
+    for f in schema.fields() {
+        let distinct = Some(f.name().as_str()) == id
+            || matches!(f.data_type(), DataType::Timestamp(_, _) | DataType::Float64);
+        if distinct {
+            b = b.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(f.name().as_str()),
+                false,
+            );
+        }
+    }
+    b.build()
 }
 
 /// Take the rows of `dups` (ordinals among the table's rows, in file
@@ -198,8 +218,11 @@ fn remove_duplicates(
             )?
             .build()?;
             let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let mut w =
-                ArrowWriter::try_new(out, schema.clone(), Some(writer_properties(options)))?;
+            let mut w = ArrowWriter::try_new(
+                out,
+                schema.clone(),
+                Some(writer_properties(kind, schema, options)),
+            )?;
             let mut at = start;
             for b in reader {
                 let b = b?;
@@ -251,6 +274,7 @@ struct TableWriter {
     table: &'static str,
     schema: SchemaRef,
     options: IngestOptions,
+    properties: WriterProperties,
     current: Option<(ArrowWriter<std::fs::File>, String, u64)>,
     files: Vec<StoredFile>,
 }
@@ -259,10 +283,12 @@ impl TableWriter {
     fn new(root: &Path, kind: TableKind, tz: &str, options: &IngestOptions) -> Result<Self> {
         let dir = root.join(kind.name());
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let schema = kind.def().arrow_schema(tz);
         Ok(TableWriter {
             root: root.to_path_buf(),
             table: kind.name(),
-            schema: kind.def().arrow_schema(tz),
+            properties: writer_properties(kind, &schema, options),
+            schema,
             options: options.clone(),
             current: None,
             files: vec![],
@@ -276,11 +302,8 @@ impl TableWriter {
                 let rel = format!("{}/part-{:05}.parquet", self.table, self.files.len());
                 let path = self.root.join(&rel);
                 let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-                let w = ArrowWriter::try_new(
-                    file,
-                    self.schema.clone(),
-                    Some(writer_properties(&self.options)),
-                )?;
+                let w =
+                    ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties.clone()))?;
                 self.current = Some((w, rel, 0));
             }
             let (w, _, rows) = self.current.as_mut().expect("a file is open");
