@@ -364,6 +364,12 @@ async fn evidence(
             0
         }
     };
+    // Rows wanted: of the site, if one is asked for (files sorted by site
+    // then skip the other sites' row groups).
+    let of_site = |e: Expr| match site {
+        Some(s) => e.and(col("site").eq(lit(s.to_string()))),
+        None => e,
+    };
     // Incidents: per cell, window, severity and age.
     let inc_stride = 2 * SEVERITIES.len() as u64 * ages;
     let inc = tally_by_cell(
@@ -371,9 +377,11 @@ async fn evidence(
             ds,
             TableKind::Incidents,
             &["site", "cell", "severity", "occurred_at"],
-            col("occurred_at")
-                .gt_eq(ts_lit(ds, prev))
-                .and(col("occurred_at").lt(ts_lit(ds, to))),
+            of_site(
+                col("occurred_at")
+                    .gt_eq(ts_lit(ds, prev))
+                    .and(col("occurred_at").lt(ts_lit(ds, to))),
+            ),
         )
         .await?,
         &index,
@@ -407,9 +415,11 @@ async fn evidence(
             ds,
             TableKind::Violations,
             &["site", "cell", "detected_at"],
-            col("detected_at")
-                .gt_eq(ts_lit(ds, prev))
-                .and(col("detected_at").lt(ts_lit(ds, to))),
+            of_site(
+                col("detected_at")
+                    .gt_eq(ts_lit(ds, prev))
+                    .and(col("detected_at").lt(ts_lit(ds, to))),
+            ),
         )
         .await?,
         &index,
@@ -449,7 +459,7 @@ async fn evidence(
                 "closed_at",
                 "due_at",
             ],
-            col("reported_at").lt(ts_lit(ds, to)),
+            of_site(col("reported_at").lt(ts_lit(ds, to))),
         )
         .await?,
         &index,
