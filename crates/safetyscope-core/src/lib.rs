@@ -26,6 +26,7 @@ pub mod dataset;
 pub mod density;
 pub mod emerging;
 pub mod error;
+mod fasthash;
 pub mod generate;
 pub mod heatmap;
 pub mod hotspots;

@@ -14,8 +14,7 @@
 //! Sums of fractional values (hours, headcount, drill minutes) are taken in
 //! an order fixed by sorting their inputs, so every run gives the same bits.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::{Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
@@ -25,6 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::fasthash::{IntMap, NameMap};
 use crate::kpis::{Measure, Scope, quantile_at};
 use crate::patterns::{col_as as typed, str_col as strs};
 use crate::schema::TableKind;
@@ -574,41 +574,6 @@ struct Acc {
     equipment_n: f64,
     violations: f64,
 }
-
-/// A fast hasher for the integer keys and short names of the measures
-/// (a folded 128-bit multiply, so high and low hash bits both depend on
-/// every input bit).
-#[derive(Default)]
-struct IntHasher(u64);
-
-impl IntHasher {
-    fn mix(&mut self, n: u64) {
-        let p = u128::from(self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-        self.0 = (p >> 64) as u64 ^ p as u64;
-    }
-}
-
-impl std::hash::Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.mix(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.mix(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-}
-
-type IntMap<V> = HashMap<u64, V, BuildHasherDefault<IntHasher>>;
-type NameMap<V> = HashMap<String, V, BuildHasherDefault<IntHasher>>;
 
 /// A cycle's order-preserving bit pattern.
 fn order_key(v: f64) -> u64 {

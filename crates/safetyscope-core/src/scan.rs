@@ -9,7 +9,6 @@
 //! rows here from the files beats shipping them from the engine's
 //! executors.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
@@ -20,6 +19,7 @@ use futures::StreamExt;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::fasthash::{IntMap, NameMap};
 use crate::schema::TableKind;
 
 /// The partitions of a scan of `columns` of a table. `prune` describes the
@@ -192,7 +192,7 @@ pub(crate) const NO_CELL: u32 = u32::MAX;
 /// `site` and `cell` columns of a batch to those numbers.
 #[derive(Debug, Default)]
 pub(crate) struct CellIndex {
-    sites: HashMap<String, HashMap<String, u32>>,
+    sites: NameMap<NameMap<u32>>,
     /// The position in the given order of each number's cell.
     positions: Vec<usize>,
 }
@@ -240,7 +240,7 @@ impl CellIndex {
                 utf8(sd.values(), table, "site")?,
                 utf8(cd.values(), table, "cell")?,
             );
-            let sites: Vec<Option<&HashMap<String, u32>>> = (0..sv.len())
+            let sites: Vec<Option<&NameMap<u32>>> = (0..sv.len())
                 .map(|i| {
                     (!sv.is_null(i))
                         .then(|| self.sites.get(sv.value(i)))
@@ -274,7 +274,7 @@ impl CellIndex {
             }
         } else {
             let (sv, cv) = (utf8(site, table, "site")?, utf8(cell, table, "cell")?);
-            let mut last: Option<(&str, Option<&HashMap<String, u32>>)> = None;
+            let mut last: Option<(&str, Option<&NameMap<u32>>)> = None;
             for i in 0..b.num_rows() {
                 if sv.is_null(i) || cv.is_null(i) {
                     out.push(NO_CELL);
@@ -308,7 +308,7 @@ pub(crate) enum Tally {
     /// One count per index.
     Dense(Vec<i64>),
     /// Counts of the indices seen.
-    Sparse(HashMap<u64, i64>),
+    Sparse(IntMap<i64>),
 }
 
 impl Tally {
@@ -316,7 +316,7 @@ impl Tally {
     pub(crate) fn new(size: u64) -> Tally {
         match usize::try_from(size) {
             Ok(n) if n <= 1 << 20 => Tally::Dense(vec![0; n]),
-            _ => Tally::Sparse(HashMap::new()),
+            _ => Tally::Sparse(IntMap::default()),
         }
     }
 
