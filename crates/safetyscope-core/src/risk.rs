@@ -350,20 +350,13 @@ async fn evidence(
         cells.iter().map(|c| (c.site.as_str(), c.cell.as_str())),
     ));
     let n_cells = index.len() as u64;
-    let decays = o.half_life_days.is_some();
-    // Ages counted: whole days from a window's end (0 only without decay).
-    let ages = if decays {
-        ((to - from + DAY_US - 1) / DAY_US + 1) as u64
-    } else {
-        1
+    let windows = Windows {
+        prev,
+        from,
+        to,
+        decays: o.half_life_days.is_some(),
     };
-    let age = move |end: i64, t: i64| -> u64 {
-        if decays {
-            ((end - t) / DAY_US) as u64
-        } else {
-            0
-        }
-    };
+    let ages = windows.ages();
     // Rows wanted: of the site, if one is asked for (files sorted by site
     // then skip the other sites' row groups).
     let of_site = |e: Expr| match site {
@@ -396,14 +389,9 @@ async fn evidence(
             };
             codes(column(b, T, "severity")?, T, "severity", severity, &mut sev)?;
             let (t, nulls) = times(b, T, "occurred_at")?;
-            for i in 0..b.num_rows() {
-                let (k, t) = (keys[i], t[i]);
-                if k == NO_CELL || nulls.is_some_and(|n| n.is_null(i)) || t < prev || t >= to {
-                    continue;
-                }
-                let (win, end) = if t >= from { (0, to) } else { (1, from) };
-                let sub = (win * SEVERITIES.len() as u64 + sev[i]) * ages + age(end, t);
-                tally.add(u64::from(k) * inc_stride + sub, 1);
+            for (i, k, win, age) in windows.rows(keys, t, nulls) {
+                let sub = (win * SEVERITIES.len() as u64 + sev[i]) * ages + age;
+                tally.add(k * inc_stride + sub, 1);
             }
             Ok(())
         },
@@ -427,13 +415,8 @@ async fn evidence(
         n_cells * vio_stride,
         move |b, keys, tally| {
             let (t, nulls) = times(b, "violations", "detected_at")?;
-            for i in 0..b.num_rows() {
-                let (k, t) = (keys[i], t[i]);
-                if k == NO_CELL || nulls.is_some_and(|n| n.is_null(i)) || t < prev || t >= to {
-                    continue;
-                }
-                let (win, end) = if t >= from { (0, to) } else { (1, from) };
-                tally.add(u64::from(k) * vio_stride + win * ages + age(end, t), 1);
+            for (_, k, win, age) in windows.rows(keys, t, nulls) {
+                tally.add(k * vio_stride + win * ages + age, 1);
             }
             Ok(())
         },
@@ -568,6 +551,60 @@ async fn evidence(
         }
     }
     Ok(out)
+}
+
+/// The current window [from, to) (0) and the one of the same length before
+/// it, [prev, from) (1), as event rows are counted in them.
+#[derive(Debug, Clone, Copy)]
+struct Windows {
+    prev: i64,
+    from: i64,
+    to: i64,
+    /// Whether ages are counted (with decay); otherwise every age is 0.
+    decays: bool,
+}
+
+impl Windows {
+    /// The number of ages counted: whole days from a window's end.
+    fn ages(self) -> u64 {
+        if self.decays {
+            ((self.to - self.from + DAY_US - 1) / DAY_US + 1) as u64
+        } else {
+            1
+        }
+    }
+
+    /// The rows of a batch whose cell is known and whose instant `t` lies in
+    /// one of the windows: (row, cell number, window, age in whole days from
+    /// that window's end).
+    fn rows<'a>(
+        self,
+        cells: &'a [u32],
+        t: &'a [i64],
+        nulls: Option<&'a arrow::buffer::NullBuffer>,
+    ) -> impl Iterator<Item = (usize, u64, u64, u64)> + 'a {
+        (0..cells.len()).filter_map(move |i| {
+            let (k, t) = (cells[i], t[i]);
+            if k == crate::scan::NO_CELL
+                || nulls.is_some_and(|n| n.is_null(i))
+                || t < self.prev
+                || t >= self.to
+            {
+                return None;
+            }
+            let (win, end) = if t >= self.from {
+                (0, self.to)
+            } else {
+                (1, self.from)
+            };
+            let age = if self.decays {
+                ((end - t) / DAY_US) as u64
+            } else {
+                0
+            };
+            Some((i, u64::from(k), win, age))
+        })
+    }
 }
 
 /// Add episodes (alarm episodes, intrusions) to the evidence of their cells,

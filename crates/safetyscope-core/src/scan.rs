@@ -597,17 +597,21 @@ mod tests {
         let mut sparse = Tally::new(1 << 40);
         assert!(matches!(dense, Tally::Dense(_)) && matches!(sparse, Tally::Sparse(_)));
         let mut parts = [Tally::new(1000), Tally::new(1000)];
+        let mut plain = std::collections::BTreeMap::<u64, i64>::new();
         for i in 0..5000u64 {
             let (at, n) = ((i * 7919) % 1000, (i % 3) as i64 - 1);
             dense.add(at, n);
             sparse.add(at, n);
             parts[(i % 2) as usize].add(at, n);
+            *plain.entry(at).or_default() += n;
         }
+        let plain: Vec<(u64, i64)> = plain.into_iter().filter(|(_, n)| *n != 0).collect();
         let [a, mut split] = parts;
         split.merge(a);
         let split = split.sorted();
         let dense = dense.sorted();
         assert!(!dense.is_empty() && dense.iter().all(|(_, n)| *n != 0));
+        assert_eq!(dense, plain);
         assert_eq!(dense, sparse.sorted());
         assert_eq!(dense, split);
     }

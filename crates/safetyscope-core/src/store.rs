@@ -149,11 +149,12 @@ pub fn manifest(path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
-/// Snappy, row groups of `options.row_group_rows`; dictionary pages only
-/// for the columns whose values repeat (names, codes, keys): ids, instants
-/// and coordinates are nearly all distinct, so a dictionary for them is
-/// built only to be abandoned, and written plain they are smaller and as
-/// fast to read.
+/// Snappy, row groups of `options.row_group_rows`; no dictionary pages for
+/// the id, the instants and the coordinates (`x`, `y`): their values are
+/// nearly all distinct, so a dictionary for them is built only to be
+/// abandoned, and written plain they are smaller and as fast to read.
+/// Every other column keeps its dictionary (names, codes, and numbers
+/// with few values such as a detection's confidence).
 fn writer_properties(
     kind: TableKind,
     schema: &SchemaRef,
@@ -166,7 +167,8 @@ fn writer_properties(
         .set_created_by("safetyscope".to_string());
     for f in schema.fields() {
         let distinct = Some(f.name().as_str()) == id
-            || matches!(f.data_type(), DataType::Timestamp(_, _) | DataType::Float64);
+            || matches!(f.data_type(), DataType::Timestamp(_, _))
+            || matches!(f.name().as_str(), "x" | "y");
         if distinct {
             b = b.set_column_dictionary_enabled(
                 parquet::schema::types::ColumnPath::from(f.name().as_str()),
