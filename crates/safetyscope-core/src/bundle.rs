@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::mapping::Mapping;
-use crate::schema::TableKind;
+use crate::io::mapping::Mapping;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::util::error::{Error, Result};
 
 const INDEX_HTML: &str = include_str!("../../../web/index.html");
 const APP_JS: &str = include_str!("../../../web/app.js");
@@ -27,10 +27,10 @@ async fn data_files(ds: &Dataset) -> Result<(TableFiles, String)> {
             continue;
         }
         let schema = kind.def().arrow_schema(ds.timezone());
-        let bytes = crate::output::encode(
+        let bytes = crate::io::output::encode(
             &ds.collect(kind).await?,
             &schema,
-            crate::output::OutputFormat::Parquet,
+            crate::io::output::OutputFormat::Parquet,
         )?;
         out.push((kind, bytes));
     }
@@ -211,7 +211,7 @@ pub async fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<(
         ));
     }
     html.push_str(&rest);
-    crate::output::write_atomic(out, html.as_bytes())
+    crate::io::output::write_atomic(out, html.as_bytes())
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 use arrow::array::{Array, RecordBatch, StringArray};
 use safetyscope_render::{GridCell, GridChart};
 
-use crate::error::Result;
-use crate::hotspots::{ints, strings};
+use crate::util::columns::ints;
+use crate::util::columns::strings;
+use crate::util::error::Result;
 
 /// One row of a result placed on the grid of the chosen site.
 pub(crate) struct Placed<'a> {

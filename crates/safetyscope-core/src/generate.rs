@@ -19,10 +19,10 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::rng::{Rng, cumulative};
-use crate::schema::{ColType, TableKind};
-use crate::timeparse::{DEFAULT_TIMEZONE, local_to_micros, parse_tz};
+use crate::model::schema::{ColType, TableKind};
+use crate::model::time::{DEFAULT_TIMEZONE, local_to_micros, parse_tz};
+use crate::util::error::{Error, Result};
+use crate::util::rng::{Rng, cumulative};
 
 /// Options of the generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1191,9 +1191,9 @@ pub fn generate_to_dir(dir: &std::path::Path, o: &GenerateOptions) -> Result<Gro
         let fin = dir.join(format!("{}.parquet", k.name()));
         std::fs::rename(&tmp, &fin).map_err(|e| Error::io(fin, e))?;
     }
-    crate::output::write_atomic(&dir.join("dataset.toml"), dataset_toml(o).as_bytes())?;
+    crate::io::output::write_atomic(&dir.join("dataset.toml"), dataset_toml(o).as_bytes())?;
     let truth_json = serde_json::to_vec_pretty(&truth)
         .map_err(|e| Error::data("ground_truth", e.to_string()))?;
-    crate::output::write_atomic(&dir.join("ground_truth.json"), &truth_json)?;
+    crate::io::output::write_atomic(&dir.join("ground_truth.json"), &truth_json)?;
     Ok(truth)
 }

@@ -9,9 +9,10 @@ use std::time::Instant;
 use arrow::array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, OnTableError};
-use crate::error::{Error, Result};
-use crate::output::{OutputFormat, encode, write_atomic, write_batches, write_chart};
+use crate::io::inputs::OnTableError;
+use crate::io::output::{OutputFormat, encode, write_atomic, write_batches, write_chart};
+use crate::session::dataset::Dataset;
+use crate::util::error::{Error, Result};
 
 /// A job file.
 #[derive(Debug, Clone, Deserialize)]
@@ -224,40 +225,47 @@ async fn compute(
     a: &JobAnalysis,
     as_of: Option<&str>,
 ) -> Result<(RecordBatch, Option<String>)> {
-    use crate::patterns::{PatternView, run_view};
+    use crate::analysis::temporal::patterns::{PatternView, run_view};
     let mut a = a.clone();
     Ok(match a.kind.as_str() {
         "heatmap" => {
-            let o: crate::heatmap::HeatmapOptions = options(&a, &[])?;
-            let df = crate::heatmap::event_heatmap(ds, &o).await?;
+            let o: crate::analysis::spatial::heatmap::HeatmapOptions = options(&a, &[])?;
+            let df = crate::analysis::spatial::heatmap::event_heatmap(ds, &o).await?;
             let schema = df.schema().inner().clone();
             let batches = df.collect().await?;
-            let svg = crate::heatmap::heatmap_chart(&batches, &o)?;
+            let svg = crate::analysis::spatial::heatmap::heatmap_chart(&batches, &o)?;
             (arrow::compute::concat_batches(&schema, &batches)?, svg)
         }
         "risk" => {
-            let o: crate::risk::RiskOptions = options(&a, &[])?;
-            let b = crate::risk::risk_batch(ds, &o).await?;
-            let svg = crate::risk::risk_chart(&b, &o)?;
+            let o: crate::analysis::spatial::risk::RiskOptions = options(&a, &[])?;
+            let b = crate::analysis::spatial::risk::risk_batch(ds, &o).await?;
+            let svg = crate::analysis::spatial::risk::risk_chart(&b, &o)?;
             (b, svg)
         }
         "hotspots" => {
-            let o: crate::hotspots::HotspotOptions = options(&a, &[])?;
-            let b = crate::hotspots::hotspots_batch(ds, &o).await?;
-            let svg =
-                crate::hotspots::hotspots_svg(&b, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)")?;
+            let o: crate::analysis::spatial::hotspots::HotspotOptions = options(&a, &[])?;
+            let b = crate::analysis::spatial::hotspots::hotspots_batch(ds, &o).await?;
+            let svg = crate::analysis::spatial::hotspots::hotspots_svg(
+                &b,
+                o.site.as_deref(),
+                "Hot spots (Getis-Ord Gi*)",
+            )?;
             (b, Some(svg))
         }
         "emerging" => {
-            let o: crate::emerging::EmergingOptions = options(&a, &[])?;
-            let b = crate::emerging::emerging_batch(ds, &o).await?;
-            let svg = crate::emerging::emerging_svg(&b, o.site.as_deref(), "Emerging hot spots")?;
+            let o: crate::analysis::spatial::emerging::EmergingOptions = options(&a, &[])?;
+            let b = crate::analysis::spatial::emerging::emerging_batch(ds, &o).await?;
+            let svg = crate::analysis::spatial::emerging::emerging_svg(
+                &b,
+                o.site.as_deref(),
+                "Emerging hot spots",
+            )?;
             (b, Some(svg))
         }
         "density" => {
-            let o: crate::density::DensityOptions = options(&a, &[])?;
-            let b = crate::density::density_batch(ds, &o).await?;
-            let svg = crate::density::density_svg(&b, "Kernel density")?;
+            let o: crate::analysis::spatial::density::DensityOptions = options(&a, &[])?;
+            let b = crate::analysis::spatial::density::density_batch(ds, &o).await?;
+            let svg = crate::analysis::spatial::density::density_svg(&b, "Kernel density")?;
             (b, Some(svg))
         }
         "patterns" | "peaks" | "trends" => {
@@ -270,19 +278,22 @@ async fn compute(
             run_view(ds, view, &options(&a, &[])?).await?
         }
         "kpis" => {
-            let o: crate::kpis::KpiOptions = options(&a, &[("as_of", as_of)])?;
-            (crate::kpis::kpis(ds, &o).await?, None)
+            let o: crate::analysis::kpis::compute::KpiOptions = options(&a, &[("as_of", as_of)])?;
+            (crate::analysis::kpis::compute::kpis(ds, &o).await?, None)
         }
         "targets" => {
-            let o: crate::kpis::TargetOptions = options(&a, &[("as_of", as_of)])?;
-            let b = crate::kpis::track_targets(ds, &o).await?;
-            let svg = crate::kpis::targets_svg(&b, "Targets")?;
+            let o: crate::analysis::kpis::compute::TargetOptions =
+                options(&a, &[("as_of", as_of)])?;
+            let b = crate::analysis::kpis::compute::track_targets(ds, &o).await?;
+            let svg = crate::analysis::kpis::compute::targets_svg(&b, "Targets")?;
             (b, Some(svg))
         }
         "alerts" => {
-            let view = crate::alerts::AlertView::parse(&take(&mut a, "list", "all")?)?;
-            let o: crate::alerts::AlertOptions = options(&a, &[("as_of", as_of)])?;
-            crate::alerts::run_view(ds, view, &o).await?
+            let view =
+                crate::analysis::followup::alerts::AlertView::parse(&take(&mut a, "list", "all")?)?;
+            let o: crate::analysis::followup::options::AlertOptions =
+                options(&a, &[("as_of", as_of)])?;
+            crate::analysis::followup::alerts::run_view(ds, view, &o).await?
         }
         other => {
             return Err(Error::option(
@@ -302,7 +313,7 @@ pub async fn run(
     job: &Job,
     base: &Path,
     log: &mut dyn FnMut(Event),
-    progress: &(dyn Fn(crate::store::Progress) + Sync),
+    progress: &(dyn Fn(crate::session::store::Progress) + Sync),
 ) -> Result<Summary> {
     run_periods(job, base, &[], log, progress).await
 }
@@ -316,7 +327,7 @@ pub async fn run_periods(
     base: &Path,
     periods: &[String],
     log: &mut dyn FnMut(Event),
-    progress: &(dyn Fn(crate::store::Progress) + Sync),
+    progress: &(dyn Fn(crate::session::store::Progress) + Sync),
 ) -> Result<Summary> {
     run_in(job, base, periods, log, progress, None).await
 }
@@ -330,7 +341,7 @@ pub async fn run_in(
     base: &Path,
     periods: &[String],
     log: &mut dyn FnMut(Event),
-    progress: &(dyn Fn(crate::store::Progress) + Sync),
+    progress: &(dyn Fn(crate::session::store::Progress) + Sync),
     session: Option<datafusion::prelude::SessionContext>,
 ) -> Result<Summary> {
     let periods = periods
@@ -344,7 +355,7 @@ pub async fn run_in(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let data = crate::remote::join_location(base, &job.data.to_string_lossy());
+    let data = crate::io::remote::join_location(base, &job.data.to_string_lossy());
     let out = base.join(&job.out);
     let mut summary = Summary {
         data: data.clone(),
@@ -360,11 +371,11 @@ pub async fn run_in(
     let store = match &job.store {
         Some(store) => {
             let store = base.join(store);
-            crate::store::ingest(
+            crate::session::store::ingest(
                 &data,
                 job.timezone.as_deref(),
                 &store,
-                &crate::store::IngestOptions::default(),
+                &crate::session::store::IngestOptions::default(),
                 progress,
             )?;
             log(Event {
@@ -373,11 +384,13 @@ pub async fn run_in(
             });
             Some(store)
         }
-        None if crate::store::is_store(&data) => Some(data.clone()),
+        None if crate::session::store::is_store(&data) => Some(data.clone()),
         None => None,
     };
     let ds = match (store, session) {
-        (Some(store), Some(ctx)) => crate::store::open_in(&store, job.timezone.as_deref(), ctx)?,
+        (Some(store), Some(ctx)) => {
+            crate::session::store::open_in(&store, job.timezone.as_deref(), ctx)?
+        }
         (Some(store), None) => Dataset::open(&store, job.timezone.as_deref(), OnTableError::Fail)?,
         (None, None) => Dataset::open(&data, job.timezone.as_deref(), OnTableError::Fail)?,
         (None, Some(_)) => {
@@ -482,13 +495,14 @@ async fn stream_points(
     }
     let mut a = a.clone();
     take(&mut a, "list", "points")?;
-    let o: crate::alerts::AlertOptions = options(&a, &[("as_of", as_of)])?;
+    let o: crate::analysis::followup::options::AlertOptions = options(&a, &[("as_of", as_of)])?;
     let paths: Vec<PathBuf> = a
         .formats
         .iter()
         .map(|f| out.join(format!("{}.{f}", a.name)))
         .collect();
-    let (rows, sizes) = crate::alerts::write_points_ledger(ds, &o, &paths).await?;
+    let (rows, sizes) =
+        crate::analysis::followup::alerts::write_points_ledger(ds, &o, &paths).await?;
     for (path, bytes) in paths.into_iter().zip(sizes) {
         summary.outputs.push(Written {
             path,
@@ -602,7 +616,7 @@ fn write_partitioned(
                 "partition_by",
                 format!(
                     "the result has no column `{c}`; its columns are: {}",
-                    crate::ingest::column_list(batch)
+                    crate::io::ingest::column_list(batch)
                 ),
             )
         })?;

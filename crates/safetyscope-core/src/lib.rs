@@ -18,44 +18,79 @@
 //! # Ok(()) }
 //! ```
 
-pub mod alerts;
+// The layers, lowest first. A module imports only from the layers above
+// it in this list (`scripts/import-cycles.py` checks it in `make test`).
+pub mod analysis;
 #[cfg(feature = "native")]
 pub mod bundle;
 mod charts;
-pub mod dataset;
-pub mod density;
-pub mod emerging;
-pub mod error;
-mod fasthash;
 pub mod generate;
-pub mod heatmap;
-pub mod hotspots;
-pub mod ingest;
+pub mod io;
 #[cfg(feature = "native")]
 pub mod job;
-pub mod kpis;
-pub mod mapping;
-mod measure;
-pub mod output;
-pub mod patterns;
-#[cfg(feature = "native")]
-pub mod remote;
-pub mod report;
-pub mod risk;
-pub mod rng;
-mod scan;
-pub mod schema;
-pub mod stats;
-#[cfg(feature = "native")]
-pub mod store;
-pub mod timeparse;
-pub mod vocab;
+pub mod model;
+pub mod session;
+pub mod util;
 
-pub use dataset::{Dataset, OnTableError, TableInput};
-pub use error::{Error, ErrorKind, Result};
-pub use mapping::Mapping;
-pub use report::{Reason, TableReport, ValidationReport};
-pub use schema::TableKind;
+// The public paths of the analyses and the data model, one module per
+// concern, as the bindings and users name them.
+
+/// Follow-up lists (see [`analysis::followup`]).
+pub mod alerts {
+    pub use crate::analysis::followup::alerts::*;
+    pub use crate::analysis::followup::episodes::{alarm_episodes, fence_intrusions};
+    pub use crate::analysis::followup::options::{AlertOptions, Ladder, PointsRules, Step};
+}
+/// The dataset (see [`session::dataset`]).
+pub mod dataset {
+    pub use crate::io::inputs::{OnTableError, TableInput};
+    pub use crate::session::context::{new_context, set_memory_limit};
+    pub use crate::session::dataset::*;
+}
+pub use analysis::spatial::{density, emerging, hotspots};
+/// Event heat maps (see [`analysis::spatial::heatmap`]).
+pub mod heatmap {
+    pub use crate::analysis::spatial::heatmap::*;
+    pub use crate::model::options::EventKind;
+}
+/// Safety KPIs and targets (see [`analysis::kpis`]).
+pub mod kpis {
+    pub use crate::analysis::kpis::compute::*;
+    pub use crate::analysis::kpis::scope::{Measure, Period, Scope};
+    pub use crate::util::stats::quantile;
+}
+/// Time-of-day patterns (see [`analysis::temporal::patterns`]).
+pub mod patterns {
+    pub use crate::analysis::temporal::patterns::*;
+    pub use crate::model::roster::{Roster, Shift, default_shifts};
+}
+/// The risk four-colour map (see [`analysis::spatial::risk`]).
+pub mod risk {
+    pub use crate::analysis::spatial::risk::*;
+    pub use crate::model::options::{RiskWeights, RollUp};
+}
+/// Ingest (see [`io::ingest`] and [`io::source`]).
+pub mod ingest {
+    pub use crate::io::format::{Format, resolve_encoding};
+    pub use crate::io::ingest::*;
+    pub use crate::io::source::{
+        ReadOptions, Source, SourceData, discover, read_source, source_rows,
+    };
+}
+#[cfg(feature = "native")]
+pub use io::remote;
+pub use io::{mapping, output};
+pub use model::{report, schema, time as timeparse, vocab};
+#[cfg(feature = "native")]
+pub use session::store;
+pub use util::{error, rng, stats};
+
+pub use io::inputs::{OnTableError, TableInput};
+pub use io::mapping::Mapping;
+pub use model::report::{Reason, TableReport, ValidationReport};
+pub use model::schema::TableKind;
+pub use session::dataset::Dataset;
+pub use util::error::{Error, ErrorKind, Result};
 
 /// Re-exports of the engine crates at the versions safetyscope is built on.
 pub mod deps {

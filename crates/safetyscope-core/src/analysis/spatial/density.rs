@@ -24,11 +24,11 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{col, lit};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::heatmap::filtered;
-use crate::risk::f64s;
-use crate::schema::TableKind;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::session::window::filtered;
+use crate::util::columns::f64s;
+use crate::util::error::{Error, Result};
 
 /// Kernel functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,7 +210,7 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
             "must be a positive number of metres",
         ));
     }
-    let extents = crate::ingest::site_extents(ds.batches(TableKind::Cells));
+    let extents = crate::io::ingest::site_extents(ds.batches(TableKind::Cells));
     let site = match &o.site {
         Some(s) => s.clone(),
         None => {
@@ -230,10 +230,10 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
             .table(kind)
             .await?
             .filter(col("site").eq(lit(site.clone())))?;
-        if let Some(b) = crate::heatmap::bound(ds, "from", o.from.as_deref())? {
+        if let Some(b) = crate::session::window::bound(ds, "from", o.from.as_deref())? {
             df = df.filter(col("ts").gt_eq(b))?;
         }
-        if let Some(b) = crate::heatmap::bound(ds, "to", o.to.as_deref())? {
+        if let Some(b) = crate::session::window::bound(ds, "to", o.to.as_deref())? {
             df = df.filter(col("ts").lt(b))?;
         }
         df
@@ -347,10 +347,10 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
 
 /// Render a density raster as SVG with a sequential colour scale.
 pub fn density_svg(batch: &RecordBatch, title: &str) -> Result<String> {
-    let ix = crate::hotspots::ints(batch, "ix")?;
-    let iy = crate::hotspots::ints(batch, "iy")?;
+    let ix = crate::util::columns::ints(batch, "ix")?;
+    let iy = crate::util::columns::ints(batch, "iy")?;
     let v = f64s(batch, "intensity")?;
-    let site = crate::hotspots::strings(batch, "site")?;
+    let site = crate::util::columns::strings(batch, "site")?;
     let cells: Vec<(u32, u32, f64)> = (0..batch.num_rows())
         .map(|i| {
             (

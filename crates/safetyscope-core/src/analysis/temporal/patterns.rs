@@ -25,12 +25,17 @@ use datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
 use datafusion::logical_expr::{Expr, cast, col, lit, when};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::heatmap::{EventKind, parse_local};
-use crate::risk::RiskWeights;
-use crate::schema::TableKind;
-use crate::timeparse::{local_to_micros, micros_to_local, parse_tz};
+use crate::model::options::EventKind;
+use crate::model::options::RiskWeights;
+use crate::model::roster::Shift;
+use crate::model::roster::default_shifts;
+use crate::model::schema::TableKind;
+use crate::model::time::{local_to_micros, micros_to_local, parse_tz};
+use crate::session::dataset::Dataset;
+use crate::session::window::parse_local;
+use crate::util::columns::col_as;
+use crate::util::columns::str_col;
+use crate::util::error::{Error, Result};
 
 /// Microseconds in a quarter of an hour.
 const QUARTER: i64 = 900_000_000;
@@ -121,55 +126,6 @@ pub enum ExposureSource {
     Positions,
     /// Every hour of the window counts the same (rates per calendar hour).
     Uniform,
-}
-
-/// One shift of the roster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Shift {
-    /// Name (`day`, `night`, `A`, …).
-    pub name: String,
-    /// Local start time `HH:MM` (a multiple of 15 minutes).
-    pub start: String,
-    /// Local end time `HH:MM`; before the start means the shift crosses
-    /// midnight and belongs to the day it started ("shift day").
-    pub end: String,
-    /// Relative headcount on duty (exposure weight), default 1.
-    #[serde(default = "one")]
-    pub headcount: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-/// The shift roster of a dataset (`[roster]` in the mapping file).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roster {
-    /// The shifts.
-    pub shifts: Vec<Shift>,
-    /// Relative exposure per weekday, Monday first.
-    #[serde(default)]
-    pub weekday_factors: Option<Vec<f64>>,
-}
-
-/// The default roster: day shift 08:00–20:00 and night shift 20:00–08:00.
-pub fn default_shifts() -> Vec<Shift> {
-    vec![
-        Shift {
-            name: "day".into(),
-            start: "08:00".into(),
-            end: "20:00".into(),
-            headcount: 1.0,
-        },
-        Shift {
-            name: "night".into(),
-            start: "20:00".into(),
-            end: "08:00".into(),
-            headcount: 1.0,
-        },
-    ]
 }
 
 /// The grid a peak test runs on.
@@ -449,7 +405,7 @@ pub(crate) async fn events_frame(ds: &Dataset, o: &PatternOptions) -> Result<Dat
     let mut union: Option<DataFrame> = None;
     for &kind in &o.kinds {
         let c = table_cols(kind);
-        let mut df = crate::heatmap::filtered(
+        let mut df = crate::session::window::filtered(
             ds,
             table_of(kind),
             o.from.as_deref(),
@@ -532,23 +488,6 @@ fn floor_div(e: Expr, q: i64) -> Expr {
     (e - r) / lit(q)
 }
 
-/// A text column of a batch by name.
-pub(crate) fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    col_as::<StringArray>(b, name)
-}
-
-/// A column of a batch by name, as its concrete array type.
-pub(crate) fn col_as<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            Error::schema(
-                "result",
-                format!("column `{name}` is missing or has an unexpected type"),
-            )
-        })
-}
-
 /// How finely [`binned`] keeps the instants of point events.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Binning {
@@ -595,7 +534,7 @@ async fn binned_as(ds: &Dataset, o: &PatternOptions, binning: Binning) -> Result
             _ => 0,
         };
         let tz = parse_tz(ds.timezone())?;
-        let local = crate::timeparse::local_micros_expr(&tz, col("t"), bound("lo"), bound("hi"))?;
+        let local = crate::model::time::local_micros_expr(&tz, col("t"), bound("lo"), bound("hi"))?;
         const DAY_US: i64 = 86_400_000_000;
         let day = floor_div(local.clone(), DAY_US);
         // 1970-01-01 was a Thursday: Monday = 0.
@@ -757,7 +696,7 @@ impl Clock {
     /// The instant of local midnight starting `date` (the first instant of
     /// the day when midnight is skipped).
     fn day_start(&self, date: NaiveDate) -> i64 {
-        crate::kpis::local_day_start(&self.tz, date)
+        crate::model::time::local_day_start(&self.tz, date)
     }
 }
 
@@ -1186,7 +1125,7 @@ struct Tested {
     exposure: f64,
     total_events: f64,
     total_exposure: f64,
-    test: Option<crate::stats::RateTest>,
+    test: Option<crate::util::stats::RateTest>,
 }
 
 /// Peak tests: every hour × weekday cell (or hour of the day, `grid =
@@ -1232,7 +1171,7 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
         let tx: f64 = cells.iter().map(|c| c.3).sum();
         for (wd, h, ev, ex) in cells {
             let test = (ex > 0.0 && tx - ex > 0.0 && te > 0.0).then(|| {
-                crate::stats::poisson_rate_test(
+                crate::util::stats::poisson_rate_test(
                     ev.round() as u64,
                     ex,
                     (te - ev).round() as u64,
@@ -1252,7 +1191,7 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
             });
         }
     }
-    let q = crate::stats::benjamini_hochberg(
+    let q = crate::util::stats::benjamini_hochberg(
         &tests
             .iter()
             .map(|t| t.test.map(|x| x.p))
@@ -1371,10 +1310,10 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
             }),
         }
     }
-    let tested: Vec<crate::stats::RateTest> = periods
+    let tested: Vec<crate::util::stats::RateTest> = periods
         .iter()
         .map(|p| {
-            crate::stats::poisson_rate_test(
+            crate::util::stats::poisson_rate_test(
                 p.events.round() as u64,
                 p.exposure,
                 (p.total_events - p.events).round() as u64,
@@ -2074,7 +2013,7 @@ pub fn knox_points(
         0.0
     };
     let p_permutation = (permutations > 0 && n > 1).then(|| {
-        let mut rng = crate::rng::Rng::new(seed, "knox");
+        let mut rng = crate::util::rng::Rng::new(seed, "knox");
         let mut perm: Vec<usize> = (0..n).collect();
         let mut exceed = 0u32;
         for _ in 0..permutations {
@@ -2095,7 +2034,7 @@ pub fn knox_points(
         close_time,
         statistic,
         expected,
-        p_poisson: crate::stats::poisson_sf(statistic as f64, expected),
+        p_poisson: crate::util::stats::poisson_sf(statistic as f64, expected),
         p_permutation,
     }
 }
@@ -2379,7 +2318,7 @@ pub fn pareto_chart(p: &RecordBatch, o: &PatternOptions, title: &str) -> Result<
             let label = if v.is_null(i) {
                 "(none)".to_string()
             } else {
-                crate::vocab::ACCIDENT_TYPES
+                crate::model::vocab::ACCIDENT_TYPES
                     .term(v.value(i))
                     .map_or_else(|| v.value(i).to_string(), |t| t.zh.to_string())
             };

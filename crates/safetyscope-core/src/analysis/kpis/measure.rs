@@ -22,13 +22,15 @@ use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::fasthash::{IntMap, NameMap};
-use crate::kpis::{Measure, Scope, quantile_at};
-use crate::patterns::{col_as as typed, str_col as strs};
-use crate::schema::TableKind;
-use crate::timeparse::parse_tz;
+use crate::analysis::kpis::scope::{Measure, Scope};
+use crate::model::schema::TableKind;
+use crate::model::time::parse_tz;
+use crate::session::dataset::Dataset;
+use crate::util::columns::col_as as typed;
+use crate::util::columns::str_col as strs;
+use crate::util::error::{Error, Result};
+use crate::util::fasthash::{IntMap, NameMap};
+use crate::util::stats::quantile_at;
 
 const HOUR: f64 = 3_600_000_000.0;
 const DAY: f64 = 86_400_000_000.0;
@@ -125,10 +127,10 @@ async fn daily(
     use datafusion::functions_aggregate::expr_fn::{count, max, min};
     let t = cast(col(time), DataType::Int64);
     let Some((lo, hi)) = ds.time_span(kind, time).await? else {
-        return Ok(crate::dataset::empty_stream());
+        return Ok(crate::session::context::empty_stream());
     };
     let tz = parse_tz(ds.timezone())?;
-    let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo, hi)?;
+    let day = crate::model::time::local_day_expr(&tz, t.clone(), lo, hi)?;
     let mut group: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
     group.push(day.alias("day"));
     Ok(table(ds, kind, site)
@@ -201,7 +203,7 @@ async fn plan(
         Input::Violations => TableKind::Violations,
     };
     if !ds.has_table(kind) {
-        return Ok(crate::dataset::empty_stream());
+        return Ok(crate::session::context::empty_stream());
     }
     match input {
         Input::Incidents => {
@@ -321,8 +323,8 @@ impl Facts {
         let Some(cache) = ds.facts_cache() else {
             return Ok(std::sync::Arc::new(Facts::open(ds, None, false).await?));
         };
-        if let Some(f) = cache.get() {
-            return Ok(f.clone());
+        if let Some(f) = cache.get().and_then(|f| f.clone().downcast::<Facts>().ok()) {
+            return Ok(f);
         }
         let f = std::sync::Arc::new(Facts::open(ds, None, true).await?);
         // Another call may have stored equal facts meanwhile.
@@ -704,7 +706,7 @@ impl<'w> Meter<'w> {
         let lost = typed::<Int32Array>(b, "lost_days")?;
         let mut look = Lookup::new(&self.scopes);
         for i in 0..b.num_rows() {
-            let rank = crate::vocab::severity_rank(sev.value(i)).map(usize::from);
+            let rank = crate::model::vocab::severity_rank(sev.value(i)).map(usize::from);
             let injury = matches!(rank, Some(2..=4));
             let recordable = if rec.is_null(i) { injury } else { rec.value(i) };
             let lost_days = if lost.is_null(i) {
@@ -1111,7 +1113,7 @@ mod tests {
     #[test]
     fn hazard_measures_equal_a_direct_computation() {
         use std::sync::Arc;
-        let mut rng = crate::rng::Rng::new(7, "measure-test");
+        let mut rng = crate::util::rng::Rng::new(7, "measure-test");
         let h = 3_600_000_000i64;
         let n = 4000;
         let (mut site, mut zone, mut level) = (vec![], vec![], vec![]);
@@ -1218,11 +1220,11 @@ mod tests {
             assert_eq!(g("major_overdue_hazards"), Some(mover));
             assert_eq!(
                 g("rectification_cycle_hours"),
-                crate::kpis::quantile(&cycles, 0.5)
+                crate::util::stats::quantile(&cycles, 0.5)
             );
             assert_eq!(
                 g("rectification_cycle_p90_hours"),
-                crate::kpis::quantile(&cycles, 0.9)
+                crate::util::stats::quantile(&cycles, 0.9)
             );
         }
     }

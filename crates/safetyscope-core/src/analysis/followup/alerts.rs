@@ -2,348 +2,26 @@
 //! repeat violators, fence intrusions, sensor alarm episodes, the safety
 //! points ledger, and the one `alerts` list that unifies them.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field};
 use chrono::{Datelike, NaiveDate};
-use datafusion::logical_expr::{Expr, cast, col, lit};
+use datafusion::logical_expr::{cast, col, lit};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::kpis::{Name, Names};
-use crate::schema::TableKind;
-use crate::timeparse::{micros_to_local, parse_tz};
+use crate::model::schema::TableKind;
+use crate::model::time::{micros_to_local, parse_tz};
+use crate::session::dataset::Dataset;
+use crate::util::columns::Name;
+use crate::util::columns::Names;
+use crate::util::error::{Error, Result};
 
-const MINUTE: i64 = 60_000_000;
-const HOUR: f64 = 3_600_000_000.0;
-
-/// One step of an escalation ladder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    /// Hours after the deadline the step is reached.
-    pub after_hours: f64,
-    /// Who is alerted: `owner`, `supervisor`, `leadership`, …
-    pub level: String,
-}
-
-/// Escalation ladders for general and major hazards.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Ladder {
-    /// General hazards (default: owner at the deadline, supervisor 24 h
-    /// later, leadership 72 h later).
-    pub general: Vec<Step>,
-    /// Major hazards (default: owner at the deadline, supervisor 8 h later,
-    /// leadership 24 h later).
-    pub major: Vec<Step>,
-}
-
-fn step(after_hours: f64, level: &str) -> Step {
-    Step {
-        after_hours,
-        level: level.into(),
-    }
-}
-
-impl Default for Ladder {
-    fn default() -> Self {
-        Ladder {
-            general: vec![
-                step(0.0, "owner"),
-                step(24.0, "supervisor"),
-                step(72.0, "leadership"),
-            ],
-            major: vec![
-                step(0.0, "owner"),
-                step(8.0, "supervisor"),
-                step(24.0, "leadership"),
-            ],
-        }
-    }
-}
-
-/// Rewards and penalties of the safety points ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PointsRules {
-    /// Points every person starts the year with.
-    pub base: f64,
-    /// Reward per general hazard reported.
-    pub hazard_general: f64,
-    /// Reward per major hazard reported.
-    pub hazard_major: f64,
-    /// Penalty per violation by kind.
-    pub violation: BTreeMap<String, f64>,
-    /// Penalty for kinds not listed.
-    pub violation_default: f64,
-    /// People whose annual total falls below this are flagged.
-    pub floor: f64,
-}
-
-impl Default for PointsRules {
-    fn default() -> Self {
-        PointsRules {
-            base: 100.0,
-            hazard_general: 2.0,
-            hazard_major: 10.0,
-            violation: [
-                ("no_helmet", 5.0),
-                ("no_vest", 3.0),
-                ("phone", 3.0),
-                ("no_harness", 10.0),
-                ("smoking", 10.0),
-                ("intrusion", 10.0),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            violation_default: 5.0,
-            floor: 60.0,
-        }
-    }
-}
-
-/// Options of the follow-up analyses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertOptions {
-    /// The local date or time "now" (default: the day after the latest
-    /// event, hazard, reading or position).
-    pub as_of: Option<String>,
-    /// Start of the history searched for repeat violations, intrusions and
-    /// alarm episodes (default: 30 days before `as_of`).
-    pub from: Option<String>,
-    /// Only this site.
-    pub site: Option<String>,
-    /// Escalation ladders of overdue hazards.
-    pub ladder: Ladder,
-    /// Consecutive days that make a repeat violator.
-    pub repeat_days: u32,
-    /// Violation kinds considered for repeats (default: all).
-    pub repeat_kinds: Vec<String>,
-    /// People allowed inside restricted cells.
-    pub authorised: Vec<String>,
-    /// Longest gap between position fixes inside one intrusion (minutes).
-    pub max_gap_minutes: f64,
-    /// Alarm thresholds per metric overriding the thresholds table.
-    pub thresholds: BTreeMap<String, f64>,
-    /// An alarm episode ends when the value falls below alarm − hysteresis.
-    pub hysteresis: f64,
-    /// Episodes shorter than this (minutes) are dropped.
-    pub min_duration_minutes: f64,
-    /// Longest gap between readings inside one episode (minutes).
-    pub reading_gap_minutes: f64,
-    /// The points ledger.
-    pub points: PointsRules,
-}
-
-impl Default for AlertOptions {
-    fn default() -> Self {
-        AlertOptions {
-            as_of: None,
-            from: None,
-            site: None,
-            ladder: Ladder::default(),
-            repeat_days: 3,
-            repeat_kinds: vec![],
-            authorised: vec![],
-            max_gap_minutes: 10.0,
-            thresholds: BTreeMap::new(),
-            hysteresis: 0.0,
-            min_duration_minutes: 0.0,
-            reading_gap_minutes: 120.0,
-            points: PointsRules::default(),
-        }
-    }
-}
-
-impl AlertOptions {
-    fn check(&self) -> Result<()> {
-        if self.repeat_days < 2 {
-            return Err(Error::option("repeat_days", "at least 2"));
-        }
-        for (name, v) in [
-            ("max_gap_minutes", self.max_gap_minutes),
-            ("reading_gap_minutes", self.reading_gap_minutes),
-            ("min_duration_minutes", self.min_duration_minutes),
-            ("hysteresis", self.hysteresis),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::option(name, format!("must be ≥ 0, got {v}")));
-            }
-        }
-        for (name, l) in [
-            ("ladder.general", &self.ladder.general),
-            ("ladder.major", &self.ladder.major),
-        ] {
-            if l.is_empty() || l.windows(2).any(|w| w[1].after_hours < w[0].after_hours) {
-                return Err(Error::option(
-                    name,
-                    "at least one step, in increasing after_hours",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-// ------------------------------------------------------------------ helpers
-
-use crate::patterns::{col_as, str_col as strs};
-
-fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
-    col_as::<Int64Array>(b, name)
-}
-
-fn floats<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
-    col_as::<Float64Array>(b, name)
-}
-
-fn opt_s(a: &StringArray, i: usize) -> Option<String> {
-    (!a.is_null(i)).then(|| a.value(i).to_string())
-}
-
-/// Rows of a table with timestamps as µs (`*_us` columns), site-filtered.
-async fn table_rows(
-    ds: &Dataset,
-    kind: TableKind,
-    site: Option<&str>,
-    text: &[&str],
-    times: &[&str],
-    other: &[&str],
-) -> Result<Vec<RecordBatch>> {
-    use futures::TryStreamExt;
-    Ok(table_stream_where(ds, kind, site, None, text, times, other)
-        .await?
-        .try_collect()
-        .await?)
-}
-
-/// [`table_rows`] of the rows that pass `filter` (evaluated in the plan,
-/// so only those rows are read into memory).
-async fn table_stream_where(
-    ds: &Dataset,
-    kind: TableKind,
-    site: Option<&str>,
-    filter: Option<Expr>,
-    text: &[&str],
-    times: &[&str],
-    other: &[&str],
-) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
-    if !ds.has_table(kind) {
-        return Ok(crate::dataset::empty_stream());
-    }
-    let mut df = ds.table(kind).await?;
-    if let Some(s) = site {
-        df = df.filter(col("site").eq(lit(s.to_string())))?;
-    }
-    if let Some(f) = filter {
-        df = df.filter(f)?;
-    }
-    let mut cols = vec![];
-    cols.extend(text.iter().map(|c| col(*c)));
-    cols.extend(
-        times
-            .iter()
-            .map(|c| cast(col(*c), DataType::Int64).alias(format!("{c}_us"))),
-    );
-    cols.extend(other.iter().map(|c| col(*c)));
-    Ok(df.select(cols)?.execute_stream().await?)
-}
-
-/// The as-of instant and the history start.
-async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)> {
-    let tz = parse_tz(ds.timezone())?;
-    let as_of = match &o.as_of {
-        Some(v) => crate::heatmap::parse_local(ds, "as_of", v)?,
-        None => {
-            let mut last = i64::MIN;
-            for (kind, c) in [
-                (TableKind::Incidents, "occurred_at"),
-                (TableKind::Hazards, "reported_at"),
-                (TableKind::Violations, "detected_at"),
-                (TableKind::Readings, "ts"),
-                (TableKind::Positions, "ts"),
-            ] {
-                if let Some((_, m)) = ds.time_span(kind, c).await? {
-                    last = last.max(m);
-                }
-            }
-            if last == i64::MIN {
-                0
-            } else {
-                let d = micros_to_local(&tz, last)
-                    .map(|t| t.date())
-                    .unwrap_or_default();
-                crate::kpis::local_day_start(&tz, d.succ_opt().unwrap_or(d))
-            }
-        }
-    };
-    let from = match &o.from {
-        Some(v) => crate::heatmap::parse_local(ds, "from", v)?,
-        None => as_of - 30 * 24 * 60 * MINUTE,
-    };
-    if from >= as_of {
-        return Err(Error::option("from", "must be before as_of"));
-    }
-    Ok((from, as_of))
-}
-
-/// Builds a batch column by column.
-#[derive(Default)]
-struct Cols {
-    fields: Vec<Field>,
-    arrays: Vec<ArrayRef>,
-}
-
-impl Cols {
-    fn text(mut self, name: &str, v: Vec<Option<String>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Utf8, true));
-        self.arrays.push(Arc::new(StringArray::from(v)));
-        self
-    }
-    fn float(mut self, name: &str, v: Vec<Option<f64>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Float64, true));
-        self.arrays.push(Arc::new(Float64Array::from(v)));
-        self
-    }
-    fn int(mut self, name: &str, v: Vec<Option<i64>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Int64, true));
-        self.arrays.push(Arc::new(Int64Array::from(v)));
-        self
-    }
-    fn flag(mut self, name: &str, v: Vec<Option<bool>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Boolean, true));
-        self.arrays.push(Arc::new(BooleanArray::from(v)));
-        self
-    }
-    fn time(mut self, name: &str, tz: &str, v: Vec<Option<i64>>) -> Self {
-        self.fields.push(Field::new(
-            name,
-            DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into())),
-            true,
-        ));
-        self.arrays.push(Arc::new(
-            TimestampMicrosecondArray::from(v).with_timezone(tz.to_string()),
-        ));
-        self
-    }
-    fn done(self) -> Result<RecordBatch> {
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(self.fields)),
-            self.arrays,
-        )?)
-    }
-}
-
+use crate::analysis::followup::common::*;
+use crate::analysis::followup::episodes::{alarm_episodes, fence_intrusions};
+use crate::analysis::followup::options::*;
+use crate::util::columns::str_col as strs;
 // ------------------------------------------------------------------ overdue
 
 /// Hazards open at `as_of` past their deadline, with the escalation level
@@ -503,7 +181,7 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
             .time_span(TableKind::Violations, "detected_at")
             .await?
             .unwrap_or((from, as_of));
-        let day = crate::timeparse::local_day_expr(&tz, t.clone(), lo.max(from), hi.min(as_of))?;
+        let day = crate::model::time::local_day_expr(&tz, t.clone(), lo.max(from), hi.min(as_of))?;
         let mut batches = ds
             .table(TableKind::Violations)
             .await?
@@ -618,340 +296,6 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
         .done()
 }
 
-// ------------------------------------------------------------------ intrusions
-
-/// Restricted cells of the plan: (site, cell, zone, x0, y0, x1, y1).
-type Fence = (String, String, String, f64, f64, f64, f64);
-
-async fn fences(ds: &Dataset, site: Option<&str>) -> Result<Vec<Fence>> {
-    let mut out = vec![];
-    for b in table_rows(
-        ds,
-        TableKind::Cells,
-        site,
-        &["site", "cell", "zone"],
-        &[],
-        &["x_min", "y_min", "x_max", "y_max", "restricted"],
-    )
-    .await?
-    {
-        let (s, c, z) = (strs(&b, "site")?, strs(&b, "cell")?, strs(&b, "zone")?);
-        let r = b
-            .column_by_name("restricted")
-            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-            .ok_or_else(|| Error::schema("cells", "column `restricted` is not boolean"))?;
-        let (x0, y0, x1, y1) = (
-            floats(&b, "x_min")?,
-            floats(&b, "y_min")?,
-            floats(&b, "x_max")?,
-            floats(&b, "y_max")?,
-        );
-        for i in 0..b.num_rows() {
-            if r.is_null(i)
-                || !r.value(i)
-                || x0.is_null(i)
-                || y0.is_null(i)
-                || x1.is_null(i)
-                || y1.is_null(i)
-            {
-                continue;
-            }
-            out.push((
-                s.value(i).into(),
-                c.value(i).into(),
-                z.value(i).into(),
-                x0.value(i),
-                y0.value(i),
-                x1.value(i),
-                y1.value(i),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Entries into restricted (fenced) cells from the positions stream in
-/// `[from, as_of)`: an episode starts at the first fix inside a restricted
-/// cell and lasts while the person's consecutive fixes stay inside the same
-/// cell no more than `max_gap_minutes` apart; it ends at the first fix
-/// outside (`ended_by = "exit"`), at a longer gap (`"gap"`: the exit is the
-/// last fix inside) or is still open at the end (`"ongoing"`). People on
-/// the authorised list are ignored. Columns: `site`, `person_id`, `cell`,
-/// `zone`, `entry`, `exit`, `dwell_minutes`, `fixes`, `ended_by`.
-pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
-    o.check()?;
-    let (from, as_of) = window(ds, o).await?;
-    fence_intrusions_in(ds, o, from, as_of).await
-}
-
-/// [`fence_intrusions`] over `[from, as_of)` given as instants (µs).
-pub(crate) async fn fence_intrusions_in(
-    ds: &Dataset,
-    o: &AlertOptions,
-    from: i64,
-    as_of: i64,
-) -> Result<RecordBatch> {
-    let fences = fences(ds, o.site.as_deref()).await?;
-    let authorised: BTreeSet<&str> = o.authorised.iter().map(String::as_str).collect();
-    type Track = Vec<(i64, f64, f64)>;
-    let mut tracks: BTreeMap<(String, String), Track> = BTreeMap::new();
-    if !fences.is_empty() {
-        let t = cast(col("ts"), DataType::Int64);
-        let in_window = t.clone().gt_eq(lit(from)).and(t.lt(lit(as_of)));
-        let mut batches = table_stream_where(
-            ds,
-            TableKind::Positions,
-            o.site.as_deref(),
-            Some(in_window),
-            &["site", "person_id"],
-            &["ts"],
-            &["x", "y"],
-        )
-        .await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, p) = (strs(&b, "site")?, strs(&b, "person_id")?);
-            let t = ints(&b, "ts_us")?;
-            let (x, y) = (floats(&b, "x")?, floats(&b, "y")?);
-            for i in 0..b.num_rows() {
-                let ti = t.value(i);
-                if ti < from || ti >= as_of || authorised.contains(p.value(i)) {
-                    continue;
-                }
-                tracks
-                    .entry((s.value(i).into(), p.value(i).into()))
-                    .or_default()
-                    .push((ti, x.value(i), y.value(i)));
-            }
-        }
-    }
-    let gap = (o.max_gap_minutes * MINUTE as f64) as i64;
-    let mut eps: Vec<(String, String, usize, i64, i64, i64, &'static str)> = vec![];
-    for ((site, person), mut fixes) in tracks {
-        fixes.sort_by_key(|f| f.0);
-        let inside = |x: f64, y: f64| {
-            fences
-                .iter()
-                .position(|f| f.0 == site && x >= f.3 && x < f.5 && y >= f.4 && y < f.6)
-        };
-        // (fence, entry, last inside, fixes)
-        let mut cur: Option<(usize, i64, i64, i64)> = None;
-        for &(t, x, y) in &fixes {
-            let here = inside(x, y);
-            if let Some((f, entry, last, n)) = cur {
-                if t - last > gap {
-                    eps.push((site.clone(), person.clone(), f, entry, last, n, "gap"));
-                    cur = None;
-                } else if here != Some(f) {
-                    eps.push((site.clone(), person.clone(), f, entry, t, n, "exit"));
-                    cur = None;
-                } else {
-                    cur = Some((f, entry, t, n + 1));
-                    continue;
-                }
-            }
-            if let Some(f) = here {
-                cur = Some((f, t, t, 1));
-            }
-        }
-        if let Some((f, entry, last, n)) = cur {
-            eps.push((site.clone(), person.clone(), f, entry, last, n, "ongoing"));
-        }
-    }
-    let tz = ds.timezone();
-    Cols::default()
-        .text("site", eps.iter().map(|e| Some(e.0.clone())).collect())
-        .text("person_id", eps.iter().map(|e| Some(e.1.clone())).collect())
-        .text(
-            "cell",
-            eps.iter().map(|e| Some(fences[e.2].1.clone())).collect(),
-        )
-        .text(
-            "zone",
-            eps.iter().map(|e| Some(fences[e.2].2.clone())).collect(),
-        )
-        .time("entry", tz, eps.iter().map(|e| Some(e.3)).collect())
-        .time("exit", tz, eps.iter().map(|e| Some(e.4)).collect())
-        .float(
-            "dwell_minutes",
-            eps.iter()
-                .map(|e| Some((e.4 - e.3) as f64 / MINUTE as f64))
-                .collect(),
-        )
-        .int("fixes", eps.iter().map(|e| Some(e.5)).collect())
-        .text(
-            "ended_by",
-            eps.iter().map(|e| Some(e.6.to_string())).collect(),
-        )
-        .done()
-}
-
-// ------------------------------------------------------------------ episodes
-
-/// Sensor alarm episodes in `[from, as_of)`: per sensor and metric, readings
-/// in time order; an episode starts at a reading at or above the alarm
-/// threshold (the thresholds table, or `thresholds`), continues while
-/// readings stay at or above `alarm − hysteresis` no more than
-/// `reading_gap_minutes` apart, and ends at the first reading below
-/// (`ended_by = "clear"`, `end` = that reading), at a longer gap (`"gap"`,
-/// `end` = the last reading in the episode) or is still open (`"ongoing"`).
-/// Episodes shorter than `min_duration_minutes` are dropped. Columns:
-/// `sensor_id`, `metric`, `site`, `zone`, `cell`, `start`, `end`,
-/// `duration_minutes`, `peak`, `readings`, `threshold`, `ended_by`.
-pub async fn alarm_episodes(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
-    o.check()?;
-    let (from, as_of) = window(ds, o).await?;
-    alarm_episodes_in(ds, o, from, as_of).await
-}
-
-/// [`alarm_episodes`] over `[from, as_of)` given as instants (µs).
-pub(crate) async fn alarm_episodes_in(
-    ds: &Dataset,
-    o: &AlertOptions,
-    from: i64,
-    as_of: i64,
-) -> Result<RecordBatch> {
-    let mut limits: BTreeMap<String, f64> = BTreeMap::new();
-    for b in table_rows(
-        ds,
-        TableKind::Thresholds,
-        None,
-        &["metric"],
-        &[],
-        &["alarm"],
-    )
-    .await?
-    {
-        let (m, a) = (strs(&b, "metric")?, floats(&b, "alarm")?);
-        for i in 0..b.num_rows() {
-            limits.insert(m.value(i).into(), a.value(i));
-        }
-    }
-    limits.extend(o.thresholds.clone());
-    type Key = (String, String);
-    type Series = (Vec<(i64, f64)>, [Option<String>; 3]);
-    let mut series: BTreeMap<Key, Series> = BTreeMap::new();
-    let t = cast(col("ts"), DataType::Int64);
-    let wanted = t
-        .clone()
-        .gt_eq(lit(from))
-        .and(t.lt(lit(as_of)))
-        .and(col("value").is_not_null())
-        .and(if limits.is_empty() {
-            lit(false)
-        } else {
-            col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false)
-        });
-    let mut batches = table_stream_where(
-        ds,
-        TableKind::Readings,
-        o.site.as_deref(),
-        Some(wanted),
-        &["sensor_id", "metric", "site", "zone", "cell"],
-        &["ts"],
-        &["value"],
-    )
-    .await?;
-    while let Some(b) = batches.next().await {
-        let b = b?;
-        let (sn, m) = (strs(&b, "sensor_id")?, strs(&b, "metric")?);
-        let (s, z, c) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "cell")?);
-        let t = ints(&b, "ts_us")?;
-        let v = floats(&b, "value")?;
-        for i in 0..b.num_rows() {
-            let ti = t.value(i);
-            if ti < from || ti >= as_of || !limits.contains_key(m.value(i)) || v.is_null(i) {
-                continue;
-            }
-            let e = series
-                .entry((sn.value(i).into(), m.value(i).into()))
-                .or_insert_with(|| (vec![], [opt_s(s, i), opt_s(z, i), opt_s(c, i)]));
-            e.0.push((ti, v.value(i)));
-        }
-    }
-    let gap = (o.reading_gap_minutes * MINUTE as f64) as i64;
-    let min_len = (o.min_duration_minutes * MINUTE as f64) as i64;
-    struct Ep {
-        key: (String, String),
-        place: [Option<String>; 3],
-        start: i64,
-        end: i64,
-        peak: f64,
-        n: i64,
-        limit: f64,
-        by: &'static str,
-    }
-    let mut eps: Vec<Ep> = vec![];
-    for (key, (mut pts, place)) in series {
-        pts.sort_by_key(|p| p.0);
-        let limit = limits[&key.1];
-        let clear = limit - o.hysteresis;
-        // (start, last, peak, readings)
-        let mut cur: Option<(i64, i64, f64, i64)> = None;
-        let mut close = |cur: &mut Option<(i64, i64, f64, i64)>, end: i64, by: &'static str| {
-            if let Some((s, _, peak, n)) = cur.take()
-                && end - s >= min_len
-            {
-                eps.push(Ep {
-                    key: key.clone(),
-                    place: place.clone(),
-                    start: s,
-                    end,
-                    peak,
-                    n,
-                    limit,
-                    by,
-                });
-            }
-        };
-        for &(t, v) in &pts {
-            if let Some((_, last, _, _)) = cur
-                && t - last > gap
-            {
-                close(&mut cur, last, "gap");
-            }
-            match cur {
-                Some((s, _, peak, n)) if v >= clear => cur = Some((s, t, peak.max(v), n + 1)),
-                Some(_) => close(&mut cur, t, "clear"),
-                None if v >= limit => cur = Some((t, t, v, 1)),
-                None => {}
-            }
-        }
-        if let Some((_, last, _, _)) = cur {
-            close(&mut cur, last, "ongoing");
-        }
-    }
-    let tz = ds.timezone();
-    Cols::default()
-        .text(
-            "sensor_id",
-            eps.iter().map(|e| Some(e.key.0.clone())).collect(),
-        )
-        .text(
-            "metric",
-            eps.iter().map(|e| Some(e.key.1.clone())).collect(),
-        )
-        .text("site", eps.iter().map(|e| e.place[0].clone()).collect())
-        .text("zone", eps.iter().map(|e| e.place[1].clone()).collect())
-        .text("cell", eps.iter().map(|e| e.place[2].clone()).collect())
-        .time("start", tz, eps.iter().map(|e| Some(e.start)).collect())
-        .time("end", tz, eps.iter().map(|e| Some(e.end)).collect())
-        .float(
-            "duration_minutes",
-            eps.iter()
-                .map(|e| Some((e.end - e.start) as f64 / MINUTE as f64))
-                .collect(),
-        )
-        .float("peak", eps.iter().map(|e| Some(e.peak)).collect())
-        .int("readings", eps.iter().map(|e| Some(e.n)).collect())
-        .float("threshold", eps.iter().map(|e| Some(e.limit)).collect())
-        .text(
-            "ended_by",
-            eps.iter().map(|e| Some(e.by.to_string())).collect(),
-        )
-        .done()
-}
-
 // ------------------------------------------------------------------ points
 
 /// Rewards and penalties of the year of `as_of`: the year, the last month
@@ -975,7 +319,10 @@ async fn ledger(
     let year = micros_to_local(&tz, as_of - 1).map_or(1970, |l| l.year());
     let last_month = micros_to_local(&tz, as_of - 1).map_or(12, |l| l.month());
     let month_start = |m: u32| {
-        crate::kpis::local_day_start(&tz, NaiveDate::from_ymd_opt(year, m, 1).unwrap_or_default())
+        crate::model::time::local_day_start(
+            &tz,
+            NaiveDate::from_ymd_opt(year, m, 1).unwrap_or_default(),
+        )
     };
     let start = month_start(1);
     let p = &o.points;
@@ -1033,7 +380,7 @@ async fn ledger(
     }
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
-        return Ok((year, last_month, crate::dataset::empty_stream()));
+        return Ok((year, last_month, crate::session::context::empty_stream()));
     };
     for p in parts {
         all = all.union(p)?;
@@ -1070,8 +417,8 @@ async fn each_person(
         let b = b?;
         let (s, who) = (strs(&b, "site")?, strs(&b, "person")?);
         let month = ints(&b, "month")?;
-        let r = crate::patterns::col_as::<Float64Array>(&b, "rewards")?;
-        let pen = crate::patterns::col_as::<Float64Array>(&b, "penalties")?;
+        let r = crate::util::columns::col_as::<Float64Array>(&b, "rewards")?;
+        let pen = crate::util::columns::col_as::<Float64Array>(&b, "penalties")?;
         for i in 0..b.num_rows() {
             let same = current
                 .as_ref()
@@ -1182,7 +529,7 @@ pub async fn write_points_ledger(
     o: &AlertOptions,
     paths: &[std::path::PathBuf],
 ) -> Result<(usize, Vec<u64>)> {
-    use crate::output::FileSink;
+    use crate::io::output::FileSink;
     let mut sinks: Vec<FileSink> = vec![];
     points_ledger_batches(ds, o, LEDGER_BATCH_ROWS, &mut |b| {
         if sinks.is_empty() {

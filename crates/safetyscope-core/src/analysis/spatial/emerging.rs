@@ -33,13 +33,16 @@ use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{cast, col, lit};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::heatmap::{EventKind, filtered};
-use crate::hotspots::{Transform, WeightsKind, gi_star, ints, strings};
-use crate::schema::TableKind;
-use crate::stats::{benjamini_hochberg, two_sided_p};
-use crate::timeparse::{local_to_micros, micros_to_local, parse_tz};
+use crate::analysis::spatial::hotspots::{Transform, WeightsKind, gi_star};
+use crate::model::options::EventKind;
+use crate::model::schema::TableKind;
+use crate::model::time::{local_to_micros, micros_to_local, parse_tz};
+use crate::session::dataset::Dataset;
+use crate::session::window::filtered;
+use crate::util::columns::ints;
+use crate::util::columns::strings;
+use crate::util::error::{Error, Result};
+use crate::util::stats::{benjamini_hochberg, two_sided_p};
 
 /// Length of a time slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +275,7 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
     }
     let tz = parse_tz(ds.timezone())?;
     let (from, to) =
-        crate::risk::resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 365).await?;
+        crate::session::window::resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 365).await?;
     // Slice starts in local time from the slice containing `from` to `to`.
     let first = slice_start(
         micros_to_local(&tz, from)
@@ -332,8 +335,8 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
             .await?;
         for batch in &b {
             let (s, c) = (strings(batch, "site")?, strings(batch, "cell")?);
-            let sl = crate::risk::f64s(batch, "slice")?;
-            let n = crate::risk::f64s(batch, "n")?;
+            let sl = crate::util::columns::f64s(batch, "slice")?;
+            let n = crate::util::columns::f64s(batch, "n")?;
             for i in 0..batch.num_rows() {
                 if arrow::array::Array::is_null(&c, i) {
                     continue;
@@ -532,7 +535,7 @@ fn category_color(c: &str) -> &'static str {
 pub fn emerging_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
     let cat = strings(batch, "category")?;
     let hist = strings(batch, "history")?;
-    let events = crate::risk::f64s(batch, "events")?;
+    let events = crate::util::columns::f64s(batch, "events")?;
     let items = [
         "new",
         "consecutive",

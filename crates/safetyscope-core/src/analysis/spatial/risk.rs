@@ -19,11 +19,15 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::hotspots::{ints, strings};
-use crate::schema::TableKind;
-use crate::timeparse::parse_tz;
+use crate::model::options::RiskWeights;
+use crate::model::options::RollUp;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::session::window::resolve_window;
+use crate::util::columns::ints;
+use crate::util::columns::strings;
+use crate::util::columns::{f64s, i64s};
+use crate::util::error::{Error, Result};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -152,61 +156,6 @@ impl BandTable {
     }
 }
 
-/// Weights of the evidence components.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RiskWeights {
-    /// Per near miss.
-    pub near_miss: f64,
-    /// Per first-aid case.
-    pub first_aid: f64,
-    /// Per minor injury (轻伤).
-    pub minor: f64,
-    /// Per serious injury (重伤).
-    pub serious: f64,
-    /// Per fatality.
-    pub fatal: f64,
-    /// Per general hazard open at the end of the window.
-    pub open_hazard_general: f64,
-    /// Per major hazard open at the end of the window.
-    pub open_hazard_major: f64,
-    /// Per general hazard past its deadline, before the age factor.
-    pub overdue_hazard_general: f64,
-    /// Per major hazard past its deadline, before the age factor.
-    pub overdue_hazard_major: f64,
-    /// Overdue weights grow by this fraction per day overdue…
-    pub overdue_growth_per_day: f64,
-    /// …up to this multiple.
-    pub overdue_cap: f64,
-    /// Per violation.
-    pub violation: f64,
-    /// Per sensor alarm episode starting in the window (the sensor's cell).
-    pub alarm_episode: f64,
-    /// Per fence intrusion (entry into a restricted cell) in the window.
-    pub intrusion: f64,
-}
-
-impl Default for RiskWeights {
-    fn default() -> Self {
-        RiskWeights {
-            near_miss: 1.0,
-            first_aid: 2.0,
-            minor: 5.0,
-            serious: 15.0,
-            fatal: 40.0,
-            open_hazard_general: 1.0,
-            open_hazard_major: 4.0,
-            overdue_hazard_general: 2.0,
-            overdue_hazard_major: 8.0,
-            overdue_growth_per_day: 1.0 / 7.0,
-            overdue_cap: 3.0,
-            violation: 0.5,
-            alarm_episode: 2.0,
-            intrusion: 1.0,
-        }
-    }
-}
-
 /// How the final level combines the two sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,18 +166,6 @@ pub enum LevelRule {
     Static,
     /// The dynamic evidence only.
     Dynamic,
-}
-
-/// Roll-up of the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RollUp {
-    /// One row per cell.
-    Cell,
-    /// One row per zone.
-    Zone,
-    /// One row per site.
-    Site,
 }
 
 /// Options of [`risk_map`].
@@ -343,7 +280,9 @@ async fn evidence(
     site: Option<&str>,
     o: &RiskOptions,
 ) -> Result<[BTreeMap<CellKey, Evidence>; 2]> {
-    use crate::scan::{CellIndex, NO_CELL, codes, column, partitions, tally_by_cell, times};
+    use crate::session::scan::{
+        CellIndex, NO_CELL, codes, column, partitions, tally_by_cell, times,
+    };
     let w = &o.weights;
     let prev = from - (to - from);
     let index = Arc::new(CellIndex::new(
@@ -532,19 +471,21 @@ async fn evidence(
         }
     }
     // Sensor alarm episodes and fence intrusions starting in each window.
-    let follow = crate::alerts::AlertOptions {
+    let follow = crate::analysis::followup::options::AlertOptions {
         site: site.map(str::to_string),
         ..Default::default()
     };
     for (k, (a, b)) in [(from, to), (prev, from)].into_iter().enumerate() {
         if w.alarm_episode != 0.0 {
-            let eps = crate::alerts::alarm_episodes_in(ds, &follow, a, b).await?;
+            let eps =
+                crate::analysis::followup::episodes::alarm_episodes_in(ds, &follow, a, b).await?;
             add_episodes(&mut out[k], &eps, "start", b, o, w.alarm_episode, |e| {
                 &mut e.alarms
             })?;
         }
         if w.intrusion != 0.0 {
-            let eps = crate::alerts::fence_intrusions_in(ds, &follow, a, b).await?;
+            let eps =
+                crate::analysis::followup::episodes::fence_intrusions_in(ds, &follow, a, b).await?;
             add_episodes(&mut out[k], &eps, "entry", b, o, w.intrusion, |e| {
                 &mut e.intrusions
             })?;
@@ -585,7 +526,7 @@ impl Windows {
     ) -> impl Iterator<Item = (usize, u64, u64, u64)> + 'a {
         (0..cells.len()).filter_map(move |i| {
             let (k, t) = (cells[i], t[i]);
-            if k == crate::scan::NO_CELL
+            if k == crate::session::scan::NO_CELL
                 || nulls.is_some_and(|n| n.is_null(i))
                 || t < self.prev
                 || t >= self.to
@@ -636,29 +577,6 @@ fn add_episodes(
 
 fn key(s: &StringArray, c: &StringArray, i: usize) -> Option<CellKey> {
     (!s.is_null(i) && !c.is_null(i)).then(|| (s.value(i).to_string(), c.value(i).to_string()))
-}
-
-/// A numeric result column as f64.
-pub(crate) fn f64s(b: &RecordBatch, name: &str) -> Result<Float64Array> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
-    let a = arrow::compute::cast(a, &DataType::Float64)?;
-    Ok(a.as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("float64")
-        .clone())
-}
-
-fn i64s(b: &RecordBatch, name: &str) -> Result<Int64Array> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
-    let a = arrow::compute::cast(a, &DataType::Int64)?;
-    Ok(a.as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("int64")
-        .clone())
 }
 
 /// One cell of the plan.
@@ -862,73 +780,6 @@ pub fn eb_smooth(
 /// to 90 days before `to`.
 async fn window(ds: &Dataset, o: &RiskOptions) -> Result<(i64, i64)> {
     resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 90).await
-}
-
-/// A window `[from, to)` in µs: `to` defaults to the local midnight after the
-/// latest incident, hazard or violation, `from` to `default_days` before `to`.
-pub(crate) async fn resolve_window(
-    ds: &Dataset,
-    from: Option<&str>,
-    to: Option<&str>,
-    default_days: i64,
-) -> Result<(i64, i64)> {
-    let tz = parse_tz(ds.timezone())?;
-    let parse = |opt: &str, v: &str| crate::heatmap::parse_local(ds, opt, v);
-    let to = match to {
-        Some(v) => parse("to", v)?,
-        None => {
-            let mut latest = i64::MIN;
-            for (kind, c) in [
-                (TableKind::Incidents, "occurred_at"),
-                (TableKind::Hazards, "reported_at"),
-                (TableKind::Violations, "detected_at"),
-            ] {
-                let b = ds
-                    .table(kind)
-                    .await?
-                    .aggregate(
-                        vec![],
-                        vec![
-                            datafusion::functions_aggregate::expr_fn::max(cast(
-                                col(c),
-                                DataType::Int64,
-                            ))
-                            .alias("m"),
-                        ],
-                    )?
-                    .collect()
-                    .await?;
-                if let Some(b) = b.first() {
-                    let m = i64s(b, "m")?;
-                    if b.num_rows() > 0 && !m.is_null(0) {
-                        latest = latest.max(m.value(0));
-                    }
-                }
-            }
-            if latest == i64::MIN {
-                return Err(Error::data(
-                    "incidents",
-                    "no events to place a default window; give `to`",
-                ));
-            }
-            // The local midnight after the latest event.
-            let local = crate::timeparse::micros_to_local(&tz, latest)
-                .ok_or_else(|| Error::data("incidents", "timestamp out of range"))?;
-            let next = (local.date() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
-            crate::timeparse::local_to_micros(&tz, next).unwrap_or(latest + DAY_US)
-        }
-    };
-    let from = match from {
-        Some(v) => parse("from", v)?,
-        None => to - default_days * DAY_US,
-    };
-    if from >= to {
-        return Err(Error::option(
-            "from",
-            "the window is empty: `from` must be before `to`",
-        ));
-    }
-    Ok((from, to))
 }
 
 /// The output schema of [`risk_map`] per cell.
@@ -1145,7 +996,7 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
 
 /// Hot-spot markers: Gi* (queen contiguity, binary weights, cell included)
 /// on the cells' scores of each site, Benjamini–Hochberg over all cells, the
-/// class as in [`crate::hotspots`] (`hot_99` … `cold_99`, `not_significant`).
+/// class as in [`crate::analysis::spatial::hotspots`] (`hot_99` … `cold_99`, `not_significant`).
 fn mark_hotspots(rows: &mut [Row]) {
     let mut p_all: Vec<Option<f64>> = vec![None; rows.len()];
     let mut z_all: Vec<Option<f64>> = vec![None; rows.len()];
@@ -1173,17 +1024,23 @@ fn mark_hotspots(rows: &mut [Row]) {
             })
             .collect();
         let y: Vec<f64> = idx.iter().map(|&i| rows[i].ev.total()).collect();
-        let gi = crate::hotspots::gi_star(&y, &nb, crate::hotspots::Transform::Binary, 0, 0);
+        let gi = crate::analysis::spatial::hotspots::gi_star(
+            &y,
+            &nb,
+            crate::analysis::spatial::hotspots::Transform::Binary,
+            0,
+            0,
+        );
         for (k, &i) in idx.iter().enumerate() {
             z_all[i] = gi[k].z;
             p_all[i] = if gi[k].neighbors > 0 {
-                gi[k].z.map(crate::stats::two_sided_p)
+                gi[k].z.map(crate::util::stats::two_sided_p)
             } else {
                 None
             };
         }
     }
-    let q = crate::stats::benjamini_hochberg(&p_all);
+    let q = crate::util::stats::benjamini_hochberg(&p_all);
     for (i, r) in rows.iter_mut().enumerate() {
         r.hotspot_z = z_all[i];
         r.hotspot = Some(match (z_all[i], q[i]) {

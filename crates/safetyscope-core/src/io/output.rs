@@ -4,7 +4,7 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use crate::error::{Error, Result};
+use crate::util::error::{Error, Result};
 
 /// Output formats of results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
-use crate::error::{Error, Result};
+use crate::util::error::{Error, Result};
 
 /// Default timezone of a dataset.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
@@ -443,4 +443,13 @@ mod local_day_tests {
             }
         }
     }
+}
+
+/// The first instant of a local day (midnight, or the first valid time
+/// after a skipped midnight).
+pub(crate) fn local_day_start(tz: &Tz, d: NaiveDate) -> i64 {
+    let midnight = d.and_time(chrono::NaiveTime::MIN);
+    (0..96)
+        .find_map(|k| local_to_micros(tz, midnight + chrono::Duration::minutes(15 * k)))
+        .unwrap_or_else(|| midnight.and_utc().timestamp_micros())
 }

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{Datelike, NaiveDate};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::schema::TableKind;
-use crate::timeparse::{local_to_micros, micros_to_local, parse_tz};
+use crate::model::schema::TableKind;
+use crate::model::time::local_day_start;
+use crate::model::time::{micros_to_local, parse_tz};
+use crate::session::dataset::Dataset;
+use crate::util::error::{Error, Result};
 
 /// How a KPI behaves over a period (decides expectation and projection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -379,31 +379,10 @@ Every KPI is computed per scope (`group`, a site, or `site/zone`) and local cale
 
 // ------------------------------------------------------------------ facts
 
-/// A zone, severity, activity kind or person held once however many rows
-/// name it.
-pub(crate) type Name = std::sync::Arc<str>;
-
-/// The names of one load, each stored once.
-#[derive(Debug, Default)]
-pub(crate) struct Names(std::collections::HashSet<Name>);
-
-impl Names {
-    pub(crate) fn get(&mut self, s: &str) -> Name {
-        if let Some(n) = self.0.get(s) {
-            return n.clone();
-        }
-        let n: Name = s.into();
-        self.0.insert(n.clone());
-        n
-    }
-
-    pub(crate) fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
-        (!a.is_null(i)).then(|| self.get(a.value(i)))
-    }
-}
-
-use crate::measure::{Facts, Window};
-use crate::patterns::{col_as as typed, str_col as strs};
+use crate::analysis::kpis::measure::{Facts, Window};
+use crate::analysis::kpis::scope::{Period, Scope};
+use crate::util::columns::col_as as typed;
+use crate::util::columns::str_col as strs;
 
 fn opt_s(a: &StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
@@ -411,166 +390,7 @@ fn opt_s(a: &StringArray, i: usize) -> Option<String> {
 
 // ------------------------------------------------------------- scopes & periods
 
-/// Where a KPI is measured.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Scope {
-    /// Site, or none for the group.
-    pub site: Option<String>,
-    /// Zone within the site.
-    pub zone: Option<String>,
-}
-
-impl Scope {
-    /// Parse `group`, `SITE` or `SITE/ZONE`.
-    pub fn parse(s: &str) -> Scope {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("group") || s.is_empty() {
-            return Scope {
-                site: None,
-                zone: None,
-            };
-        }
-        match s.split_once('/') {
-            Some((a, b)) => Scope {
-                site: Some(a.to_string()),
-                zone: Some(b.to_string()),
-            },
-            None => Scope {
-                site: Some(s.to_string()),
-                zone: None,
-            },
-        }
-    }
-
-    /// `group`, `SITE` or `SITE/ZONE`.
-    pub fn label(&self) -> String {
-        match (&self.site, &self.zone) {
-            (None, _) => "group".into(),
-            (Some(s), None) => s.clone(),
-            (Some(s), Some(z)) => format!("{s}/{z}"),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match (&self.site, &self.zone) {
-            (None, _) => "group",
-            (Some(_), None) => "site",
-            _ => "zone",
-        }
-    }
-}
-
-/// A local calendar period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Period {
-    /// `2025`, `2025-Q1` or `2025-03`.
-    pub label: String,
-    /// `year`, `quarter` or `month`.
-    pub kind: &'static str,
-    /// First local day.
-    pub first: NaiveDate,
-    /// First local day after the period.
-    pub next: NaiveDate,
-}
-
-impl Period {
-    /// Parse a period label.
-    pub fn parse(s: &str) -> Result<Period> {
-        let bad = || {
-            Error::option(
-                "period",
-                format!("`{s}` is not a period (2025, 2025-Q1 or 2025-03)"),
-            )
-        };
-        let s = s.trim();
-        let (kind, y, m0, months) = if let Some((y, q)) = s.split_once("-Q") {
-            let q: u32 = q.parse().map_err(|_| bad())?;
-            if !(1..=4).contains(&q) {
-                return Err(bad());
-            }
-            ("quarter", y, (q - 1) * 3, 3)
-        } else if let Some((y, m)) = s.split_once('-') {
-            let m: u32 = m.parse().map_err(|_| bad())?;
-            if !(1..=12).contains(&m) {
-                return Err(bad());
-            }
-            ("month", y, m - 1, 1)
-        } else {
-            ("year", s, 0, 12)
-        };
-        let y: i32 = y.parse().map_err(|_| bad())?;
-        let first = NaiveDate::from_ymd_opt(y, m0 + 1, 1).ok_or_else(bad)?;
-        let next = first
-            .checked_add_months(chrono::Months::new(months))
-            .ok_or_else(bad)?;
-        Ok(Period {
-            label: s.to_string(),
-            kind,
-            first,
-            next,
-        })
-    }
-
-    fn months(&self) -> f64 {
-        let a = self.first.year() * 12 + self.first.month0() as i32;
-        let b = self.next.year() * 12 + self.next.month0() as i32;
-        f64::from(b - a)
-    }
-
-    /// The same period one year earlier.
-    fn year_before(&self) -> Period {
-        let shift = |d: NaiveDate| d.checked_sub_months(chrono::Months::new(12)).unwrap_or(d);
-        let label = match self.kind {
-            "year" => format!("{}", self.first.year() - 1),
-            "quarter" => format!("{}-Q{}", self.first.year() - 1, self.first.month0() / 3 + 1),
-            _ => format!("{}-{:02}", self.first.year() - 1, self.first.month()),
-        };
-        Period {
-            label,
-            kind: self.kind,
-            first: shift(self.first),
-            next: shift(self.next),
-        }
-    }
-}
-
-/// The first instant of a local day (midnight, or the first valid time
-/// after a skipped midnight).
-pub(crate) fn local_day_start(tz: &Tz, d: NaiveDate) -> i64 {
-    let midnight = d.and_time(chrono::NaiveTime::MIN);
-    (0..96)
-        .find_map(|k| local_to_micros(tz, midnight + chrono::Duration::minutes(15 * k)))
-        .unwrap_or_else(|| midnight.and_utc().timestamp_micros())
-}
-
 // ------------------------------------------------------------------ measures
-
-/// Value of one KPI with its parts.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Measure {
-    /// The value (null when undefined, e.g. a zero denominator).
-    pub value: Option<f64>,
-    /// Numerator, where the KPI is a ratio.
-    pub numerator: Option<f64>,
-    /// Denominator, where the KPI is a ratio.
-    pub denominator: Option<f64>,
-}
-
-/// Linear-interpolation quantile of sorted values (numpy's default).
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(quantile_at(sorted[lo], sorted[hi], pos - lo as f64))
-}
-
-/// The value a fraction `frac` of the way from `lo` to `hi` (the
-/// interpolation step of [`quantile`]).
-pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
-    lo + (hi - lo) * frac
-}
 
 // ------------------------------------------------------------------ kpis
 
@@ -620,7 +440,7 @@ fn kpi_schema() -> Arc<Schema> {
 }
 
 fn parse_as_of(ds: &Dataset, v: Option<&str>) -> Result<Option<i64>> {
-    v.map(|v| crate::heatmap::parse_local(ds, "as_of", v))
+    v.map(|v| crate::session::window::parse_local(ds, "as_of", v))
         .transpose()
 }
 
@@ -924,7 +744,7 @@ fn check_target(t: &Target, where_: &str) -> Result<()> {
             ),
         )
     })?;
-    let dir = crate::vocab::TARGET_DIRECTIONS.resolve(&t.direction);
+    let dir = crate::model::vocab::TARGET_DIRECTIONS.resolve(&t.direction);
     if dir.is_none() {
         return Err(Error::data(
             "targets",
@@ -1085,7 +905,8 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
             let def = kpi_def(&t.kpi).expect("checked");
             let scope = Scope::parse(&t.scope);
             let p = Period::parse(&t.period)?;
-            let at_most = crate::vocab::TARGET_DIRECTIONS.resolve(&t.direction) == Some("at_most");
+            let at_most =
+                crate::model::vocab::TARGET_DIRECTIONS.resolve(&t.direction) == Some("at_most");
             let (a, e) = (local_day_start(&tz, p.first), local_day_start(&tz, p.next));
             let now = as_of.clamp(a, e);
             let elapsed = (now - a) as f64 / (e - a) as f64;
@@ -1172,12 +993,12 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
                         if room < 0.0 {
                             0.0
                         } else {
-                            1.0 - crate::stats::poisson_sf(room.floor(), rate_left)
+                            1.0 - crate::util::stats::poisson_sf(room.floor(), rate_left)
                         }
                     } else if room <= 0.0 {
                         1.0
                     } else {
-                        crate::stats::poisson_sf(room.ceil() - 1.0, rate_left)
+                        crate::util::stats::poisson_sf(room.ceil() - 1.0, rate_left)
                     })
                 }
                 _ => None,

@@ -23,8 +23,8 @@ use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::error::{Error, Result};
-use crate::ingest::{Format, Source, SourceData};
+use crate::io::format::Format;
+use crate::util::error::{Error, Result};
 
 /// Whether `location` is an object-store URL this build reads.
 pub fn is_url(location: &str) -> bool {
@@ -48,12 +48,12 @@ pub fn join_location(base: &Path, location: &str) -> PathBuf {
     }
 }
 
-/// One object of a store: what a [`SourceData::Object`] reads.
+/// One object of a store: what a source on S3 reads.
 #[derive(Clone)]
 pub struct Object {
-    store: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-    size: u64,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: ObjectPath,
+    pub(crate) size: u64,
 }
 
 impl std::fmt::Debug for Object {
@@ -94,7 +94,7 @@ fn block<T: Send + 'static>(
     }
 }
 
-fn split(url: &str) -> Result<(String, String)> {
+pub(crate) fn split(url: &str) -> Result<(String, String)> {
     let rest = url
         .split_once("://")
         .map(|(_, r)| r)
@@ -107,7 +107,7 @@ fn split(url: &str) -> Result<(String, String)> {
 }
 
 /// The store of a bucket (built once per bucket from the environment).
-fn store(url: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+pub(crate) fn store(url: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
     let mut stores = STORES
         .get_or_init(Default::default)
@@ -136,12 +136,16 @@ fn remote_error(url: &str, e: object_store::Error) -> Error {
     }
 }
 
-fn url_for(bucket: &str, key: &str) -> String {
+pub(crate) fn url_for(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
 }
 
 /// The objects under a key prefix (recursively), sorted by key.
-fn list(store: &Arc<dyn ObjectStore>, url: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+pub(crate) fn list(
+    store: &Arc<dyn ObjectStore>,
+    url: &str,
+    prefix: &str,
+) -> Result<Vec<(String, u64)>> {
     let store = store.clone();
     let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
     let mut objects = block(async move {
@@ -157,7 +161,7 @@ fn list(store: &Arc<dyn ObjectStore>, url: &str, prefix: &str) -> Result<Vec<(St
 }
 
 /// The size of one object, `None` when there is none at `key`.
-fn head(store: &Arc<dyn ObjectStore>, url: &str, key: &str) -> Result<Option<u64>> {
+pub(crate) fn head(store: &Arc<dyn ObjectStore>, url: &str, key: &str) -> Result<Option<u64>> {
     if key.is_empty() {
         return Ok(None);
     }
@@ -185,104 +189,12 @@ pub(crate) fn exists(url: &str) -> Result<bool> {
     Ok(head(&store(url, &bucket)?, url, &key)?.is_some())
 }
 
-/// Expand a URL (object, prefix or glob) into sources, as
-/// [`crate::ingest::discover`] does for local paths.
-pub(crate) fn discover(url: &str, format: Option<Format>) -> Result<Vec<Source>> {
-    let (bucket, key) = split(url)?;
-    let store = store(url, &bucket)?;
-    // (key, size, the prefix partitions are relative to)
-    let mut found: Vec<(String, u64, Option<String>)> = Vec::new();
-    let is_glob = key.contains(['*', '?', '[']);
-    if is_glob {
-        let fixed: String = key
-            .split('/')
-            .take_while(|s| !s.contains(['*', '?', '[']))
-            .collect::<Vec<_>>()
-            .join("/");
-        let pattern = glob::Pattern::new(&key)
-            .map_err(|e| Error::option("path", format!("bad glob `{url}`: {e}")))?;
-        for (k, size) in list(&store, url, &fixed)? {
-            if pattern.matches(&k) {
-                found.push((k, size, None));
-            }
-        }
-        if found.is_empty() {
-            return Err(Error::NotFound(PathBuf::from(url)));
-        }
-    } else if let Some(size) = head(&store, url, &key)? {
-        found.push((key.clone(), size, None));
-    } else {
-        found = list(&store, url, &key)?
-            .into_iter()
-            .map(|(k, size)| (k, size, Some(key.clone())))
-            .collect();
-        if found.is_empty() {
-            return Err(Error::NotFound(PathBuf::from(url)));
-        }
-    }
-    let mut out = Vec::new();
-    for (k, size, root) in found {
-        let rel = match &root {
-            Some(r) if !r.is_empty() => k.strip_prefix(r.as_str()).unwrap_or(&k),
-            _ => &k,
-        }
-        .trim_start_matches('/');
-        let name = k.rsplit('/').next().unwrap_or_default();
-        // Hidden and marker objects (`_SUCCESS`, `.part`), in any segment
-        // under the root.
-        if root.is_some() && rel.split('/').any(|s| s.starts_with(['.', '_'])) {
-            continue;
-        }
-        let fmt = match format.or_else(|| Format::from_name(name)) {
-            Some(f) => f,
-            None if root.is_some() => continue,
-            None => {
-                return Err(Error::option(
-                    "format",
-                    format!(
-                        "cannot tell the format of {}; set `format`",
-                        url_for(&bucket, &k)
-                    ),
-                ));
-            }
-        };
-        let partitions = match root {
-            Some(_) => rel
-                .split('/')
-                .rev()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .filter_map(|c| c.split_once('='))
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            None => Vec::new(),
-        };
-        out.push(Source {
-            label: url_for(&bucket, &k),
-            data: SourceData::Object(Object {
-                store: store.clone(),
-                path: ObjectPath::from(k.as_str()),
-                size,
-            }),
-            format: fmt,
-            partitions,
-        });
-    }
-    if out.is_empty() {
-        return Err(Error::data(
-            url,
-            "no readable files (parquet, csv, ndjson, arrow) found",
-        ));
-    }
-    Ok(out)
-}
-
 /// The canonical tables directly under a dataset prefix: objects named
 /// after a table (`incidents.parquet`) or prefixes named after one
 /// (`incidents/…`), as URLs.
-pub(crate) fn canonical_tables(url: &str) -> Result<Vec<(crate::schema::TableKind, String)>> {
+pub(crate) fn canonical_tables(
+    url: &str,
+) -> Result<Vec<(crate::model::schema::TableKind, String)>> {
     let (bucket, key) = split(url)?;
     let store = store(url, &bucket)?;
     let objects = list(&store, url, &key)?;
@@ -291,7 +203,7 @@ pub(crate) fn canonical_tables(url: &str) -> Result<Vec<(crate::schema::TableKin
         return Err(Error::NotFound(PathBuf::from(url)));
     }
     let mut out = Vec::new();
-    for kind in crate::schema::TableKind::ALL {
+    for kind in crate::model::schema::TableKind::ALL {
         let hit = objects.iter().find_map(|(k, _)| {
             let rel = k.strip_prefix(key.as_str())?.trim_start_matches('/');
             let first = rel.split('/').next()?;

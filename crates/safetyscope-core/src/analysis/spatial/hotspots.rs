@@ -1,6 +1,6 @@
 //! Getis-Ord Gi* hot and cold spots over the cells of the site plan.
 //!
-//! The values are event counts per cell from [`crate::heatmap::event_heatmap`]
+//! The values are event counts per cell from [`crate::analysis::spatial::heatmap::event_heatmap`]
 //! (a DataFusion plan); the statistic itself runs on that small aggregated
 //! result. Each site's grid is analysed on its own.
 //!
@@ -31,12 +31,15 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::heatmap::{EventKind, HeatmapOptions, event_heatmap};
-use crate::rng::Rng;
-use crate::schema::TableKind;
-use crate::stats::{benjamini_hochberg, two_sided_p};
+use crate::analysis::spatial::heatmap::{HeatmapOptions, event_heatmap};
+use crate::model::options::EventKind;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::util::columns::ints;
+use crate::util::columns::strings;
+use crate::util::error::{Error, Result};
+use crate::util::rng::Rng;
+use crate::util::stats::{benjamini_hochberg, two_sided_p};
 
 /// How neighbours are defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,7 +362,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
         from: o.from.clone(),
         to: o.to.clone(),
         site: o.site.clone(),
-        by: crate::risk::RollUp::Cell,
+        by: crate::model::options::RollUp::Cell,
     };
     let batches = event_heatmap(ds, &hm).await?.collect().await?;
     let centroids = cell_centroids(ds);
@@ -517,28 +520,6 @@ fn cell_centroids(ds: &Dataset) -> BTreeMap<(String, String), (f64, f64)> {
     out
 }
 
-pub(crate) fn strings(b: &RecordBatch, name: &str) -> Result<StringArray> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
-    let a = arrow::compute::cast(a, &DataType::Utf8)?;
-    Ok(a.as_any()
-        .downcast_ref::<StringArray>()
-        .expect("utf8")
-        .clone())
-}
-
-pub(crate) fn ints(b: &RecordBatch, name: &str) -> Result<Int32Array> {
-    let a = b
-        .column_by_name(name)
-        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
-    let a = arrow::compute::cast(a, &DataType::Int32)?;
-    Ok(a.as_any()
-        .downcast_ref::<Int32Array>()
-        .expect("int32")
-        .clone())
-}
-
 /// Fill colour of a hot-spot class (text labels carry the same information).
 pub fn class_color(class: &str) -> &'static str {
     match class {
@@ -558,8 +539,8 @@ pub fn class_color(class: &str) -> &'static str {
 pub fn hotspots_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
     let class = strings(batch, "class")?;
     let conf = ints(batch, "confidence")?;
-    let value = crate::risk::f64s(batch, "value")?;
-    let z = crate::risk::f64s(batch, "z")?;
+    let value = crate::util::columns::f64s(batch, "value")?;
+    let z = crate::util::columns::f64s(batch, "z")?;
     let items = [
         ("hot_99", "+3 hot 99%"),
         ("hot_95", "+2 hot 95%"),

@@ -5,12 +5,12 @@
 //! Ingest streams every source batch by batch through validation into the
 //! files, so memory holds one batch per table. Duplicate ids are found
 //! after each table is written, from fingerprints spilled to disk and
-//! sorted one 64th at a time ([`crate::ingest::IdSpill`]); the few files
+//! sorted one 64th at a time ([`crate::io::ingest::IdSpill`]); the few files
 //! holding a later occurrence of an id are rewritten without it, and the
 //! report counts those rows as an in-memory load does. Analyses over a store read
 //! the files through the DataFusion session as they query: nothing but the
 //! site plan is held in memory, and the session's memory pool (with spilling
-//! to disk, see [`crate::dataset::set_memory_limit`]) bounds the rest. The
+//! to disk, see [`crate::session::context::set_memory_limit`]) bounds the rest. The
 //! files are plain Parquet in the canonical schema, so DuckDB, Polars or a
 //! distributed engine read them as they are.
 //!
@@ -33,15 +33,19 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, OnTableError, TableInput, for_each_table, new_context};
-use crate::error::{Error, Result};
-use crate::ingest::{
-    Duplicate, IdSpill, SiteExtents, TableStream, load_table, site_extents, source_rows,
-    stream_table,
+use crate::io::ingest::{
+    Duplicate, IdSpill, SiteExtents, TableStream, load_table, site_extents, stream_table,
 };
-use crate::report::{Example, Reason, TableReport, ValidationReport};
-use crate::schema::TableKind;
-use crate::timeparse::DEFAULT_TIMEZONE;
+use crate::io::inputs::OnTableError;
+use crate::io::inputs::TableInput;
+use crate::io::inputs::for_each_table;
+use crate::io::source::source_rows;
+use crate::model::report::{Example, Reason, TableReport, ValidationReport};
+use crate::model::schema::TableKind;
+use crate::model::time::DEFAULT_TIMEZONE;
+use crate::session::context::new_context;
+use crate::session::dataset::Dataset;
+use crate::util::error::{Error, Result};
 
 /// The manifest's file name inside a store directory.
 pub const MANIFEST: &str = "_safetyscope.json";
@@ -62,7 +66,7 @@ pub struct Manifest {
     pub source: String,
     /// The shift roster of the dataset's mapping.
     #[serde(default)]
-    pub roster: Option<crate::patterns::Roster>,
+    pub roster: Option<crate::model::roster::Roster>,
     /// The validation report of the ingest.
     pub report: ValidationReport,
     /// The files of every table.
@@ -195,10 +199,10 @@ fn remove_duplicates(
     let def = kind.def();
     let id_column = def.id_column.unwrap_or("id");
     let id_at = schema.index_of(id_column).ok();
-    let tk_at = schema.index_of(crate::schema::TIME_KNOWN).ok();
+    let tk_at = schema.index_of(crate::model::schema::TIME_KNOWN).ok();
     let examples: std::collections::BTreeSet<u64> = dups
         .iter()
-        .take(crate::report::MAX_EXAMPLES)
+        .take(crate::model::report::MAX_EXAMPLES)
         .map(|d| d.ordinal)
         .collect();
     let mut values: BTreeMap<u64, String> = BTreeMap::new();
@@ -383,12 +387,12 @@ pub fn ingest(
             ),
         ));
     }
-    let (mapping, inputs) = crate::dataset::resolve_inputs(path, OnTableError::Fail)?;
+    let (mapping, inputs) = crate::io::inputs::resolve_inputs(path, OnTableError::Fail)?;
     let tz = timezone
         .map(str::to_string)
         .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()))
         .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
-    crate::timeparse::parse_tz(&tz)?;
+    crate::model::time::parse_tz(&tz)?;
     let tmp = sibling(out, "tmp")?;
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -422,7 +426,7 @@ pub fn ingest(
         };
         let text =
             serde_json::to_vec_pretty(&m).map_err(|e| Error::option("manifest", e.to_string()))?;
-        crate::output::write_atomic(&tmp.join(MANIFEST), &text)?;
+        crate::io::output::write_atomic(&tmp.join(MANIFEST), &text)?;
         Ok(m)
     })();
     match written {
@@ -652,4 +656,26 @@ fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
     reader
         .map(|b| b.map_err(Error::from))
         .collect::<Result<Vec<_>>>()
+}
+
+impl Dataset {
+    /// Open a dataset from a path: a mapping file (`.toml`), a directory with
+    /// a `dataset.toml` mapping, or a directory of canonical files named after
+    /// the tables (`incidents.parquet`, `hazards/…`, any supported format).
+    #[cfg(feature = "native")]
+    pub fn open(
+        path: &std::path::Path,
+        timezone: Option<&str>,
+        on_error: OnTableError,
+    ) -> Result<Dataset> {
+        if is_store(path) {
+            return open(path, timezone);
+        }
+        let (mapping, inputs) = crate::io::inputs::resolve_inputs(path, on_error)?;
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()));
+        Ok(Dataset::load(tz.as_deref(), inputs, on_error)?
+            .with_roster(mapping.and_then(|m| m.roster)))
+    }
 }

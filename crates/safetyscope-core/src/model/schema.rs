@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::vocab::{
+use crate::model::vocab::{
     ACCIDENT_TYPES, ACTIVITY_KINDS, HAZARD_LEVELS, SEVERITIES, TARGET_DIRECTIONS, Vocabulary,
 };
 

@@ -3,52 +3,18 @@
 //! events in cells missing from the plan are kept and flagged.
 
 use arrow::array::{Array, RecordBatch};
-use datafusion::common::{JoinType, ScalarValue};
+use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, cast, col, lit, when};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::schema::TableKind;
-use crate::timeparse::{default_formats, parse_timestamp, parse_tz};
-
-/// Event tables a heat map can count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Incidents and near misses.
-    Incidents,
-    /// Hazard reports.
-    Hazards,
-    /// Violations.
-    Violations,
-}
-
-impl EventKind {
-    fn table(self) -> TableKind {
-        match self {
-            EventKind::Incidents => TableKind::Incidents,
-            EventKind::Hazards => TableKind::Hazards,
-            EventKind::Violations => TableKind::Violations,
-        }
-    }
-
-    /// Parse a kind name.
-    pub fn parse(s: &str) -> Result<EventKind> {
-        match s.trim() {
-            "incidents" | "incident" => Ok(EventKind::Incidents),
-            "hazards" | "hazard" => Ok(EventKind::Hazards),
-            "violations" | "violation" => Ok(EventKind::Violations),
-            other => Err(Error::option(
-                "kinds",
-                format!("unknown event kind `{other}` (incidents, hazards, violations)"),
-            )),
-        }
-    }
-}
+use crate::model::options::EventKind;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::session::window::filtered;
+use crate::util::error::{Error, Result};
 
 /// Options of [`event_heatmap`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,65 +29,19 @@ pub struct HeatmapOptions {
     /// Only this site.
     pub site: Option<String>,
     /// One row per cell (default), or counts summed per zone or site.
-    pub by: crate::risk::RollUp,
+    pub by: crate::model::options::RollUp,
 }
 
 impl Default for HeatmapOptions {
     fn default() -> Self {
         HeatmapOptions {
-            by: crate::risk::RollUp::Cell,
+            by: crate::model::options::RollUp::Cell,
             kinds: vec![EventKind::Incidents],
             from: None,
             to: None,
             site: None,
         }
     }
-}
-
-/// Parse a local date or time of an option in the dataset timezone (µs).
-pub(crate) fn parse_local(ds: &Dataset, option: &str, value: &str) -> Result<i64> {
-    let tz = parse_tz(ds.timezone())?;
-    parse_timestamp(value, &default_formats(), &tz).ok_or_else(|| {
-        Error::option(
-            option,
-            format!("`{value}` is not a date or time (e.g. 2025-03-01 or 2025-03-01 08:00)"),
-        )
-    })
-}
-
-/// A window bound as a timestamp literal in the dataset timezone.
-pub(crate) fn bound(ds: &Dataset, option: &str, value: Option<&str>) -> Result<Option<Expr>> {
-    let Some(v) = value else { return Ok(None) };
-    let micros = parse_local(ds, option, v)?;
-    Ok(Some(lit(ScalarValue::TimestampMicrosecond(
-        Some(micros),
-        Some(ds.timezone().into()),
-    ))))
-}
-
-/// Rows of a table in the window and site of the options.
-pub(crate) async fn filtered(
-    ds: &Dataset,
-    kind: TableKind,
-    from: Option<&str>,
-    to: Option<&str>,
-    site: Option<&str>,
-) -> Result<DataFrame> {
-    let mut df = ds.table(kind).await?;
-    let tcol = kind
-        .def()
-        .time_column
-        .expect("event tables have a time column");
-    if let Some(b) = bound(ds, "from", from)? {
-        df = df.filter(col(tcol).gt_eq(b))?;
-    }
-    if let Some(b) = bound(ds, "to", to)? {
-        df = df.filter(col(tcol).lt(b))?;
-    }
-    if let Some(s) = site {
-        df = df.filter(col("site").eq(lit(s.to_string())))?;
-    }
-    Ok(df)
 }
 
 fn one_if(e: Expr) -> Expr {
@@ -275,9 +195,9 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
         col("events"),
     ])?;
     let keys = match o.by {
-        crate::risk::RollUp::Cell => return Ok(out),
-        crate::risk::RollUp::Zone => vec![col("site"), col("zone")],
-        crate::risk::RollUp::Site => vec![col("site")],
+        crate::model::options::RollUp::Cell => return Ok(out),
+        crate::model::options::RollUp::Zone => vec![col("site"), col("zone")],
+        crate::model::options::RollUp::Site => vec![col("site")],
     };
     let sums = COUNT_COLUMNS.map(|c| sum(col(c)).alias(c));
     let mut aggs =
@@ -290,7 +210,7 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
 /// The chart of a heat-map result: the grid for cell rows, none for roll-ups.
 pub fn heatmap_chart(batches: &[RecordBatch], o: &HeatmapOptions) -> Result<Option<String>> {
     match o.by {
-        crate::risk::RollUp::Cell => {
+        crate::model::options::RollUp::Cell => {
             heatmap_svg(batches, o.site.as_deref(), "Events per cell").map(Some)
         }
         _ => Ok(None),
@@ -301,8 +221,8 @@ pub fn heatmap_chart(batches: &[RecordBatch], o: &HeatmapOptions) -> Result<Opti
 /// `site` is `None`). Cells outside the plan are listed below the grid.
 pub fn heatmap_svg(batches: &[RecordBatch], site: Option<&str>, title: &str) -> Result<String> {
     crate::charts::site_grid(batches, site, title, "events", vec![], |p| {
-        let events = crate::risk::f64s(p.batch, "events")?.value(p.i);
-        let zone = crate::hotspots::strings(p.batch, "zone")?;
+        let events = crate::util::columns::f64s(p.batch, "events")?.value(p.i);
+        let zone = crate::util::columns::strings(p.batch, "zone")?;
         let mut tip = format!("{}: {events} events", p.cell);
         if !zone.is_null(p.i) {
             tip.push_str(&format!("\nzone {}", zone.value(p.i)));

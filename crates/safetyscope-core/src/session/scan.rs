@@ -17,10 +17,10 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 
-use crate::dataset::Dataset;
-use crate::error::{Error, Result};
-use crate::fasthash::{IntMap, NameMap};
-use crate::schema::TableKind;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::util::error::{Error, Result};
+use crate::util::fasthash::{IntMap, NameMap};
 
 /// The partitions of a scan of `columns` of a table. `prune` describes the
 /// rows wanted: rows of the session's tables held in memory are filtered by
@@ -411,9 +411,9 @@ mod files {
     use datafusion::logical_expr::Expr;
     use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 
-    use crate::dataset::Dataset;
-    use crate::error::Result;
-    use crate::schema::TableKind;
+    use crate::model::schema::TableKind;
+    use crate::session::dataset::Dataset;
+    use crate::util::error::Result;
 
     /// A scan of a table registered as Parquet files (a store) with its
     /// string columns read dictionary-encoded; `None` when the table is not
@@ -628,12 +628,12 @@ mod tests {
         };
         crate::generate::generate_to_dir(&data, &o).unwrap();
         let store = dir.path().join("store");
-        let layout = crate::store::IngestOptions {
+        let layout = crate::session::store::IngestOptions {
             rows_per_file: 500,
             row_group_rows: 100,
         };
-        crate::store::ingest(&data, None, &store, &layout, &|_| {}).unwrap();
-        let ds = crate::store::open(&store, None).unwrap();
+        crate::session::store::ingest(&data, None, &store, &layout, &|_| {}).unwrap();
+        let ds = crate::session::store::open(&store, None).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()

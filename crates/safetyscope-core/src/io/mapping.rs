@@ -21,9 +21,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::schema::TableKind;
-use crate::timeparse::{TimeOfDayFormat, TsFormat};
+use crate::model::schema::TableKind;
+use crate::model::time::{TimeOfDayFormat, TsFormat};
+use crate::util::error::{Error, Result};
 
 /// A constant value in a mapping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,7 +223,7 @@ pub struct Mapping {
     /// The shift roster of the sites: exposure by hour of the week for the
     /// time-of-day analyses and the shifts events are attributed to.
     #[serde(default)]
-    pub roster: Option<crate::patterns::Roster>,
+    pub roster: Option<crate::model::roster::Roster>,
     /// Directory relative paths are resolved against (the mapping file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -261,7 +261,7 @@ impl Mapping {
     /// Check table and column names against the canonical model.
     pub fn check(&self, label: &str) -> Result<()> {
         if let Some(tz) = &self.timezone {
-            crate::timeparse::parse_tz(tz)
+            crate::model::time::parse_tz(tz)
                 .map_err(|e| Error::mapping(Some(label.to_string()), e.to_string()))?;
         }
         for (name, t) in &self.tables {
@@ -293,7 +293,7 @@ impl Mapping {
                 spec.check(&loc)?;
             }
             if let Some(f) = &t.format {
-                crate::ingest::Format::parse(f).map_err(|e| {
+                crate::io::format::Format::parse(f).map_err(|e| {
                     Error::mapping(Some(format!("{label} [tables.{name}]")), e.to_string())
                 })?;
             }
@@ -306,7 +306,7 @@ impl Mapping {
             if let Some(enc) = t
                 .encoding
                 .as_ref()
-                .filter(|e| crate::ingest::resolve_encoding(e).is_none())
+                .filter(|e| crate::io::format::resolve_encoding(e).is_none())
             {
                 return Err(Error::mapping(
                     Some(format!("{label} [tables.{name}]")),

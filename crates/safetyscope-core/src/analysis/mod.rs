@@ -1,0 +1,13 @@
+//! The analyses, by concern: where (spatial), when (temporal), how the
+//! group performs (kpis) and what to chase (follow-up). Each analysis is
+//! an options struct and a function over a [`crate::session::dataset::Dataset`].
+//! Imports `util`, `model`, `io`, `session` and `charts`.
+//!
+//! Within this layer: `followup` and `kpis` import no other analysis,
+//! `spatial` imports `followup` (the risk map counts its episodes), and
+//! `temporal` imports none.
+
+pub mod followup;
+pub mod kpis;
+pub mod spatial;
+pub mod temporal;

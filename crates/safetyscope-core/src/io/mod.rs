@@ -1,0 +1,12 @@
+//! Reading and writing: file formats, sources (files, globs, object
+//! stores), mapping files, ingest with validation, and result outputs.
+//! Imports `util` and `model`.
+
+pub mod format;
+pub mod ingest;
+pub mod inputs;
+pub mod mapping;
+pub mod output;
+#[cfg(feature = "native")]
+pub mod remote;
+pub mod source;

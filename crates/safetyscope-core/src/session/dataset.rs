@@ -1,0 +1,368 @@
+//! A dataset: the canonical tables registered in a DataFusion session, with
+//! the validation report of how they were loaded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::io::ingest::{MemoryTables, load_table, site_extents};
+use crate::io::inputs::OnTableError;
+use crate::io::inputs::TableInput;
+use crate::io::inputs::for_each_table;
+use crate::io::mapping::Mapping;
+use crate::io::source::Source;
+use crate::io::source::SourceData;
+use crate::model::report::{TableReport, ValidationReport};
+use crate::model::schema::TableKind;
+use crate::model::time::DEFAULT_TIMEZONE;
+use crate::session::context::new_context;
+use crate::util::error::{Error, Result};
+
+/// What [`Dataset::keep_facts`] keeps: set once by the analysis that
+/// computes it, read back by downcasting.
+pub(crate) type FactsCache = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Canonical tables in a DataFusion session plus their validation report.
+#[derive(Clone)]
+pub struct Dataset {
+    ctx: SessionContext,
+    timezone: String,
+    report: ValidationReport,
+    tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+    /// Tables read from files by the session (a store) rather than held in
+    /// memory, with their accepted rows.
+    stored: BTreeMap<TableKind, u64>,
+    roster: Option<crate::model::roster::Roster>,
+    /// A value derived from the whole dataset once computed (the KPI
+    /// facts), when kept (see [`Dataset::keep_facts`]). Held as `Any`: the
+    /// session layer does not know the analyses above it.
+    facts: Option<Arc<std::sync::OnceLock<FactsCache>>>,
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("timezone", &self.timezone)
+            .field(
+                "tables",
+                &self
+                    .tables
+                    .iter()
+                    .map(|(k, (_, b))| {
+                        (k.name(), b.iter().map(RecordBatch::num_rows).sum::<usize>())
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Dataset {
+    /// Load tables from their sources. The site plan (`cells`) is loaded
+    /// first so that coordinates of the other tables can be checked.
+    pub fn load(
+        timezone: Option<&str>,
+        inputs: BTreeMap<TableKind, TableInput>,
+        on_error: OnTableError,
+    ) -> Result<Dataset> {
+        let tz = timezone.unwrap_or(DEFAULT_TIMEZONE).to_string();
+        crate::model::time::parse_tz(&tz)?;
+        let mut report = ValidationReport {
+            timezone: tz.clone(),
+            tables: BTreeMap::new(),
+        };
+        let mut tables = BTreeMap::new();
+        let load_one =
+            |kind: TableKind, input: &TableInput, extents: crate::io::ingest::SiteExtents| {
+                match &input.error {
+                    Some(e) => Err(Error::data(kind.name(), e.clone())),
+                    None => load_table(kind, &tz, input.mapping.as_ref(), &input.sources, extents),
+                }
+            };
+        // The site plan first: the other tables' coordinates are checked
+        // against it. Then the other tables, in parallel where threads exist.
+        let mut results = Vec::new();
+        let mut extents: crate::io::ingest::SiteExtents = Default::default();
+        if let Some(input) = inputs.get(&TableKind::Cells) {
+            let r = load_one(TableKind::Cells, input, Default::default());
+            if let Ok((batches, _)) = &r {
+                extents = site_extents(batches);
+            }
+            results.push((TableKind::Cells, r));
+        }
+        results.extend(for_each_table(&inputs, &|k, input| {
+            load_one(k, input, extents.clone())
+        }));
+        for (kind, loaded) in results {
+            let input = &inputs[&kind];
+            match loaded {
+                Ok((batches, rep)) => {
+                    report.tables.insert(kind.name().to_string(), rep);
+                    tables.insert(kind, (kind.def().arrow_schema(&tz), batches));
+                }
+                Err(e) => match on_error {
+                    OnTableError::Fail => return Err(e),
+                    OnTableError::Report => {
+                        report.tables.insert(
+                            kind.name().to_string(),
+                            TableReport {
+                                table: kind.name().to_string(),
+                                sources: input.sources.iter().map(|s| s.label.clone()).collect(),
+                                error: Some(e.to_string()),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                },
+            }
+        }
+        Dataset::assemble(tz, tables, report)
+    }
+
+    fn assemble(
+        timezone: String,
+        mut tables: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+        report: ValidationReport,
+    ) -> Result<Dataset> {
+        let ctx = new_context();
+        for kind in TableKind::ALL {
+            let (schema, batches) = tables
+                .entry(kind)
+                .or_insert_with(|| (kind.def().arrow_schema(&timezone), Vec::new()));
+            let mem = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
+            ctx.register_table(kind.name(), Arc::new(mem))?;
+        }
+        Ok(Dataset {
+            ctx,
+            timezone,
+            report,
+            tables,
+            stored: BTreeMap::new(),
+            roster: None,
+            facts: None,
+        })
+    }
+
+    /// A dataset whose session already has every table registered: `memory`
+    /// holds the tables kept in memory, `stored` the rows of those the session
+    /// reads from files.
+    #[cfg(feature = "native")]
+    pub(crate) fn from_session(
+        ctx: SessionContext,
+        timezone: String,
+        report: ValidationReport,
+        memory: BTreeMap<TableKind, (SchemaRef, Vec<RecordBatch>)>,
+        stored: BTreeMap<TableKind, u64>,
+    ) -> Dataset {
+        Dataset {
+            ctx,
+            timezone,
+            report,
+            tables: memory,
+            stored,
+            roster: None,
+            facts: None,
+        }
+    }
+
+    /// Load canonical tables given as Arrow batches (column names canonical,
+    /// or mapped by `mapping`).
+    pub fn from_batches(
+        timezone: Option<&str>,
+        tables: MemoryTables,
+        mapping: Option<&Mapping>,
+    ) -> Result<Dataset> {
+        let mut inputs = BTreeMap::new();
+        for (kind, batches) in tables {
+            inputs.insert(
+                kind,
+                TableInput {
+                    mapping: mapping.and_then(|m| m.tables.get(kind.name()).cloned()),
+                    sources: vec![Source {
+                        label: format!("memory:{}", kind.name()),
+                        data: SourceData::Batches(batches),
+                        format: crate::io::format::Format::Arrow,
+                        partitions: vec![],
+                    }],
+                    error: None,
+                },
+            );
+        }
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.and_then(|m| m.timezone.clone()));
+        Ok(Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)?
+            .with_roster(mapping.and_then(|m| m.roster.clone())))
+    }
+
+    /// Load tables given as file bytes (the browser): `(table, file name, bytes)`.
+    pub fn from_bytes(
+        timezone: Option<&str>,
+        files: Vec<(TableKind, String, bytes::Bytes)>,
+        mapping: Option<&Mapping>,
+    ) -> Result<Dataset> {
+        let mut inputs: BTreeMap<TableKind, TableInput> = BTreeMap::new();
+        for (kind, name, bytes) in files {
+            let format = match mapping
+                .and_then(|m| m.tables.get(kind.name()))
+                .and_then(|t| t.format.as_deref())
+            {
+                Some(f) => crate::io::format::Format::parse(f)?,
+                None => crate::io::format::Format::from_name(&name).ok_or_else(|| {
+                    Error::option(
+                        "format",
+                        format!("cannot tell the format of `{name}` from its extension"),
+                    )
+                })?,
+            };
+            let e = inputs.entry(kind).or_default();
+            e.mapping = mapping.and_then(|m| m.tables.get(kind.name()).cloned());
+            e.sources.push(Source {
+                label: name,
+                data: SourceData::Bytes(bytes),
+                format,
+                partitions: vec![],
+            });
+        }
+        let tz = timezone
+            .map(str::to_string)
+            .or_else(|| mapping.and_then(|m| m.timezone.clone()));
+        Ok(Dataset::load(tz.as_deref(), inputs, OnTableError::Fail)?
+            .with_roster(mapping.and_then(|m| m.roster.clone())))
+    }
+
+    /// Declare the sites' shift roster (from the mapping's `[roster]`).
+    pub fn with_roster(mut self, roster: Option<crate::model::roster::Roster>) -> Dataset {
+        self.roster = roster;
+        self
+    }
+
+    /// Keep the rows the KPI and target analyses are computed from (incidents
+    /// and violations per local day, hazards, activities, exposure) after the
+    /// first such analysis, so that later ones only recompute their windows:
+    /// for interactive sessions (the dashboard) that change the as-of date
+    /// many times. Batch runs leave it off and hold nothing between
+    /// analyses.
+    pub fn keep_facts(mut self) -> Dataset {
+        self.facts = Some(Arc::default());
+        self
+    }
+
+    /// The kept KPI facts, when [`Dataset::keep_facts`] is on.
+    pub(crate) fn facts_cache(&self) -> Option<&std::sync::OnceLock<FactsCache>> {
+        self.facts.as_deref()
+    }
+
+    /// The declared shift roster, if any.
+    pub fn roster(&self) -> Option<&crate::model::roster::Roster> {
+        self.roster.as_ref()
+    }
+
+    /// The DataFusion session with every canonical table registered.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The dataset timezone.
+    pub fn timezone(&self) -> &str {
+        &self.timezone
+    }
+
+    /// The validation report.
+    pub fn report(&self) -> &ValidationReport {
+        &self.report
+    }
+
+    /// Whether a table was provided (as opposed to registered empty).
+    pub fn has_table(&self, kind: TableKind) -> bool {
+        self.report.tables.contains_key(kind.name())
+    }
+
+    /// Accepted rows of a table.
+    pub fn row_count(&self, kind: TableKind) -> usize {
+        if let Some(n) = self.stored.get(&kind) {
+            return usize::try_from(*n).unwrap_or(usize::MAX);
+        }
+        self.tables
+            .get(&kind)
+            .map_or(0, |(_, b)| b.iter().map(RecordBatch::num_rows).sum())
+    }
+
+    /// Whether a table is read from files as it is queried (a store) rather
+    /// than held in memory.
+    pub fn is_stored(&self, kind: TableKind) -> bool {
+        self.stored.contains_key(&kind)
+    }
+
+    /// The accepted batches of a table held in memory; empty for a table read
+    /// from a store (see [`Dataset::is_stored`] and [`Dataset::collect`]).
+    /// The site plan is always in memory.
+    pub fn batches(&self, kind: TableKind) -> &[RecordBatch] {
+        self.tables.get(&kind).map_or(&[], |(_, b)| b.as_slice())
+    }
+
+    /// Every accepted row of a table, in memory or read from its files.
+    pub async fn collect(&self, kind: TableKind) -> Result<Vec<RecordBatch>> {
+        if self.is_stored(kind) {
+            Ok(self.table(kind).await?.collect().await?)
+        } else {
+            Ok(self.batches(kind).to_vec())
+        }
+    }
+
+    /// A lazy DataFrame over a canonical table.
+    pub async fn table(&self, kind: TableKind) -> Result<DataFrame> {
+        Ok(self.ctx.table(kind.name()).await?)
+    }
+
+    /// Run SQL over the canonical tables (lazy).
+    #[cfg(feature = "native")]
+    pub async fn sql(&self, query: &str) -> Result<DataFrame> {
+        Ok(self.ctx.sql(query).await?)
+    }
+
+    /// The first and last instant (µs) of a timestamp column, computed in the
+    /// plan; `None` for an empty or absent table.
+    pub async fn time_span(&self, kind: TableKind, column: &str) -> Result<Option<(i64, i64)>> {
+        use datafusion::functions_aggregate::expr_fn::{max, min};
+        use datafusion::logical_expr::col;
+        if !self.has_table(kind) {
+            return Ok(None);
+        }
+        // min/max of the column itself, so that file statistics can answer.
+        let b = self
+            .table(kind)
+            .await?
+            .aggregate(
+                vec![],
+                vec![min(col(column)).alias("lo"), max(col(column)).alias("hi")],
+            )?
+            .collect()
+            .await?;
+        let value = |name: &str| {
+            b.first()
+                .and_then(|b| b.column_by_name(name))
+                .and_then(|a| arrow::compute::cast(a, &arrow::datatypes::DataType::Int64).ok())
+                .and_then(|a| {
+                    use arrow::array::Array;
+                    let a = a.as_any().downcast_ref::<arrow::array::Int64Array>()?;
+                    (!a.is_empty() && !a.is_null(0)).then(|| a.value(0))
+                })
+        };
+        Ok(value("lo").zip(value("hi")))
+    }
+
+    /// Tables that were named but could not be loaded, with the reason.
+    pub fn unusable_tables(&self) -> Vec<(String, String)> {
+        self.report
+            .tables
+            .values()
+            .filter_map(|t| t.error.clone().map(|e| (t.table.clone(), e)))
+            .collect()
+    }
+}

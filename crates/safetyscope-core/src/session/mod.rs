@@ -1,0 +1,10 @@
+//! A dataset in a DataFusion session: the session and its memory pool, the
+//! dataset's tables, stores of canonical files, windows and the scans the
+//! analyses count over. Imports `util`, `model` and `io`.
+
+pub mod context;
+pub mod dataset;
+pub(crate) mod scan;
+#[cfg(feature = "native")]
+pub mod store;
+pub mod window;

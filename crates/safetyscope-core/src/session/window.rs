@@ -1,0 +1,130 @@
+//! Time windows of a dataset: option values parsed in the dataset's
+//! timezone, table rows filtered to a window and site, and the default
+//! window ending after the latest event.
+
+use arrow::array::Array;
+use arrow::datatypes::DataType;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::*;
+use datafusion::scalar::ScalarValue;
+
+use crate::model::schema::TableKind;
+use crate::model::time::{default_formats, parse_timestamp, parse_tz};
+use crate::session::dataset::Dataset;
+use crate::util::columns::i64s;
+use crate::util::error::{Error, Result};
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Parse a local date or time of an option in the dataset timezone (µs).
+pub(crate) fn parse_local(ds: &Dataset, option: &str, value: &str) -> Result<i64> {
+    let tz = parse_tz(ds.timezone())?;
+    parse_timestamp(value, &default_formats(), &tz).ok_or_else(|| {
+        Error::option(
+            option,
+            format!("`{value}` is not a date or time (e.g. 2025-03-01 or 2025-03-01 08:00)"),
+        )
+    })
+}
+
+/// A window bound as a timestamp literal in the dataset timezone.
+pub(crate) fn bound(ds: &Dataset, option: &str, value: Option<&str>) -> Result<Option<Expr>> {
+    let Some(v) = value else { return Ok(None) };
+    let micros = parse_local(ds, option, v)?;
+    Ok(Some(lit(ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some(ds.timezone().into()),
+    ))))
+}
+
+/// Rows of a table in the window and site of the options.
+pub(crate) async fn filtered(
+    ds: &Dataset,
+    kind: TableKind,
+    from: Option<&str>,
+    to: Option<&str>,
+    site: Option<&str>,
+) -> Result<DataFrame> {
+    let mut df = ds.table(kind).await?;
+    let tcol = kind
+        .def()
+        .time_column
+        .expect("event tables have a time column");
+    if let Some(b) = bound(ds, "from", from)? {
+        df = df.filter(col(tcol).gt_eq(b))?;
+    }
+    if let Some(b) = bound(ds, "to", to)? {
+        df = df.filter(col(tcol).lt(b))?;
+    }
+    if let Some(s) = site {
+        df = df.filter(col("site").eq(lit(s.to_string())))?;
+    }
+    Ok(df)
+}
+
+/// A window `[from, to)` in µs: `to` defaults to the local midnight after the
+/// latest incident, hazard or violation, `from` to `default_days` before `to`.
+pub(crate) async fn resolve_window(
+    ds: &Dataset,
+    from: Option<&str>,
+    to: Option<&str>,
+    default_days: i64,
+) -> Result<(i64, i64)> {
+    let tz = parse_tz(ds.timezone())?;
+    let parse = |opt: &str, v: &str| crate::session::window::parse_local(ds, opt, v);
+    let to = match to {
+        Some(v) => parse("to", v)?,
+        None => {
+            let mut latest = i64::MIN;
+            for (kind, c) in [
+                (TableKind::Incidents, "occurred_at"),
+                (TableKind::Hazards, "reported_at"),
+                (TableKind::Violations, "detected_at"),
+            ] {
+                let b = ds
+                    .table(kind)
+                    .await?
+                    .aggregate(
+                        vec![],
+                        vec![
+                            datafusion::functions_aggregate::expr_fn::max(cast(
+                                col(c),
+                                DataType::Int64,
+                            ))
+                            .alias("m"),
+                        ],
+                    )?
+                    .collect()
+                    .await?;
+                if let Some(b) = b.first() {
+                    let m = i64s(b, "m")?;
+                    if b.num_rows() > 0 && !m.is_null(0) {
+                        latest = latest.max(m.value(0));
+                    }
+                }
+            }
+            if latest == i64::MIN {
+                return Err(Error::data(
+                    "incidents",
+                    "no events to place a default window; give `to`",
+                ));
+            }
+            // The local midnight after the latest event.
+            let local = crate::model::time::micros_to_local(&tz, latest)
+                .ok_or_else(|| Error::data("incidents", "timestamp out of range"))?;
+            let next = (local.date() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
+            crate::model::time::local_to_micros(&tz, next).unwrap_or(latest + DAY_US)
+        }
+    };
+    let from = match from {
+        Some(v) => parse("from", v)?,
+        None => to - default_days * DAY_US,
+    };
+    if from >= to {
+        return Err(Error::option(
+            "from",
+            "the window is empty: `from` must be before `to`",
+        ));
+    }
+    Ok((from, to))
+}

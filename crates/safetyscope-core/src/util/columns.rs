@@ -1,0 +1,92 @@
+//! Typed access to the columns of Arrow record batches, with errors that
+//! name the column, and names held once however many rows carry them.
+
+use arrow::array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::DataType;
+
+use crate::util::error::{Error, Result};
+
+/// A text column of a batch by name.
+pub(crate) fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    col_as::<StringArray>(b, name)
+}
+
+/// A column of a batch by name, as its concrete array type.
+pub(crate) fn col_as<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            Error::schema(
+                "result",
+                format!("column `{name}` is missing or has an unexpected type"),
+            )
+        })
+}
+
+pub(crate) fn strings(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
+    let a = arrow::compute::cast(a, &DataType::Utf8)?;
+    Ok(a.as_any()
+        .downcast_ref::<StringArray>()
+        .expect("utf8")
+        .clone())
+}
+
+pub(crate) fn ints(b: &RecordBatch, name: &str) -> Result<Int32Array> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
+    let a = arrow::compute::cast(a, &DataType::Int32)?;
+    Ok(a.as_any()
+        .downcast_ref::<Int32Array>()
+        .expect("int32")
+        .clone())
+}
+
+/// A numeric result column as f64.
+pub(crate) fn f64s(b: &RecordBatch, name: &str) -> Result<Float64Array> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
+    let a = arrow::compute::cast(a, &DataType::Float64)?;
+    Ok(a.as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("float64")
+        .clone())
+}
+
+/// A zone, severity, activity kind or person held once however many rows
+/// name it.
+pub(crate) type Name = std::sync::Arc<str>;
+
+/// The names of one load, each stored once.
+#[derive(Debug, Default)]
+pub(crate) struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    pub(crate) fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        let n: Name = s.into();
+        self.0.insert(n.clone());
+        n
+    }
+
+    pub(crate) fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
+        (!a.is_null(i)).then(|| self.get(a.value(i)))
+    }
+}
+
+pub(crate) fn i64s(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::schema("result", format!("column `{name}` missing")))?;
+    let a = arrow::compute::cast(a, &DataType::Int64)?;
+    Ok(a.as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("int64")
+        .clone())
+}
