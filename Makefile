@@ -21,7 +21,7 @@ CLUSTER_BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope-cluster
 STAGE := scripts/stage.sh
 
 .PHONY: help bench setup build-cli build-cluster cluster-up cluster-down test-cluster build-wasm build-python sample batch site demo serve test \
-        test-lint test-rust test-python test-notebooks test-s3 test-wasm test-browser clean
+        test-lint test-rust test-python test-notebooks test-s3 test-wasm test-surfaces test-browser python-methods clean
 
 help:
 	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
@@ -92,6 +92,7 @@ demo: site build-python
 
 test-lint: setup
 	@$(STAGE) fmt cargo fmt --all --check
+	@$(STAGE) layers python3 scripts/check-layers.py crates/safetyscope-core/src
 	@$(STAGE) clippy cargo clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
 	@$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --profile $(PROFILE) --no-deps -p safetyscope-core -p safetyscope-render
 
@@ -103,6 +104,15 @@ test-python: build-python
 
 test-notebooks: build-python
 	@$(STAGE) test-notebooks scripts/test-notebooks.sh "$(VENV)"
+
+# Every analysis of the registry through the CLI, Python, WASM (node) and a
+# job: equal results, and every surface lists the registry's options.
+test-surfaces: build-cli build-python build-wasm sample
+	@$(STAGE) test-surfaces $(PY) -m pytest -q tests/surfaces --bin $(BIN) --pkg $(BUILD)/pkg --sample $(BUILD)/sample
+
+# The Python methods of the analyses, written from the registry.
+python-methods: build-cli
+	@$(BIN) options | python3 scripts/gen-python-methods.py -
 
 test-wasm: build-wasm
 	@$(STAGE) test-wasm scripts/test-wasm.sh $(PROFILE)
@@ -126,6 +136,7 @@ test:
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-notebooks && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-s3 && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-wasm && \
+	$(MAKE) --no-print-directory SETUP_DONE=1 test-surfaces && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-browser && \
 	$(MAKE) --no-print-directory SETUP_DONE=1 test-cluster; \
 	rc=$$?; echo "== make test: $$(( $$(date +%s) - start ))s total, exit $$rc"; exit $$rc

@@ -1,7 +1,7 @@
 // The static dashboard: loads the data files listed in data/manifest.json,
 // computes the heat map in the browser with safetyscope-wasm and draws it.
 // Every string that comes from data is inserted with textContent.
-import init, { Session } from "./pkg/safetyscope_wasm.js";
+import init, { Session, palettes } from "./pkg/safetyscope_wasm.js";
 
 const I18N = {
   zh: { title: "安全生产风险看板", site: "单位", from: "开始", to: "结束", incidents: "事故/未遂", hazards: "隐患", violations: "违章",
@@ -39,11 +39,13 @@ let lastTargets = [];
 // The last chart and rows of every exportable section.
 const exportsOf = { map: { svg: "", rows: [] }, when: { svg: "", rows: [] }, zonehour: { svg: "", rows: [] }, targets: { svg: "", rows: [] }, alerts: { svg: "", rows: [] } };
 let lastAlerts = [];
-const STATUS_COLORS = { achieved: "#1a9850", on_track: "#91cf60", at_risk: "#fdae61", off_track: "#d73027", missed: "#7f0000", no_data: "#bdbdbd" };
+// The colours of the core's charts, read from the module once it is loaded.
+let PALETTE = { levels: {}, classes: {}, statuses: {}, sequential: [[0, "#ffffe5"]] };
+const STATUS_COLORS = new Proxy({}, { get: (_, k) => PALETTE.statuses[k] });
 const fmt = (v) => v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
 let view = "risk";
-const LEVEL_COLORS = { red: "#c53030", orange: "#ed8936", yellow: "#f6e05e", blue: "#2b6cb0" };
-const CLASS_COLORS = { hot_99: "#b2182b", hot_95: "#ef8a62", hot_90: "#fddbc7", cold_90: "#d1e5f0", cold_95: "#67a9cf", cold_99: "#2166ac", island: "#e0e0e0" };
+const LEVEL_COLORS = new Proxy({}, { get: (_, k) => PALETTE.levels[k] });
+const CLASS_COLORS = new Proxy({}, { get: (_, k) => PALETTE.classes[k] });
 const ink = (hex) => {
   const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   return (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) > 140 ? "#111" : "#fff";
@@ -68,12 +70,12 @@ function applyLang() {
   drawAlerts(lastAlerts);
 }
 
+// The core's sequential ramp at v / max (sampled in steps of 1 %).
 function color(v, max) {
-  const x = max > 0 ? v / max : 0;
-  const stops = [[255, 255, 229], [254, 227, 145], [254, 153, 41], [217, 95, 14], [153, 52, 4]];
-  const p = Math.min(3.999, x * 4), i = Math.floor(p), f = p - i;
-  const c = stops[i].map((a, k) => Math.round(a + (stops[i + 1][k] - a) * f));
-  return { bg: `rgb(${c.join(",")})`, ink: (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) > 140 ? "#111" : "#fff" };
+  const x = max > 0 ? Math.min(1, Math.max(0, v / max)) : 0;
+  const ramp = PALETTE.sequential;
+  const bg = ramp[Math.min(ramp.length - 1, Math.round(x * (ramp.length - 1)))][1];
+  return { bg, ink: ink(bg) };
 }
 
 function look(r, max) {
@@ -468,6 +470,7 @@ async function main() {
     const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
     if (bundle) await init({ module_or_path: b64(bundle.wasm) });
     else await init();
+    PALETTE = JSON.parse(palettes());
     performance.measure("safetyscope:init", { start: 0, end: performance.now() });
     const manifest = bundle ?? await (await fetch("data/manifest.json")).json();
     const tables = [], names = [], files = [];

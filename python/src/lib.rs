@@ -285,143 +285,41 @@ impl RawDataset {
         Ok(self.result(schema, batches, None))
     }
 
-    /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`).
-    fn hotspots(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::hotspots::HotspotOptions =
-            parse_options(options, "hotspot options")?;
-        let ds = self.inner.clone();
-        let site = o.site.clone();
-        let batch = wait(py, async move {
-            safetyscope_core::hotspots::hotspots_batch(&ds, &o).await
-        })?;
-        let svg = safetyscope_core::hotspots::hotspots_svg(
-            &batch,
-            site.as_deref(),
-            "Hot spots (Getis-Ord Gi*)",
-        )
-        .map_err(to_py)?;
-        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
-    }
-
-    /// The risk four-colour map (options as JSON of `RiskOptions`).
-    fn risk_map(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::risk::RiskOptions = parse_options(options, "risk options")?;
-        let ds = self.inner.clone();
-        let opts = o.clone();
-        let batch = wait(py, async move {
-            safetyscope_core::risk::risk_batch(&ds, &o).await
-        })?;
-        let svg = safetyscope_core::risk::risk_chart(&batch, &opts).map_err(to_py)?;
-        Ok(self.result(batch.schema(), vec![batch], svg))
-    }
-
-    /// A kernel density raster (options as JSON of `DensityOptions`).
-    fn density(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::density::DensityOptions =
-            parse_options(options, "density options")?;
-        let ds = self.inner.clone();
-        let batch = wait(py, async move {
-            safetyscope_core::density::density_batch(&ds, &o).await
-        })?;
-        let svg =
-            safetyscope_core::density::density_svg(&batch, "Kernel density").map_err(to_py)?;
-        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
-    }
-
-    /// Emerging hot spots (options as JSON of `EmergingOptions`).
-    fn emerging_hotspots(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::emerging::EmergingOptions =
-            parse_options(options, "emerging options")?;
-        let ds = self.inner.clone();
-        let site = o.site.clone();
-        let batch = wait(py, async move {
-            safetyscope_core::emerging::emerging_batch(&ds, &o).await
-        })?;
-        let svg =
-            safetyscope_core::emerging::emerging_svg(&batch, site.as_deref(), "Emerging hot spots")
-                .map_err(to_py)?;
-        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
-    }
-
-    /// A time-of-day pattern view (`profile`, `shifts`, `shift_events`,
-    /// `trends`, `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`;
-    /// options as JSON of `PatternOptions`).
-    fn patterns(&self, py: Python<'_>, view: &str, options: &str) -> PyResult<RawResult> {
-        use safetyscope_core::patterns::{PatternOptions, PatternView, run_view};
-        let view = PatternView::parse(view).map_err(to_py)?;
-        let o: PatternOptions = parse_options(options, "pattern options")?;
-        let ds = self.inner.clone();
-        let (batch, svg) = wait(py, async move { run_view(&ds, view, &o).await })?;
-        Ok(self.result(batch.schema(), vec![batch], svg))
-    }
-
-    /// KPIs per scope and period (options as JSON of `KpiOptions`).
-    fn kpis(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::kpis::KpiOptions = parse_options(options, "kpi options")?;
-        let ds = self.inner.clone();
-        let batch = wait(
-            py,
-            async move { safetyscope_core::kpis::kpis(&ds, &o).await },
-        )?;
-        Ok(self.result(batch.schema(), vec![batch], None))
-    }
-
-    /// Targets as of a date (options as JSON of `TargetOptions`; `targets_text`
-    /// is the text of a CSV or TOML targets file, `label` its name).
-    #[pyo3(signature = (options, targets_text=None, label=None))]
-    fn track_targets(
+    /// Run an analysis of the registry with its options as a JSON object
+    /// (`targets_text`: the text of a CSV or TOML targets file, `label` its
+    /// name, for `targets`).
+    #[pyo3(signature = (name, options, targets_text=None, label=None))]
+    fn run(
         &self,
         py: Python<'_>,
+        name: String,
         options: &str,
         targets_text: Option<String>,
         label: Option<String>,
     ) -> PyResult<RawResult> {
-        use safetyscope_core::kpis::{TargetOptions, parse_targets, targets_svg, track_targets};
-        let mut o: TargetOptions = parse_options(options, "target options")?;
+        let mut o: serde_json::Map<String, serde_json::Value> =
+            parse_options(options, &format!("{name} options"))?;
         if let Some(text) = targets_text {
             let label = label.unwrap_or_else(|| "targets".into());
-            o.targets = Some(parse_targets(&text, &label).map_err(to_py)?);
+            let targets = safetyscope_core::kpis::parse_targets(&text, &label).map_err(to_py)?;
+            o.insert(
+                "targets".into(),
+                serde_json::to_value(targets).map_err(|e| PyValueError::new_err(e.to_string()))?,
+            );
         }
         let ds = self.inner.clone();
-        let batch = wait(py, async move { track_targets(&ds, &o).await })?;
-        let svg = targets_svg(&batch, "Targets").map_err(to_py)?;
-        Ok(self.result(batch.schema(), vec![batch], Some(svg)))
-    }
-
-    /// A follow-up list (`all`, `overdue`, `repeats`, `intrusions`,
-    /// `episodes`, `points`; options as JSON of `AlertOptions`).
-    fn alerts(&self, py: Python<'_>, list: &str, options: &str) -> PyResult<RawResult> {
-        use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
-        let view = AlertView::parse(list).map_err(to_py)?;
-        let o: AlertOptions = parse_options(options, "alert options")?;
-        let ds = self.inner.clone();
-        let (batch, svg) = wait(py, async move { run_view(&ds, view, &o).await })?;
-        Ok(self.result(batch.schema(), vec![batch], svg))
-    }
-
-    /// The Knox test (options as JSON of `KnoxOptions`).
-    fn knox(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        use safetyscope_core::patterns::{KnoxOptions, knox, knox_batch};
-        let o: KnoxOptions = parse_options(options, "knox options")?;
-        let ds = self.inner.clone();
-        let batch = wait(py, async move { knox_batch(&knox(&ds, &o).await?) })?;
-        Ok(self.result(batch.schema(), vec![batch], None))
-    }
-
-    /// Events per cell (options as JSON of `HeatmapOptions`).
-    fn heatmap(&self, py: Python<'_>, options: &str) -> PyResult<RawResult> {
-        let o: safetyscope_core::heatmap::HeatmapOptions =
-            parse_options(options, "heatmap options")?;
-        let ds = self.inner.clone();
-        let opts = o.clone();
-        let (schema, batches) = wait(py, async move {
-            let df = safetyscope_core::heatmap::event_heatmap(&ds, &o).await?;
-            let schema: SchemaRef = df.schema().inner().clone();
-            Ok((schema, df.collect().await?))
+        let out = wait(py, async move {
+            safetyscope_core::api::run(&ds, &name, o).await
         })?;
-        let svg = safetyscope_core::heatmap::heatmap_chart(&batches, &opts).map_err(to_py)?;
-        Ok(self.result(schema, batches, svg))
+        Ok(self.result(out.schema, out.batches, out.chart))
     }
+}
+
+/// The registry of analyses as JSON: names, summaries, parameters and
+/// options with their kinds, defaults and docs.
+#[pyfunction]
+fn registry_json() -> String {
+    safetyscope_core::api::registry_json().to_string()
 }
 
 /// Rasterise an SVG chart to PNG bytes (`scale` 1.0 = one pixel per SVG unit).
@@ -496,6 +394,7 @@ fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(table_names, m)?)?;
     m.add_function(wrap_pyfunction!(svg_to_png, m)?)?;
     m.add_function(wrap_pyfunction!(ingest, m)?)?;
+    m.add_function(wrap_pyfunction!(registry_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

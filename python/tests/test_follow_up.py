@@ -204,7 +204,7 @@ def test_alarm_episodes_of_the_sample_equal_the_planted_ones(ds: safetyscope.Dat
 
 
 def gas_episodes(threshold: float) -> list[tuple[Any, ...]]:
-    raw = pd.read_csv(REPO / "../shared/data/real/gas-sensors/air_quality_uci.csv", dtype=str)
+    raw = pd.read_csv(REPO / "tests/data/real/gas-sensors/air_quality_uci.csv", dtype=str)
     raw = raw.dropna(subset=["Date", "Time"])
     raw["v"] = pd.to_numeric(raw.NO2_GT, errors="coerce")
     raw = raw[raw.v.notna() & (raw.v != -200)].copy()
@@ -245,7 +245,7 @@ def test_gas_sensor_no2_episodes_equal_a_pandas_run_length_computation() -> None
 
 def nyc_frame() -> tuple[pd.DataFrame, dict[str, int]]:
     """The 311 sample with the mapping's rules applied by hand."""
-    df = pd.read_csv(REPO / "../shared/data/real/city-service-requests/nyc311_2014-2019_sample.csv", dtype=str)
+    df = pd.read_csv(REPO / "tests/data/real/city-service-requests/nyc311_2014-2019_sample.csv", dtype=str)
     tz = "America/New_York"
 
     def ts(col: str) -> pd.Series:

@@ -635,3 +635,71 @@ partition_by = ["scope", "period"]
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no column `period`"), "{}", text(&o));
 }
+
+/// `--config` plus flags: the flags that were given override the file, the
+/// flags that were not given change nothing.
+#[test]
+fn config_file_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let cfg = dir.path().join("risk.toml");
+    std::fs::write(
+        &cfg,
+        "by = \"zone\"\nrule = \"static\"\nhalf_life_days = 30.0\n",
+    )
+    .unwrap();
+    let csv = |args: &[&str]| {
+        let o = run(&[&["risk", data.as_str(), "--format", "csv"], args].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let from_file = csv(&["--config", cfg.to_str().unwrap()]);
+    let from_flags = csv(&["--by", "zone", "--rule", "static", "--half-life-days", "30"]);
+    assert_eq!(from_file, from_flags);
+    assert!(from_file.starts_with("site,zone,"), "{from_file}");
+    // A flag given overrides the file; the others keep the file's values.
+    let overridden = csv(&["--config", cfg.to_str().unwrap(), "--by", "site"]);
+    let expected = csv(&["--by", "site", "--rule", "static", "--half-life-days", "30"]);
+    assert_eq!(overridden, expected);
+    assert_ne!(overridden, csv(&["--by", "site"]));
+    // An unknown key of the file is named.
+    std::fs::write(&cfg, "colour = \"red\"\n").unwrap();
+    let o = run(&["risk", &data, "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("colour"), "{}", text(&o));
+}
+
+/// Every analysis of the registry is a subcommand whose help lists its
+/// options; `options` prints the registry.
+#[test]
+fn subcommands_come_from_the_registry() {
+    let o = run(&["options"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let registry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for a in registry.as_array().unwrap() {
+        let name = a["name"].as_str().unwrap();
+        let h = run(&[name, "--help"]);
+        assert!(h.status.success(), "{name}: {}", text(&h));
+        for opt in a["options"].as_array().unwrap() {
+            let flag = format!("--{}", opt["name"].as_str().unwrap().replace('_', "-"));
+            assert!(text(&h).contains(&flag), "{name} --help lacks {flag}");
+        }
+    }
+    // Options every surface had not before: targets' tolerance, density's bbox.
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let o = run(&["targets", &data, "--tolerance", "0.2", "--format", "csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "density",
+        &data,
+        "--bbox",
+        "0,0,30,30",
+        "--resolution",
+        "3",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1 + 100);
+}

@@ -166,40 +166,6 @@ impl Job {
     }
 }
 
-fn options<T: serde::de::DeserializeOwned>(
-    a: &JobAnalysis,
-    extra: &[(&str, Option<&str>)],
-) -> Result<T> {
-    let mut t = a.options.clone();
-    for (k, v) in extra {
-        if let Some(v) = v
-            && !t.contains_key(*k)
-        {
-            t.insert((*k).to_string(), toml::Value::String((*v).to_string()));
-        }
-    }
-    toml::Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            Error::option(
-                format!("analysis `{}` options", a.name),
-                e.message().to_string(),
-            )
-        })
-}
-
-/// Remove a key (e.g. `view`, `list`) from the options, as text.
-fn take(a: &mut JobAnalysis, key: &str, default: &str) -> Result<String> {
-    match a.options.remove(key) {
-        None => Ok(default.to_string()),
-        Some(toml::Value::String(s)) => Ok(s),
-        Some(other) => Err(Error::option(
-            format!("analysis `{}` options", a.name),
-            format!("`{key}` must be text, got {other}"),
-        )),
-    }
-}
-
 /// Compute one analysis of kind `kind` (as in a job file) with its options:
 /// the result and its chart, if it has one.
 pub async fn compute_analysis(
@@ -219,91 +185,51 @@ pub async fn compute_analysis(
     compute(ds, &a, as_of).await
 }
 
-/// Compute one analysis: its result and chart.
+/// Compute one analysis through the registry: its result and chart. The
+/// job's `as_of` fills the `as_of` option of the analyses that have one.
 async fn compute(
     ds: &Dataset,
     a: &JobAnalysis,
     as_of: Option<&str>,
 ) -> Result<(RecordBatch, Option<String>)> {
-    use crate::analysis::temporal::patterns::{PatternView, run_view};
-    let mut a = a.clone();
-    Ok(match a.kind.as_str() {
-        "heatmap" => {
-            let o: crate::analysis::spatial::heatmap::HeatmapOptions = options(&a, &[])?;
-            let df = crate::analysis::spatial::heatmap::event_heatmap(ds, &o).await?;
-            let schema = df.schema().inner().clone();
-            let batches = df.collect().await?;
-            let svg = crate::analysis::spatial::heatmap::heatmap_chart(&batches, &o)?;
-            (arrow::compute::concat_batches(&schema, &batches)?, svg)
-        }
-        "risk" => {
-            let o: crate::analysis::spatial::risk::RiskOptions = options(&a, &[])?;
-            let b = crate::analysis::spatial::risk::risk_batch(ds, &o).await?;
-            let svg = crate::analysis::spatial::risk::risk_chart(&b, &o)?;
-            (b, svg)
-        }
-        "hotspots" => {
-            let o: crate::analysis::spatial::hotspots::HotspotOptions = options(&a, &[])?;
-            let b = crate::analysis::spatial::hotspots::hotspots_batch(ds, &o).await?;
-            let svg = crate::analysis::spatial::hotspots::hotspots_svg(
-                &b,
-                o.site.as_deref(),
-                "Hot spots (Getis-Ord Gi*)",
-            )?;
-            (b, Some(svg))
-        }
-        "emerging" => {
-            let o: crate::analysis::spatial::emerging::EmergingOptions = options(&a, &[])?;
-            let b = crate::analysis::spatial::emerging::emerging_batch(ds, &o).await?;
-            let svg = crate::analysis::spatial::emerging::emerging_svg(
-                &b,
-                o.site.as_deref(),
-                "Emerging hot spots",
-            )?;
-            (b, Some(svg))
-        }
-        "density" => {
-            let o: crate::analysis::spatial::density::DensityOptions = options(&a, &[])?;
-            let b = crate::analysis::spatial::density::density_batch(ds, &o).await?;
-            let svg = crate::analysis::spatial::density::density_svg(&b, "Kernel density")?;
-            (b, Some(svg))
-        }
-        "patterns" | "peaks" | "trends" => {
-            let default = if a.kind == "patterns" {
-                "profile".to_string()
-            } else {
-                a.kind.clone()
-            };
-            let view = PatternView::parse(&take(&mut a, "view", &default)?)?;
-            run_view(ds, view, &options(&a, &[])?).await?
-        }
-        "kpis" => {
-            let o: crate::analysis::kpis::compute::KpiOptions = options(&a, &[("as_of", as_of)])?;
-            (crate::analysis::kpis::compute::kpis(ds, &o).await?, None)
-        }
-        "targets" => {
-            let o: crate::analysis::kpis::compute::TargetOptions =
-                options(&a, &[("as_of", as_of)])?;
-            let b = crate::analysis::kpis::compute::track_targets(ds, &o).await?;
-            let svg = crate::analysis::kpis::compute::targets_svg(&b, "Targets")?;
-            (b, Some(svg))
-        }
-        "alerts" => {
-            let view =
-                crate::analysis::followup::alerts::AlertView::parse(&take(&mut a, "list", "all")?)?;
-            let o: crate::analysis::followup::options::AlertOptions =
-                options(&a, &[("as_of", as_of)])?;
-            crate::analysis::followup::alerts::run_view(ds, view, &o).await?
-        }
-        other => {
+    let name = &a.name;
+    let def = crate::api::analysis(&a.kind).map_err(|_| {
+        Error::option(
+            format!("analysis `{name}`"),
+            format!(
+                "unknown kind `{}` ({})",
+                a.kind,
+                crate::api::ANALYSES
+                    .iter()
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let mut options = match serde_json::to_value(&a.options) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => {
             return Err(Error::option(
-                format!("analysis `{}`", a.name),
-                format!(
-                    "unknown kind `{other}` (heatmap, risk, hotspots, emerging, density, patterns, peaks, trends, kpis, targets, alerts)"
-                ),
+                format!("analysis `{name}` options"),
+                "not a table of options",
             ));
         }
-    })
+    };
+    if let Some(v) = as_of
+        && !options.contains_key("as_of")
+        && def.options().iter().any(|o| o.name == "as_of")
+    {
+        options.insert("as_of".into(), serde_json::Value::String(v.to_string()));
+    }
+    let out = def.run(ds, options).await.map_err(|e| match e {
+        Error::InvalidOption { message, .. } => {
+            Error::option(format!("analysis `{name}` options"), message)
+        }
+        e => e,
+    })?;
+    let batch = arrow::compute::concat_batches(&out.schema, &out.batches)?;
+    Ok((batch, out.chart))
 }
 
 /// Run a job whose relative paths are resolved against `base`; `log`
@@ -493,9 +419,20 @@ async fn stream_points(
     if !points {
         return Ok(None);
     }
-    let mut a = a.clone();
-    take(&mut a, "list", "points")?;
-    let o: crate::analysis::followup::options::AlertOptions = options(&a, &[("as_of", as_of)])?;
+    let mut t = a.options.clone();
+    t.remove("list");
+    if let Some(v) = as_of {
+        t.entry("as_of")
+            .or_insert_with(|| toml::Value::String(v.to_string()));
+    }
+    let o: crate::analysis::followup::options::AlertOptions = toml::Value::Table(t)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            Error::option(
+                format!("analysis `{}` options", a.name),
+                e.message().to_string(),
+            )
+        })?;
     let paths: Vec<PathBuf> = a
         .formats
         .iter()
@@ -616,7 +553,7 @@ fn write_partitioned(
                 "partition_by",
                 format!(
                     "the result has no column `{c}`; its columns are: {}",
-                    crate::io::ingest::column_list(batch)
+                    crate::io::dedup::column_list(batch)
                 ),
             )
         })?;

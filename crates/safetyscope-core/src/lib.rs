@@ -21,6 +21,7 @@
 // The layers, lowest first. A module imports only from the layers above
 // it in this list (`scripts/import-cycles.py` checks it in `make test`).
 pub mod analysis;
+pub mod api;
 #[cfg(feature = "native")]
 pub mod bundle;
 mod charts;
@@ -55,8 +56,10 @@ pub mod heatmap {
 }
 /// Safety KPIs and targets (see [`analysis::kpis`]).
 pub mod kpis {
+    pub use crate::analysis::kpis::catalogue::*;
     pub use crate::analysis::kpis::compute::*;
     pub use crate::analysis::kpis::scope::{Measure, Period, Scope};
+    pub use crate::analysis::kpis::targets::*;
     pub use crate::util::stats::quantile;
 }
 /// Time-of-day patterns (see [`analysis::temporal::patterns`]).

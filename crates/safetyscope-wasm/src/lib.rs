@@ -5,14 +5,9 @@
 
 use std::sync::Arc;
 
-use safetyscope_core::density::{DensityOptions, density_batch, density_svg};
 use safetyscope_core::deps::arrow::array as arrow_batch;
-use safetyscope_core::emerging::{EmergingOptions, emerging_batch, emerging_svg};
 use safetyscope_core::generate::{GenerateOptions, generate_parquet_bytes};
-use safetyscope_core::heatmap::{HeatmapOptions, event_heatmap, heatmap_chart};
-use safetyscope_core::hotspots::{HotspotOptions, hotspots_batch, hotspots_svg};
 use safetyscope_core::output::{OutputFormat, encode};
-use safetyscope_core::risk::{RiskOptions, risk_batch, risk_chart};
 use safetyscope_core::{Dataset, Mapping, TableKind};
 use wasm_bindgen::prelude::*;
 
@@ -172,67 +167,59 @@ impl Session {
         self.ds.timezone().to_string()
     }
 
-    /// Events per cell (options as JSON of `HeatmapOptions`); returns JSON
-    /// `{ "rows": [...], "svg": "<svg…>" }`.
-    pub fn heatmap(&self, options: &str) -> Result<String, JsError> {
-        let o: HeatmapOptions = parse(options, "heatmap options")?;
-        let (schema, batches) = block_on(async {
-            let df = event_heatmap(&self.ds, &o).await?;
-            let schema = df.schema().inner().clone();
-            Ok::<_, safetyscope_core::Error>((schema, df.collect().await?))
-        })
-        .map_err(js)?;
-        let rows = encode(&batches, &schema, OutputFormat::Json).map_err(js)?;
-        rows_and_svg(
-            rows,
-            heatmap_chart(&batches, &o).map_err(js)?.unwrap_or_default(),
-        )
+    /// Run an analysis of the registry (`heatmap`, `risk`, `hotspots`,
+    /// `density`, `emerging`, `patterns`, `peaks`, `trends`, `knox`, `kpis`,
+    /// `targets`, `alerts`; see `registry()`) with its options as a JSON
+    /// object; returns JSON `{ "rows": [...], "svg": "<svg…>" }` (an empty
+    /// `svg` for results without a chart).
+    pub fn run(&self, name: &str, options: &str) -> Result<String, JsError> {
+        let options = match options.trim() {
+            "" => serde_json::Map::new(),
+            text => serde_json::from_str(text)
+                .map_err(|e| JsError::new(&format!("invalid {name} options: {e}")))?,
+        };
+        let out = block_on(safetyscope_core::api::run(&self.ds, name, options)).map_err(js)?;
+        let rows = encode(&out.batches, &out.schema, OutputFormat::Json).map_err(js)?;
+        rows_and_svg(rows, out.chart.unwrap_or_default())
     }
 
-    /// The risk four-colour map (options as JSON of `RiskOptions`); returns
-    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    /// A named view of an analysis: `run` with the view parameter set.
+    fn view(&self, name: &str, param: &str, value: &str, options: &str) -> Result<String, JsError> {
+        let mut o: serde_json::Map<String, serde_json::Value> = match options.trim() {
+            "" => serde_json::Map::new(),
+            text => serde_json::from_str(text)
+                .map_err(|e| JsError::new(&format!("invalid {name} options: {e}")))?,
+        };
+        o.insert(param.into(), value.into());
+        self.run(name, &serde_json::Value::Object(o).to_string())
+    }
+
+    /// Events per cell: `run("heatmap", options)`.
+    pub fn heatmap(&self, options: &str) -> Result<String, JsError> {
+        self.run("heatmap", options)
+    }
+
+    /// The risk four-colour map: `run("risk", options)`.
     #[wasm_bindgen(js_name = riskMap)]
     pub fn risk_map(&self, options: &str) -> Result<String, JsError> {
-        let o: RiskOptions = parse(options, "risk options")?;
-        let batch = block_on(risk_batch(&self.ds, &o)).map_err(js)?;
-        let rows = batch_json(&batch)?;
-        rows_and_svg(
-            rows,
-            risk_chart(&batch, &o).map_err(js)?.unwrap_or_default(),
-        )
+        self.run("risk", options)
     }
 
-    /// A kernel density raster (options as JSON of `DensityOptions`);
-    /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    /// A kernel density raster: `run("density", options)`.
     pub fn density(&self, options: &str) -> Result<String, JsError> {
-        let o: DensityOptions = parse(options, "density options")?;
-        let batch = block_on(density_batch(&self.ds, &o)).map_err(js)?;
-        let rows = batch_json(&batch)?;
-        rows_and_svg(rows, density_svg(&batch, "Kernel density").map_err(js)?)
+        self.run("density", options)
     }
 
-    /// Emerging hot spots (options as JSON of `EmergingOptions`); returns
-    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    /// Emerging hot spots: `run("emerging", options)`.
     pub fn emerging(&self, options: &str) -> Result<String, JsError> {
-        let o: EmergingOptions = parse(options, "emerging options")?;
-        let batch = block_on(emerging_batch(&self.ds, &o)).map_err(js)?;
-        let rows = batch_json(&batch)?;
-        rows_and_svg(
-            rows,
-            emerging_svg(&batch, o.site.as_deref(), "Emerging hot spots").map_err(js)?,
-        )
+        self.run("emerging", options)
     }
 
     /// A time-of-day pattern view (`profile`, `shifts`, `shift_events`,
-    /// `trends`, `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`;
-    /// options as JSON of `PatternOptions`); returns JSON `{ "rows": [...],
-    /// "svg": "<svg…>" }` (empty `svg` for views without a chart).
+    /// `trends`, `pareto`, `crosstab`, `pyramid`, `peaks`, `peak_cells`):
+    /// `run("patterns", options)` with the view.
     pub fn patterns(&self, view: &str, options: &str) -> Result<String, JsError> {
-        use safetyscope_core::patterns::{PatternOptions, PatternView, run_view};
-        let view = PatternView::parse(view).map_err(js)?;
-        let o: PatternOptions = parse(options, "pattern options")?;
-        let (batch, svg) = block_on(run_view(&self.ds, view, &o)).map_err(js)?;
-        rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
+        self.view("patterns", "view", view, options)
     }
 
     /// Peak tests in one pass: JSON `{ "cells": [...], "periods": [...],
@@ -250,47 +237,39 @@ impl Session {
         ))
     }
 
-    /// KPIs per scope and period (options as JSON of `KpiOptions`); returns
-    /// JSON `{ "rows": [...], "svg": "" }`.
+    /// KPIs per scope and period: `run("kpis", options)`.
     pub fn kpis(&self, options: &str) -> Result<String, JsError> {
-        let o: safetyscope_core::kpis::KpiOptions = parse(options, "kpi options")?;
-        let batch = block_on(safetyscope_core::kpis::kpis(&self.ds, &o)).map_err(js)?;
-        rows_and_svg(batch_json(&batch)?, String::new())
+        self.run("kpis", options)
     }
 
-    /// Targets as of a date (options as JSON of `TargetOptions`; without
-    /// `targets`, the dataset's targets table); returns JSON `{ "rows":
-    /// [...], "svg": "<svg…>" }` with the bullet charts.
+    /// Targets as of a date: `run("targets", options)`.
     #[wasm_bindgen(js_name = trackTargets)]
     pub fn track_targets(&self, options: &str) -> Result<String, JsError> {
-        use safetyscope_core::kpis::{TargetOptions, targets_svg, track_targets};
-        let o: TargetOptions = parse(options, "target options")?;
-        let batch = block_on(track_targets(&self.ds, &o)).map_err(js)?;
-        rows_and_svg(
-            batch_json(&batch)?,
-            targets_svg(&batch, "Targets").map_err(js)?,
-        )
+        self.run("targets", options)
     }
 
     /// A follow-up list (`all`, `overdue`, `repeats`, `intrusions`,
-    /// `episodes`, `points`; options as JSON of `AlertOptions`); returns
-    /// JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    /// `episodes`, `points`): `run("alerts", options)` with the list.
     pub fn alerts(&self, list: &str, options: &str) -> Result<String, JsError> {
-        use safetyscope_core::alerts::{AlertOptions, AlertView, run_view};
-        let view = AlertView::parse(list).map_err(js)?;
-        let o: AlertOptions = parse(options, "alert options")?;
-        let (batch, svg) = block_on(run_view(&self.ds, view, &o)).map_err(js)?;
-        rows_and_svg(batch_json(&batch)?, svg.unwrap_or_default())
+        self.view("alerts", "list", list, options)
     }
 
-    /// Getis-Ord Gi* hot spots (options as JSON of `HotspotOptions`);
-    /// returns JSON `{ "rows": [...], "svg": "<svg…>" }`.
+    /// Getis-Ord Gi* hot spots: `run("hotspots", options)`.
     pub fn hotspots(&self, options: &str) -> Result<String, JsError> {
-        let o: HotspotOptions = parse(options, "hotspot options")?;
-        let batch = block_on(hotspots_batch(&self.ds, &o)).map_err(js)?;
-        let rows = batch_json(&batch)?;
-        let svg =
-            hotspots_svg(&batch, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)").map_err(js)?;
-        rows_and_svg(rows, svg)
+        self.run("hotspots", options)
     }
+}
+
+/// The registry of analyses (JSON): names, summaries, parameters and
+/// options with their kinds, defaults and docs.
+#[wasm_bindgen]
+pub fn registry() -> String {
+    safetyscope_core::api::registry_json().to_string()
+}
+
+/// The colours of the core's charts (JSON): risk levels, hot-spot classes,
+/// target statuses and samples of the sequential ramp of counts.
+#[wasm_bindgen]
+pub fn palettes() -> String {
+    safetyscope_core::api::palettes().to_string()
 }

@@ -274,185 +274,647 @@ class Dataset:
         """
         return Result(self._raw.sql(query))
 
+    def run(self, analysis: str, **options: Any) -> Result:
+        """Run an analysis of the registry by name (``safetyscope.analyses()``
+        lists them with their options, defaults and docs); ``from_`` stands
+        for the option ``from``. Unknown options raise :class:`OptionError`.
+
+        >>> import safetyscope, tempfile
+        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
+        >>> safetyscope.Dataset.open(d).run("heatmap", site="U01").num_rows
+        36
+        """
+        kinds = _option_kinds(analysis)
+        opts: dict[str, Any] = {}
+        for key, value in options.items():
+            if value is None:
+                continue
+            name = "from" if key == "from_" else key
+            opts[name] = _convert(kinds.get(name), value)
+        return self._run(analysis, opts)
+
+    def _run(self, analysis: str, options: Mapping[str, Any]) -> Result:
+        return Result(self._raw.run(analysis, json.dumps(dict(options))))
+
+    # -- analyses (generated from the registry by scripts/gen-python-methods.py; do not edit) --
     def heatmap(
         self,
         *,
-        kinds: Sequence[str] = ("incidents",),
+        by: Optional[str] = None,
         from_: Optional[str] = None,
-        to: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
         site: Optional[str] = None,
-        by: str = "cell",
+        to: Optional[str] = None,
     ) -> Result:
-        """Events per cell of the site plan, with an SVG grid chart.
+        """Events per cell of the site plan, with an SVG grid.
 
-        ``kinds``: event tables counted into ``events`` (incidents, hazards,
-        violations); ``from_`` / ``to``: local-time window [from, to);
-        ``site``: one site only; ``by``: ``"cell"`` (with the chart),
-        ``"zone"`` or ``"site"`` (counts summed).
+        Counts incidents, injuries, near misses, hazards and violations per cell (or
+        summed per zone or site) in a window.
+
+        Keywords (None: the default):
+
+        - ``by`` (``"cell"`` | ``"zone"`` | ``"site"``, default ``"cell"``): One row
+          per cell (default), or counts summed per zone or site.
+        - ``from_`` (text, default none): Start of the window, inclusive, local time
+          (`2025-01-01` or `2025-01-01 08:00`).
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted into `events` (default:
+          incidents).
+        - ``site`` (text, default none): Only this site.
+        - ``to`` (text, default none): End of the window, exclusive, local time.
         """
-        opts = {"kinds": list(kinds), "from": from_, "to": to, "site": site, "by": by}
-        return Result(self._raw.heatmap(json.dumps(opts)))
+        return self.run("heatmap", by=by, from_=from_, kinds=kinds, site=site, to=to)
 
     def hotspots(
         self,
         *,
-        kinds: Sequence[str] = ("incidents",),
-        from_: Optional[str] = None,
-        to: Optional[str] = None,
-        site: Optional[str] = None,
-        weights: str = "queen",
+        alpha: Optional[float] = None,
         distance: Optional[float] = None,
-        transform: str = "binary",
-        alpha: float = 0.05,
-        fdr: bool = True,
-        permutations: int = 0,
-        seed: int = 42,
+        fdr: Optional[bool] = None,
+        from_: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        permutations: Optional[int] = None,
+        seed: Optional[int] = None,
+        site: Optional[str] = None,
+        to: Optional[str] = None,
+        transform: Optional[str] = None,
+        weights: Optional[str] = None,
     ) -> Result:
-        """Getis-Ord Gi* hot and cold spots over the cells of each site.
+        """Getis-Ord Gi* hot and cold spots over the cells of the site plan.
 
-        ``weights``: ``"rook"``, ``"queen"`` or ``"distance"`` (with
-        ``distance`` in metres between cell centroids); ``transform``:
-        ``"binary"`` (classic Gi*, PySAL ``transform="B"``) or ``"row"``;
-        classes use Benjamini–Hochberg q-values unless ``fdr=False``;
-        ``permutations`` adds a seeded pseudo p-value (``p_sim``).
+        Gi* z-scores and p-values per cell with rook, queen or distance-band
+        neighbours, Benjamini-Hochberg q-values and confidence classes (hot_99 …
+        cold_99); optionally a seeded permutation p-value.
 
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.2, sites=1)
-        >>> hs = safetyscope.Dataset.open(d).hotspots(weights="rook").to_pandas()
-        >>> len(hs), int((hs["neighbors"] == 2).sum())  # 36 cells, 4 corners
-        (36, 4)
+        Keywords (None: the default):
+
+        - ``alpha`` (number, default ``0.05``): Significance level of the
+          `significant` column (default 0.05).
+        - ``distance`` (number, default none): Distance band in metres for `weights
+          = "distance"`.
+        - ``fdr`` (bool, default ``true``): Classify by FDR-adjusted q-values
+          (default true) instead of raw p-values.
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``permutations`` (integer, default ``0``): Conditional permutations for a
+          pseudo p-value (0 = none).
+        - ``seed`` (integer, default ``42``): Seed of the permutations.
+        - ``site`` (text, default none): Only this site.
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``transform`` (``"binary"`` | ``"row"``, default ``"binary"``): Weight
+          transformation (default binary).
+        - ``weights`` (``"rook"`` | ``"queen"`` | ``"distance"``, default
+          ``"queen"``): Neighbourhood definition (default queen).
         """
-        opts = {
-            "kinds": list(kinds),
-            "from": from_,
-            "to": to,
-            "site": site,
-            "weights": weights,
-            "distance": distance,
-            "transform": transform,
-            "alpha": alpha,
-            "fdr": fdr,
-            "permutations": permutations,
-            "seed": seed,
-        }
-        return Result(self._raw.hotspots(json.dumps(opts)))
+        return self.run("hotspots", alpha=alpha, distance=distance, fdr=fdr, from_=from_, kinds=kinds, permutations=permutations, seed=seed, site=site, to=to, transform=transform, weights=weights)
 
     def risk_map(
         self,
         *,
+        by: Optional[str] = None,
+        dynamic_bands: Optional[Any] = None,
         from_: Optional[str] = None,
-        to: Optional[str] = None,
-        site: Optional[str] = None,
-        by: str = "cell",
-        weights: Optional[Mapping[str, float]] = None,
         half_life_days: Optional[float] = None,
-        per_exposure: bool = True,
+        lec_bands: Optional[Any] = None,
+        ls_bands: Optional[Any] = None,
+        per_exposure: Optional[bool] = None,
         prior_hours: Optional[float] = None,
-        lec_bands: Optional[Mapping[str, Any]] = None,
-        ls_bands: Optional[Mapping[str, Any]] = None,
-        dynamic_bands: Optional[Mapping[str, Any]] = None,
-        rule: str = "max",
+        rule: Optional[str] = None,
+        site: Optional[str] = None,
+        to: Optional[str] = None,
+        weights: Optional[Any] = None,
     ) -> Result:
-        """The risk four-colour map (风险四色图): red / orange / yellow / blue.
+        """The risk four-colour map: a level per cell (or zone, site) from the static LEC/LS assessment and the evidence of a window.
 
-        The window ``[from_, to)`` defaults to the 90 days before the day
-        after the latest event. ``weights`` overrides evidence weights by name
-        (``near_miss``, ``minor``, ``open_hazard_major``, ``violation``, …);
-        ``half_life_days`` decays older events; ``per_exposure`` divides by
-        hours worked with empirical-Bayes smoothing (``prior_hours`` fixes its
-        strength); band tables are ``{"name": ..., "bands": [[threshold,
-        "red"], ...], "boundary_above": bool}``; ``rule`` is ``"max"``,
-        ``"static"`` or ``"dynamic"``; ``by`` rolls up to ``"zone"`` or
-        ``"site"`` (the level of the worst cell).
+        Red / orange / yellow / blue per cell from the fixed LEC or LS assessment
+        and a dynamic score of the window's weighted evidence (incidents, near
+        misses, open and overdue hazards, violations, alarm episodes, intrusions),
+        per hour worked with empirical-Bayes smoothing. The window defaults to the
+        90 days before the day after the latest event.
 
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.2, sites=1)
-        >>> rm = safetyscope.Dataset.open(d).risk_map(by="site").to_pandas()
-        >>> int(rm.loc[0, ["red_cells", "orange_cells", "yellow_cells", "blue_cells"]].sum())
-        36
+        Keywords (None: the default):
+
+        - ``by`` (``"cell"`` | ``"zone"`` | ``"site"``, default ``"cell"``): Rows
+          per cell, zone or site.
+        - ``dynamic_bands`` (structure, default ``{"bands": [[3.0, "red"], [2.0,
+          "orange"], [1.25, "yellow"]], "boundary_above": true, "name": "rate ratio:
+          ≥3 red, ≥2 orange, ≥1.25 yellow (v1)"}``): Dynamic bands on the rate
+          ratio.
+        - ``from_`` (text, default none): Window start, local time, inclusive
+          (default: 90 days before `to`).
+        - ``half_life_days`` (number, default none): Exponential decay of event
+          weights with this half-life in days, counted back from `to` (none by
+          default).
+        - ``lec_bands`` (structure, default ``{"bands": [[320.0, "red"], [160.0,
+          "orange"], [70.0, "yellow"]], "boundary_above": false, "name": "LEC
+          D=L×E×C: >320 red, >160 orange, >70 yellow (v1)"}``): Static bands for LEC
+          assessments.
+        - ``ls_bands`` (structure, default ``{"bands": [[20.0, "red"], [15.0,
+          "orange"], [9.0, "yellow"]], "boundary_above": true, "name": "LS R=L×S:
+          ≥20 red, ≥15 orange, ≥9 yellow (v1)"}``): Static bands for LS assessments.
+        - ``per_exposure`` (bool, default ``true``): Normalise by hours worked (per
+          1,000 h) where exposure is known.
+        - ``prior_hours`` (number, default none): Prior strength of the
+          empirical-Bayes smoothing in hours (default: estimated from the data by
+          the method of moments).
+        - ``rule`` (``"max"`` | ``"static"`` | ``"dynamic"``, default ``"max"``):
+          How the final level is chosen.
+        - ``site`` (text, default none): Only this site.
+        - ``to`` (text, default none): Window end, local time, exclusive (default:
+          the day after the latest incident, hazard or violation).
+        - ``weights`` (structure, default ``{"alarm_episode": 2.0, "fatal": 40.0,
+          "first_aid": 2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
+          Evidence weights.
         """
-        opts: dict[str, Any] = {
-            "from": from_,
-            "to": to,
-            "site": site,
-            "by": by,
-            "half_life_days": half_life_days,
-            "per_exposure": per_exposure,
-            "prior_hours": prior_hours,
-            "rule": rule,
-        }
-        if weights:
-            opts["weights"] = dict(weights)
-        for key, table in (("lec_bands", lec_bands), ("ls_bands", ls_bands), ("dynamic_bands", dynamic_bands)):
-            if table is not None:
-                opts[key] = dict(table)
-        return Result(self._raw.risk_map(json.dumps(opts)))
+        return self.run("risk", by=by, dynamic_bands=dynamic_bands, from_=from_, half_life_days=half_life_days, lec_bands=lec_bands, ls_bands=ls_bands, per_exposure=per_exposure, prior_hours=prior_hours, rule=rule, site=site, to=to, weights=weights)
 
     def density(
         self,
         *,
-        source: str = "incidents",
-        site: Optional[str] = None,
-        from_: Optional[str] = None,
-        to: Optional[str] = None,
-        kernel: str = "gaussian",
         bandwidth: Optional[float] = None,
-        bandwidth_rule: str = "scott",
-        resolution: float = 1.0,
+        bandwidth_rule: Optional[str] = None,
         bbox: Optional[Sequence[float]] = None,
+        from_: Optional[str] = None,
+        kernel: Optional[str] = None,
+        resolution: Optional[float] = None,
+        site: Optional[str] = None,
+        source: Optional[str] = None,
+        to: Optional[str] = None,
         weight: Optional[str] = None,
     ) -> Result:
-        """Kernel density raster of point data over one site's plan.
+        """A kernel density surface of point data over one site's plan.
 
-        ``source``: incidents, hazards, violations or positions; ``kernel``:
-        gaussian or epanechnikov; ``bandwidth`` in metres (default: Scott's
-        rule scaled by the points' spread); ``resolution``: raster cell size
-        in metres; ``bbox``: ``[x_min, y_min, x_max, y_max]`` (default the
-        site plan); ``weight``: a numeric column weighting each point. The
-        ``density`` column integrates to one, ``intensity`` is points per m².
+        Gaussian or Epanechnikov kernel density of incidents, hazards, violations or
+        positions with x/y, on a raster of the site plan; `density` integrates to
+        one, `intensity` is points per m².
 
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.2, sites=1)
-        >>> kd = safetyscope.Dataset.open(d).density(site="U01", resolution=2.0).to_pandas()
-        >>> len(kd)  # a 60 m × 60 m plan at 2 m
-        900
+        Keywords (None: the default):
+
+        - ``bandwidth`` (number, default none): Bandwidth in metres; when absent,
+          `bandwidth_rule`.
+        - ``bandwidth_rule`` (``"scott"`` | ``"silverman"``, default ``"scott"``):
+          Rule-of-thumb bandwidth (default Scott).
+        - ``bbox`` (list of number, default none): Raster extent `[x_min, y_min,
+          x_max, y_max]` (default: the site's plan, else the points' bounds).
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``kernel`` (``"gaussian"`` | ``"epanechnikov"``, default ``"gaussian"``):
+          Kernel (default gaussian).
+        - ``resolution`` (number, default ``1.0``): Raster cell size in metres
+          (default 1).
+        - ``site`` (text, default none): The site: coordinates are per site plan, so
+          a surface is per site (default: the first site in the plan).
+        - ``source`` (``"incidents"`` | ``"hazards"`` | ``"violations"`` |
+          ``"positions"``, default ``"incidents"``): Which points (default
+          incidents).
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``weight`` (text, default none): A numeric column weighting each point
+          (e.g. `lost_days`); rows where it is null weigh 0. Default: every point
+          weighs 1.
         """
-        opts = {
-            "source": source,
-            "site": site,
-            "from": from_,
-            "to": to,
-            "kernel": kernel,
-            "bandwidth": bandwidth,
-            "bandwidth_rule": bandwidth_rule,
-            "resolution": resolution,
-            "bbox": list(bbox) if bbox is not None else None,
-            "weight": weight,
-        }
-        return Result(self._raw.density(json.dumps(opts)))
+        return self.run("density", bandwidth=bandwidth, bandwidth_rule=bandwidth_rule, bbox=bbox, from_=from_, kernel=kernel, resolution=resolution, site=site, source=source, to=to, weight=weight)
 
     def emerging_hotspots(
         self,
         *,
-        kinds: Sequence[str] = ("incidents",),
-        site: Optional[str] = None,
+        alpha: Optional[float] = None,
         from_: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        site: Optional[str] = None,
+        slice: Optional[str] = None,
         to: Optional[str] = None,
-        slice: str = "month",
-        weights: str = "queen",
-        alpha: float = 0.05,
+        weights: Optional[str] = None,
     ) -> Result:
-        """Emerging hot spots: Gi* in every week or month and a Mann-Kendall
-        trend test on each cell's z-scores, as the categories new,
-        consecutive, intensifying, persistent, diminishing, sporadic,
-        oscillating, historical (``cold_`` for cold spots) or no_pattern.
+        """Emerging hot spots: Gi* per week or month and the Mann-Kendall trend of each cell's z-scores.
 
-        The window defaults to the 365 days before the day after the latest
-        event; ``history`` shows each slice as ``H`` (hot), ``C`` (cold) or
-        ``.``.
+        Each cell as new, consecutive, intensifying, persistent, diminishing,
+        sporadic, oscillating or historical (cold_ for cold spots), or no_pattern.
+        The window defaults to the 365 days before the day after the latest event.
+
+        Keywords (None: the default):
+
+        - ``alpha`` (number, default ``0.05``): Significance for a hot slice
+          (q-value) and for the trend (default 0.05).
+        - ``from_`` (text, default none): Start, local time (default 365 days before
+          `to`), rounded down to a slice.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default incidents).
+        - ``site`` (text, default none): Only this site.
+        - ``slice`` (``"week"`` | ``"month"``, default ``"month"``): Slice length
+          (default month).
+        - ``to`` (text, default none): End, exclusive (default the local midnight
+          after the latest event).
+        - ``weights`` (``"rook"`` | ``"queen"`` | ``"distance"``, default
+          ``"queen"``): Neighbourhood of Gi* (default queen).
         """
-        opts = {"kinds": list(kinds), "site": site, "from": from_, "to": to, "slice": slice, "weights": weights, "alpha": alpha}
-        return Result(self._raw.emerging_hotspots(json.dumps(opts)))
+        return self.run("emerging", alpha=alpha, from_=from_, kinds=kinds, site=site, slice=slice, to=to, weights=weights)
+
+    def patterns(
+        self,
+        *,
+        view: Optional[str] = None,
+        alpha: Optional[float] = None,
+        by: Optional[Union[str, Sequence[str]]] = None,
+        categories: Optional[Union[str, Sequence[str]]] = None,
+        cell: Optional[str] = None,
+        columns: Optional[str] = None,
+        dim: Optional[str] = None,
+        exposure: Optional[str] = None,
+        from_: Optional[str] = None,
+        grid: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        severities: Optional[Union[str, Sequence[str]]] = None,
+        shifts: Optional[Sequence[Any]] = None,
+        site: Optional[str] = None,
+        time: Optional[str] = None,
+        to: Optional[str] = None,
+        weekday_factors: Optional[Sequence[float]] = None,
+        weights: Optional[Any] = None,
+        zone: Optional[str] = None,
+    ) -> Result:
+        """Time-of-day patterns: the hour × weekday profile, shift profiles, events by shift, Pareto, cross-tab or accident pyramid.
+
+        Dense grids in the dataset's local time with explicit zeros, exposure-
+        normalised rates and a row for events whose time of day is unknown.
+
+        Keywords (None: the default):
+
+        - ``view`` (profile | shifts | shift_events | pareto | crosstab | pyramid,
+          default ``profile``): What to compute.
+        - ``alpha`` (number, default ``0.05``): Peak tests: false discovery rate /
+          significance level.
+        - ``by`` (list of ``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``[]``): Group rows by these
+          dimensions (none = one group).
+        - ``categories`` (list of text, default ``[]``): Only these categories
+          (accident types, hazard categories, violation kinds).
+        - ``cell`` (text, default none): Only this grid cell.
+        - ``columns`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"zone"``): Cross-tab: the dimension
+          of the columns.
+        - ``dim`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"category"``): Pareto and
+          cross-tab: the dimension ranked (rows of the cross-tab).
+        - ``exposure`` (``"auto"`` | ``"records"`` | ``"shifts"`` | ``"positions"``
+          | ``"uniform"``, default ``"auto"``): Exposure by hour of the week.
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``grid`` (``"hour_weekday"`` | ``"hour"``, default ``"hour_weekday"``):
+          Peak tests: the grid.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``severities`` (list of text, default ``[]``): Only these severities
+          (incidents) or levels (hazards).
+        - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
+          `shifts` and the shift analyses); empty = the dataset's declared roster,
+          else day 08–20 and night 20–08.
+        - ``site`` (text, default none): Only this site.
+        - ``time`` (``"start"`` | ``"aoristic"``, default ``"start"``): Start time
+          or aoristic weighting.
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``weekday_factors`` (list of number, default none): Relative exposure per
+          weekday (Monday first) applied with the shift roster, e.g. `[1, 1, 1, 1,
+          1, 0.8, 0.6]` for lighter weekends.
+        - ``weights`` (structure, default ``{"alarm_episode": 2.0, "fatal": 40.0,
+          "first_aid": 2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
+          Severity weights of `weighted`: the incident severity weights, the
+          open-hazard weights by level and the violation weight of the risk map.
+        - ``zone`` (text, default none): Only this zone.
+        """
+        return self.run("patterns", view=view, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+
+    def peaks(
+        self,
+        *,
+        cells: Optional[bool] = None,
+        alpha: Optional[float] = None,
+        by: Optional[Union[str, Sequence[str]]] = None,
+        categories: Optional[Union[str, Sequence[str]]] = None,
+        cell: Optional[str] = None,
+        columns: Optional[str] = None,
+        dim: Optional[str] = None,
+        exposure: Optional[str] = None,
+        from_: Optional[str] = None,
+        grid: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        severities: Optional[Union[str, Sequence[str]]] = None,
+        shifts: Optional[Sequence[Any]] = None,
+        site: Optional[str] = None,
+        time: Optional[str] = None,
+        to: Optional[str] = None,
+        weekday_factors: Optional[Sequence[float]] = None,
+        weights: Optional[Any] = None,
+        zone: Optional[str] = None,
+    ) -> Result:
+        """Peaks: every hour × weekday (or hour) cell against the rest of the week by the exact Poisson rate test with exposure, FDR-adjusted.
+
+        The ranked high-risk periods (adjacent significant hours merged) or, with
+        cells, every tested cell with its rate ratio, exact confidence interval, p
+        and Benjamini-Hochberg q.
+
+        Keywords (None: the default):
+
+        - ``cells`` (true | false, default ``false``): Write every tested cell
+          instead of the merged periods.
+        - ``alpha`` (number, default ``0.05``): Peak tests: false discovery rate /
+          significance level.
+        - ``by`` (list of ``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``[]``): Group rows by these
+          dimensions (none = one group).
+        - ``categories`` (list of text, default ``[]``): Only these categories
+          (accident types, hazard categories, violation kinds).
+        - ``cell`` (text, default none): Only this grid cell.
+        - ``columns`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"zone"``): Cross-tab: the dimension
+          of the columns.
+        - ``dim`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"category"``): Pareto and
+          cross-tab: the dimension ranked (rows of the cross-tab).
+        - ``exposure`` (``"auto"`` | ``"records"`` | ``"shifts"`` | ``"positions"``
+          | ``"uniform"``, default ``"auto"``): Exposure by hour of the week.
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``grid`` (``"hour_weekday"`` | ``"hour"``, default ``"hour_weekday"``):
+          Peak tests: the grid.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``severities`` (list of text, default ``[]``): Only these severities
+          (incidents) or levels (hazards).
+        - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
+          `shifts` and the shift analyses); empty = the dataset's declared roster,
+          else day 08–20 and night 20–08.
+        - ``site`` (text, default none): Only this site.
+        - ``time`` (``"start"`` | ``"aoristic"``, default ``"start"``): Start time
+          or aoristic weighting.
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``weekday_factors`` (list of number, default none): Relative exposure per
+          weekday (Monday first) applied with the shift roster, e.g. `[1, 1, 1, 1,
+          1, 0.8, 0.6]` for lighter weekends.
+        - ``weights`` (structure, default ``{"alarm_episode": 2.0, "fatal": 40.0,
+          "first_aid": 2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
+          Severity weights of `weighted`: the incident severity weights, the
+          open-hazard weights by level and the violation weight of the risk map.
+        - ``zone`` (text, default none): Only this zone.
+        """
+        return self.run("peaks", cells=cells, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+
+    def trends(
+        self,
+        *,
+        alpha: Optional[float] = None,
+        by: Optional[Union[str, Sequence[str]]] = None,
+        categories: Optional[Union[str, Sequence[str]]] = None,
+        cell: Optional[str] = None,
+        columns: Optional[str] = None,
+        dim: Optional[str] = None,
+        exposure: Optional[str] = None,
+        from_: Optional[str] = None,
+        grid: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        severities: Optional[Union[str, Sequence[str]]] = None,
+        shifts: Optional[Sequence[Any]] = None,
+        site: Optional[str] = None,
+        time: Optional[str] = None,
+        to: Optional[str] = None,
+        weekday_factors: Optional[Sequence[float]] = None,
+        weights: Optional[Any] = None,
+        zone: Optional[str] = None,
+    ) -> Result:
+        """Monthly trend with rolling means, year-over-year change and seasonality.
+
+        Events per local month with the 3- and 12-month rolling means, the change
+        against the same month a year before and a seasonal index.
+
+        Keywords (None: the default):
+
+        - ``alpha`` (number, default ``0.05``): Peak tests: false discovery rate /
+          significance level.
+        - ``by`` (list of ``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``[]``): Group rows by these
+          dimensions (none = one group).
+        - ``categories`` (list of text, default ``[]``): Only these categories
+          (accident types, hazard categories, violation kinds).
+        - ``cell`` (text, default none): Only this grid cell.
+        - ``columns`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"zone"``): Cross-tab: the dimension
+          of the columns.
+        - ``dim`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"category"``): Pareto and
+          cross-tab: the dimension ranked (rows of the cross-tab).
+        - ``exposure`` (``"auto"`` | ``"records"`` | ``"shifts"`` | ``"positions"``
+          | ``"uniform"``, default ``"auto"``): Exposure by hour of the week.
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``grid`` (``"hour_weekday"`` | ``"hour"``, default ``"hour_weekday"``):
+          Peak tests: the grid.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``severities`` (list of text, default ``[]``): Only these severities
+          (incidents) or levels (hazards).
+        - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
+          `shifts` and the shift analyses); empty = the dataset's declared roster,
+          else day 08–20 and night 20–08.
+        - ``site`` (text, default none): Only this site.
+        - ``time`` (``"start"`` | ``"aoristic"``, default ``"start"``): Start time
+          or aoristic weighting.
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``weekday_factors`` (list of number, default none): Relative exposure per
+          weekday (Monday first) applied with the shift roster, e.g. `[1, 1, 1, 1,
+          1, 0.8, 0.6]` for lighter weekends.
+        - ``weights`` (structure, default ``{"alarm_episode": 2.0, "fatal": 40.0,
+          "first_aid": 2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
+          Severity weights of `weighted`: the incident severity weights, the
+          open-hazard weights by level and the violation weight of the risk map.
+        - ``zone`` (text, default none): Only this zone.
+        """
+        return self.run("trends", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+
+    def knox(
+        self,
+        *,
+        alpha: Optional[float] = None,
+        by: Optional[Union[str, Sequence[str]]] = None,
+        categories: Optional[Union[str, Sequence[str]]] = None,
+        cell: Optional[str] = None,
+        columns: Optional[str] = None,
+        days: Optional[float] = None,
+        dim: Optional[str] = None,
+        distance: Optional[float] = None,
+        exposure: Optional[str] = None,
+        from_: Optional[str] = None,
+        grid: Optional[str] = None,
+        kinds: Optional[Union[str, Sequence[str]]] = None,
+        permutations: Optional[int] = None,
+        seed: Optional[int] = None,
+        severities: Optional[Union[str, Sequence[str]]] = None,
+        shifts: Optional[Sequence[Any]] = None,
+        site: Optional[str] = None,
+        time: Optional[str] = None,
+        to: Optional[str] = None,
+        weekday_factors: Optional[Sequence[float]] = None,
+        weights: Optional[Any] = None,
+        zone: Optional[str] = None,
+    ) -> Result:
+        """Near-repeat space-time clustering: the Knox test on events with x/y.
+
+        Pairs of events close in space and in time against the count expected if
+        space and time were independent, with a Poisson p-value and a seeded
+        permutation p-value. The event selection options are those of the patterns.
+
+        Keywords (None: the default):
+
+        - ``alpha`` (number, default ``0.05``): Peak tests: false discovery rate /
+          significance level.
+        - ``by`` (list of ``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``[]``): Group rows by these
+          dimensions (none = one group).
+        - ``categories`` (list of text, default ``[]``): Only these categories
+          (accident types, hazard categories, violation kinds).
+        - ``cell`` (text, default none): Only this grid cell.
+        - ``columns`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"zone"``): Cross-tab: the dimension
+          of the columns.
+        - ``days`` (number, default ``3.0``): Time threshold in days: pairs at most
+          this far apart are close.
+        - ``dim`` (``"site"`` | ``"zone"`` | ``"cell"`` | ``"category"`` |
+          ``"severity"`` | ``"kind"``, default ``"category"``): Pareto and
+          cross-tab: the dimension ranked (rows of the cross-tab).
+        - ``distance`` (number, default ``5.0``): Space threshold in metres: pairs
+          at most this far apart are close.
+        - ``exposure`` (``"auto"`` | ``"records"`` | ``"shifts"`` | ``"positions"``
+          | ``"uniform"``, default ``"auto"``): Exposure by hour of the week.
+        - ``from_`` (text, default none): Window start, local time, inclusive.
+        - ``grid`` (``"hour_weekday"`` | ``"hour"``, default ``"hour_weekday"``):
+          Peak tests: the grid.
+        - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
+          default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``permutations`` (integer, default ``199``): Permutations of the times
+          over the places (0 = none).
+        - ``seed`` (integer, default ``1``): Seed of the permutations.
+        - ``severities`` (list of text, default ``[]``): Only these severities
+          (incidents) or levels (hazards).
+        - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
+          `shifts` and the shift analyses); empty = the dataset's declared roster,
+          else day 08–20 and night 20–08.
+        - ``site`` (text, default none): Only this site.
+        - ``time`` (``"start"`` | ``"aoristic"``, default ``"start"``): Start time
+          or aoristic weighting.
+        - ``to`` (text, default none): Window end, local time, exclusive.
+        - ``weekday_factors`` (list of number, default none): Relative exposure per
+          weekday (Monday first) applied with the shift roster, e.g. `[1, 1, 1, 1,
+          1, 0.8, 0.6]` for lighter weekends.
+        - ``weights`` (structure, default ``{"alarm_episode": 2.0, "fatal": 40.0,
+          "first_aid": 2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
+          Severity weights of `weighted`: the incident severity weights, the
+          open-hazard weights by level and the violation weight of the risk map.
+        - ``zone`` (text, default none): Only this zone.
+        """
+        return self.run("knox", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, days=days, dim=dim, distance=distance, exposure=exposure, from_=from_, grid=grid, kinds=kinds, permutations=permutations, seed=seed, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+
+    def kpis(
+        self,
+        *,
+        as_of: Optional[str] = None,
+        kpis: Optional[Union[str, Sequence[str]]] = None,
+        periods: Optional[Union[str, Sequence[str]]] = None,
+        scopes: Optional[Union[str, Sequence[str]]] = None,
+        site: Optional[str] = None,
+    ) -> Result:
+        """Safety KPIs per scope and period (TRIR, LTIFR, rectification, training, …).
+
+        Every KPI of the catalogue (`safetyscope kpis --catalogue`) per group, site
+        or zone and per month, quarter or year, with numerator and denominator;
+        values with a zero denominator are null.
+
+        Keywords (None: the default):
+
+        - ``as_of`` (text, default none): Count only what happened before this local
+          date or time; periods after it are left out, the period containing it is
+          partial.
+        - ``kpis`` (list of text, default ``[]``): Only these KPIs (default all).
+        - ``periods`` (list of text, default ``["month", "quarter", "year"]``):
+          Period kinds: `month`, `quarter`, `year` (default all three).
+        - ``scopes`` (list of text, default ``["group", "site"]``): Scope kinds:
+          `group`, `site`, `zone` (default group and site).
+        - ``site`` (text, default none): Only this site.
+        """
+        return self.run("kpis", as_of=as_of, kpis=kpis, periods=periods, scopes=scopes, site=site)
+
+    def alerts(
+        self,
+        *,
+        list: Optional[str] = None,
+        as_of: Optional[str] = None,
+        authorised: Optional[Union[str, Sequence[str]]] = None,
+        from_: Optional[str] = None,
+        hysteresis: Optional[float] = None,
+        ladder: Optional[Any] = None,
+        max_gap_minutes: Optional[float] = None,
+        min_duration_minutes: Optional[float] = None,
+        points: Optional[Any] = None,
+        reading_gap_minutes: Optional[float] = None,
+        repeat_days: Optional[int] = None,
+        repeat_kinds: Optional[Union[str, Sequence[str]]] = None,
+        site: Optional[str] = None,
+        thresholds: Optional[Mapping[str, float]] = None,
+    ) -> Result:
+        """What to chase as of a date: overdue hazards, repeat violators, fence intrusions, sensor alarm episodes, low safety points.
+
+        One list or all of them, as of a date (default: the day after the latest
+        record), over a history that starts 30 days before it unless `from` is
+        given.
+
+        Keywords (None: the default):
+
+        - ``list`` (all | overdue | repeats | intrusions | episodes | points,
+          default ``all``): Which list.
+        - ``as_of`` (text, default none): The local date or time "now" (default: the
+          day after the latest event, hazard, reading or position).
+        - ``authorised`` (list of text, default ``[]``): People allowed inside
+          restricted cells.
+        - ``from_`` (text, default none): Start of the history searched for repeat
+          violations, intrusions and alarm episodes (default: 30 days before
+          `as_of`).
+        - ``hysteresis`` (number, default ``0.0``): An alarm episode ends when the
+          value falls below alarm − hysteresis.
+        - ``ladder`` (structure, default ``{"general": [{"after_hours": 0.0,
+          "level": "owner"}, {"after_hours": 24.0, "level": "supervisor"},
+          {"after_hours": 72.0, "level": "leadership"}], "major": [{"after_hours":
+          0.0, "level": "owner"}, {"after_hours": 8.0, "level": "supervisor"},
+          {"after_hours": 24.0, "level": "leadership"}]}``): Escalation ladders of
+          overdue hazards.
+        - ``max_gap_minutes`` (number, default ``10.0``): Longest gap between
+          position fixes inside one intrusion (minutes).
+        - ``min_duration_minutes`` (number, default ``0.0``): Episodes shorter than
+          this (minutes) are dropped.
+        - ``points`` (structure, default ``{"base": 100.0, "floor": 60.0,
+          "hazard_general": 2.0, "hazard_major": 10.0, "violation": {"intrusion":
+          10.0, "no_harness": 10.0, "no_helmet": 5.0, "no_vest": 3.0, "phone": 3.0,
+          "smoking": 10.0}, "violation_default": 5.0}``): The points ledger.
+        - ``reading_gap_minutes`` (number, default ``120.0``): Longest gap between
+          readings inside one episode (minutes).
+        - ``repeat_days`` (integer, default ``3``): Consecutive days that make a
+          repeat violator.
+        - ``repeat_kinds`` (list of text, default ``[]``): Violation kinds
+          considered for repeats (default: all).
+        - ``site`` (text, default none): Only this site.
+        - ``thresholds`` (mapping of name to number, default ``{}``): Alarm
+          thresholds per metric overriding the thresholds table.
+        """
+        return self.run("alerts", list=list, as_of=as_of, authorised=authorised, from_=from_, hysteresis=hysteresis, ladder=ladder, max_gap_minutes=max_gap_minutes, min_duration_minutes=min_duration_minutes, points=points, reading_gap_minutes=reading_gap_minutes, repeat_days=repeat_days, repeat_kinds=repeat_kinds, site=site, thresholds=thresholds)
+    # -- end of the generated analyses --
 
     # -- time-of-day patterns ------------------------------------------
     #
@@ -467,9 +929,7 @@ class Dataset:
     # Monday first). Unknown keywords raise OptionError.
 
     def _pattern(self, view: str, select: Mapping[str, Any], **extra: Any) -> Result:
-        opts = _pattern_options(select)
-        opts.update({k: v for k, v in extra.items() if v is not None})
-        return Result(self._raw.patterns(view, json.dumps(opts)))
+        return self.run("patterns", view=view, **select, **extra)
 
     def time_profile(self, **select: Any) -> Result:
         """The hour × weekday profile in the dataset's local time: one row
@@ -485,51 +945,6 @@ class Dataset:
         True
         """
         return self._pattern("profile", select)
-
-    def peaks(
-        self,
-        *,
-        grid: str = "hour_weekday",
-        alpha: float = 0.05,
-        cells: bool = False,
-        **select: Any,
-    ) -> Result:
-        """High-risk periods: each hour × weekday cell (``grid="hour"``:
-        each hour of the day) against the rest of its group's week by the
-        exact conditional Poisson rate test with exposure (statsmodels
-        ``test_poisson_2indep(method="exact-cond")``), rate ratio with an
-        exact confidence interval, Benjamini–Hochberg q-values across all
-        cells. Returns the ranked periods (adjacent significant hours
-        merged) or, with ``cells=True``, every tested cell.
-
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.3, sites=2)
-        >>> roster = [("day", "08:00", "20:00", 1.0), ("night", "20:00", "08:00", 0.5)]
-        >>> top = safetyscope.Dataset.open(d).peaks(
-        ...     grid="hour", exposure="shifts", shifts=roster,
-        ...     weekday_factors=[1, 1, 1, 1, 1, 0.8, 0.6]).to_pandas()
-        >>> (2, 4) in list(zip(top["hour_from"], top["hour_to"]))  # the planted night hours
-        True
-
-        Without the roster the day hours, when twice as many people work,
-        would show as peaks: exposure is what makes a peak a risk.
-        """
-        return self._pattern(
-            "peak_cells" if cells else "peaks", select, grid=grid, alpha=alpha
-        )
-
-    def trends(self, **select: Any) -> Result:
-        """Monthly events per group with 3- and 12-month rolling means,
-        year-over-year change, the seasonal index and, where exposure
-        records exist, the rate per million hours.
-
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=1)
-        >>> t = safetyscope.Dataset.open(d).trends().to_pandas()
-        >>> len(t), t["month"].iloc[0]
-        (24, '2024-01')
-        """
-        return self._pattern("trends", select)
 
     def shift_profile(self, **select: Any) -> Result:
         """Events by shift and hour of shift (hours since the shift began);
@@ -557,7 +972,7 @@ class Dataset:
         """
         return self._pattern("shift_events", select)
 
-    def pareto(self, *, dim: str = "category", **select: Any) -> Result:
+    def pareto(self, *, dim: Optional[str] = None, **select: Any) -> Result:
         """Pareto of ``dim`` (per group of ``by``): values by events,
         descending, with ``share``, ``cumulative_share`` and ``vital_few``
         (the leading set that makes 80 %).
@@ -570,9 +985,11 @@ class Dataset:
         """
         return self._pattern("pareto", select, dim=dim)
 
-    def crosstab(self, *, rows: str = "category", columns: str = "zone", **select: Any) -> Result:
+    def crosstab(self, *, rows: Optional[str] = None, columns: Optional[str] = None, **select: Any) -> Result:
         """Cross-tab of events: one row per value of ``rows``, one column
         per value of ``columns`` and ``total``; the last row sums the columns.
+        ``rows`` is the option ``dim`` (default ``category``), ``columns``
+        defaults to ``zone``.
 
         >>> import safetyscope, tempfile
         >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
@@ -594,68 +1011,12 @@ class Dataset:
         """
         return self._pattern("pyramid", select)
 
-    def knox(
-        self,
-        *,
-        distance: float = 5.0,
-        days: float = 3.0,
-        permutations: int = 199,
-        seed: int = 1,
-        **select: Any,
-    ) -> Result:
-        """Near-repeat space-time clustering (Knox): pairs of events at most
-        ``distance`` metres and ``days`` days apart, against the expectation
-        without interaction; Poisson and seeded permutation p-values. Events
-        without x/y are counted in ``without_xy``.
-
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
-        >>> k = safetyscope.Dataset.open(d).knox(permutations=0).to_pandas()
-        >>> int(k["statistic"][0]) <= int(k["close_space"][0])
-        True
-        """
-        opts = {
-            "events": _pattern_options(select),
-            "distance": distance,
-            "days": days,
-            "permutations": permutations,
-            "seed": seed,
-        }
-        return Result(self._raw.knox(json.dumps(opts)))
-
     # -- targets and follow-up -------------------------------------------
-
-    def kpis(
-        self,
-        *,
-        periods: Sequence[str] = ("month", "quarter", "year"),
-        scopes: Sequence[str] = ("group", "site"),
-        site: Optional[str] = None,
-        kpis: Sequence[str] = (),
-        as_of: Optional[str] = None,
-    ) -> Result:
-        """Safety KPIs per scope (``group``, site, ``site/zone``) and local
-        calendar period, long format: ``scope_type``, ``scope``,
-        ``period_type``, ``period``, ``partial``, ``kpi``, ``value``,
-        ``unit``, ``numerator``, ``denominator``. Formulas: docs/kpis.md.
-
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=2)
-        >>> k = safetyscope.Dataset.open(d).kpis(periods=["year"], scopes=["group"], kpis=["trir"]).to_pandas()
-        >>> row = k[k.period == "2025"].iloc[0]
-        >>> bool(abs(row.value - row.numerator * 200_000 / row.denominator) < 1e-9)
-        True
-        """
-        opts = {"periods": list(periods), "scopes": list(scopes), "site": site, "kpis": list(kpis), "as_of": as_of}
-        return Result(self._raw.kpis(json.dumps(opts)))
 
     def track_targets(
         self,
         targets: Union[None, PathLike, Sequence[Mapping[str, Any]]] = None,
-        *,
-        as_of: Optional[str] = None,
-        expectation: str = "pro_rata",
-        tolerance: float = 0.1,
+        **options: Any,
     ) -> Result:
         """Targets against the KPIs as of a date: ``effective_target`` (from
         a relative baseline such as ``-20% vs 2024``), ``actual`` to date,
@@ -664,7 +1025,9 @@ class Dataset:
         (Poisson), ``status`` (achieved, on_track, at_risk, off_track,
         missed, no_data). ``targets``: a CSV/TOML file, a list of dicts
         with kpi/scope/period/target/direction[/baseline], or None for the
-        dataset's targets table.
+        dataset's targets table. Options (``as_of``, ``expectation``,
+        ``tolerance``) as ``safetyscope.analyses()`` lists them for
+        ``targets``.
 
         >>> import safetyscope, tempfile
         >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.1, sites=2)
@@ -674,9 +1037,9 @@ class Dataset:
         >>> t.loc[0, "elapsed"].round(3), t.loc[0, "status"] in {"on_track", "at_risk", "off_track", "missed"}
         (np.float64(0.496), True)
         """
-        opts: dict[str, Any] = {"as_of": as_of, "expectation": expectation, "tolerance": tolerance}
+        opts: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
         if targets is None:
-            return Result(self._raw.track_targets(json.dumps(opts)))
+            return self._run("targets", opts)
         if isinstance(targets, (str, os.PathLike)):
             path = os.fspath(targets)
             try:
@@ -684,34 +1047,9 @@ class Dataset:
                     text = f.read()
             except FileNotFoundError as e:
                 raise NotFoundError(f"not found: {path}") from e
-            return Result(self._raw.track_targets(json.dumps(opts), text, path))
+            return Result(self._raw.run("targets", json.dumps(opts), text, path))
         opts["targets"] = [dict(t) for t in targets]
-        return Result(self._raw.track_targets(json.dumps(opts)))
-
-    def alerts(self, *, list: str = "all", **options: Any) -> Result:
-        """What to chase as of a date, one row per item: ``kind``
-        (overdue_hazard, repeat_violation, fence_intrusion, sensor_alarm,
-        low_points), ``subject``, ``site``, ``zone``, ``cell``, ``since``,
-        ``level``, ``detail``. ``list`` picks one detailed list instead:
-        ``overdue``, ``repeats``, ``intrusions``, ``episodes``, ``points``.
-
-        Options: ``as_of`` (default: the day after the latest record),
-        ``from_`` (history start, default 30 days before), ``site``,
-        ``ladder`` ({"general": [{"after_hours": 0, "level": "owner"}, ...],
-        "major": [...]}), ``repeat_days`` (3), ``repeat_kinds``,
-        ``authorised`` (people allowed in fenced cells),
-        ``max_gap_minutes`` (10), ``thresholds`` ({metric: alarm}),
-        ``hysteresis``, ``min_duration_minutes``, ``reading_gap_minutes``
-        (120), ``points`` (ledger rules).
-
-        >>> import safetyscope, tempfile
-        >>> d = tempfile.mkdtemp(); truth = safetyscope.generate_sample(d, scale=0.1, sites=1)
-        >>> r = safetyscope.Dataset.open(d).alerts(list="repeats", from_="2025-03-01", as_of="2025-04-01").to_pandas()
-        >>> ("U01-P0001", "no_helmet", 4) in set(zip(r.person_id, r.kind, r.days))
-        True
-        """
-        opts = {("from" if k == "from_" else k): v for k, v in options.items() if v is not None}
-        return Result(self._raw.alerts(list, json.dumps(opts)))
+        return self._run("targets", opts)
 
     def overdue_hazards(self, **options: Any) -> Result:
         """Hazards open past their deadline as of a date, with the
@@ -724,7 +1062,7 @@ class Dataset:
         >>> bool((od.hours_overdue > 0).all()), set(od.escalation) <= {"owner", "supervisor", "leadership"}
         (True, True)
         """
-        return self.alerts(list="overdue", **options)
+        return self.run("alerts", list="overdue", **options)
 
     def repeat_violators(self, **options: Any) -> Result:
         """The same person with the same violation kind on ``repeat_days``
@@ -736,7 +1074,7 @@ class Dataset:
         >>> bool((r.to_pandas().days >= 4).all())
         True
         """
-        return self.alerts(list="repeats", **options)
+        return self.run("alerts", list="repeats", **options)
 
     def fence_intrusions(self, **options: Any) -> Result:
         """Entry/exit episodes inside restricted cells from the positions,
@@ -748,7 +1086,7 @@ class Dataset:
         >>> bool((f.dwell_minutes >= 0).all()), set(f.ended_by) <= {"exit", "gap", "ongoing"}
         (True, True)
         """
-        return self.alerts(list="intrusions", **options)
+        return self.run("alerts", list="intrusions", **options)
 
     def alarm_episodes(self, **options: Any) -> Result:
         """Sensor alarm episodes (start, end, peak, duration) from readings
@@ -760,7 +1098,7 @@ class Dataset:
         >>> len(e) == truth["alarm_episodes"], bool((e.peak >= e.threshold).all())
         (True, True)
         """
-        return self.alerts(list="episodes", **options)
+        return self.run("alerts", list="episodes", **options)
 
     def points_ledger(self, **options: Any) -> Result:
         """The safety points ledger per person and month of the year of
@@ -772,25 +1110,38 @@ class Dataset:
         >>> sorted(set(p.month))[-1], bool(((p.total < 60) == p.below_floor).all())
         ('2025-06', True)
         """
-        return self.alerts(list="points", **options)
+        return self.run("alerts", list="points", **options)
 
     def __repr__(self) -> str:
         return f"Dataset(timezone={self.timezone!r}, tables={self.tables})"
 
 
-def _pattern_options(select: Mapping[str, Any]) -> dict[str, Any]:
-    """Translate the Python selection keywords to the pattern options."""
-    opts: dict[str, Any] = {}
-    for key, value in select.items():
-        if value is None:
-            continue
-        name = "from" if key == "from_" else key
-        if name in ("kinds", "by", "categories", "severities", "weekday_factors"):
-            value = [value] if isinstance(value, str) else list(value)
-        if name == "shifts":
-            value = [_shift(s) for s in value]
-        opts[name] = value
-    return opts
+_KINDS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def _option_kinds(analysis: str) -> dict[str, dict[str, Any]]:
+    """Option name → kind of an analysis, from the registry (cached)."""
+    if not _KINDS:
+        for a in analyses():
+            _KINDS[a["name"]] = {o["name"]: o["kind"] for o in a["options"]}
+    return _KINDS.get(analysis, {})
+
+
+def _convert(kind: Optional[dict[str, Any]], value: Any) -> Any:
+    """A Python value as the option's JSON: one text where a list is
+    expected is a list of one; shifts may be tuples; mappings and
+    sequences become objects and lists."""
+    if kind is not None and kind["type"] == "list":
+        if isinstance(value, str):
+            value = [value]
+        return [_convert(kind["of"], v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _convert(None, v) for k, v in value.items()}
+    if isinstance(value, tuple) and kind is not None and kind["type"] == "json":
+        return _shift(value)
+    if isinstance(value, (list, tuple)):
+        return [_convert(None, v) for v in value]
+    return value
 
 
 def _shift(s: Any) -> dict[str, Any]:
@@ -864,6 +1215,20 @@ def ingest(
     return result
 
 
+def analyses() -> list[dict[str, Any]]:
+    """The registry of analyses: for each, its ``name`` (for
+    :meth:`Dataset.run`), ``python`` method, ``summary``, ``params`` and
+    ``options`` (name, kind, default, doc), as the core declares them.
+
+    >>> import safetyscope
+    >>> risk = next(a for a in safetyscope.analyses() if a["name"] == "risk")
+    >>> next(o["default"] for o in risk["options"] if o["name"] == "per_exposure")
+    True
+    """
+    result: list[dict[str, Any]] = json.loads(_internal.registry_json())
+    return result
+
+
 def data_model_markdown() -> str:
     """The canonical data model as Markdown (the content of docs/data-model.md)."""
     return _internal.data_model_markdown()
@@ -877,6 +1242,7 @@ __all__ = [
     "generate_sample",
     "ingest",
     "data_model_markdown",
+    "analyses",
     "SafetyscopeError",
     "SchemaError",
     "DataError",

@@ -2,9 +2,12 @@
 //! stores), mapping files, ingest with validation, and result outputs.
 //! Imports `util` and `model`.
 
+pub(crate) mod convert;
+pub mod dedup;
 pub mod format;
 pub mod ingest;
 pub mod inputs;
+pub mod loader;
 pub mod mapping;
 pub mod output;
 #[cfg(feature = "native")]

@@ -7,7 +7,7 @@ use crate::model::schema::TableKind;
 use crate::util::error::{Error, Result};
 
 /// Weights of the evidence components.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskWeights {
     /// Per near miss.
@@ -62,7 +62,7 @@ impl Default for RiskWeights {
 }
 
 /// Roll-up of the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RollUp {
     /// One row per cell.
@@ -74,7 +74,7 @@ pub enum RollUp {
 }
 
 /// Event tables a heat map can count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Incidents and near misses.

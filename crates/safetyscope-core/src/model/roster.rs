@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One shift of the roster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shift {
     /// Name (`day`, `night`, `A`, …).
@@ -50,4 +50,31 @@ pub fn default_shifts() -> Vec<Shift> {
             headcount: 1.0,
         },
     ]
+}
+
+impl std::str::FromStr for Shift {
+    type Err = crate::util::error::Error;
+
+    /// A shift as `NAME=HH:MM-HH:MM` with an optional relative headcount
+    /// `*0.5` (`night=20:00-08:00*0.5`).
+    fn from_str(s: &str) -> Result<Shift, Self::Err> {
+        let bad = || {
+            crate::util::error::Error::option(
+                "shift",
+                format!("`{s}` is not NAME=HH:MM-HH:MM[*HEADCOUNT]"),
+            )
+        };
+        let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (times, headcount) = match rest.split_once('*') {
+            Some((t, h)) => (t, h.trim().parse::<f64>().map_err(|_| bad())?),
+            None => (rest, 1.0),
+        };
+        let (start, end) = times.split_once('-').ok_or_else(bad)?;
+        Ok(Shift {
+            name: name.trim().to_string(),
+            start: start.trim().to_string(),
+            end: end.trim().to_string(),
+            headcount,
+        })
+    }
 }

@@ -625,7 +625,7 @@ static TARGETS: TableDef = TableDef {
 pub fn data_model_markdown() -> String {
     let mut s = String::from(
         "# Data model\n\n\
-         Canonical tables of safetyscope. Generated from `crates/safetyscope-core/src/schema.rs`\n\
+         Canonical tables of safetyscope. Generated from `crates/safetyscope-core/src/model/schema.rs`\n\
          (`safetyscope schema --markdown`); a test keeps this file equal to the code.\n\n\
          Every dataset declares one timezone (default `Asia/Shanghai`). Timestamps are stored as\n\
          instants in microseconds carrying that timezone; naive input timestamps are read in it, and\n\

@@ -10,10 +10,11 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::io::ingest::{MemoryTables, load_table, site_extents};
+use crate::io::ingest::{MemoryTables, load_table};
 use crate::io::inputs::OnTableError;
 use crate::io::inputs::TableInput;
 use crate::io::inputs::for_each_table;
+use crate::io::loader::site_extents;
 use crate::io::mapping::Mapping;
 use crate::io::source::Source;
 use crate::io::source::SourceData;
@@ -78,7 +79,7 @@ impl Dataset {
         };
         let mut tables = BTreeMap::new();
         let load_one =
-            |kind: TableKind, input: &TableInput, extents: crate::io::ingest::SiteExtents| {
+            |kind: TableKind, input: &TableInput, extents: crate::io::loader::SiteExtents| {
                 match &input.error {
                     Some(e) => Err(Error::data(kind.name(), e.clone())),
                     None => load_table(kind, &tz, input.mapping.as_ref(), &input.sources, extents),
@@ -87,7 +88,7 @@ impl Dataset {
         // The site plan first: the other tables' coordinates are checked
         // against it. Then the other tables, in parallel where threads exist.
         let mut results = Vec::new();
-        let mut extents: crate::io::ingest::SiteExtents = Default::default();
+        let mut extents: crate::io::loader::SiteExtents = Default::default();
         if let Some(input) = inputs.get(&TableKind::Cells) {
             let r = load_one(TableKind::Cells, input, Default::default());
             if let Ok((batches, _)) = &r {

@@ -5,7 +5,7 @@
 //! Ingest streams every source batch by batch through validation into the
 //! files, so memory holds one batch per table. Duplicate ids are found
 //! after each table is written, from fingerprints spilled to disk and
-//! sorted one 64th at a time ([`crate::io::ingest::IdSpill`]); the few files
+//! sorted one 64th at a time ([`crate::io::dedup::IdSpill`]); the few files
 //! holding a later occurrence of an id are rewritten without it, and the
 //! report counts those rows as an in-memory load does. Analyses over a store read
 //! the files through the DataFusion session as they query: nothing but the
@@ -33,12 +33,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::io::ingest::{
-    Duplicate, IdSpill, SiteExtents, TableStream, load_table, site_extents, stream_table,
-};
+use crate::io::dedup::{Duplicate, IdSpill};
+use crate::io::ingest::{TableStream, load_table, stream_table};
 use crate::io::inputs::OnTableError;
 use crate::io::inputs::TableInput;
 use crate::io::inputs::for_each_table;
+use crate::io::loader::{SiteExtents, site_extents};
 use crate::io::source::source_rows;
 use crate::model::report::{Example, Reason, TableReport, ValidationReport};
 use crate::model::schema::TableKind;

@@ -11,7 +11,7 @@ pub(crate) const MINUTE: i64 = 60_000_000;
 pub(crate) const HOUR: f64 = 3_600_000_000.0;
 
 /// One step of an escalation ladder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Hours after the deadline the step is reached.
@@ -21,7 +21,7 @@ pub struct Step {
 }
 
 /// Escalation ladders for general and major hazards.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Ladder {
     /// General hazards (default: owner at the deadline, supervisor 24 h
@@ -57,7 +57,7 @@ impl Default for Ladder {
 }
 
 /// Rewards and penalties of the safety points ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PointsRules {
     /// Points every person starts the year with.
@@ -98,7 +98,7 @@ impl Default for PointsRules {
 }
 
 /// Options of the follow-up analyses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertOptions {
     /// The local date or time "now" (default: the day after the latest

@@ -14,7 +14,7 @@
 //! Sums of fractional values (hours, headcount, drill minutes) are taken in
 //! an order fixed by sorting their inputs, so every run gives the same bits.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use arrow::array::{Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
@@ -23,39 +23,19 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::analysis::kpis::scope::{Measure, Scope};
+use crate::analysis::kpis::timeline::*;
+pub(crate) use crate::analysis::kpis::timeline::{Outline, Window};
 use crate::model::schema::TableKind;
 use crate::model::time::parse_tz;
 use crate::session::dataset::Dataset;
 use crate::util::columns::col_as as typed;
 use crate::util::columns::str_col as strs;
 use crate::util::error::{Error, Result};
-use crate::util::fasthash::{IntMap, NameMap};
+use crate::util::fasthash::IntMap;
 use crate::util::stats::quantile_at;
 
 const HOUR: f64 = 3_600_000_000.0;
 const DAY: f64 = 86_400_000_000.0;
-
-/// A scope and the time range `[a, b)` (µs) to measure, `months` long (for
-/// the per-month KPIs).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Window {
-    pub(crate) scope: Scope,
-    pub(crate) a: i64,
-    pub(crate) b: i64,
-    pub(crate) months: f64,
-}
-
-/// What the KPIs read: sites and zones present, and the span of event
-/// times.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Outline {
-    /// Sites with incidents, hazards or exposure, with their zones.
-    pub(crate) zones: BTreeMap<String, BTreeSet<String>>,
-    /// Every site with rows in a KPI table.
-    pub(crate) sites: BTreeSet<String>,
-    /// Earliest and latest incident, hazard report and violation (µs).
-    pub(crate) span: Option<(i64, i64)>,
-}
 
 /// The five inputs of the KPIs, each a DataFusion plan.
 #[derive(Debug, Clone, Copy)]
@@ -389,159 +369,6 @@ impl Facts {
             }
         }
         Ok(m.finish(&picks))
-    }
-}
-
-// ------------------------------------------------------------ windows index
-
-/// The windows of one scope: their bounds cut time into segments, each
-/// with the windows covering it.
-#[derive(Debug, Default)]
-struct Timeline {
-    bounds: Vec<i64>,
-    cover: Vec<Vec<u32>>,
-    windows: Vec<u32>,
-    /// Hazard counts by the slot of an instant, summed over slots `≤ j` to
-    /// count instants before `bounds[j]`: reported, resolved
-    /// (max(reported, closed)), late (max(reported, due)), late and
-    /// resolved; then the same for major hazards.
-    cum: [Vec<i64>; 8],
-    /// The latest (local day, last instant) of a lost-time injury group by
-    /// slot of its first instant.
-    lti: Vec<Option<(i64, i64)>>,
-}
-
-impl Timeline {
-    fn new(windows: Vec<(u32, i64, i64)>) -> Timeline {
-        let mut bounds: Vec<i64> = windows.iter().flat_map(|w| [w.1, w.2]).collect();
-        bounds.sort_unstable();
-        bounds.dedup();
-        let mut cover = vec![vec![]; bounds.len().saturating_sub(1)];
-        for &(id, a, b) in &windows {
-            let lo = bounds.partition_point(|&x| x < a);
-            let hi = bounds.partition_point(|&x| x < b);
-            for c in &mut cover[lo..hi] {
-                c.push(id);
-            }
-        }
-        let n = bounds.len() + 1;
-        Timeline {
-            cover,
-            windows: windows.iter().map(|w| w.0).collect(),
-            cum: std::array::from_fn(|_| vec![0; n]),
-            lti: vec![None; n],
-            bounds,
-        }
-    }
-
-    /// The windows whose range holds `t`.
-    fn covering(&self, t: i64) -> &[u32] {
-        self.cover_at(self.slot(t))
-    }
-
-    /// The windows covering the instants of a slot.
-    fn cover_at(&self, slot: usize) -> &[u32] {
-        if slot == 0 || slot >= self.bounds.len() {
-            &[]
-        } else {
-            &self.cover[slot - 1]
-        }
-    }
-
-    /// The slot of an instant: it is before `bounds[j]` for every `j ≥`
-    /// its slot (so the slot of the later of two instants is the larger
-    /// of their slots).
-    fn slot(&self, t: i64) -> usize {
-        self.bounds.partition_point(|&x| x <= t)
-    }
-
-    /// The index of a window bound.
-    fn at(&self, b: i64) -> usize {
-        self.bounds.partition_point(|&x| x < b)
-    }
-}
-
-/// Up to three scope indexes (group, site, zone) a row belongs to.
-#[derive(Debug, Clone, Copy, Default)]
-struct Ids {
-    n: usize,
-    v: [usize; 3],
-}
-
-impl Ids {
-    fn as_slice(&self) -> &[usize] {
-        &self.v[..self.n]
-    }
-}
-
-/// Scopes of the windows, found by site and zone names.
-#[derive(Debug, Default)]
-struct Scopes {
-    group: Option<usize>,
-    sites: NameMap<(Option<usize>, NameMap<usize>)>,
-}
-
-impl Scopes {
-    fn ids(&self, site: &str, zone: Option<&str>) -> Ids {
-        let mut out = Ids::default();
-        let mut push = |i: usize| {
-            out.v[out.n] = i;
-            out.n += 1;
-        };
-        if let Some(g) = self.group {
-            push(g);
-        }
-        if let Some((s, zones)) = self.sites.get(site) {
-            if let Some(s) = s {
-                push(*s);
-            }
-            if let Some(z) = zone.and_then(|z| zones.get(z)) {
-                push(*z);
-            }
-        }
-        out
-    }
-}
-
-/// Finds the scopes of consecutive rows, looking up names only when they
-/// change.
-struct Lookup<'a> {
-    scopes: &'a Scopes,
-    site: String,
-    zone: Option<String>,
-    ids: Option<Ids>,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(scopes: &'a Scopes) -> Lookup<'a> {
-        Lookup {
-            scopes,
-            site: String::new(),
-            zone: None,
-            ids: None,
-        }
-    }
-
-    fn get(&mut self, site: &str, zone: Option<&str>) -> Ids {
-        if let Some(ids) = self.ids
-            && self.site == site
-            && self.zone.as_deref() == zone
-        {
-            return ids;
-        }
-        let ids = self.scopes.ids(site, zone);
-        self.site.clear();
-        self.site.push_str(site);
-        match zone {
-            Some(z) => {
-                let b = self.zone.get_or_insert_with(String::new);
-                b.clear();
-                b.push_str(z);
-            }
-            None => self.zone = None,
-        }
-        self.ids = Some(ids);
-        ids
     }
 }
 
@@ -1078,154 +905,5 @@ fn finish(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_keys_sort_like_the_values() {
-        let mut v = vec![-3.5, -0.25, 0.0, 1e-9, 0.5, 1.0, 1.5, 2.0, 1e6];
-        let keys: Vec<u64> = v.iter().map(|x| order_key(*x)).collect();
-        assert!(keys.windows(2).all(|k| k[0] < k[1]));
-        v.reverse();
-        assert!(v.windows(2).all(|p| bin_of(p[0]) >= bin_of(p[1])));
-    }
-
-    #[test]
-    fn timeline_covers_and_counts_before_bounds() {
-        let tl = Timeline::new(vec![(0, 0, 10), (1, 5, 20), (2, 20, 30)]);
-        assert_eq!(tl.covering(-1), &[] as &[u32]);
-        assert_eq!(tl.covering(0), &[0]);
-        assert_eq!(tl.covering(7), &[0, 1]);
-        assert_eq!(tl.covering(10), &[1]);
-        assert_eq!(tl.covering(20), &[2]);
-        assert_eq!(tl.covering(30), &[] as &[u32]);
-        // An instant is before bounds[j] for j >= its slot.
-        for t in [-5, 0, 4, 5, 19, 20, 29, 30, 99] {
-            let s = tl.slot(t);
-            for (j, &b) in tl.bounds.iter().enumerate() {
-                assert_eq!(t < b, j >= s, "t={t} b={b}");
-            }
-        }
-    }
-
-    /// Hazard counts and cycle quantiles of random windows against a plain
-    /// count and sort of the same hazards.
-    #[test]
-    fn hazard_measures_equal_a_direct_computation() {
-        use std::sync::Arc;
-        let mut rng = crate::util::rng::Rng::new(7, "measure-test");
-        let h = 3_600_000_000i64;
-        let n = 4000;
-        let (mut site, mut zone, mut level) = (vec![], vec![], vec![]);
-        let (mut rep, mut due, mut closed) = (vec![], vec![], vec![]);
-        for _ in 0..n {
-            site.push(["A", "B"][rng.below(2)]);
-            zone.push([Some("z1"), Some("z2"), None][rng.below(3)]);
-            level.push(if rng.chance(0.2) { "major" } else { "general" });
-            let r = (rng.f64() * 2000.0) as i64 * h + rng.below(3600) as i64 * 1_000_000;
-            rep.push(r);
-            due.push(rng.chance(0.9).then(|| r + [24, 72, 168][rng.below(3)] * h));
-            // Many cycles of exactly equal length share a bin.
-            closed.push(rng.chance(0.8).then(|| {
-                if rng.chance(0.3) {
-                    r + 5 * h
-                } else {
-                    r + (rng.f64() * 400.0 * h as f64) as i64 - h / 2
-                }
-            }));
-        }
-        let batch = RecordBatch::try_from_iter(vec![
-            (
-                "site",
-                Arc::new(arrow::array::StringArray::from(site.clone())) as _,
-            ),
-            (
-                "zone",
-                Arc::new(arrow::array::StringArray::from(zone.clone())) as _,
-            ),
-            (
-                "level",
-                Arc::new(arrow::array::StringArray::from(level.clone())) as _,
-            ),
-            ("reported_at", Arc::new(Int64Array::from(rep.clone())) as _),
-            ("due_at", Arc::new(Int64Array::from(due.clone())) as _),
-            ("closed_at", Arc::new(Int64Array::from(closed.clone())) as _),
-        ])
-        .unwrap();
-        let scopes = [
-            Scope::parse("group"),
-            Scope::parse("A"),
-            Scope::parse("B/z2"),
-        ];
-        let mut windows = vec![];
-        for _ in 0..40 {
-            let a = (rng.f64() * 2100.0 * h as f64) as i64 - 50 * h;
-            let b = a + (rng.f64() * 900.0 * h as f64) as i64;
-            windows.push(Window {
-                scope: scopes[rng.below(3)].clone(),
-                a,
-                b,
-                months: 1.0,
-            });
-        }
-        let mut m = Meter::new(&windows);
-        m.hazards(&batch, None).unwrap();
-        let mut picks = m.cycle_bins();
-        m.hazards(&batch.slice(0, 1000), Some(&mut picks)).unwrap();
-        m.hazards(&batch.slice(1000, n - 1000), Some(&mut picks))
-            .unwrap();
-        let got = m.finish(&picks);
-        for (w, win) in windows.iter().enumerate() {
-            let inside = |i: usize| {
-                win.scope.site.as_deref().is_none_or(|s| s == site[i])
-                    && win.scope.zone.as_deref().is_none_or(|z| Some(z) == zone[i])
-            };
-            let (mut found, mut cl, mut du, mut on, mut open, mut over) =
-                (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-            let (mut mopen, mut mover, mut mfound) = (0.0, 0.0, 0.0);
-            let mut cycles = vec![];
-            for i in (0..n).filter(|&i| inside(i) && rep[i] < win.b) {
-                let by_end = closed[i].is_some_and(|c| c < win.b);
-                let major = level[i] == "major";
-                if rep[i] >= win.a {
-                    found += 1.0;
-                    mfound += f64::from(u8::from(major));
-                    if by_end {
-                        cl += 1.0;
-                        cycles.push((closed[i].unwrap() - rep[i]) as f64 / HOUR);
-                    }
-                }
-                if let Some(d) = due[i].filter(|d| *d >= win.a && *d < win.b) {
-                    du += 1.0;
-                    on += f64::from(u8::from(closed[i].is_some_and(|c| c <= d)));
-                }
-                if !by_end {
-                    let late = due[i].is_some_and(|d| d < win.b);
-                    open += 1.0;
-                    over += f64::from(u8::from(late));
-                    mopen += f64::from(u8::from(major));
-                    mover += f64::from(u8::from(major && late));
-                }
-            }
-            cycles.sort_by(f64::total_cmp);
-            let g = |k: &str| got[w][k].value;
-            assert_eq!(g("hazards_found"), Some(found), "window {w}");
-            assert_eq!(g("hazards_closed"), Some(cl));
-            assert_eq!(got[w]["on_time_rate"].denominator, Some(du));
-            assert_eq!(got[w]["on_time_rate"].numerator, Some(on));
-            assert_eq!(g("open_hazards"), Some(open), "window {w}");
-            assert_eq!(g("overdue_hazards"), Some(over));
-            assert_eq!(g("major_hazards_found"), Some(mfound));
-            assert_eq!(g("major_open_hazards"), Some(mopen));
-            assert_eq!(g("major_overdue_hazards"), Some(mover));
-            assert_eq!(
-                g("rectification_cycle_hours"),
-                crate::util::stats::quantile(&cycles, 0.5)
-            );
-            assert_eq!(
-                g("rectification_cycle_p90_hours"),
-                crate::util::stats::quantile(&cycles, 0.9)
-            );
-        }
-    }
-}
+#[path = "measure_tests.rs"]
+mod tests;

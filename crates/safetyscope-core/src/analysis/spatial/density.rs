@@ -31,7 +31,7 @@ use crate::util::columns::f64s;
 use crate::util::error::{Error, Result};
 
 /// Kernel functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kernel {
     /// Normal kernel (evaluated out to 8 bandwidths).
@@ -41,7 +41,7 @@ pub enum Kernel {
 }
 
 /// Rule-of-thumb bandwidths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BandwidthRule {
     /// Scott's rule.
@@ -51,7 +51,7 @@ pub enum BandwidthRule {
 }
 
 /// Point tables a density can be drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PointSource {
     /// Incidents with x/y.
@@ -76,7 +76,7 @@ impl PointSource {
 }
 
 /// Options of [`density`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DensityOptions {
     /// Which points (default incidents).
@@ -210,7 +210,7 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
             "must be a positive number of metres",
         ));
     }
-    let extents = crate::io::ingest::site_extents(ds.batches(TableKind::Cells));
+    let extents = crate::io::loader::site_extents(ds.batches(TableKind::Cells));
     let site = match &o.site {
         Some(s) => s.clone(),
         None => {

@@ -45,7 +45,7 @@ use crate::util::error::{Error, Result};
 use crate::util::stats::{benjamini_hochberg, two_sided_p};
 
 /// Length of a time slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Slice {
     /// Calendar weeks starting Monday (local time).
@@ -55,7 +55,7 @@ pub enum Slice {
 }
 
 /// Options of [`emerging_hotspots`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmergingOptions {
     /// Event tables counted (default incidents).

@@ -17,7 +17,7 @@ use crate::session::window::filtered;
 use crate::util::error::{Error, Result};
 
 /// Options of [`event_heatmap`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeatmapOptions {
     /// Event tables counted into `events` (default: incidents).

@@ -42,7 +42,7 @@ use crate::util::rng::Rng;
 use crate::util::stats::{benjamini_hochberg, two_sided_p};
 
 /// How neighbours are defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightsKind {
     /// Cells sharing an edge (up, down, left, right).
@@ -55,7 +55,7 @@ pub enum WeightsKind {
 }
 
 /// Weight transformation (as in PySAL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Transform {
     /// Binary weights: the classic Gi*.
@@ -65,7 +65,7 @@ pub enum Transform {
 }
 
 /// Options of [`hotspots`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HotspotOptions {
     /// Event tables counted (default: incidents).

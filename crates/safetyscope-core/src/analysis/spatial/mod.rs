@@ -6,3 +6,5 @@ pub mod emerging;
 pub mod heatmap;
 pub mod hotspots;
 pub mod risk;
+pub(crate) mod risk_evidence;
+pub mod risk_model;

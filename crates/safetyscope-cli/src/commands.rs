@@ -1,0 +1,269 @@
+//! The commands that are not analyses: generate, ingest, validate, sql,
+//! dashboard, run and schema.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
+use safetyscope_core::output::write_atomic;
+use safetyscope_core::{Dataset, OnTableError, TableKind};
+
+use crate::reporter::Reporter;
+use crate::{CliError, Command, LogFormat, emit, open};
+
+/// Run a command.
+pub async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Ingest {
+            data,
+            out,
+            timezone,
+            rows_per_file,
+            log_format,
+        } => {
+            let reporter = Reporter::new(log_format);
+            let options = safetyscope_core::store::IngestOptions {
+                rows_per_file,
+                ..Default::default()
+            };
+            let m = safetyscope_core::store::ingest(
+                &data,
+                timezone.as_deref(),
+                &out,
+                &options,
+                &|p| reporter.progress(&p),
+            )?;
+            for (name, t) in &m.report.tables {
+                reporter.event(
+                    "ingest",
+                    &format!(
+                        "{name}: {} read, {} accepted, {} rejected",
+                        t.rows_read,
+                        t.rows_accepted,
+                        t.rows_read - t.rows_accepted
+                    ),
+                );
+            }
+            let files: usize = m.tables.values().map(|t| t.files.len()).sum();
+            let bytes: u64 = m
+                .tables
+                .values()
+                .flat_map(|t| &t.files)
+                .map(|f| f.bytes)
+                .sum();
+            reporter.event(
+                "done",
+                &format!(
+                    "wrote {} ({files} files, {:.1} MB)",
+                    out.display(),
+                    bytes as f64 / 1e6
+                ),
+            );
+        }
+        Command::Generate {
+            out,
+            scale,
+            seed,
+            year,
+            sites,
+            no_hot_cells,
+            no_peak_hours,
+            only,
+        } => {
+            let start = Instant::now();
+            let only = only
+                .map(|v| {
+                    v.iter()
+                        .map(|t| {
+                            TableKind::from_name(t).ok_or_else(|| {
+                                CliError::Usage(format!("--only: unknown table `{t}`"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
+            let o = GenerateOptions {
+                scale,
+                seed,
+                year,
+                sites,
+                plant_hot_cells: !no_hot_cells,
+                plant_hours: !no_peak_hours,
+                only,
+                ..Default::default()
+            };
+            let truth = generate_to_dir(&out, &o)?;
+            for (t, n) in &truth.rows {
+                println!("{t:>12}  {n:>10} rows");
+            }
+            println!(
+                "wrote {} in {:.1}s",
+                out.display(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Command::Validate {
+            data,
+            timezone,
+            json,
+            require,
+        } => {
+            let ds = Dataset::open(&data, timezone.as_deref(), OnTableError::Report)?;
+            let report = ds.report();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(report)
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            let mut problems = Vec::new();
+            for (t, e) in ds.unusable_tables() {
+                problems.push(format!("table `{t}` is unusable: {e}"));
+            }
+            for name in &require {
+                let kind = TableKind::from_name(name)
+                    .ok_or_else(|| CliError::Usage(format!("--require: unknown table `{name}`")))?;
+                if !ds.has_table(kind) {
+                    problems.push(format!("required table `{name}` is not in the dataset"));
+                } else if ds.row_count(kind) == 0
+                    && !ds.unusable_tables().iter().any(|(t, _)| t == name)
+                {
+                    problems.push(format!("required table `{name}` has no accepted rows"));
+                }
+            }
+            if !problems.is_empty() {
+                return Err(CliError::Unusable(problems.join("\n")));
+            }
+        }
+        Command::Sql {
+            data,
+            query,
+            out,
+            format,
+            timezone,
+        } => {
+            let ds = open(&data, timezone.as_deref())?;
+            let df = ds.sql(&query).await?;
+            let schema: SchemaRef = df.schema().inner().clone();
+            let batches = df.collect().await?;
+            emit(&batches, &schema, out.as_deref(), format)?;
+        }
+        Command::Dashboard {
+            data,
+            timezone,
+            out,
+            single_file,
+            pkg,
+        } => {
+            let pkg = pkg
+                .or_else(|| std::env::var_os("SAFETYSCOPE_WEB_PKG").map(PathBuf::from))
+                .ok_or_else(|| {
+                    CliError::Usage(
+                        "dashboard: give --pkg DIR (the WASM bindings, scripts/build-wasm.sh) or set SAFETYSCOPE_WEB_PKG".into(),
+                    )
+                })?;
+            if out.is_none() && single_file.is_none() {
+                return Err(CliError::Usage(
+                    "dashboard: give --out SITE_DIR and/or --single-file report.html".into(),
+                ));
+            }
+            let ds = open(&data, timezone.as_deref())?;
+            if let Some(dir) = &out {
+                safetyscope_core::bundle::write_site(&ds, &pkg, dir).await?;
+                eprintln!("wrote {}", dir.display());
+            }
+            if let Some(file) = &single_file {
+                safetyscope_core::bundle::write_single_file(&ds, &pkg, file).await?;
+                eprintln!("wrote {}", file.display());
+            }
+        }
+        Command::Run {
+            job,
+            period,
+            cluster: Some(cluster),
+            log_format,
+        } => {
+            let exe = std::env::current_exe()
+                .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?
+                .with_file_name("safetyscope-cluster");
+            if !exe.is_file() {
+                return Err(CliError::Usage(format!(
+                    "--cluster needs {}: build it with `make build-cluster` (cargo build -p safetyscope-cluster)",
+                    exe.display()
+                )));
+            }
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("run").arg(&job).arg("--cluster").arg(&cluster);
+            if !period.is_empty() {
+                cmd.arg("--period").arg(period.join(","));
+            }
+            cmd.arg("--log-format").arg(match log_format {
+                LogFormat::Plain => "plain",
+                LogFormat::Json => "json",
+            });
+            let status = cmd
+                .status()
+                .map_err(|e| CliError::Usage(format!("cannot start {}: {e}", exe.display())))?;
+            if !status.success() {
+                return Err(CliError::Cluster(status.code().unwrap_or(1)));
+            }
+        }
+        Command::Run {
+            job,
+            period,
+            cluster: None,
+            log_format,
+        } => {
+            use safetyscope_core::job::{Event, Job, run_periods};
+            let text =
+                std::fs::read_to_string(&job).map_err(|e| safetyscope_core::Error::io(&job, e))?;
+            let parsed = Job::parse(&text, &job.display().to_string())?;
+            let base = job.parent().map(Path::to_path_buf).unwrap_or_default();
+            let reporter = Reporter::new(log_format);
+            let mut log = |e: Event| reporter.event(&e.stage, &e.message);
+            let summary = run_periods(&parsed, &base, &period, &mut log, &|p| {
+                reporter.progress(&p)
+            })
+            .await?;
+            let out = base.join(&parsed.out).join("run-summary.json");
+            let body =
+                serde_json::to_vec_pretty(&summary).map_err(|e| CliError::Usage(e.to_string()))?;
+            write_atomic(&out, &body)?;
+            reporter.event(
+                "done",
+                &format!(
+                    "{} outputs, summary {}",
+                    summary.outputs.len(),
+                    out.display()
+                ),
+            );
+        }
+        Command::Options { markdown } => {
+            if markdown {
+                print!("{}", safetyscope_core::api::markdown());
+            } else {
+                let text = serde_json::to_string_pretty(&safetyscope_core::api::registry_json())
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                println!("{text}");
+            }
+        }
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", safetyscope_core::schema::data_model_markdown());
+            } else {
+                for k in TableKind::ALL {
+                    println!(
+                        "{}",
+                        k.def()
+                            .arrow_schema(safetyscope_core::timeparse::DEFAULT_TIMEZONE)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

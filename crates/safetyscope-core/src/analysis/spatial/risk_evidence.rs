@@ -1,0 +1,517 @@
+//! The evidence of the risk map: events, open and overdue hazards,
+//! violations, alarm episodes and intrusions counted per cell, window,
+//! category and age, and the hours worked per cell.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, cast, col, lit};
+
+use crate::analysis::spatial::risk_model::*;
+use crate::model::schema::TableKind;
+use crate::session::dataset::Dataset;
+use crate::util::columns::i64s;
+use crate::util::columns::ints;
+use crate::util::columns::strings;
+use crate::util::error::{Error, Result};
+
+/// Evidence of one cell in one window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Evidence {
+    pub(crate) injuries: f64,
+    pub(crate) near_misses: f64,
+    pub(crate) open_hazards: f64,
+    pub(crate) overdue_hazards: f64,
+    pub(crate) violations: f64,
+    pub(crate) alarms: f64,
+    pub(crate) intrusions: f64,
+}
+
+impl Evidence {
+    pub(crate) fn total(&self) -> f64 {
+        self.injuries
+            + self.near_misses
+            + self.open_hazards
+            + self.overdue_hazards
+            + self.violations
+            + self.alarms
+            + self.intrusions
+    }
+}
+
+pub(crate) type CellKey = (String, String);
+
+pub(crate) fn decay(age_days: i64, half_life: Option<f64>) -> f64 {
+    match half_life {
+        Some(h) => 0.5f64.powf(age_days.max(0) as f64 / h),
+        None => 1.0,
+    }
+}
+
+pub(crate) fn ts_lit(ds: &Dataset, micros: i64) -> Expr {
+    lit(datafusion::common::ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some(ds.timezone().into()),
+    ))
+}
+
+/// The severities of incidents in the order their weights are summed.
+pub(crate) const SEVERITIES: [&str; 5] = ["fatal", "first_aid", "minor", "near_miss", "serious"];
+
+/// Evidence per cell for the window [from, to) (`[0]`) and for the window
+/// of the same length before it (`[1]`), read in one scan per table: every
+/// row is counted for the window it falls in (hazards for each window end
+/// they are open at), with its age in whole days from that window's end.
+///
+/// Rows are counted by hand per cell of the plan (`cells`), window,
+/// category and age, in parallel partitions; the weighted sums are then
+/// taken over the counts in a fixed order, so they are the same, bit for
+/// bit, on every run and however the rows were split.
+pub(crate) async fn evidence(
+    ds: &Dataset,
+    cells: &[PlanCell],
+    from: i64,
+    to: i64,
+    site: Option<&str>,
+    o: &RiskOptions,
+) -> Result<[BTreeMap<CellKey, Evidence>; 2]> {
+    use crate::session::scan::{
+        CellIndex, NO_CELL, codes, column, partitions, tally_by_cell, times,
+    };
+    let w = &o.weights;
+    let prev = from - (to - from);
+    let index = Arc::new(CellIndex::new(
+        cells.iter().map(|c| (c.site.as_str(), c.cell.as_str())),
+    ));
+    let n_cells = index.len() as u64;
+    let windows = Windows {
+        prev,
+        from,
+        to,
+        decays: o.half_life_days.is_some(),
+    };
+    let ages = windows.ages();
+    // Rows wanted: of the site, if one is asked for (files sorted by site
+    // then skip the other sites' row groups).
+    let of_site = |e: Expr| match site {
+        Some(s) => e.and(col("site").eq(lit(s.to_string()))),
+        None => e,
+    };
+    // Incidents: per cell, window, severity and age.
+    let inc_stride = 2 * SEVERITIES.len() as u64 * ages;
+    let inc = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Incidents,
+            &["site", "cell", "severity", "occurred_at"],
+            of_site(
+                col("occurred_at")
+                    .gt_eq(ts_lit(ds, prev))
+                    .and(col("occurred_at").lt(ts_lit(ds, to))),
+            ),
+        )
+        .await?,
+        &index,
+        "incidents",
+        n_cells * inc_stride,
+        move |b, keys, tally| {
+            const T: &str = "incidents";
+            let mut sev = Vec::new();
+            let severity = |v: Option<&str>| {
+                v.and_then(|v| SEVERITIES.iter().position(|s| *s == v))
+                    .unwrap_or(0) as u64
+            };
+            codes(column(b, T, "severity")?, T, "severity", severity, &mut sev)?;
+            let (t, nulls) = times(b, T, "occurred_at")?;
+            for (i, k, win, age) in windows.rows(keys, t, nulls) {
+                let sub = (win * SEVERITIES.len() as u64 + sev[i]) * ages + age;
+                tally.add(k * inc_stride + sub, 1);
+            }
+            Ok(())
+        },
+    );
+    // Violations: per cell, window and age.
+    let vio_stride = 2 * ages;
+    let vio = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Violations,
+            &["site", "cell", "detected_at"],
+            of_site(
+                col("detected_at")
+                    .gt_eq(ts_lit(ds, prev))
+                    .and(col("detected_at").lt(ts_lit(ds, to))),
+            ),
+        )
+        .await?,
+        &index,
+        "violations",
+        n_cells * vio_stride,
+        move |b, keys, tally| {
+            let (t, nulls) = times(b, "violations", "detected_at")?;
+            for (_, k, win, age) in windows.rows(keys, t, nulls) {
+                tally.add(k * vio_stride + win * ages + age, 1);
+            }
+            Ok(())
+        },
+    );
+    // Hazards open at each window end (reported before it, not closed by
+    // it), per cell, level and days overdue then. Past the day the factor
+    // reaches its cap every day weighs the same: those days are counted as
+    // that one day (fewer counts, same weights).
+    let cap_day = ((w.overdue_cap - 1.0) / w.overdue_growth_per_day).ceil() + 1.0;
+    let cap_day = (cap_day.is_finite() && (0.0..1e6).contains(&cap_day)).then_some(cap_day as i64);
+    // Days overdue run from -1 (not overdue) up.
+    let days = cap_day.map_or(1u64 << 32, |c| c as u64 + 2);
+    let haz_stride = 2 * 2 * days;
+    let haz = tally_by_cell(
+        partitions(
+            ds,
+            TableKind::Hazards,
+            &[
+                "site",
+                "cell",
+                "level",
+                "reported_at",
+                "closed_at",
+                "due_at",
+            ],
+            of_site(col("reported_at").lt(ts_lit(ds, to))),
+        )
+        .await?,
+        &index,
+        "hazards",
+        n_cells * haz_stride,
+        move |b, keys, tally| {
+            const T: &str = "hazards";
+            let mut major = Vec::new();
+            let is_major = |v: Option<&str>| u64::from(v == Some("major"));
+            codes(column(b, T, "level")?, T, "level", is_major, &mut major)?;
+            let (reported, rn) = times(b, T, "reported_at")?;
+            let (closed, cn) = times(b, T, "closed_at")?;
+            let (due, dn) = times(b, T, "due_at")?;
+            for i in 0..b.num_rows() {
+                let k = keys[i];
+                if k == NO_CELL || rn.is_some_and(|n| n.is_null(i)) || reported[i] >= to {
+                    continue;
+                }
+                let was_closed = cn.is_none_or(|n| n.is_valid(i));
+                let has_due = dn.is_none_or(|n| n.is_valid(i));
+                for (window, at) in [(0u64, to), (1, from)] {
+                    if reported[i] >= at || (was_closed && closed[i] < at) {
+                        continue;
+                    }
+                    let d = if has_due && due[i] < at {
+                        let d = (at - due[i]) / DAY_US;
+                        cap_day.map_or(d, |c| d.min(c))
+                    } else {
+                        -1
+                    };
+                    let sub = (window * 2 + major[i]) * days + (d + 1) as u64;
+                    tally.add(u64::from(k) * haz_stride + sub, 1);
+                }
+            }
+            Ok(())
+        },
+    );
+    // The three tables are read together.
+    let (inc, vio, haz) = futures::try_join!(inc, vio, haz)?;
+    let mut out: [BTreeMap<CellKey, Evidence>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let key = |k: u64| -> CellKey {
+        let c = &cells[index.position(k)];
+        (c.site.clone(), c.cell.clone())
+    };
+    for (i, n) in inc.sorted() {
+        let (k, sub) = (i / inc_stride, i % inc_stride);
+        let (win, sev, age) = (
+            sub / (SEVERITIES.len() as u64 * ages),
+            sub / ages % SEVERITIES.len() as u64,
+            sub % ages,
+        );
+        let f = n as f64 * decay(age as i64, o.half_life_days);
+        let e = out[win as usize].entry(key(k)).or_default();
+        match SEVERITIES[sev as usize] {
+            "near_miss" => e.near_misses += f * w.near_miss,
+            "first_aid" => e.injuries += f * w.first_aid,
+            "minor" => e.injuries += f * w.minor,
+            "serious" => e.injuries += f * w.serious,
+            _ => e.injuries += f * w.fatal,
+        }
+    }
+    for (i, n) in vio.sorted() {
+        let (k, sub) = (i / vio_stride, i % vio_stride);
+        let (win, age) = (sub / ages, sub % ages);
+        out[win as usize].entry(key(k)).or_default().violations +=
+            n as f64 * decay(age as i64, o.half_life_days) * w.violation;
+    }
+    for (i, n) in haz.sorted() {
+        let (k, sub) = (i / haz_stride, i % haz_stride);
+        let (window, major, d) = (sub / (2 * days), sub / days % 2 == 1, sub % days);
+        let n = n as f64;
+        let e = out[window as usize].entry(key(k)).or_default();
+        e.open_hazards += n * if major {
+            w.open_hazard_major
+        } else {
+            w.open_hazard_general
+        };
+        if d >= 1 {
+            let factor = (1.0 + (d - 1) as f64 * w.overdue_growth_per_day).min(w.overdue_cap);
+            e.overdue_hazards += n
+                * factor
+                * if major {
+                    w.overdue_hazard_major
+                } else {
+                    w.overdue_hazard_general
+                };
+        }
+    }
+    // Sensor alarm episodes and fence intrusions starting in each window.
+    let follow = crate::analysis::followup::options::AlertOptions {
+        site: site.map(str::to_string),
+        ..Default::default()
+    };
+    for (k, (a, b)) in [(from, to), (prev, from)].into_iter().enumerate() {
+        if w.alarm_episode != 0.0 {
+            let eps =
+                crate::analysis::followup::episodes::alarm_episodes_in(ds, &follow, a, b).await?;
+            add_episodes(&mut out[k], &eps, "start", b, o, w.alarm_episode, |e| {
+                &mut e.alarms
+            })?;
+        }
+        if w.intrusion != 0.0 {
+            let eps =
+                crate::analysis::followup::episodes::fence_intrusions_in(ds, &follow, a, b).await?;
+            add_episodes(&mut out[k], &eps, "entry", b, o, w.intrusion, |e| {
+                &mut e.intrusions
+            })?;
+        }
+    }
+    Ok(out)
+}
+
+/// The current window [from, to) (0) and the one of the same length before
+/// it, [prev, from) (1), as event rows are counted in them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Windows {
+    pub(crate) prev: i64,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    /// Whether ages are counted (with decay); otherwise every age is 0.
+    pub(crate) decays: bool,
+}
+
+impl Windows {
+    /// The number of ages counted: whole days from a window's end.
+    pub(crate) fn ages(self) -> u64 {
+        if self.decays {
+            ((self.to - self.from + DAY_US - 1) / DAY_US + 1) as u64
+        } else {
+            1
+        }
+    }
+
+    /// The rows of a batch whose cell is known and whose instant `t` lies in
+    /// one of the windows: (row, cell number, window, age in whole days from
+    /// that window's end).
+    pub(crate) fn rows<'a>(
+        self,
+        cells: &'a [u32],
+        t: &'a [i64],
+        nulls: Option<&'a arrow::buffer::NullBuffer>,
+    ) -> impl Iterator<Item = (usize, u64, u64, u64)> + 'a {
+        (0..cells.len()).filter_map(move |i| {
+            let (k, t) = (cells[i], t[i]);
+            if k == crate::session::scan::NO_CELL
+                || nulls.is_some_and(|n| n.is_null(i))
+                || t < self.prev
+                || t >= self.to
+            {
+                return None;
+            }
+            let (win, end) = if t >= self.from {
+                (0, self.to)
+            } else {
+                (1, self.from)
+            };
+            let age = if self.decays {
+                ((end - t) / DAY_US) as u64
+            } else {
+                0
+            };
+            Some((i, u64::from(k), win, age))
+        })
+    }
+}
+
+/// Add episodes (alarm episodes, intrusions) to the evidence of their cells,
+/// each `weight`, decayed by the age of its start.
+pub(crate) fn add_episodes(
+    out: &mut BTreeMap<CellKey, Evidence>,
+    b: &RecordBatch,
+    start: &str,
+    to: i64,
+    o: &RiskOptions,
+    weight: f64,
+    field: impl Fn(&mut Evidence) -> &mut f64,
+) -> Result<()> {
+    let (s, c) = (strings(b, "site")?, strings(b, "cell")?);
+    let t = b
+        .column_by_name(start)
+        .and_then(|a| {
+            a.as_any()
+                .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+        })
+        .ok_or_else(|| Error::schema("risk", format!("column `{start}` is not a timestamp")))?;
+    for i in 0..b.num_rows() {
+        let Some(key) = key(&s, &c, i) else { continue };
+        let age = (to - t.value(i)).div_euclid(DAY_US);
+        *field(out.entry(key).or_default()) += weight * decay(age, o.half_life_days);
+    }
+    Ok(())
+}
+
+pub(crate) fn key(s: &StringArray, c: &StringArray, i: usize) -> Option<CellKey> {
+    (!s.is_null(i) && !c.is_null(i)).then(|| (s.value(i).to_string(), c.value(i).to_string()))
+}
+
+/// One cell of the plan.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanCell {
+    pub(crate) site: String,
+    pub(crate) zone: String,
+    pub(crate) cell: String,
+    pub(crate) row: i32,
+    pub(crate) col: i32,
+    pub(crate) owner: Option<String>,
+    pub(crate) lec: Option<f64>,
+    pub(crate) ls: Option<f64>,
+}
+
+pub(crate) fn plan(ds: &Dataset, site: Option<&str>) -> Result<Vec<PlanCell>> {
+    let mut out = Vec::new();
+    for b in ds.batches(TableKind::Cells) {
+        let (s, z, c, owner) = (
+            strings(b, "site")?,
+            strings(b, "zone")?,
+            strings(b, "cell")?,
+            strings(b, "owner")?,
+        );
+        let (row, colv) = (ints(b, "row")?, ints(b, "col")?);
+        let f = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
+        };
+        let (l, e, cc) = (f("lec_l"), f("lec_e"), f("lec_c"));
+        let (ll, ss) = (ints(b, "ls_l")?, ints(b, "ls_s")?);
+        for i in 0..b.num_rows() {
+            if site.is_some_and(|x| x != s.value(i)) {
+                continue;
+            }
+            let lec = match (&l, &e, &cc) {
+                (Some(l), Some(e), Some(c)) if !l.is_null(i) && !e.is_null(i) && !c.is_null(i) => {
+                    Some(l.value(i) * e.value(i) * c.value(i))
+                }
+                _ => None,
+            };
+            let ls =
+                (!ll.is_null(i) && !ss.is_null(i)).then(|| f64::from(ll.value(i) * ss.value(i)));
+            out.push(PlanCell {
+                site: s.value(i).to_string(),
+                zone: z.value(i).to_string(),
+                cell: c.value(i).to_string(),
+                row: row.value(i),
+                col: colv.value(i),
+                owner: (!owner.is_null(i)).then(|| owner.value(i).to_string()),
+                lec,
+                ls,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.site, a.row, a.col).cmp(&(&b.site, b.row, b.col)));
+    Ok(out)
+}
+
+/// Hours worked per cell in [from, to): each exposure row's hours times the
+/// share of its period inside the window, spread evenly over the cells of
+/// its zone (or of its site when the row has no zone).
+pub(crate) async fn hours_per_cell(
+    ds: &Dataset,
+    cells: &[PlanCell],
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<CellKey, f64>> {
+    let mut per_zone: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
+    // The rows overlapping the window, in a fixed order: the sums are the
+    // same whatever order the files or partitions are read in.
+    let (s0, s1) = (
+        cast(col("period_start"), DataType::Int64),
+        cast(col("period_end"), DataType::Int64),
+    );
+    let batches = ds
+        .table(TableKind::Exposure)
+        .await?
+        .filter(s1.clone().gt(lit(from)).and(s0.clone().lt(lit(to))))?
+        .select(vec![
+            col("site"),
+            col("zone"),
+            s0.alias("period_start"),
+            s1.alias("period_end"),
+            col("hours_worked"),
+        ])?
+        .sort_by(vec![
+            col("site"),
+            col("zone"),
+            col("period_start"),
+            col("period_end"),
+            col("hours_worked"),
+        ])?
+        .collect()
+        .await?;
+    for b in &batches {
+        let (s, z) = (strings(b, "site")?, strings(b, "zone")?);
+        let ts = |n: &str| -> Result<Int64Array> { i64s(b, n) };
+        let (p0, p1) = (ts("period_start")?, ts("period_end")?);
+        let hours = b
+            .column_by_name("hours_worked")
+            .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
+            .ok_or_else(|| Error::schema("exposure", "hours_worked"))?;
+        for i in 0..b.num_rows() {
+            let (a, e) = (p0.value(i), p1.value(i));
+            if e <= a {
+                continue;
+            }
+            let overlap = (e.min(to) - a.max(from)).max(0) as f64 / (e - a) as f64;
+            if overlap > 0.0 {
+                *per_zone
+                    .entry((
+                        s.value(i).to_string(),
+                        (!z.is_null(i)).then(|| z.value(i).to_string()),
+                    ))
+                    .or_default() += hours.value(i) * overlap;
+            }
+        }
+    }
+    let mut zone_cells: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    for c in cells {
+        *zone_cells
+            .entry((c.site.clone(), Some(c.zone.clone())))
+            .or_default() += 1;
+        *zone_cells.entry((c.site.clone(), None)).or_default() += 1;
+    }
+    let mut out = BTreeMap::new();
+    for c in cells {
+        let mut h = 0.0;
+        for k in [
+            (c.site.clone(), Some(c.zone.clone())),
+            (c.site.clone(), None),
+        ] {
+            if let (Some(hours), Some(n)) = (per_zone.get(&k), zone_cells.get(&k)) {
+                h += hours / *n as f64;
+            }
+        }
+        out.insert((c.site.clone(), c.cell.clone()), h);
+    }
+    Ok(out)
+}

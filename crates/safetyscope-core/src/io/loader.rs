@@ -1,0 +1,122 @@
+//! The state of one table's load: its definition, mapping, timezone and the
+//! problems found so far (the rejected rows by reason).
+
+use std::collections::{HashMap, HashSet};
+
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
+use chrono_tz::Tz;
+
+use crate::io::dedup::*;
+use crate::io::mapping::TableMapping;
+use crate::model::report::{Reason, TableReport};
+use crate::model::schema::{TableDef, TableKind};
+
+/// Per-row first problem of a batch.
+pub(crate) struct Problems {
+    pub(crate) first: Vec<Option<(Reason, String, String)>>,
+}
+
+impl Problems {
+    pub(crate) fn new(n: usize) -> Self {
+        Problems {
+            first: vec![None; n],
+        }
+    }
+    pub(crate) fn set(
+        &mut self,
+        row: usize,
+        reason: Reason,
+        column: &str,
+        value: impl FnOnce() -> String,
+    ) {
+        if self.first[row].is_none() {
+            self.first[row] = Some((reason, column.to_string(), value()));
+        }
+    }
+    pub(crate) fn ok(&self, row: usize) -> bool {
+        self.first[row].is_none()
+    }
+}
+
+/// Where a canonical column's raw values come from in one batch.
+pub(crate) enum Raw {
+    Array(ArrayRef, String),
+    Coalesce(Vec<(ArrayRef, String)>),
+    Constant(String),
+    RowNumber,
+    Missing,
+}
+
+/// Turns raw batches of one table into canonical batches, accumulating the
+/// validation report.
+pub struct TableLoader {
+    pub(crate) kind: TableKind,
+    pub(crate) def: &'static TableDef,
+    pub(crate) tz: Tz,
+    pub(crate) tz_name: String,
+    pub(crate) mapping: TableMapping,
+    pub(crate) schema: SchemaRef,
+    pub(crate) nullable_schema: SchemaRef,
+    pub(crate) extents: SiteExtents,
+    /// 128-bit fingerprints of the ids seen (two independent 64-bit hashes:
+    /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
+    pub(crate) seen_ids: HashSet<u128, std::hash::BuildHasherDefault<PreHashed>>,
+    /// When set, the fingerprints go to disk instead and duplicates are
+    /// found after the load ([`IdSpill::duplicates`]).
+    pub(crate) spill: Option<IdSpill>,
+    /// The report so far.
+    pub report: TableReport,
+    pub(crate) checked_columns: bool,
+}
+
+/// Empty or only whitespace (without trimming values that start with a
+/// visible character).
+pub(crate) fn is_blank(v: &str) -> bool {
+    v.chars().next().is_none_or(char::is_whitespace) && v.trim().is_empty()
+}
+
+pub(crate) fn fmt_ts(tz: &Tz, micros: i64) -> String {
+    crate::model::time::micros_to_local(tz, micros)
+        .map_or_else(|| micros.to_string(), |t| t.to_string())
+}
+
+/// Bounding boxes of sites, from the site plan, for the "outside the site" check.
+pub type SiteExtents = HashMap<String, (f64, f64, f64, f64)>;
+
+/// Compute site extents from canonical `cells` batches.
+pub fn site_extents(cells: &[RecordBatch]) -> SiteExtents {
+    let mut out: SiteExtents = HashMap::new();
+    for b in cells {
+        let get_f = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
+        };
+        let (Some(site), Some(x0), Some(y0), Some(x1), Some(y1)) = (
+            b.column_by_name("site")
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned()),
+            get_f("x_min"),
+            get_f("y_min"),
+            get_f("x_max"),
+            get_f("y_max"),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if x0.is_null(i) || y0.is_null(i) || x1.is_null(i) || y1.is_null(i) {
+                continue;
+            }
+            let e = out.entry(site.value(i).to_string()).or_insert((
+                f64::MAX,
+                f64::MAX,
+                f64::MIN,
+                f64::MIN,
+            ));
+            e.0 = e.0.min(x0.value(i));
+            e.1 = e.1.min(y0.value(i));
+            e.2 = e.2.max(x1.value(i));
+            e.3 = e.3.max(y1.value(i));
+        }
+    }
+    out
+}
