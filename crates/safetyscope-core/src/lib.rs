@@ -76,9 +76,9 @@ pub mod risk {
 pub mod ingest {
     pub use crate::io::format::{Format, resolve_encoding};
     pub use crate::io::ingest::*;
-    pub use crate::io::source::{
-        ReadOptions, Source, SourceData, discover, read_source, source_rows,
-    };
+    #[cfg(feature = "native")]
+    pub use crate::io::source::discover;
+    pub use crate::io::source::{ReadOptions, Source, SourceData, read_source, source_rows};
 }
 #[cfg(feature = "native")]
 pub use io::remote;

@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::io::mapping::{Mapping, TableMapping};
+#[cfg(feature = "native")]
+use crate::io::mapping::Mapping;
+use crate::io::mapping::TableMapping;
 use crate::io::source::Source;
 use crate::model::schema::TableKind;
-use crate::util::error::{Error, Result};
+#[cfg(feature = "native")]
+use crate::util::error::Error;
+use crate::util::error::Result;
 
 /// What to do when a table cannot be loaded at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
