@@ -296,7 +296,7 @@ fn open(data: &Path, timezone: Option<&str>) -> Result<Dataset, CliError> {
 }
 
 /// Write a chart (SVG or PNG by extension).
-fn write_chart(path: &PathBuf, svg: &str) -> Result<(), CliError> {
+fn write_chart(path: &Path, svg: &str) -> Result<(), CliError> {
     safetyscope_core::output::write_chart(path, svg)?;
     eprintln!("wrote {}", path.display());
     Ok(())

@@ -228,57 +228,6 @@ pub fn parse_date(value: &str, formats: &[TsFormat]) -> Option<NaiveDate> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn excel_serials_match_the_spreadsheet() {
-        // =DATE(2012,3,14) is 40982 in Excel; 39090.5 is 2007-01-08 12:00.
-        let tz = parse_tz("UTC").unwrap();
-        let t = parse_timestamp("40982", &[TsFormat::Excel], &tz).unwrap();
-        assert_eq!(
-            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
-            "2012-03-14T00:00:00+00:00"
-        );
-        let t = parse_timestamp("39090.5", &[TsFormat::Excel], &tz).unwrap();
-        assert_eq!(
-            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
-            "2007-01-08T12:00:00+00:00"
-        );
-    }
-
-    #[test]
-    fn naive_text_is_local_and_offsets_are_absolute() {
-        let tz = parse_tz("Asia/Shanghai").unwrap();
-        let f = default_formats();
-        let local = parse_timestamp("2024-03-01 08:00:00", &f, &tz).unwrap();
-        let utc = parse_timestamp("2024-03-01T00:00:00Z", &f, &tz).unwrap();
-        assert_eq!(local, utc);
-        assert!(parse_timestamp("2024-13-01", &f, &tz).is_none());
-    }
-
-    #[test]
-    fn dst_gap_is_rejected_and_overlap_takes_the_first() {
-        let tz = parse_tz("Europe/Berlin").unwrap();
-        let f = default_formats();
-        assert!(parse_timestamp("2024-03-31 02:30", &f, &tz).is_none());
-        let first = parse_timestamp("2024-10-27 02:30", &f, &tz).unwrap();
-        let utc = parse_timestamp("2024-10-27T00:30:00Z", &f, &tz).unwrap();
-        assert_eq!(first, utc);
-    }
-
-    #[test]
-    fn hhmm() {
-        let f = TimeOfDayFormat::Hhmm;
-        assert_eq!(f.parse_value("945"), NaiveTime::from_hms_opt(9, 45, 0));
-        assert_eq!(f.parse_value("30"), NaiveTime::from_hms_opt(0, 30, 0));
-        assert_eq!(f.parse_value("2400"), None);
-        assert_eq!(f.parse_with_day("2400"), Some((NaiveTime::MIN, true)));
-        assert_eq!(f.parse_value("1275"), None);
-    }
-}
-
 /// The UTC offset (µs) of `tz` at the instant `micros`.
 fn offset_at(tz: &Tz, micros: i64) -> i64 {
     use chrono::Offset;
@@ -452,4 +401,55 @@ pub(crate) fn local_day_start(tz: &Tz, d: NaiveDate) -> i64 {
     (0..96)
         .find_map(|k| local_to_micros(tz, midnight + chrono::Duration::minutes(15 * k)))
         .unwrap_or_else(|| midnight.and_utc().timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excel_serials_match_the_spreadsheet() {
+        // =DATE(2012,3,14) is 40982 in Excel; 39090.5 is 2007-01-08 12:00.
+        let tz = parse_tz("UTC").unwrap();
+        let t = parse_timestamp("40982", &[TsFormat::Excel], &tz).unwrap();
+        assert_eq!(
+            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
+            "2012-03-14T00:00:00+00:00"
+        );
+        let t = parse_timestamp("39090.5", &[TsFormat::Excel], &tz).unwrap();
+        assert_eq!(
+            DateTime::from_timestamp_micros(t).unwrap().to_rfc3339(),
+            "2007-01-08T12:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn naive_text_is_local_and_offsets_are_absolute() {
+        let tz = parse_tz("Asia/Shanghai").unwrap();
+        let f = default_formats();
+        let local = parse_timestamp("2024-03-01 08:00:00", &f, &tz).unwrap();
+        let utc = parse_timestamp("2024-03-01T00:00:00Z", &f, &tz).unwrap();
+        assert_eq!(local, utc);
+        assert!(parse_timestamp("2024-13-01", &f, &tz).is_none());
+    }
+
+    #[test]
+    fn dst_gap_is_rejected_and_overlap_takes_the_first() {
+        let tz = parse_tz("Europe/Berlin").unwrap();
+        let f = default_formats();
+        assert!(parse_timestamp("2024-03-31 02:30", &f, &tz).is_none());
+        let first = parse_timestamp("2024-10-27 02:30", &f, &tz).unwrap();
+        let utc = parse_timestamp("2024-10-27T00:30:00Z", &f, &tz).unwrap();
+        assert_eq!(first, utc);
+    }
+
+    #[test]
+    fn hhmm() {
+        let f = TimeOfDayFormat::Hhmm;
+        assert_eq!(f.parse_value("945"), NaiveTime::from_hms_opt(9, 45, 0));
+        assert_eq!(f.parse_value("30"), NaiveTime::from_hms_opt(0, 30, 0));
+        assert_eq!(f.parse_value("2400"), None);
+        assert_eq!(f.parse_with_day("2400"), Some((NaiveTime::MIN, true)));
+        assert_eq!(f.parse_value("1275"), None);
+    }
 }

@@ -335,6 +335,22 @@ pub struct RateTest {
     pub expected: f64,
 }
 
+/// Linear-interpolation quantile of sorted values (numpy's default).
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(quantile_at(sorted[lo], sorted[hi], pos - lo as f64))
+}
+
+/// The value a fraction `frac` of the way from `lo` to `hi` (the
+/// interpolation step of [`quantile`]).
+pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
+    lo + (hi - lo) * frac
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,20 +399,4 @@ mod tests {
         // 1 - scipy.stats.poisson.cdf(13, 10.1438161) = 0.1462455794016162
         assert!((poisson_sf(13.0, 10.143_816_1) - 0.146_245_579_401_616_2).abs() < 1e-12);
     }
-}
-
-/// Linear-interpolation quantile of sorted values (numpy's default).
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(quantile_at(sorted[lo], sorted[hi], pos - lo as f64))
-}
-
-/// The value a fraction `frac` of the way from `lo` to `hi` (the
-/// interpolation step of [`quantile`]).
-pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
-    lo + (hi - lo) * frac
 }

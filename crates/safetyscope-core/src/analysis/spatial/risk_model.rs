@@ -149,7 +149,7 @@ pub enum LevelRule {
     Dynamic,
 }
 
-/// Options of [`risk_map`].
+/// Options of `risk_map`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskOptions {
