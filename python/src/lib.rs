@@ -274,11 +274,12 @@ impl RawDataset {
         ))
     }
 
-    /// Run SQL over the canonical tables.
-    fn sql(&self, py: Python<'_>, query: String) -> PyResult<RawResult> {
+    /// Run SQL over the canonical tables (queries only unless `allow_write`).
+    #[pyo3(signature = (query, allow_write=false))]
+    fn sql(&self, py: Python<'_>, query: String, allow_write: bool) -> PyResult<RawResult> {
         let ds = self.inner.clone();
         let (schema, batches) = wait(py, async move {
-            let df = ds.sql(&query).await?;
+            let df = ds.sql_with(&query, allow_write).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })?;

@@ -230,3 +230,17 @@ def test_a_store_reads_like_its_files(sample, tmp_path):
     assert not (tmp_path / "store2").exists()
     with pytest.raises(safetyscope.OptionError, match="Asia/Shanghai"):
         safetyscope.Dataset.open(tmp_path / "store", timezone="Europe/Berlin")
+
+
+def test_sql_is_read_only_unless_allowed(tmp_path: "pathlib.Path") -> None:
+    import safetyscope
+
+    safetyscope.generate_sample(str(tmp_path / "s"), scale=0.05, sites=1)
+    ds = safetyscope.Dataset.open(str(tmp_path / "s"))
+    target = tmp_path / "leak.csv"
+    with pytest.raises(safetyscope.OptionError, match="only queries run here"):
+        ds.sql(f"COPY (SELECT 1 AS a) TO '{target}'")
+    assert not target.exists()
+    assert ds.sql("select count(*) as n from cells").num_rows == 1
+    ds.sql(f"COPY (SELECT 1 AS a) TO '{target}'", allow_write=True).num_rows
+    assert target.exists()

@@ -145,9 +145,10 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             out,
             format,
             timezone,
+            allow_write,
         } => {
             let ds = open(&data, timezone.as_deref())?;
-            let df = ds.sql(&query).await?;
+            let df = ds.sql_with(&query, allow_write).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             let batches = df.collect().await?;
             emit(&batches, &schema, out.as_deref(), format)?;

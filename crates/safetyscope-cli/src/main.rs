@@ -147,6 +147,10 @@ enum Command {
         /// Dataset timezone.
         #[arg(long)]
         timezone: Option<String>,
+        /// Also run DDL, DML and COPY (`CREATE EXTERNAL TABLE`, `COPY … TO
+        /// 'file'`): without it only queries run, as a shared platform needs.
+        #[arg(long)]
+        allow_write: bool,
     },
     /// Write the static dashboard for a dataset: a ready-to-host site
     /// directory, or one self-contained HTML file that opens from file://.

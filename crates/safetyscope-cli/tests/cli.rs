@@ -707,3 +707,71 @@ fn subcommands_come_from_the_registry() {
         .count();
     assert_eq!(rows, 1 + 100, "a 30 m × 30 m box at 3 m: 10 × 10 cells");
 }
+
+/// `sql` runs queries only unless writes are allowed: `COPY … TO` and
+/// `CREATE EXTERNAL TABLE` are refused with exit 2 and write nothing.
+#[test]
+fn sql_is_read_only_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let target = dir.path().join("leak.csv");
+    let copy = format!("COPY (SELECT 'x' AS a) TO '{}'", target.display());
+    let o = run(&["sql", &data, &copy]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("only queries run here"), "{}", text(&o));
+    assert!(text(&o).contains("--allow-write"), "{}", text(&o));
+    assert!(!target.exists());
+    let create = format!(
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}'",
+        dir.path().display()
+    );
+    let o = run(&["sql", &data, &create]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(&["sql", &data, "SET datafusion.execution.batch_size = 1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Queries run as before; writes run when allowed.
+    let o = run(&[
+        "sql",
+        &data,
+        "SELECT count(*) AS n FROM cells",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["sql", &data, &copy, "--allow-write"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(target.exists());
+}
+
+/// A job's outputs cannot collide: no analysis named `run-summary`, no
+/// format or chart listed twice.
+#[test]
+fn job_output_names_cannot_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(dir.path());
+    let job = dir.path().join("job.toml");
+    let write = |analysis: &str| {
+        std::fs::write(
+            &job,
+            format!("data = \"{data}\"\nout = \"out\"\n\n[[analysis]]\n{analysis}\n"),
+        )
+        .unwrap()
+    };
+    write("name = \"run-summary\"\nkind = \"heatmap\"\nformats = [\"json\"]");
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`run-summary` is the name of the run summary"),
+        "{}",
+        text(&o)
+    );
+    write("name = \"hm\"\nkind = \"heatmap\"\nformats = [\"csv\", \"csv\"]");
+    let o = run(&["run", job.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`csv` is listed twice in `formats`"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("out").exists());
+}

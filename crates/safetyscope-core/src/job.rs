@@ -127,6 +127,26 @@ impl Job {
                     format!("{label}: analysis name `{}` is used twice", a.name),
                 ));
             }
+            if a.name == "run-summary" {
+                return Err(Error::option(
+                    "job",
+                    format!(
+                        "{label}: `run-summary` is the name of the run summary; name the analysis otherwise"
+                    ),
+                ));
+            }
+            for (what, list) in [("formats", &a.formats), ("charts", &a.charts)] {
+                let mut seen = std::collections::BTreeSet::new();
+                if let Some(dup) = list.iter().find(|f| !seen.insert(f.as_str())) {
+                    return Err(Error::option(
+                        "job",
+                        format!(
+                            "{label}: analysis `{}`: `{dup}` is listed twice in `{what}`",
+                            a.name
+                        ),
+                    ));
+                }
+            }
             if a.name.is_empty() || a.name.contains(['/', '\\']) || a.name.starts_with('.') {
                 return Err(Error::option(
                     "job",

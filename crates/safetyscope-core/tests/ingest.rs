@@ -428,3 +428,46 @@ fn store_ingest_rejects_duplicate_ids_like_an_in_memory_load() {
     };
     assert_eq!(text(&a), text(&b));
 }
+
+/// Grid rows and columns beyond any plan (here `i32::MAX`) are rejected as
+/// out of range at validation, and the analyses that walk the grid run on
+/// what remains instead of overflowing.
+#[test]
+fn absurd_grid_positions_are_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "cells.csv",
+        "cell,zone,site,row,col,x_min,y_min,x_max,y_max,owner\n\
+         A1,wh,S1,0,0,0,0,10,10,Li\n\
+         A2,wh,S1,0,1,10,0,20,10,Wang\n\
+         A3,wh,S1,2147483647,2147483647,20,0,30,10,Zhao\n\
+         A4,wh,S1,0,10000,30,0,40,10,Sun\n",
+    );
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,occurred_at,site,cell,category,severity\n\
+         1,2025-03-01 08:00,S1,A1,fire,minor\n\
+         2,2025-03-02 08:00,S1,A2,fire,near_miss\n",
+    );
+    let ds = Dataset::open(dir.path(), Some("Asia/Shanghai"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["cells"];
+    assert_eq!((r.rows_read, r.rows_accepted), (4, 2));
+    assert_eq!(r.count(Reason::OutOfRange), 2);
+    let ex = &r.rejected[&Reason::OutOfRange].examples[0];
+    assert_eq!(
+        (ex.row, ex.column.as_str(), ex.value.as_str()),
+        (3, "row", "2147483647")
+    );
+    rt().block_on(async {
+        let risk = safetyscope_core::api::run(&ds, "risk", Default::default())
+            .await
+            .unwrap();
+        assert_eq!(risk.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        let hot = safetyscope_core::api::run(&ds, "hotspots", Default::default())
+            .await
+            .unwrap();
+        assert_eq!(hot.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    });
+}

@@ -264,15 +264,17 @@ class Dataset:
         """The accepted rows of a canonical table."""
         return Result(self._raw.table(name))
 
-    def sql(self, query: str) -> Result:
-        """Run SQL over the canonical tables.
+    def sql(self, query: str, allow_write: bool = False) -> Result:
+        """Run SQL over the canonical tables. Only queries run (SELECT, WITH,
+        EXPLAIN); DDL, DML and ``COPY ... TO`` raise :class:`OptionError`
+        unless ``allow_write=True`` (they can write any file the process can).
 
         >>> import safetyscope, tempfile
         >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
         >>> safetyscope.Dataset.open(d).sql("select count(*) as n from cells").to_arrow()["n"][0].as_py()
         36
         """
-        return Result(self._raw.sql(query))
+        return Result(self._raw.sql(query, allow_write))
 
     def run(self, analysis: str, **options: Any) -> Result:
         """Run an analysis of the registry by name (``safetyscope.analyses()``

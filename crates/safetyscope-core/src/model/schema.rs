@@ -140,6 +140,10 @@ pub enum Allowed {
     OneOf(&'static [f64]),
 }
 
+/// The largest grid row or column of a site plan (a plan of up to
+/// 10,000 × 10,000 cells); beyond it a position is out of range.
+pub const GRID_MAX: f64 = 9_999.0;
+
 /// One column of a canonical table.
 #[derive(Debug, Clone, Copy)]
 pub struct ColumnDef {
@@ -464,13 +468,19 @@ static CELLS: TableDef = TableDef {
         ),
         col("zone", Text, true, "Zone the cell belongs to"),
         SITE,
-        colv("row", Int, true, "Grid row (0 = top)", Allowed::NonNegative),
+        colv(
+            "row",
+            Int,
+            true,
+            "Grid row (0 = top)",
+            Allowed::Range(0.0, GRID_MAX),
+        ),
         colv(
             "col",
             Int,
             true,
             "Grid column (0 = left)",
-            Allowed::NonNegative,
+            Allowed::Range(0.0, GRID_MAX),
         ),
         col("x_min", Float, false, "Bounding box: minimum x (metres)"),
         col("y_min", Float, false, "Bounding box: minimum y (metres)"),

@@ -321,10 +321,44 @@ impl Dataset {
         Ok(self.ctx.table(kind.name()).await?)
     }
 
-    /// Run SQL over the canonical tables (lazy).
+    /// Run a query over the canonical tables (lazy). Read-only: DDL
+    /// (`CREATE`, `DROP`), DML (`INSERT`, `COPY … TO`) and statements
+    /// (`SET`) are refused with an option error; [`Dataset::sql_with`]
+    /// allows them.
     #[cfg(feature = "native")]
     pub async fn sql(&self, query: &str) -> Result<DataFrame> {
-        Ok(self.ctx.sql(query).await?)
+        self.sql_with(query, false).await
+    }
+
+    /// Run SQL over the canonical tables (lazy); with `allow_write`, DDL,
+    /// DML and `COPY` run too, and may write any file the process can.
+    #[cfg(feature = "native")]
+    pub async fn sql_with(&self, query: &str, allow_write: bool) -> Result<DataFrame> {
+        let plan = self.ctx.state().create_logical_plan(query).await?;
+        if !allow_write {
+            datafusion::execution::context::SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false)
+                .verify_plan(&plan)
+                .map_err(|e| {
+                    Error::option(
+                        "sql",
+                        format!(
+                            "only queries run here (SELECT, WITH, EXPLAIN), not `{}` ({}); \
+                             allow writes explicitly to run it (CLI `--allow-write`, \
+                             Python `allow_write=True`)",
+                            query
+                                .split_whitespace()
+                                .take(3)
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            e.strip_backtrace()
+                        ),
+                    )
+                })?;
+        }
+        Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 
     /// The first and last instant (µs) of a timestamp column, computed in the
