@@ -80,9 +80,21 @@ where
         match res {
             Some(Ok(r)) => return r.map_err(to_py),
             Some(Err(join)) => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "safetyscope task failed: {join}"
-                )));
+                // A panic is a bug, whatever the input: the library's own
+                // base exception, with a request to report it.
+                let msg = format!(
+                    "internal error (a bug, not your input's fault): {join}; please report it"
+                );
+                return Err(Python::attach(|py| {
+                    match py
+                        .import("safetyscope.errors")
+                        .and_then(|m| m.getattr("SafetyscopeError"))
+                        .and_then(|cls| cls.call1((msg.clone(),)))
+                    {
+                        Ok(inst) => PyErr::from_value(inst),
+                        Err(_) => PyRuntimeError::new_err(msg),
+                    }
+                }));
             }
             None => {
                 let h = h.expect("pending handle");

@@ -268,16 +268,27 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = rt.block_on(async {
-        safetyscope_core::dataset::set_memory_limit(memory_limit)?;
-        if let Some((name, sub)) = matches.subcommand()
-            && let Ok(a) = safetyscope_core::api::analysis(name)
-        {
-            return analyses::run(a, sub).await;
-        }
-        let cli = Cli::from_arg_matches(&matches).map_err(|e| CliError::Usage(e.to_string()))?;
-        commands::run(cli.command).await
+    let run = std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            safetyscope_core::dataset::set_memory_limit(memory_limit)?;
+            if let Some((name, sub)) = matches.subcommand()
+                && let Ok(a) = safetyscope_core::api::analysis(name)
+            {
+                return analyses::run(a, sub).await;
+            }
+            let cli =
+                Cli::from_arg_matches(&matches).map_err(|e| CliError::Usage(e.to_string()))?;
+            commands::run(cli.command).await
+        })
     });
+    // A panic is a bug, whatever the input: exit 4 with a request to report
+    // it (the panic message is printed above by the default hook).
+    let Ok(result) = std::panic::catch_unwind(run) else {
+        eprintln!(
+            "error: internal error (a bug, not your input's fault): please report it with the command line and the message above"
+        );
+        return ExitCode::from(4);
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

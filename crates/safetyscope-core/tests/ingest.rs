@@ -471,3 +471,88 @@ fn absurd_grid_positions_are_out_of_range() {
         assert_eq!(hot.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     });
 }
+
+/// Instants outside 1900–2100 are out of range at validation: a typo'd year
+/// (2205), a date read with a two-digit-year pattern as the year 9, the
+/// last instants a timestamp holds. They stretched every time grid (and
+/// panicked where local time was taken) when accepted.
+#[test]
+fn implausible_instants_are_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,occurred_at,site,cell,category,severity\n\
+         1,2025-03-01 08:00,S1,A1,fire,minor\n\
+         2,2205-03-01 08:00,S1,A1,fire,minor\n\
+         3,0009-09-20 08:00,S1,A1,fire,minor\n\
+         4,1899-12-31 08:00,S1,A1,fire,minor\n\
+         5,2100-12-31 23:00,S1,A2,fire,near_miss\n",
+    );
+    let ds = Dataset::open(dir.path(), Some("Asia/Shanghai"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_read, r.rows_accepted), (5, 2));
+    assert_eq!(r.count(Reason::OutOfRange), 3);
+    let ex = &r.rejected[&Reason::OutOfRange].examples[0];
+    assert_eq!((ex.row, ex.column.as_str()), (2, "occurred_at"));
+    assert!(
+        ex.value.contains("2205-03-01") && ex.value.contains("outside 1900–2100"),
+        "{}",
+        ex.value
+    );
+    // Seconds since 1970 at the edge of what a timestamp holds (year 2230).
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents2.csv\"\n\
+         [tables.incidents.columns]\noccurred_at = { column = \"t\", formats = [\"unix\"] }\n\
+         [tables.cells]\npath = \"cells.csv\"\n",
+    )
+    .unwrap();
+    write(
+        dir.path(),
+        "incidents2.csv",
+        "id,t,site,cell,category,severity\n1,1740816000,S1,A1,fire,minor\n2,8210266876799,S1,A1,fire,minor\n",
+    );
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_accepted, r.count(Reason::OutOfRange)), (1, 1));
+    rt().block_on(async {
+        for name in ["patterns", "trends", "kpis", "risk"] {
+            let out = safetyscope_core::api::run(&ds, name, Default::default()).await;
+            assert!(out.is_ok(), "{name}: {:?}", out.err());
+        }
+    });
+}
+
+/// A text value longer than any id or name (here 100 KB in `site`) is out
+/// of range, and the report shows its start and length, not the whole.
+#[test]
+fn overlong_text_is_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    let long = "S".repeat(100_000);
+    write(
+        dir.path(),
+        "incidents.csv",
+        &format!(
+            "id,occurred_at,site,cell,category,severity\n\
+             1,2025-03-01 08:00,S1,A1,fire,minor\n\
+             2,2025-03-01 09:00,{long},A1,fire,minor\n"
+        ),
+    );
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_accepted, r.count(Reason::OutOfRange)), (1, 1));
+    let ex = &r.rejected[&Reason::OutOfRange].examples[0];
+    assert_eq!((ex.row, ex.column.as_str()), (2, "site"));
+    assert!(
+        ex.value.ends_with("… (100000 bytes)") && ex.value.len() < 300,
+        "{}",
+        &ex.value[..50]
+    );
+    rt().block_on(async {
+        let out = safetyscope_core::api::run(&ds, "kpis", Default::default()).await;
+        assert!(out.is_ok(), "{:?}", out.err());
+    });
+}

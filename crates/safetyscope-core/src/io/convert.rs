@@ -14,11 +14,18 @@ use chrono::NaiveTime;
 use crate::io::loader::*;
 use crate::io::mapping::ColumnSpec;
 use crate::model::report::Reason;
-use crate::model::schema::{Allowed, ColType, ColumnDef, TableKind};
+use crate::model::schema::{Allowed, ColType, ColumnDef, TEXT_MAX_BYTES, TableKind};
 use crate::model::time::{
     TimeOfDayFormat, default_formats, local_to_micros, parse_date, parse_timestamp,
 };
 use crate::util::error::Result;
+
+/// The instants a timestamp may hold (µs since 1970, UTC): from 1900-01-01
+/// to the end of 2100, with a day's margin either side for time zones.
+pub(crate) const PLAUSIBLE_MICROS: (i64, i64) = (
+    -2_208_988_800_000_000 - 86_400_000_000,
+    4_133_980_800_000_000 + 86_400_000_000,
+);
 
 pub(crate) struct Converter<'a> {
     pub(crate) loader: &'a TableLoader,
@@ -146,6 +153,7 @@ impl Converter<'_> {
         if let (Raw::Array(a, name), false) = (raw, self.has_text_transform())
             && let Some(arr) = self.fast(a, name, n, p)?
         {
+            self.check_instants(&arr, &self.label(name), p);
             return Ok((arr, None));
         }
         let tv = self.texts(raw, n)?;
@@ -208,6 +216,7 @@ impl Converter<'_> {
             }
             ColType::Timestamp => {
                 let (a, t) = self.timestamps(&tv, batch, n, p)?;
+                self.check_instants(&a, &tv.label, p);
                 tk = t;
                 a
             }
@@ -253,6 +262,9 @@ impl Converter<'_> {
         s: &'s str,
     ) -> std::result::Result<std::borrow::Cow<'s, str>, Reason> {
         use std::borrow::Cow;
+        if s.len() > TEXT_MAX_BYTES {
+            return Err(Reason::OutOfRange);
+        }
         match self.c.allowed {
             Allowed::Vocab(v) => v.resolve(s).map(Cow::Borrowed).ok_or(Reason::UnknownEnum),
             _ if self.c.name == "kind" && self.loader.kind == TableKind::Violations => {
@@ -261,6 +273,30 @@ impl Converter<'_> {
                     .map_or(Cow::Borrowed(s), Cow::Borrowed))
             }
             _ => Ok(Cow::Borrowed(s)),
+        }
+    }
+
+    /// Record instants outside the plausible years ([`PLAUSIBLE_MICROS`])
+    /// as out of range: a typo'd year (2205, 0009) or an instant at the edge
+    /// of what a timestamp holds would otherwise stretch every time grid.
+    pub(crate) fn check_instants(&self, a: &ArrayRef, label: &str, p: &mut Problems) {
+        let Some(ts) = a.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
+            return;
+        };
+        let (lo, hi) = PLAUSIBLE_MICROS;
+        for r in 0..ts.len() {
+            if ts.is_null(r) {
+                continue;
+            }
+            let v = ts.value(r);
+            if v < lo || v >= hi {
+                p.set(r, Reason::OutOfRange, label, || {
+                    chrono::DateTime::from_timestamp_micros(v).map_or_else(
+                        || format!("{v} µs since 1970 (outside 1900–2100)"),
+                        |d| format!("{} UTC (outside 1900–2100)", d.naive_utc()),
+                    )
+                });
+            }
         }
     }
 
@@ -325,9 +361,14 @@ impl Converter<'_> {
             (ColType::Float, d) if d.is_numeric() => cast(a, &DataType::Float64)?,
             (ColType::Int, d) if d.is_integer() => {
                 let out = cast(a, &DataType::Int32)?;
+                let ints = out.as_any().downcast_ref::<Int32Array>().expect("int32");
                 for r in 0..n {
                     if !a.is_null(r) && out.is_null(r) {
                         p.set(r, Reason::OutOfRange, &label, || "integer overflow".into());
+                    } else if !out.is_null(r)
+                        && let Some(reason) = self.check_num(f64::from(ints.value(r)))
+                    {
+                        p.set(r, reason, &label, || ints.value(r).to_string());
                     }
                 }
                 out
@@ -339,7 +380,16 @@ impl Converter<'_> {
                 | DataType::LargeUtf8
                 | DataType::Utf8View
                 | DataType::Dictionary(_, _),
-            ) => cast(a, &DataType::Utf8)?,
+            ) => {
+                let out = cast(a, &DataType::Utf8)?;
+                let text = out.as_any().downcast_ref::<StringArray>().expect("utf8");
+                for r in 0..n {
+                    if !text.is_null(r) && text.value(r).len() > TEXT_MAX_BYTES {
+                        p.set(r, Reason::OutOfRange, &label, || text.value(r).to_string());
+                    }
+                }
+                out
+            }
             (ColType::Text, d) if d.is_numeric() => cast(a, &DataType::Utf8)?,
             _ => return Ok(None),
         };

@@ -31,7 +31,7 @@ impl Problems {
         value: impl FnOnce() -> String,
     ) {
         if self.first[row].is_none() {
-            self.first[row] = Some((reason, column.to_string(), value()));
+            self.first[row] = Some((reason, column.to_string(), example(value())));
         }
     }
     pub(crate) fn ok(&self, row: usize) -> bool {
@@ -119,4 +119,14 @@ pub fn site_extents(cells: &[RecordBatch]) -> SiteExtents {
         }
     }
     out
+}
+
+/// A rejected value as the report shows it: up to 200 characters, then
+/// its length.
+fn example(v: String) -> String {
+    const SHOWN: usize = 200;
+    match v.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &v[..cut], v.len()),
+        None => v,
+    }
 }

@@ -154,6 +154,20 @@ impl ColumnSpec {
         }
         self.tod_format()
             .map_err(|e| Error::mapping(Some(loc.to_string()), e.to_string()))?;
+        for f in &self.formats {
+            if let TsFormat::Pattern(p) = TsFormat::parse(f) {
+                use chrono::format::{Item, StrftimeItems};
+                if StrftimeItems::new(&p).any(|i| matches!(i, Item::Error)) {
+                    return Err(Error::mapping(
+                        Some(loc.to_string()),
+                        format!(
+                            "`{p}` is not a valid date format: use chrono's `%` specifiers \
+                             (`%Y-%m-%d %H:%M`, `%d/%m/%Y`) or rfc3339, excel, unix, unix_ms"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -321,6 +335,23 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_date_pattern_is_a_mapping_error() {
+        let e = Mapping::from_toml(
+            "[tables.incidents]\npath = \"x.csv\"\n[tables.incidents.columns]\n\
+             occurred_at = { column = \"DATE\", formats = [\"%d/%m/%Y\", \"%d/%m/%Y %!\"] }\n",
+            ".",
+            "m.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`%d/%m/%Y %!` is not a valid date format") && msg.contains("occurred_at"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn parses_shorthand_and_full_specs() {

@@ -140,6 +140,11 @@ pub enum Allowed {
     OneOf(&'static [f64]),
 }
 
+/// The longest text value (bytes) a column holds: ids, codes and names.
+/// A longer value is out of range (a 10 MB `site` once exhausted the
+/// string offsets of a KPI table).
+pub const TEXT_MAX_BYTES: usize = 1024;
+
 /// The largest grid row or column of a site plan (a plan of up to
 /// 10,000 × 10,000 cells); beyond it a position is out of range.
 pub const GRID_MAX: f64 = 9_999.0;
@@ -641,7 +646,9 @@ pub fn data_model_markdown() -> String {
          instants in microseconds carrying that timezone; naive input timestamps are read in it, and\n\
          all time-of-day logic uses local time in it.\n\n\
          A *required* column must have a value in every accepted row: rows without one are\n\
-         rejected and counted in the validation report, never dropped silently.\n",
+         rejected and counted in the validation report, never dropped silently.\n\n\
+         Plausibility bounds, checked for every table: an instant outside 1900-01-01 – 2100-12-31\n\
+         and a text value longer than 1,024 bytes are `out_of_range`.\n",
     );
     for kind in TableKind::ALL {
         let def = kind.def();
