@@ -68,8 +68,7 @@ fn pkg_files(pkg: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 pub async fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     let (glue, wasm) = pkg_files(pkg)?;
     let (files, mapping) = data_files(ds).await?;
-    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = crate::io::output::temp_sibling(out, "tmp")?;
     let result = (|| -> Result<()> {
         let w = |rel: &str, bytes: &[u8]| -> Result<()> {
             let p = tmp.join(rel);

@@ -676,10 +676,7 @@ fn write_partitioned(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    }
+    let tmp = crate::io::output::temp_sibling(&parent.join(&name), "tmp")?;
     let result = (|| {
         for (rel, bytes, rows) in files {
             write_atomic(&tmp.join(&rel).join("part-0.parquet"), &bytes)?;
@@ -691,7 +688,7 @@ fn write_partitioned(
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         if dir.exists() {
-            let old = parent.join(format!(".{name}.{}.old", std::process::id()));
+            let old = crate::io::output::temp_sibling(&parent.join(&name), "old")?;
             std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
             std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
             std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))

@@ -556,3 +556,63 @@ fn overlong_text_is_out_of_range() {
         assert!(out.is_ok(), "{:?}", out.err());
     });
 }
+
+/// A store whose files do not match its manifest is refused with an I/O
+/// error (exit 3) naming the file: a missing part, a truncated one, one
+/// replaced by another table's file, a manifest path outside the store.
+/// Before, a missing part read as zero rows.
+#[test]
+fn a_store_whose_files_do_not_match_its_manifest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write(&data, "cells.csv", CELLS);
+    write(
+        &data,
+        "incidents.csv",
+        "id,occurred_at,site,cell,category,severity\n\
+         1,2025-03-01 08:00,S1,A1,fire,minor\n\
+         2,2025-03-02 08:00,S1,A2,fire,near_miss\n",
+    );
+    write(
+        &data,
+        "hazards.csv",
+        "id,reported_at,site,cell,category,level,due_at\n\
+         H1,2025-03-01 08:00,S1,A1,fire,general,2025-03-04 08:00\n",
+    );
+    let fresh = |name: &str| {
+        let store = dir.path().join(name);
+        let options = safetyscope_core::store::IngestOptions::default();
+        safetyscope_core::store::ingest(&data, Some("UTC"), &store, &options, &|_| {}).unwrap();
+        assert!(Dataset::open(&store, None, OnTableError::Fail).is_ok());
+        store
+    };
+    let part = |store: &Path, table: &str| store.join(table).join("part-00000.parquet");
+    let refused = |store: &Path, needle: &str| {
+        let e = Dataset::open(store, None, OnTableError::Fail).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+    };
+    let s = fresh("missing");
+    std::fs::remove_file(part(&s, "incidents")).unwrap();
+    refused(&s, "listed in the manifest of `incidents` but missing");
+
+    let s = fresh("truncated");
+    let bytes = std::fs::read(part(&s, "incidents")).unwrap();
+    std::fs::write(part(&s, "incidents"), &bytes[..bytes.len() / 2]).unwrap();
+    refused(&s, "where the manifest says");
+
+    let s = fresh("foreign");
+    let other = std::fs::read(part(&s, "hazards")).unwrap();
+    std::fs::write(part(&s, "incidents"), other).unwrap();
+    refused(&s, "incidents/part-00000.parquet");
+
+    let s = fresh("escape");
+    let m = s.join("_safetyscope.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace("incidents/part-00000.parquet", "../data/cells.csv"),
+    )
+    .unwrap();
+    refused(&s, "a path outside the store");
+}

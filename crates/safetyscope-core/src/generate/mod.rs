@@ -632,20 +632,48 @@ pub fn generate_to_dir(dir: &std::path::Path, o: &GenerateOptions) -> Result<Gro
     use std::io::BufWriter;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let d = dir.to_path_buf();
+    // Each table is written under a fresh temporary name, renamed when all
+    // are complete; a failure removes them.
+    let temps: std::sync::Arc<std::sync::Mutex<BTreeMap<TableKind, std::path::PathBuf>>> =
+        Default::default();
+    let seen = temps.clone();
     let mut sink: ParquetSink<BufWriter<std::fs::File>> = ParquetSink::new(
         &o.timezone,
         Box::new(move |k| {
-            let p = d.join(format!(".{}.parquet.tmp", k.name()));
-            std::fs::File::create(&p)
-                .map(BufWriter::new)
-                .map_err(|e| Error::io(p, e))
+            let (tmp, f) =
+                crate::io::output::create_temp_file(&d.join(format!("{}.parquet", k.name())))?;
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(k, tmp);
+            Ok(BufWriter::new(f))
         }),
     );
-    let truth = generate(o, &mut sink)?;
-    for (k, w) in sink.finish()? {
+    let remove_temps = || {
+        for p in temps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let written = generate(o, &mut sink).and_then(|truth| Ok((truth, sink.finish()?)));
+    let (truth, files) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            remove_temps();
+            return Err(e);
+        }
+    };
+    for (k, w) in files {
         let f = w.into_inner().map_err(|e| Error::io(dir, e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(dir, e))?;
-        let tmp = dir.join(format!(".{}.parquet.tmp", k.name()));
+        let tmp = temps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| Error::data(k.name(), "no temporary file was written"))?;
         let fin = dir.join(format!("{}.parquet", k.name()));
         std::fs::rename(&tmp, &fin).map_err(|e| Error::io(fin, e))?;
     }

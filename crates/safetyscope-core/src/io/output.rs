@@ -133,11 +133,15 @@ impl<W: std::io::Write + Send> Encoder<W> {
     }
 }
 
-/// The temporary name a file is written under before it is renamed to
-/// `path`: hidden, in the same directory (created if missing), named after
-/// the target and the process.
+/// A fresh hidden name beside `path` for a temporary file or directory,
+/// `.<name>.<pid>.<random>.<what>`: in the same directory (created if
+/// missing), unpredictable to other users of the directory. Temporary
+/// names of processes no longer running are removed first.
 #[cfg(feature = "native")]
-fn temp_path(path: &std::path::Path) -> Result<std::path::PathBuf> {
+pub fn temp_sibling(path: &std::path::Path, what: &str) -> Result<std::path::PathBuf> {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -147,7 +151,76 @@ fn temp_path(path: &std::path::Path) -> Result<std::path::PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "out".into());
-    Ok(dir.join(format!(".{name}.{}.tmp", std::process::id())))
+    remove_stale(&dir, &name);
+    // RandomState is keyed from the operating system's random source.
+    let random = std::collections::hash_map::RandomState::new().hash_one((
+        std::time::SystemTime::now(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    ));
+    Ok(dir.join(format!(
+        ".{name}.{}.{random:016x}.{what}",
+        std::process::id()
+    )))
+}
+
+/// Remove `.<name>.<pid>.….tmp|old` entries of `dir` whose process is gone
+/// (Linux: no `/proc/<pid>`), left by a run that was killed.
+#[cfg(feature = "native")]
+fn remove_stale(dir: &std::path::Path, name: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let mut parts = rest.split('.');
+        let (Some(pid), Some(_), Some(what), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if !matches!(what, "tmp" | "old") || pid.parse::<u32>().is_err() {
+            continue;
+        }
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let p = entry.path();
+        // Never follow a link: remove the link itself.
+        let _ = match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+            Ok(_) => std::fs::remove_file(&p),
+            Err(e) => Err(e),
+        };
+    }
+}
+
+/// Create a temporary file beside `path`, exclusively: never an existing
+/// file, never through a link planted at its name.
+#[cfg(feature = "native")]
+pub fn create_temp_file(path: &std::path::Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let tmp = temp_sibling(path, "tmp")?;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
+            Err(e) => return Err(Error::io(&tmp, e)),
+        }
+    }
+    let (tmp, e) = last.expect("at least one attempt");
+    Err(Error::io(&tmp, e))
 }
 
 /// Write bytes to `path` atomically: a temporary file in the same directory,
@@ -155,9 +228,8 @@ fn temp_path(path: &std::path::Path) -> Result<std::path::PathBuf> {
 #[cfg(feature = "native")]
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = temp_path(path)?;
+    let (tmp, mut f) = create_temp_file(path)?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -229,8 +301,7 @@ impl FileSink {
     /// Start writing `path` (format from its extension) with `schema`.
     pub fn create(path: &std::path::Path, schema: &SchemaRef) -> Result<FileSink> {
         let format = OutputFormat::from_path(path)?;
-        let tmp = temp_path(path)?;
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let (tmp, file) = create_temp_file(path)?;
         let encoder = Encoder::new(
             std::io::BufWriter::with_capacity(1 << 20, file),
             format,
@@ -291,5 +362,42 @@ impl Drop for FileSink {
             self.encoder = None;
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+#[cfg(all(test, feature = "native"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_fresh_and_stale_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("risk.csv");
+        let a = temp_sibling(&target, "tmp").unwrap();
+        let b = temp_sibling(&target, "tmp").unwrap();
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            name.starts_with(&format!(".risk.csv.{}.", std::process::id())),
+            "{name}"
+        );
+        // Left by a process that no longer runs (pid 0 is never a user
+        // process), a file and a directory; and one of this live process.
+        let dead_file = dir.path().join(".risk.csv.0.00000000000000aa.tmp");
+        let dead_dir = dir.path().join(".risk.csv.0.00000000000000bb.old");
+        let live = dir.path().join(format!(
+            ".risk.csv.{}.00000000000000cc.tmp",
+            std::process::id()
+        ));
+        std::fs::write(&dead_file, b"x").unwrap();
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("part-0.parquet"), b"x").unwrap();
+        std::fs::write(&live, b"x").unwrap();
+        write_atomic(&target, b"a,b\n").unwrap();
+        assert!(!dead_file.exists() && !dead_dir.exists());
+        assert!(live.exists());
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n");
+        // Only the target and the live process's file remain.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

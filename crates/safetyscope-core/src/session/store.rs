@@ -539,18 +539,15 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
-/// `.<name>.<pid>.<what>` beside `path`.
+/// A fresh temporary name beside `path` (see [`crate::io::output::temp_sibling`]).
 fn sibling(path: &Path, what: &str) -> Result<PathBuf> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::option("out", format!("{} has no name", path.display())))?
-        .to_string_lossy()
-        .to_string();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    Ok(dir.join(format!(".{name}.{}.{what}", std::process::id())))
+    if path.file_name().is_none() {
+        return Err(Error::option(
+            "out",
+            format!("{} has no name", path.display()),
+        ));
+    }
+    crate::io::output::temp_sibling(path, what)
 }
 
 /// Put the complete directory `tmp` at `out`, replacing what was there.
@@ -603,6 +600,7 @@ fn open_with(
         ));
     }
     let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    verify_files(&root, &m)?;
     let mut memory = BTreeMap::new();
     let mut stored = BTreeMap::new();
     for kind in TableKind::ALL {
@@ -646,6 +644,89 @@ fn open_with(
         Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)
             .with_roster(m.roster),
     )
+}
+
+/// Check every file of a store's manifest before reading any: it is inside
+/// the store, exists, has the size the manifest gives, and its footer holds
+/// the rows and the canonical columns of its table. A missing, truncated or
+/// foreign file is an I/O error (exit 3), never a table read short.
+fn verify_files(root: &Path, m: &Manifest) -> Result<()> {
+    let corrupt = |p: &Path, msg: String| Error::Io {
+        path: p.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{msg}; the store is damaged: ingest the dataset again"),
+        ),
+    };
+    for (table, t) in &m.tables {
+        let Some(kind) = TableKind::from_name(table) else {
+            return Err(corrupt(
+                root,
+                format!("the manifest names an unknown table `{table}`"),
+            ));
+        };
+        let columns: Vec<&str> = kind.def().columns.iter().map(|c| c.name).collect();
+        for f in &t.files {
+            let rel = Path::new(&f.path);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(corrupt(
+                    root,
+                    format!("the manifest lists `{}`, a path outside the store", f.path),
+                ));
+            }
+            let p = root.join(rel);
+            let meta = std::fs::metadata(&p).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    corrupt(
+                        &p,
+                        format!("listed in the manifest of `{table}` but missing"),
+                    )
+                } else {
+                    Error::io(&p, e)
+                }
+            })?;
+            if meta.len() != f.bytes {
+                return Err(corrupt(
+                    &p,
+                    format!("{} bytes where the manifest says {}", meta.len(), f.bytes),
+                ));
+            }
+            let file = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .map_err(|e| corrupt(&p, format!("not a readable Parquet file ({e})")))?;
+            let rows = u64::try_from(footer.file_metadata().num_rows()).unwrap_or(u64::MAX);
+            if rows != f.rows {
+                return Err(corrupt(
+                    &p,
+                    format!("{rows} rows where the manifest says {}", f.rows),
+                ));
+            }
+            let names: Vec<&str> = footer
+                .file_metadata()
+                .schema_descr()
+                .root_schema()
+                .get_fields()
+                .iter()
+                .map(|c| c.name())
+                .collect();
+            if names != columns {
+                return Err(corrupt(
+                    &p,
+                    format!(
+                        "columns {} where `{table}` has {}",
+                        names.join(", "),
+                        columns.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
