@@ -265,17 +265,13 @@ pub async fn run(a: &'static Analysis, m: &ArgMatches) -> Result<(), CliError> {
         .into_iter()
         .filter_map(|k| m.try_get_one::<PathBuf>(k).ok().flatten())
         .collect();
-    if a.name == "alerts"
-        && o.get("list").and_then(Value::as_str) == Some("points")
-        && let (Some(path), true) = (out, charts.is_empty())
+    // A result too large to hold (the points ledger) is written as it is
+    // computed.
+    if let (Some(path), true) = (out, charts.is_empty())
+        && let Some((rows, _)) =
+            safetyscope_core::api::write_streamed(&ds, a.name, &o, std::slice::from_ref(path))
+                .await?
     {
-        // A row per person and month: written as it is computed.
-        o.remove("list");
-        let opts: safetyscope_core::alerts::AlertOptions = serde_json::from_value(Value::Object(o))
-            .map_err(|e| safetyscope_core::Error::option("alerts options", e.to_string()))?;
-        let (rows, _) =
-            safetyscope_core::alerts::write_points_ledger(&ds, &opts, std::slice::from_ref(path))
-                .await?;
         eprintln!("wrote {} ({rows} rows)", path.display());
         return Ok(());
     }

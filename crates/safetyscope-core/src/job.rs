@@ -227,29 +227,43 @@ async fn compute(
             ),
         )
     })?;
-    let mut options = match serde_json::to_value(&a.options) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => {
-            return Err(Error::option(
-                format!("analysis `{name}` options"),
-                "not a table of options",
-            ));
-        }
+    let out = def
+        .run(ds, options_of(a, as_of)?)
+        .await
+        .map_err(|e| in_analysis(name, e))?;
+    let batch = arrow::compute::concat_batches(&out.schema, &out.batches)?;
+    Ok((batch, out.chart))
+}
+
+/// The options of a job's analysis as the registry takes them; the job's
+/// `as_of` fills the `as_of` of the analyses that have one.
+fn options_of(
+    a: &JobAnalysis,
+    as_of: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let Ok(serde_json::Value::Object(mut options)) = serde_json::to_value(&a.options) else {
+        return Err(Error::option(
+            format!("analysis `{}` options", a.name),
+            "not a table of options",
+        ));
     };
-    if let Some(v) = as_of
+    if let (Some(v), Ok(def)) = (as_of, crate::api::analysis(&a.kind))
         && !options.contains_key("as_of")
         && def.options().iter().any(|o| o.name == "as_of")
     {
         options.insert("as_of".into(), serde_json::Value::String(v.to_string()));
     }
-    let out = def.run(ds, options).await.map_err(|e| match e {
+    Ok(options)
+}
+
+/// An option error named after the job's analysis.
+fn in_analysis(name: &str, e: Error) -> Error {
+    match e {
         Error::InvalidOption { message, .. } => {
             Error::option(format!("analysis `{name}` options"), message)
         }
         e => e,
-    })?;
-    let batch = arrow::compute::concat_batches(&out.schema, &out.batches)?;
-    Ok((batch, out.chart))
+    }
 }
 
 /// Run a job whose relative paths are resolved against `base`; `log`
@@ -421,10 +435,8 @@ pub async fn run_in(
     Ok(summary)
 }
 
-/// A points ledger (`kind = "alerts"`, `list = "points"`) written to its
-/// files as it is computed, a row per person and month being the one result
-/// that grows with the workforce; `None` for every other analysis, and for
-/// a ledger partitioned or charted (computed whole).
+/// A result written as it is computed (the points ledger, when it is
+/// neither partitioned nor charted): its files in the summary, its rows.
 async fn stream_points(
     ds: &Dataset,
     a: &JobAnalysis,
@@ -432,34 +444,21 @@ async fn stream_points(
     out: &Path,
     summary: &mut Summary,
 ) -> Result<Option<usize>> {
-    let points = a.kind == "alerts"
-        && a.options.get("list").and_then(toml::Value::as_str) == Some("points")
-        && a.partition_by.is_empty()
-        && a.charts.is_empty();
-    if !points {
+    if !a.partition_by.is_empty() || !a.charts.is_empty() {
         return Ok(None);
     }
-    let mut t = a.options.clone();
-    t.remove("list");
-    if let Some(v) = as_of {
-        t.entry("as_of")
-            .or_insert_with(|| toml::Value::String(v.to_string()));
-    }
-    let o: crate::analysis::followup::options::AlertOptions = toml::Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            Error::option(
-                format!("analysis `{}` options", a.name),
-                e.message().to_string(),
-            )
-        })?;
+    let options = options_of(a, as_of)?;
     let paths: Vec<PathBuf> = a
         .formats
         .iter()
         .map(|f| out.join(format!("{}.{f}", a.name)))
         .collect();
-    let (rows, sizes) =
-        crate::analysis::followup::alerts::write_points_ledger(ds, &o, &paths).await?;
+    let Some((rows, sizes)) = crate::api::write_streamed(ds, &a.kind, &options, &paths)
+        .await
+        .map_err(|e| in_analysis(&a.name, e))?
+    else {
+        return Ok(None);
+    };
     for (path, bytes) in paths.into_iter().zip(sizes) {
         summary.outputs.push(Written {
             path,

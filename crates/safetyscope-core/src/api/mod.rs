@@ -405,6 +405,29 @@ pub async fn run(ds: &Dataset, name: &str, options: Map<String, Value>) -> Resul
     analysis(name)?.run(ds, options).await
 }
 
+/// Write the result of an analysis to `paths` as it is computed, for the
+/// results too large to hold (the points ledger: `alerts` with `list =
+/// "points"`, a row per person and month). Returns the rows and the bytes
+/// of each file, or `None` when the analysis is computed whole (then use
+/// [`run`]).
+#[cfg(feature = "native")]
+pub async fn write_streamed(
+    ds: &Dataset,
+    name: &str,
+    options: &Map<String, Value>,
+    paths: &[std::path::PathBuf],
+) -> Result<Option<(usize, Vec<u64>)>> {
+    if name != "alerts" || options.get("list").and_then(Value::as_str) != Some("points") {
+        return Ok(None);
+    }
+    let mut o = options.clone();
+    o.remove("list");
+    let o: AlertOptions = parse("alerts", o)?;
+    let (rows, sizes) =
+        crate::analysis::followup::alerts::write_points_ledger(ds, &o, paths).await?;
+    Ok(Some((rows, sizes)))
+}
+
 /// The registry as JSON: every analysis with its summary, parameters and
 /// options (name, kind, default, doc), for bindings and docs.
 pub fn registry_json() -> Value {
