@@ -5,9 +5,14 @@
 //! mapping and validation, the sample-data generator and the analyses.
 //!
 //! Every analysis is an options struct (serde, documented defaults) plus a
-//! DataFusion plan over the canonical tables registered in a [`Dataset`],
-//! returning a lazy `DataFrame`. The CLI, the Python module and the WASM
-//! dashboard call the same functions.
+//! DataFusion plan over the canonical tables registered in a [`Dataset`].
+//! The registry of analyses ([`api`]) declares each once; the CLI, the
+//! Python module, the WASM dashboard and job files are made from it.
+//!
+//! The modules form layers, lowest first: [`util`], [`model`], [`io`],
+//! [`session`], `charts`, [`analysis`], [`api`], then [`generate`], `bundle`
+//! and `job`. A module imports only from its own layer and those below
+//! (`scripts/check-layers.py` checks it in `make test`; docs/architecture.md).
 //!
 //! ```no_run
 //! # async fn demo() -> safetyscope_core::Result<()> {
@@ -18,8 +23,7 @@
 //! # Ok(()) }
 //! ```
 
-// The layers, lowest first. A module imports only from the layers above
-// it in this list (`scripts/import-cycles.py` checks it in `make test`).
+// The layers (see the crate docs for their order).
 pub mod analysis;
 pub mod api;
 #[cfg(feature = "native")]
