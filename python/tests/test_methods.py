@@ -111,3 +111,12 @@ def test_unknown_keywords_raise_option_error(small: safetyscope.Dataset) -> None
         small.run("risk", colour="red")
     with pytest.raises(TypeError):
         small.risk_map(colour="red")  # type: ignore[call-arg]
+
+
+def test_tuples_are_lists_and_only_shifts_are_shifts(small: safetyscope.Dataset) -> None:
+    # A tuple where a list of numbers is expected is that list, not a shift.
+    boxed = small.density(site="U01", bbox=(0, 0, 30, 30), resolution=3.0).to_pandas()
+    assert len(boxed) == 100  # a 30 m × 30 m box at 3 m: 10 × 10 cells
+    # Shifts as tuples, with and without the headcount.
+    s = small.shift_profile(shifts=[("A", "06:00", "18:00"), ("B", "18:00", "06:00", 0.5)]).to_pandas()
+    assert set(s["shift"].dropna()) == {"A", "B"}

@@ -292,7 +292,7 @@ class Dataset:
             if value is None:
                 continue
             name = "from" if key == "from_" else key
-            opts[name] = _convert(kinds.get(name), value)
+            opts[name] = _convert(name, kinds.get(name), value)
         return self._run(analysis, opts)
 
     def _run(self, analysis: str, options: Mapping[str, Any]) -> Result:
@@ -1129,20 +1129,20 @@ def _option_kinds(analysis: str) -> dict[str, dict[str, Any]]:
     return _KINDS.get(analysis, {})
 
 
-def _convert(kind: Optional[dict[str, Any]], value: Any) -> Any:
+def _convert(name: str, kind: Optional[dict[str, Any]], value: Any) -> Any:
     """A Python value as the option's JSON: one text where a list is
-    expected is a list of one; shifts may be tuples; mappings and
-    sequences become objects and lists."""
+    expected is a list of one; a shift may be a tuple (name, start, end[,
+    headcount]); mappings and sequences become objects and lists."""
+    if name == "shifts" and isinstance(value, (list, tuple)):
+        return [_shift(v) for v in value]
     if kind is not None and kind["type"] == "list":
         if isinstance(value, str):
             value = [value]
-        return [_convert(kind["of"], v) for v in value]
+        return [_convert(name, kind["of"], v) for v in value]
     if isinstance(value, Mapping):
-        return {k: _convert(None, v) for k, v in value.items()}
-    if isinstance(value, tuple) and kind is not None and kind["type"] == "json":
-        return _shift(value)
+        return {k: _convert(k, None, v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_convert(None, v) for v in value]
+        return [_convert(name, None, v) for v in value]
     return value
 
 

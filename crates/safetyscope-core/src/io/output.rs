@@ -164,8 +164,16 @@ pub fn temp_sibling(path: &std::path::Path, what: &str) -> Result<std::path::Pat
     )))
 }
 
-/// Remove `.<name>.<pid>.….tmp|old` entries of `dir` whose process is gone
-/// (Linux: no `/proc/<pid>`), left by a run that was killed.
+/// How long a temporary entry of a process that is not running here must
+/// have been untouched before it is removed: a process of another PID
+/// namespace (another container writing the same directory) is invisible
+/// in `/proc`, and its live files must survive.
+#[cfg(feature = "native")]
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove `.<name>.<pid>.….tmp|old` entries of `dir` left by a run that
+/// was killed: their process is not running (Linux: no `/proc/<pid>`) and
+/// they have not changed for [`STALE_AFTER`].
 #[cfg(feature = "native")]
 fn remove_stale(dir: &std::path::Path, name: &str) {
     if !std::path::Path::new("/proc/self").exists() {
@@ -193,11 +201,22 @@ fn remove_stale(dir: &std::path::Path, name: &str) {
             continue;
         }
         let p = entry.path();
-        // Never follow a link: remove the link itself.
-        let _ = match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
-            Ok(_) => std::fs::remove_file(&p),
-            Err(e) => Err(e),
+        // Never follow a link: the link itself is judged and removed.
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let idle = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if !idle {
+            continue;
+        }
+        let _ = if meta.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
         };
     }
 }
@@ -389,15 +408,23 @@ mod tests {
             ".risk.csv.{}.00000000000000cc.tmp",
             std::process::id()
         ));
+        // A recent entry of a process not seen here may be another
+        // container's live file: it stays.
+        let recent = dir.path().join(".risk.csv.0.00000000000000dd.tmp");
         std::fs::write(&dead_file, b"x").unwrap();
         std::fs::create_dir(&dead_dir).unwrap();
         std::fs::write(dead_dir.join("part-0.parquet"), b"x").unwrap();
         std::fs::write(&live, b"x").unwrap();
+        std::fs::write(&recent, b"x").unwrap();
+        let old = std::time::SystemTime::now() - STALE_AFTER - std::time::Duration::from_secs(60);
+        for p in [&dead_file, &dead_dir, &live] {
+            std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+        }
         write_atomic(&target, b"a,b\n").unwrap();
         assert!(!dead_file.exists() && !dead_dir.exists());
-        assert!(live.exists());
+        assert!(live.exists() && recent.exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n");
-        // Only the target and the live process's file remain.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // The target, the live process's file and the recent one remain.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 }
