@@ -45,8 +45,8 @@ build-cluster: setup
 	@$(STAGE) build-cluster cargo build --profile $(PROFILE) -p safetyscope-cluster
 
 # A scheduler and two executors on 127.0.0.1 (logs in build/cluster); then
-#   $(CLUSTER_BIN) run examples/jobs/nightly.toml --cluster df://127.0.0.1:50050
-#   or: $(BIN) run examples/jobs/nightly.toml --cluster df://127.0.0.1:50050
+#   $(CLUSTER_BIN) run build/nightly.toml --cluster df://127.0.0.1:50050
+#   or: $(BIN) run build/nightly.toml --cluster df://127.0.0.1:50050
 cluster-up: build-cluster build-cli
 	@scripts/cluster.sh up $(CLUSTER_BIN) $(BUILD)/cluster
 
@@ -75,7 +75,8 @@ batch: sample
 	@$(STAGE) batch-kpis $(BIN) kpis $(BUILD)/sample --scopes group,site,zone --out $(BUILD)/out/kpis.parquet
 	@$(STAGE) batch-targets $(BIN) targets $(BUILD)/sample --out $(BUILD)/out/targets.csv --svg $(BUILD)/out/targets.svg
 	@$(STAGE) batch-alerts $(BIN) alerts $(BUILD)/sample --out $(BUILD)/out/alerts.csv
-	@$(STAGE) batch-job $(BIN) run examples/jobs/nightly.toml
+	@cp examples/jobs/nightly.toml $(BUILD)/nightly.toml
+	@$(STAGE) batch-job $(BIN) run $(BUILD)/nightly.toml
 
 site: batch build-wasm
 	@$(STAGE) site $(BIN) dashboard --data $(BUILD)/sample --out $(BUILD)/site --pkg $(BUILD)/pkg
@@ -84,7 +85,7 @@ demo: site build-python
 	@echo
 	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json),"
 	@echo "                peaks.parquet, profile-U01.svg, trends.svg, kpis.parquet, targets.csv (targets.svg), alerts.csv"
-	@echo "Nightly job:    $(BUILD)/job/ (examples/jobs/nightly.toml, run-summary.json)"
+	@echo "Nightly job:    $(BUILD)/job/ ($(BUILD)/nightly.toml, a copy of examples/jobs/nightly.toml; run-summary.json)"
 	@echo "Report:         $(BIN) dashboard --data $(BUILD)/sample --single-file $(BUILD)/report.html --pkg $(BUILD)/pkg"
 	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").risk_map(site=\"U01\").to_pandas())'"
 	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
@@ -98,6 +99,7 @@ test-lint: setup
 
 test-rust: build-cli
 	@$(STAGE) test-rust cargo nextest run --cargo-profile $(PROFILE) --no-fail-fast
+	@$(STAGE) test-rust-doc cargo test --profile $(PROFILE) --doc -p safetyscope-core
 
 test-python: build-python
 	@$(STAGE) test-python scripts/test-python.sh "$(VENV)"

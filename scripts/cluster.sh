@@ -7,7 +7,7 @@
 #   scripts/cluster.sh down BIN [DIR]
 #
 # Ports: scheduler 50050; executors 50051/50052 and 50061/50062 (flight/grpc).
-# Then: BIN run examples/jobs/nightly.toml --cluster df://127.0.0.1:50050
+# Then: BIN run build/nightly.toml --cluster df://127.0.0.1:50050
 set -euo pipefail
 CMD="$1"; BIN="$2"; DIR="${3:-build/cluster}"
 SCHEDULER_PORT="${SCHEDULER_PORT:-50050}"

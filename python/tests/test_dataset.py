@@ -132,7 +132,7 @@ def _load_fixture_module(repo: pathlib.Path):
 
 def test_mine_accidents_mapping_equals_pandas(repo):
     expected = _load_fixture_module(repo).expected()
-    ds = safetyscope.Dataset.open(repo / "examples/mappings/mine-accidents.toml")
+    ds = safetyscope.Dataset.open(repo / "examples/real/mine-accidents.toml")
     t = ds.validation.tables["incidents"]
     assert t["rows_read"] == expected["rows_read"]
     assert t["rows_accepted"] == expected["rows_accepted"]

@@ -204,7 +204,7 @@ def test_alarm_episodes_of_the_sample_equal_the_planted_ones(ds: safetyscope.Dat
 
 
 def gas_episodes(threshold: float) -> list[tuple[Any, ...]]:
-    raw = pd.read_csv(REPO / "tests/data/real/gas-sensors/air_quality_uci.csv", dtype=str)
+    raw = pd.read_csv(REPO / "examples/real/gas-sensors/air_quality_uci.csv", dtype=str)
     raw = raw.dropna(subset=["Date", "Time"])
     raw["v"] = pd.to_numeric(raw.NO2_GT, errors="coerce")
     raw = raw[raw.v.notna() & (raw.v != -200)].copy()
@@ -230,7 +230,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_gas_sensor_no2_episodes_equal_a_pandas_run_length_computation() -> None:
-    ds = safetyscope.Dataset.open(REPO / "examples/mappings/air-quality-no2.toml")
+    ds = safetyscope.Dataset.open(REPO / "examples/real/air-quality-no2.toml")
     rep = ds.validation
     assert rep.rows_rejected("readings") == rep.rejected_counts("readings")["missing_required"]
     e = ds.alarm_episodes(from_="2004-01-01", as_of="2006-01-01", thresholds={"no2": 200.0}).to_pandas()
@@ -245,7 +245,7 @@ def test_gas_sensor_no2_episodes_equal_a_pandas_run_length_computation() -> None
 
 def nyc_frame() -> tuple[pd.DataFrame, dict[str, int]]:
     """The 311 sample with the mapping's rules applied by hand."""
-    df = pd.read_csv(REPO / "tests/data/real/city-service-requests/nyc311_2014-2019_sample.csv", dtype=str)
+    df = pd.read_csv(REPO / "examples/real/city-service-requests/nyc311_2014-2019_sample.csv", dtype=str)
     tz = "America/New_York"
 
     def ts(col: str) -> pd.Series:
@@ -267,7 +267,7 @@ def nyc_frame() -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def test_nyc311_lifecycle_equals_pandas() -> None:
-    ds = safetyscope.Dataset.open(REPO / "examples/mappings/nyc311-hazards.toml")
+    ds = safetyscope.Dataset.open(REPO / "examples/real/nyc311-hazards.toml")
     acc, reasons = nyc_frame()
     rep = ds.validation
     assert rep.rejected_counts("hazards") == reasons

@@ -105,7 +105,7 @@ def test_permutations_are_seeded_and_close_to_esda(sample):
 
 def test_police_stops_binned_to_a_grid_equal_esda(repo):
     """A real point dataset binned to a 10 × 10 grid over its extent."""
-    t = pq.read_table(repo / "tests/data/real/police-stops/minneapolis_stops_2017.parquet").to_pandas()
+    t = pq.read_table(repo / "examples/real/police-stops/minneapolis_stops_2017.parquet").to_pandas()
     k = 10
     lat0, lat1, lon0, lon1 = t.lat.min(), t.lat.max(), t.long.min(), t.long.max()
     row = np.minimum(((lat1 - t.lat) / (lat1 - lat0) * k).astype(int), k - 1)  # north at the top

@@ -290,12 +290,12 @@ def test_own_files_load_and_bad_ones_leave_the_rest_working(browser, site, tmp_p
     """A user opens their own CSV files with a mapping; a broken file shows
     which file and what is wrong, and the dashboard keeps its data."""
     repo = pathlib.Path(__file__).resolve().parents[2]
-    mine = repo / "tests/data/real/mine-accidents/msha_accidents_2000-2015_sample.csv"
+    mine = repo / "examples/real/mine-accidents/msha_accidents_2000-2015_sample.csv"
     incidents = tmp_path / "incidents.csv"
     shutil.copy(mine, incidents)
     mapping = tmp_path / "mine.toml"
-    text = (repo / "examples/mappings/mine-accidents.toml").read_text(encoding="utf-8")
-    mapping.write_text(text.replace('path = "../../tests/data/real/mine-accidents/msha_accidents_2000-2015_sample.csv"\n', ""), encoding="utf-8")
+    text = (repo / "examples/real/mine-accidents.toml").read_text(encoding="utf-8")
+    mapping.write_text(text.replace('path = "mine-accidents/msha_accidents_2000-2015_sample.csv"\n', ""), encoding="utf-8")
     url, httpd = serve(site)
     try:
         page = browser.new_page()

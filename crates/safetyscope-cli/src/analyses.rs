@@ -265,6 +265,11 @@ pub async fn run(a: &'static Analysis, m: &ArgMatches) -> Result<(), CliError> {
         .into_iter()
         .filter_map(|k| m.try_get_one::<PathBuf>(k).ok().flatten())
         .collect();
+    crate::check_outputs(
+        data,
+        &ds,
+        out.into_iter().chain(charts.iter().copied()).map(PathBuf::as_path),
+    )?;
     // A result too large to hold (the points ledger) is written as it is
     // computed.
     if let (Some(path), true) = (out, charts.is_empty())

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use safetyscope_core::generate::{GenerateOptions, generate_to_dir};
-use safetyscope_core::output::write_atomic;
 use safetyscope_core::{Dataset, OnTableError, TableKind};
 
 use crate::reporter::Reporter;
@@ -20,11 +19,16 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             out,
             timezone,
             rows_per_file,
+            lock_wait,
             log_format,
         } => {
+            // The store replaces `out` whole: it must not hold the data.
+            safetyscope_core::confine::check_output(&out, std::slice::from_ref(&data))?;
+            safetyscope_core::confine::check_output(&data, std::slice::from_ref(&out))?;
             let reporter = Reporter::new(log_format);
             let options = safetyscope_core::store::IngestOptions {
                 rows_per_file,
+                lock_wait: std::time::Duration::from_secs(lock_wait),
                 ..Default::default()
             };
             let m = safetyscope_core::store::ingest(
@@ -136,7 +140,8 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 }
             }
             if !problems.is_empty() {
-                return Err(CliError::Unusable(problems.join("\n")));
+                let code = ds.unusable_error().map_or(1, |e| e.exit_code());
+                return Err(CliError::Unusable(problems.join("\n"), code));
             }
         }
         Command::Sql {
@@ -148,6 +153,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             allow_write,
         } => {
             let ds = open(&data, timezone.as_deref())?;
+            crate::check_outputs(&data, &ds, out.as_deref())?;
             let df = ds.sql_with(&query, allow_write).await?;
             let schema: SchemaRef = df.schema().inner().clone();
             let batches = df.collect().await?;
@@ -173,6 +179,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 ));
             }
             let ds = open(&data, timezone.as_deref())?;
+            crate::check_outputs(&data, &ds, out.iter().chain(&single_file).map(PathBuf::as_path))?;
             if let Some(dir) = &out {
                 safetyscope_core::bundle::write_site(&ds, &pkg, dir).await?;
                 eprintln!("wrote {}", dir.display());
@@ -230,10 +237,9 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 reporter.progress(&p)
             })
             .await?;
-            let out = base.join(&parsed.out).join("run-summary.json");
-            let body =
-                serde_json::to_vec_pretty(&summary).map_err(|e| CliError::Usage(e.to_string()))?;
-            write_atomic(&out, &body)?;
+            let out = base
+                .join(&parsed.out)
+                .join(safetyscope_core::job::SUMMARY_FILE);
             reporter.event(
                 "done",
                 &format!(

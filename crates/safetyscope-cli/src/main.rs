@@ -40,6 +40,12 @@ struct Cli {
     /// before spilling to disk (`512M`, `4G`; default: no limit).
     #[arg(long, global = true, value_parser = parse_size)]
     memory_limit: Option<usize>,
+    /// Let paths in mapping and job files lead outside the file's own
+    /// directory (absolute paths, `..`, links out, other buckets). Off by
+    /// default: a mapping or job file handed to this process can then read
+    /// and write only beside itself (docs/security.md).
+    #[arg(long, global = true)]
+    allow_outside: bool,
 }
 
 /// A size in bytes: a number with an optional K, M, G or T suffix (powers
@@ -114,6 +120,10 @@ enum Command {
         /// Rows per Parquet file.
         #[arg(long, default_value_t = 4 * 1024 * 1024)]
         rows_per_file: u64,
+        /// Seconds to wait for other processes reading or writing the
+        /// store before failing with exit code 3.
+        #[arg(long, default_value_t = 60)]
+        lock_wait: u64,
         /// Progress and log lines as plain text or JSON objects (on stderr).
         #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
         log_format: LogFormat,
@@ -227,8 +237,10 @@ enum CliError {
     Core(#[from] safetyscope_core::Error),
     #[error("{0}")]
     Usage(String),
+    /// Validation found problems; the code is that of the first unusable
+    /// table's failure (3 for a missing file), else 1.
     #[error("{0}")]
-    Unusable(String),
+    Unusable(String, u8),
     /// The cluster runner failed with this exit code (it printed why).
     #[error("the job failed on the cluster (exit code {0})")]
     Cluster(i32),
@@ -244,7 +256,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Unusable(_) => 1,
+            CliError::Unusable(_, code) => *code,
             CliError::Cluster(code) => u8::try_from(*code).unwrap_or(1),
             CliError::Core(e) => e.exit_code(),
         }
@@ -258,6 +270,7 @@ fn main() -> ExitCode {
     }
     let matches = command.get_matches();
     let memory_limit = matches.get_one::<usize>("memory_limit").copied();
+    safetyscope_core::confine::set_allow_outside(matches.get_flag("allow_outside"));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -308,6 +321,20 @@ fn open(data: &Path, timezone: Option<&str>) -> Result<Dataset, CliError> {
         );
     }
     Ok(ds)
+}
+
+/// Refuse outputs that would replace or join the dataset's own files.
+fn check_outputs<'a>(
+    data: &Path,
+    ds: &Dataset,
+    outs: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), CliError> {
+    let mut inputs = vec![data.to_path_buf()];
+    inputs.extend(ds.input_paths());
+    for out in outs {
+        safetyscope_core::confine::check_output(out, &inputs)?;
+    }
+    Ok(())
 }
 
 /// Write a chart (SVG or PNG by extension).

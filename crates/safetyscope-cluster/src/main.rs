@@ -230,10 +230,9 @@ async fn run(
         Some(ctx),
     )
     .await?;
-    let out = base.join(&parsed.out).join("run-summary.json");
-    let body = serde_json::to_vec_pretty(&summary)
-        .map_err(|e| safetyscope_core::Error::option("summary", e.to_string()))?;
-    safetyscope_core::output::write_atomic(&out, &body)?;
+    let out = base
+        .join(&parsed.out)
+        .join(safetyscope_core::job::SUMMARY_FILE);
     log(
         "done",
         &format!(

@@ -315,8 +315,22 @@ pub async fn run_in(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    use crate::io::confine::{check_location, check_output};
+    check_location(base, &job.data.to_string_lossy(), "job `data`")?;
+    if let Some(s) = &job.store {
+        check_location(base, &s.to_string_lossy(), "job `store`")?;
+    }
+    check_location(base, &job.out.to_string_lossy(), "job `out`")?;
     let data = crate::io::remote::join_location(base, &job.data.to_string_lossy());
     let out = base.join(&job.out);
+    let mut inputs = vec![data.clone()];
+    if let Some(store) = job.store.as_ref().map(|s| base.join(s)) {
+        // The store is replaced whole at each run: it must not hold the data.
+        check_output(&store, std::slice::from_ref(&data))?;
+        check_output(&data, std::slice::from_ref(&store))?;
+        inputs.push(store);
+    }
+    check_output(&out, &inputs)?;
     let mut summary = Summary {
         data: data.clone(),
         tables: vec![],
@@ -380,9 +394,64 @@ pub async fn run_in(
     summary
         .stages
         .push(("load".into(), t.elapsed().as_secs_f64()));
+    // Every output is written into a staging directory inside `out` first;
+    // only when all of them are complete are they moved into place, and
+    // the run summary last. A failure leaves the previous outputs and
+    // summary as they were.
+    let created = !out.exists();
+    let stage = crate::io::output::temp_sibling(&out.join("run"), "tmp")?;
+    std::fs::create_dir(&stage).map_err(|e| Error::io(&stage, e))?;
+    let mut moves = vec![];
+    let staged = stage_outputs(&ds, job, &out, &stage, &periods, log, &mut summary, &mut moves).await;
+    if staged.is_err() && created {
+        // Nothing was there before this run: nothing is left.
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let published = staged.and_then(|()| publish(moves));
+    let _ = std::fs::remove_dir_all(&stage);
+    published?;
+    let body = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| Error::option("summary", e.to_string()))?;
+    write_atomic(&out.join(SUMMARY_FILE), &body)?;
+    Ok(summary)
+}
+
+/// The run summary's file name in a job's `out` directory.
+pub const SUMMARY_FILE: &str = "run-summary.json";
+
+/// A staged output and where it goes.
+enum Move {
+    /// A file renamed over its target.
+    File(PathBuf, PathBuf),
+    /// A directory replacing its target whole.
+    Dir(PathBuf, PathBuf),
+    /// Partition files of some periods, each replacing its partition's
+    /// files; then the partitions of those periods the result no longer has
+    /// are removed from `dir`.
+    Partitions {
+        files: Vec<(PathBuf, PathBuf)>,
+        dir: PathBuf,
+        column: String,
+        periods: Vec<PeriodRange>,
+    },
+}
+
+/// Compute every analysis of the job into `stage`, recording the moves
+/// that publish them into `out`.
+#[allow(clippy::too_many_arguments)]
+async fn stage_outputs(
+    ds: &Dataset,
+    job: &Job,
+    out: &Path,
+    stage: &Path,
+    periods: &[PeriodRange],
+    log: &mut dyn FnMut(Event),
+    summary: &mut Summary,
+    moves: &mut Vec<Move>,
+) -> Result<()> {
     for a in &job.analyses {
         let t = Instant::now();
-        if let Some(rows) = stream_points(&ds, a, job.as_of.as_deref(), &out, &mut summary).await? {
+        if let Some(rows) = stream_points(ds, a, job.as_of.as_deref(), out, stage, summary, moves).await? {
             let secs = t.elapsed().as_secs_f64();
             log(Event {
                 stage: a.name.clone(),
@@ -391,18 +460,24 @@ pub async fn run_in(
             summary.stages.push((a.name.clone(), secs));
             continue;
         }
-        let (batch, svg) = compute(&ds, a, job.as_of.as_deref()).await?;
+        let (batch, svg) = compute(ds, a, job.as_of.as_deref()).await?;
         if !a.partition_by.is_empty() {
-            let dir = out.join(&a.name);
-            for w in write_partitioned(&batch, &a.partition_by, &dir, &periods)? {
-                summary.outputs.push(w);
-            }
+            let (written, m) = write_partitioned(
+                &batch,
+                &a.partition_by,
+                &stage.join(&a.name),
+                &out.join(&a.name),
+                periods,
+            )?;
+            summary.outputs.extend(written);
+            moves.push(m);
         }
         for f in a.formats.iter().filter(|_| a.partition_by.is_empty()) {
-            let path = out.join(format!("{}.{f}", a.name));
-            let bytes = write_batches(&path, std::slice::from_ref(&batch), &batch.schema())?;
+            let name = format!("{}.{f}", a.name);
+            let bytes = write_batches(&stage.join(&name), std::slice::from_ref(&batch), &batch.schema())?;
+            moves.push(Move::File(stage.join(&name), out.join(&name)));
             summary.outputs.push(Written {
-                path,
+                path: out.join(&name),
                 rows: batch.num_rows(),
                 bytes: bytes as usize,
             });
@@ -414,13 +489,15 @@ pub async fn run_in(
                     "this result has no chart (grid charts need cell rows)",
                 ));
             };
-            let path = out.join(format!("{}.{c}", a.name));
-            write_chart(&path, svg)?;
-            let bytes = std::fs::metadata(&path)
+            let name = format!("{}.{c}", a.name);
+            let staged = stage.join(&name);
+            write_chart(&staged, svg)?;
+            let bytes = std::fs::metadata(&staged)
                 .map(|m| m.len() as usize)
-                .unwrap_or(0);
+                .map_err(|e| Error::io(&staged, e))?;
+            moves.push(Move::File(staged, out.join(&name)));
             summary.outputs.push(Written {
-                path,
+                path: out.join(&name),
                 rows: 0,
                 bytes,
             });
@@ -432,7 +509,81 @@ pub async fn run_in(
         });
         summary.stages.push((a.name.clone(), secs));
     }
-    Ok(summary)
+    Ok(())
+}
+
+/// Move staged outputs into place (renames within one file system).
+fn publish(moves: Vec<Move>) -> Result<()> {
+    for m in moves {
+        match m {
+            Move::File(from, to) => std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?,
+            Move::Dir(from, to) => {
+                if to.exists() {
+                    let old = crate::io::output::temp_sibling(&to, "old")?;
+                    std::fs::rename(&to, &old).map_err(|e| Error::io(&to, e))?;
+                    std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+                    std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+                } else {
+                    std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+                }
+            }
+            Move::Partitions {
+                files,
+                dir,
+                column,
+                periods,
+            } => publish_partitions(files, &dir, &column, &periods)?,
+        }
+    }
+    Ok(())
+}
+
+/// Each staged partition file replaces its partition's files; partitions of
+/// the rewritten periods that the new result no longer has go too.
+fn publish_partitions(
+    files: Vec<(PathBuf, PathBuf)>,
+    dir: &Path,
+    column: &str,
+    periods: &[PeriodRange],
+) -> Result<()> {
+    let mut kept = std::collections::BTreeSet::new();
+    for (from, path) in files {
+        if let Some(d) = path.parent() {
+            if d.exists() {
+                for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+                    let p = e.map_err(|e| Error::io(d, e))?.path();
+                    if p.is_file() && p != path {
+                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
+                }
+            } else {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+        }
+        std::fs::rename(&from, &path).map_err(|e| Error::io(&path, e))?;
+        kept.insert(path);
+    }
+    for file in files_under(dir)? {
+        let rel = file.strip_prefix(dir).unwrap_or(&file);
+        let label = rel
+            .components()
+            .find_map(|c| c.as_os_str().to_str().and_then(|c| c.strip_prefix(column)));
+        let stale = label
+            .and_then(PeriodRange::parse)
+            .is_some_and(|p| periods.iter().any(|q| p.overlaps(q)));
+        if stale && !kept.contains(&file) {
+            std::fs::remove_file(&file).map_err(|e| Error::io(&file, e))?;
+            // Empty partition directories up to `dir`.
+            let mut d = file.parent();
+            while let Some(x) = d.filter(|x| *x != dir) {
+                if std::fs::remove_dir(x).is_err() {
+                    break;
+                }
+                d = x.parent();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A result written as it is computed (the points ledger, when it is
@@ -442,26 +593,26 @@ async fn stream_points(
     a: &JobAnalysis,
     as_of: Option<&str>,
     out: &Path,
+    stage: &Path,
     summary: &mut Summary,
+    moves: &mut Vec<Move>,
 ) -> Result<Option<usize>> {
     if !a.partition_by.is_empty() || !a.charts.is_empty() {
         return Ok(None);
     }
     let options = options_of(a, as_of)?;
-    let paths: Vec<PathBuf> = a
-        .formats
-        .iter()
-        .map(|f| out.join(format!("{}.{f}", a.name)))
-        .collect();
+    let names: Vec<String> = a.formats.iter().map(|f| format!("{}.{f}", a.name)).collect();
+    let paths: Vec<PathBuf> = names.iter().map(|n| stage.join(n)).collect();
     let Some((rows, sizes)) = crate::api::write_streamed(ds, &a.kind, &options, &paths)
         .await
         .map_err(|e| in_analysis(&a.name, e))?
     else {
         return Ok(None);
     };
-    for (path, bytes) in paths.into_iter().zip(sizes) {
+    for ((staged, name), bytes) in paths.into_iter().zip(&names).zip(sizes) {
+        moves.push(Move::File(staged, out.join(name)));
         summary.outputs.push(Written {
-            path,
+            path: out.join(name),
             rows,
             bytes: bytes as usize,
         });
@@ -561,9 +712,10 @@ fn partition_component(column: &str, value: Option<&str>) -> String {
 fn write_partitioned(
     batch: &RecordBatch,
     by: &[String],
+    stage: &Path,
     dir: &Path,
     periods: &[PeriodRange],
-) -> Result<Vec<Written>> {
+) -> Result<(Vec<Written>, Move)> {
     use std::collections::BTreeMap;
     let mut keys: Vec<arrow::array::StringArray> = Vec::new();
     for c in by {
@@ -603,7 +755,7 @@ fn write_partitioned(
         groups.entry(key).or_default().push(r as u32);
     }
     let mut written = Vec::new();
-    let mut files: Vec<(PathBuf, Vec<u8>, usize)> = Vec::new();
+    let mut staged = Vec::new();
     for (key, rows) in &groups {
         let rel: PathBuf = by
             .iter()
@@ -617,88 +769,27 @@ fn write_partitioned(
             &batch.schema(),
             OutputFormat::Parquet,
         )?;
-        files.push((rel, bytes, part.num_rows()));
+        let file = rel.join("part-0.parquet");
+        write_atomic(&stage.join(&file), &bytes)?;
+        staged.push((stage.join(&file), dir.join(&file)));
+        written.push(Written {
+            path: dir.join(&file),
+            rows: part.num_rows(),
+            bytes: bytes.len(),
+        });
     }
-    if scoped {
-        // Each partition replaces its own directory.
-        for (rel, bytes, rows) in files {
-            let path = dir.join(&rel).join("part-0.parquet");
-            if let Some(d) = path.parent()
-                && d.exists()
-            {
-                for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
-                    let p = e.map_err(|e| Error::io(d, e))?.path();
-                    if p.is_file() && p != path {
-                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-                    }
-                }
-            }
-            write_atomic(&path, &bytes)?;
-            written.push(Written {
-                path,
-                rows,
-                bytes: bytes.len(),
-            });
+    std::fs::create_dir_all(stage).map_err(|e| Error::io(stage, e))?;
+    let m = if scoped {
+        Move::Partitions {
+            files: staged,
+            dir: dir.to_path_buf(),
+            column: format!("{}=", by[period_col.expect("scoped")]),
+            periods: periods.to_vec(),
         }
-        // Partitions of the rewritten periods that the new result no longer
-        // has (all their rows gone) go too, once the new ones are in place.
-        let column = format!("{}=", by[period_col.expect("scoped")]);
-        let kept: std::collections::BTreeSet<&Path> =
-            written.iter().map(|w| w.path.as_path()).collect();
-        for file in files_under(dir)? {
-            let rel = file.strip_prefix(dir).unwrap_or(&file);
-            let label = rel.components().find_map(|c| {
-                c.as_os_str()
-                    .to_str()
-                    .and_then(|c| c.strip_prefix(column.as_str()))
-            });
-            let stale = label
-                .and_then(PeriodRange::parse)
-                .is_some_and(|p| periods.iter().any(|q| p.overlaps(q)));
-            if stale && !kept.contains(file.as_path()) {
-                std::fs::remove_file(&file).map_err(|e| Error::io(&file, e))?;
-                // Empty partition directories up to `dir`.
-                let mut d = file.parent();
-                while let Some(x) = d.filter(|x| *x != dir) {
-                    if std::fs::remove_dir(x).is_err() {
-                        break;
-                    }
-                    d = x.parent();
-                }
-            }
-        }
-        return Ok(written);
-    }
-    // The whole directory, written aside and renamed into place.
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let tmp = crate::io::output::temp_sibling(&parent.join(&name), "tmp")?;
-    let result = (|| {
-        for (rel, bytes, rows) in files {
-            write_atomic(&tmp.join(&rel).join("part-0.parquet"), &bytes)?;
-            written.push(Written {
-                path: dir.join(&rel).join("part-0.parquet"),
-                rows,
-                bytes: bytes.len(),
-            });
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        if dir.exists() {
-            let old = crate::io::output::temp_sibling(&parent.join(&name), "old")?;
-            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
-        } else {
-            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
-        }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result.map(|()| written)
+    } else {
+        Move::Dir(stage.to_path_buf(), dir.to_path_buf())
+    };
+    Ok((written, m))
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ pub mod ingest {
     pub use crate::io::source::{ReadOptions, Source, SourceData, read_source, source_rows};
 }
 #[cfg(feature = "native")]
+pub use io::confine;
+#[cfg(feature = "native")]
 pub use io::remote;
 pub use io::{mapping, output};
 pub use model::{report, schema, time as timeparse, vocab};

@@ -32,7 +32,7 @@ fn mine_accidents_mapping_matches_the_pandas_computation() {
     )
     .unwrap();
     let ds = Dataset::open(
-        &repo().join("examples/mappings/mine-accidents.toml"),
+        &repo().join("examples/real/mine-accidents.toml"),
         None,
         OnTableError::Fail,
     )

@@ -201,7 +201,7 @@ fn mine_accident_hour_by_weekday_equals_pandas() {
     )
     .unwrap();
     let ds = Dataset::open(
-        &repo().join("examples/mappings/mine-accidents.toml"),
+        &repo().join("examples/real/mine-accidents.toml"),
         None,
         OnTableError::Fail,
     )

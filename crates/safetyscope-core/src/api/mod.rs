@@ -11,7 +11,7 @@
 //! ```
 //! let risk = safetyscope_core::api::analysis("risk").unwrap();
 //! let days = risk.options().into_iter().find(|o| o.name == "half_life_days").unwrap();
-//! assert!(days.doc.starts_with("Half-life"));
+//! assert!(days.doc.starts_with("Exponential decay"));
 //! assert_eq!(days.default, serde_json::Value::Null);
 //! ```
 
@@ -406,10 +406,10 @@ pub async fn run(ds: &Dataset, name: &str, options: Map<String, Value>) -> Resul
 }
 
 /// Write the result of an analysis to `paths` as it is computed, for the
-/// results too large to hold (the points ledger: `alerts` with `list =
-/// "points"`, a row per person and month). Returns the rows and the bytes
-/// of each file, or `None` when the analysis is computed whole (then use
-/// [`run`]).
+/// results too large to hold: the points ledger (`alerts` with `list =
+/// "points"`, a row per person and month) and `kpis` (a row per scope,
+/// period and KPI). Returns the rows and the bytes of each file, or `None`
+/// when the analysis is computed whole (then use [`run`]).
 #[cfg(feature = "native")]
 pub async fn write_streamed(
     ds: &Dataset,
@@ -417,6 +417,11 @@ pub async fn write_streamed(
     options: &Map<String, Value>,
     paths: &[std::path::PathBuf],
 ) -> Result<Option<(usize, Vec<u64>)>> {
+    if name == "kpis" {
+        let o: crate::analysis::kpis::compute::KpiOptions = parse("kpis", options.clone())?;
+        let (rows, sizes) = crate::analysis::kpis::compute::write_kpis(ds, &o, paths).await?;
+        return Ok(Some((rows, sizes)));
+    }
     if name != "alerts" || options.get("list").and_then(Value::as_str) != Some("points") {
         return Ok(None);
     }

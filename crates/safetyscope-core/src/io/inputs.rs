@@ -8,7 +8,6 @@ use crate::io::mapping::Mapping;
 use crate::io::mapping::TableMapping;
 use crate::io::source::Source;
 use crate::model::schema::TableKind;
-#[cfg(feature = "native")]
 use crate::util::error::Error;
 use crate::util::error::Result;
 
@@ -68,7 +67,7 @@ pub struct TableInput {
     /// Files, bytes or batches.
     pub sources: Vec<Source>,
     /// Set when the sources could not even be found.
-    pub error: Option<String>,
+    pub error: Option<std::sync::Arc<Error>>,
 }
 
 /// The mapping and the table inputs of a dataset path: a mapping file
@@ -139,13 +138,26 @@ pub(crate) fn resolve_inputs(
                         "`path` is required when opening from files",
                     ));
                 };
+                let what = format!("[tables.{name}] path");
+                crate::io::confine::check_location(&base, p, &what)?;
                 let full = crate::io::remote::join_location(&base, p);
                 let fmt = t
                     .format
                     .as_deref()
                     .map(crate::io::format::Format::parse)
                     .transpose()?;
-                let sources = match crate::io::source::discover(&full, fmt) {
+                let found = crate::io::source::discover(&full, fmt).and_then(|s| {
+                    let files: Vec<std::path::PathBuf> = s
+                        .iter()
+                        .filter_map(|s| match &s.data {
+                            crate::io::source::SourceData::Path(p) => Some(p.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    crate::io::confine::check_found(&base, &files, &what)?;
+                    Ok(s)
+                });
+                let sources = match found {
                     Ok(s) => s,
                     Err(e) if on_error == OnTableError::Report => {
                         inputs.insert(
@@ -153,7 +165,7 @@ pub(crate) fn resolve_inputs(
                             TableInput {
                                 mapping: Some(t.clone()),
                                 sources: vec![],
-                                error: Some(e.to_string()),
+                                error: Some(std::sync::Arc::new(e)),
                             },
                         );
                         continue;

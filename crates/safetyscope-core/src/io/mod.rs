@@ -2,6 +2,8 @@
 //! stores), mapping files, ingest with validation, and result outputs.
 //! Imports `util` and `model`.
 
+#[cfg(feature = "native")]
+pub mod confine;
 pub(crate) mod convert;
 pub mod dedup;
 pub mod format;

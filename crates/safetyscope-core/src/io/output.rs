@@ -373,6 +373,53 @@ impl FileSink {
     }
 }
 
+/// One result written to several files (formats) at once, a batch at a
+/// time: the files are started at the first batch and completed together.
+#[cfg(feature = "native")]
+pub struct FileSinks<'p> {
+    paths: &'p [std::path::PathBuf],
+    sinks: Vec<FileSink>,
+}
+
+#[cfg(feature = "native")]
+impl<'p> FileSinks<'p> {
+    /// Sinks for `paths`, created at the first batch.
+    pub fn new(paths: &'p [std::path::PathBuf]) -> FileSinks<'p> {
+        FileSinks {
+            paths,
+            sinks: vec![],
+        }
+    }
+
+    fn start(&mut self, schema: &SchemaRef) -> Result<()> {
+        if self.sinks.is_empty() {
+            for p in self.paths {
+                self.sinks.push(FileSink::create(p, schema)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Append a batch to every file.
+    pub fn write(&mut self, b: RecordBatch) -> Result<()> {
+        self.start(&b.schema())?;
+        self.sinks.iter_mut().try_for_each(|s| s.write(&b))
+    }
+
+    /// Complete every file (with `schema` and no rows when no batch came);
+    /// returns the rows and each file's size.
+    pub fn finish(mut self, schema: &SchemaRef) -> Result<(usize, Vec<u64>)> {
+        self.start(schema)?;
+        let rows = self.sinks.first().map_or(0, FileSink::rows);
+        let sizes = self
+            .sinks
+            .into_iter()
+            .map(FileSink::finish)
+            .collect::<Result<Vec<u64>>>()?;
+        Ok((rows, sizes))
+    }
+}
+
 #[cfg(feature = "native")]
 impl Drop for FileSink {
     fn drop(&mut self) {

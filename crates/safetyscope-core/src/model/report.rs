@@ -90,6 +90,10 @@ pub struct TableReport {
     /// Why the table could not be loaded at all (wrong columns, unreadable
     /// file); `None` when it loaded.
     pub error: Option<String>,
+    /// The kind of that failure (`not_found`, `io`, `schema`, `data`, ...;
+    /// see `ErrorKind::name`), which sets the exit code.
+    #[serde(default)]
+    pub error_kind: Option<String>,
 }
 
 impl TableReport {

@@ -76,6 +76,31 @@ pub fn new_context() -> SessionContext {
     SessionContext::new_with_state(builder.build())
 }
 
+/// Reserve `bytes` of the session's memory pool for `what`, the state an
+/// analysis holds outside DataFusion's operators (sums per window, per cell),
+/// so that `--memory-limit` bounds it too. Past the limit the error names
+/// `option`, the option that narrows the analysis, with `hint`.
+pub(crate) fn reserve(
+    ctx: &SessionContext,
+    what: &str,
+    bytes: usize,
+    option: &str,
+    hint: &str,
+) -> Result<datafusion::execution::memory_pool::MemoryReservation> {
+    use datafusion::execution::memory_pool::MemoryConsumer;
+    let r = MemoryConsumer::new(what).register(&ctx.runtime_env().memory_pool);
+    r.try_grow(bytes).map_err(|_| {
+        Error::option(
+            option,
+            format!(
+                "{what} needs {} MB, more than the memory limit leaves; {hint}",
+                bytes.div_ceil(1 << 20)
+            ),
+        )
+    })?;
+    Ok(r)
+}
+
 /// A stream of no batches (a table the dataset does not have).
 pub(crate) fn empty_stream() -> datafusion::physical_plan::SendableRecordBatchStream {
     Box::pin(

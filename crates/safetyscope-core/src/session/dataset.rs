@@ -43,6 +43,9 @@ pub struct Dataset {
     /// facts), when kept (see [`Dataset::keep_facts`]). Held as `Any`: the
     /// session layer does not know the analyses above it.
     facts: Option<Arc<std::sync::OnceLock<FactsCache>>>,
+    /// A shared lock on the store the dataset reads (held while it lives;
+    /// a writer of the store waits for it).
+    lock: Option<Arc<std::fs::File>>,
 }
 
 impl std::fmt::Debug for Dataset {
@@ -81,7 +84,7 @@ impl Dataset {
         let load_one =
             |kind: TableKind, input: &TableInput, extents: crate::io::loader::SiteExtents| {
                 match &input.error {
-                    Some(e) => Err(Error::data(kind.name(), e.clone())),
+                    Some(e) => Err(e.in_table(kind.name())),
                     None => load_table(kind, &tz, input.mapping.as_ref(), &input.sources, extents),
                 }
             };
@@ -114,7 +117,11 @@ impl Dataset {
                             TableReport {
                                 table: kind.name().to_string(),
                                 sources: input.sources.iter().map(|s| s.label.clone()).collect(),
-                                error: Some(e.to_string()),
+                                error: Some(match &e {
+                                    Error::Table { message, .. } => message.clone(),
+                                    e => e.to_string(),
+                                }),
+                                error_kind: Some(e.kind().name().to_string()),
                                 ..Default::default()
                             },
                         );
@@ -146,6 +153,7 @@ impl Dataset {
             stored: BTreeMap::new(),
             roster: None,
             facts: None,
+            lock: None,
         })
     }
 
@@ -168,6 +176,7 @@ impl Dataset {
             stored,
             roster: None,
             facts: None,
+            lock: None,
         }
     }
 
@@ -238,6 +247,13 @@ impl Dataset {
     }
 
     /// Declare the sites' shift roster (from the mapping's `[roster]`).
+    /// The dataset holding `lock` while it lives.
+    pub(crate) fn with_lock(mut self, lock: Option<std::fs::File>) -> Dataset {
+        self.lock = lock.map(Arc::new);
+        self
+    }
+
+    /// Use this roster of shifts (from a store's manifest).
     pub fn with_roster(mut self, roster: Option<crate::model::roster::Roster>) -> Dataset {
         self.roster = roster;
         self
@@ -390,6 +406,35 @@ impl Dataset {
                 })
         };
         Ok(value("lo").zip(value("hi")))
+    }
+
+    /// The local files and directories the dataset was read from (each
+    /// table's sources as reported; a store's part files), for checking
+    /// that outputs do not overwrite them.
+    pub fn input_paths(&self) -> Vec<std::path::PathBuf> {
+        self.report
+            .tables
+            .values()
+            .flat_map(|t| t.sources.iter())
+            .filter(|s| !s.starts_with("memory:") && !s.contains("://"))
+            .map(std::path::PathBuf::from)
+            .collect()
+    }
+
+    /// The first table that was named but could not be loaded, as an error
+    /// of the kind of its failure (a missing file is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound)).
+    pub fn unusable_error(&self) -> Option<Error> {
+        let t = self.report.tables.values().find(|t| t.error.is_some())?;
+        let kind = crate::util::error::ErrorKind::ALL
+            .into_iter()
+            .find(|k| Some(k.name()) == t.error_kind.as_deref())
+            .unwrap_or(crate::util::error::ErrorKind::Data);
+        Some(Error::Table {
+            table: t.table.clone(),
+            kind,
+            message: t.error.clone().unwrap_or_default(),
+        })
     }
 
     /// Tables that were named but could not be loaded, with the reason.

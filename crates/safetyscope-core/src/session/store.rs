@@ -101,6 +101,9 @@ pub struct IngestOptions {
     pub rows_per_file: u64,
     /// Rows per row group (the unit of parallel reads and of pruning).
     pub row_group_rows: usize,
+    /// How long to wait for other processes reading or writing the store
+    /// before failing (default one minute).
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for IngestOptions {
@@ -108,6 +111,69 @@ impl Default for IngestOptions {
         IngestOptions {
             rows_per_file: 4 * 1024 * 1024,
             row_group_rows: 256 * 1024,
+            lock_wait: LOCK_WAIT,
+        }
+    }
+}
+
+/// How long a reader waits for a store's writer to finish (and a writer,
+/// by default, for its readers) before failing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Lock the store at `store` through the file `.<name>.lock` beside it:
+/// exclusively to write it, shared to read it, waiting up to `wait` for
+/// other processes. A reader that cannot create the lock file (a read-only
+/// directory) reads without one.
+fn lock_store(store: &Path, exclusive: bool, wait: std::time::Duration) -> Result<Option<std::fs::File>> {
+    let name = store
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "store".into());
+    let parent = match store.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let path = parent.join(format!(".{name}.lock"));
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).truncate(false).read(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never through a link planted in a shared directory.
+        open.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = match open.open(&path) {
+        Ok(f) => f,
+        Err(_) if !exclusive => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let r = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match r {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::io(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        format!(
+                            "the store {} is being {} by another process; waited {} s",
+                            store.display(),
+                            if exclusive { "read or written" } else { "written" },
+                            wait.as_secs()
+                        ),
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
     }
 }
@@ -388,6 +454,7 @@ pub fn ingest(
         ));
     }
     let (mapping, inputs) = crate::io::inputs::resolve_inputs(path, OnTableError::Fail)?;
+    let _lock = lock_store(out, true, options.lock_wait)?;
     let tz = timezone
         .map(str::to_string)
         .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()))
@@ -530,7 +597,7 @@ fn write_tables(
 
 fn fail_on_missing(kind: TableKind, input: &TableInput) -> Result<()> {
     match &input.error {
-        Some(e) => Err(Error::data(kind.name(), e.clone())),
+        Some(e) => Err(e.in_table(kind.name())),
         None => Ok(()),
     }
 }
@@ -588,6 +655,7 @@ fn open_with(
     ctx: SessionContext,
     files_only: bool,
 ) -> Result<Dataset> {
+    let lock = lock_store(path, false, LOCK_WAIT)?;
     let m = manifest(path)?;
     if let Some(tz) = timezone.filter(|tz| *tz != m.timezone) {
         return Err(Error::option(
@@ -642,7 +710,8 @@ fn open_with(
     }
     Ok(
         Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)
-            .with_roster(m.roster),
+            .with_roster(m.roster)
+            .with_lock(lock),
     )
 }
 

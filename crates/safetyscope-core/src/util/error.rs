@@ -66,6 +66,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A named table could not be loaded; `kind` is the kind of the
+    /// underlying failure (a missing file stays [`ErrorKind::NotFound`]).
+    #[error("table `{table}` is unusable: {message}")]
+    Table {
+        /// The canonical table.
+        table: String,
+        /// The kind of the underlying failure.
+        kind: ErrorKind,
+        /// What went wrong.
+        message: String,
+    },
     /// A chart could not be rasterised (PNG output).
     #[error("chart error: {0}")]
     Chart(String),
@@ -127,11 +138,15 @@ impl Error {
     /// 1 bad data, 2 bad usage or configuration, 3 a file could not be
     /// read or written, 4 a query failed.
     pub fn exit_code(&self) -> u8 {
-        match self.kind() {
-            ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
-            ErrorKind::Io | ErrorKind::NotFound => 3,
-            ErrorKind::Query => 4,
-            _ => 1,
+        self.kind().exit_code()
+    }
+
+    /// A table-level error of table `table` from `self`, keeping its kind.
+    pub fn in_table(&self, table: &str) -> Error {
+        Error::Table {
+            table: table.to_string(),
+            kind: self.kind(),
+            message: self.to_string(),
         }
     }
 
@@ -145,13 +160,81 @@ impl Error {
             Error::Data { .. } => ErrorKind::Data,
             Error::Mapping { .. } => ErrorKind::Mapping,
             Error::InvalidOption { .. } => ErrorKind::InvalidOption,
-            Error::Query(e) => match e {
-                datafusion::error::DataFusionError::IoError(_) => ErrorKind::Io,
-                _ => ErrorKind::Query,
-            },
+            Error::Table { kind, .. } => *kind,
+            // A failure whose cause is an operating-system I/O error (a full
+            // disk, a vanished file) is an I/O error whatever layer reports it.
+            Error::Query(_) | Error::Arrow(_) | Error::Parquet(_) if self.io_cause() => ErrorKind::Io,
+            Error::Query(datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
+                ErrorKind::Resources
+            }
+            Error::Query(_) => ErrorKind::Query,
             Error::Arrow(_) | Error::Parquet(_) => ErrorKind::Data,
             // The chart output could not be produced: an output failure.
             Error::Chart(_) => ErrorKind::Io,
+        }
+    }
+}
+
+impl Error {
+    /// Whether an operating-system I/O error is among the causes.
+    fn io_cause(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        let mut depth = 0;
+        while let Some(e) = cause {
+            if e.downcast_ref::<std::io::Error>().is_some() {
+                return true;
+            }
+            if let Some(datafusion::error::DataFusionError::IoError(_)) =
+                e.downcast_ref::<datafusion::error::DataFusionError>()
+            {
+                return true;
+            }
+            depth += 1;
+            if depth > 32 {
+                break;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Io,
+        ErrorKind::NotFound,
+        ErrorKind::Schema,
+        ErrorKind::Data,
+        ErrorKind::Mapping,
+        ErrorKind::InvalidOption,
+        ErrorKind::Query,
+        ErrorKind::Resources,
+    ];
+
+    /// The documented exit code of the command-line tools: 1 bad data,
+    /// 2 bad usage or configuration, 3 a file could not be read or
+    /// written, 4 a query failed or ran out of its memory limit.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Mapping | ErrorKind::InvalidOption => 2,
+            ErrorKind::Io | ErrorKind::NotFound => 3,
+            ErrorKind::Query | ErrorKind::Resources => 4,
+            ErrorKind::Schema | ErrorKind::Data => 1,
+        }
+    }
+
+    /// The kind's name in reports (`not_found`, `io`, `schema`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Schema => "schema",
+            ErrorKind::Data => "data",
+            ErrorKind::Mapping => "mapping",
+            ErrorKind::InvalidOption => "invalid_option",
+            ErrorKind::Query => "query",
+            ErrorKind::Resources => "resources",
         }
     }
 }
@@ -174,4 +257,6 @@ pub enum ErrorKind {
     InvalidOption,
     /// A query failed.
     Query,
+    /// A query or an analysis needed more memory than its limit.
+    Resources,
 }

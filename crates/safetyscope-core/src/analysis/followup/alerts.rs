@@ -529,23 +529,9 @@ pub async fn write_points_ledger(
     o: &AlertOptions,
     paths: &[std::path::PathBuf],
 ) -> Result<(usize, Vec<u64>)> {
-    use crate::io::output::FileSink;
-    let mut sinks: Vec<FileSink> = vec![];
-    points_ledger_batches(ds, o, LEDGER_BATCH_ROWS, &mut |b| {
-        if sinks.is_empty() {
-            for p in paths {
-                sinks.push(FileSink::create(p, &b.schema())?);
-            }
-        }
-        sinks.iter_mut().try_for_each(|s| s.write(&b))
-    })
-    .await?;
-    let rows = sinks.first().map_or(0, FileSink::rows);
-    let sizes = sinks
-        .into_iter()
-        .map(FileSink::finish)
-        .collect::<Result<Vec<u64>>>()?;
-    Ok((rows, sizes))
+    let mut sinks = crate::io::output::FileSinks::new(paths);
+    points_ledger_batches(ds, o, LEDGER_BATCH_ROWS, &mut |b| sinks.write(b)).await?;
+    sinks.finish(&LedgerRows::default().take()?.schema())
 }
 
 /// Rows of the points ledger being built.

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{
+    ArrayBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringArray, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
@@ -87,7 +90,43 @@ pub(crate) fn parse_as_of(ds: &Dataset, v: Option<&str>) -> Result<Option<i64>> 
 /// KPIs per scope and period, long format: `scope_type`, `scope`,
 /// `period_type`, `period`, `partial` (the period runs past the data or the
 /// as-of date), `kpi`, `value`, `unit`, `numerator`, `denominator`.
+///
+/// A row per scope, period and KPI: a dataset with a thousand sites over
+/// sixteen years has ten million. [`write_kpis`] writes them as they are
+/// computed; this function holds them all.
 pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
+    let mut out = vec![];
+    kpi_batches(ds, o, KPI_BATCH_ROWS, &mut |b| {
+        out.push(b);
+        Ok(())
+    })
+    .await?;
+    Ok(arrow::compute::concat_batches(&kpi_schema(), &out)?)
+}
+
+/// Rows per batch of the streamed KPIs.
+const KPI_BATCH_ROWS: usize = 64 * 1024;
+
+/// Compute the KPIs of [`kpis`] and write them to `paths` (one file per
+/// format) as they are computed; returns the rows and each file's size.
+#[cfg(feature = "native")]
+pub async fn write_kpis(
+    ds: &Dataset,
+    o: &KpiOptions,
+    paths: &[std::path::PathBuf],
+) -> Result<(usize, Vec<u64>)> {
+    let mut sinks = crate::io::output::FileSinks::new(paths);
+    kpi_batches(ds, o, KPI_BATCH_ROWS, &mut |b| sinks.write(b)).await?;
+    sinks.finish(&kpi_schema())
+}
+
+/// The KPIs of [`kpis`], handed to `emit` in batches of about `rows` rows.
+async fn kpi_batches(
+    ds: &Dataset,
+    o: &KpiOptions,
+    rows: usize,
+    emit: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+) -> Result<()> {
     for p in &o.periods {
         if !matches!(p.as_str(), "month" | "quarter" | "year") {
             return Err(Error::option(
@@ -116,7 +155,7 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
         None => Facts::of_dataset(ds).await?,
     };
     let Some((t0, t1)) = f.outline.span else {
-        return Ok(RecordBatch::new_empty(kpi_schema()));
+        return Ok(());
     };
     let last = as_of.map_or(t1, |a| (a - 1).max(t0));
     let (d0, d1) = (
@@ -169,16 +208,6 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
         }
     }
     let data_end = local_day_start(&tz, d1.succ_opt().unwrap_or(d1));
-    type Keys = (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<bool>,
-    );
-    let mut cols: Keys = Default::default();
-    let mut kpi = vec![];
-    let (mut val, mut unit, mut num, mut den) = (vec![], vec![], vec![], vec![]);
     let cut = as_of.unwrap_or(data_end);
     let mut windows = vec![];
     for sc in &scopes {
@@ -196,41 +225,71 @@ pub async fn kpis(ds: &Dataset, o: &KpiOptions) -> Result<RecordBatch> {
     let wanted = |code: &str| o.kpis.is_empty() || o.kpis.iter().any(|k| k == code);
     let cycles = wanted("rectification_cycle_hours") || wanted("rectification_cycle_p90_hours");
     let measured = f.measure(ds, &windows, cycles).await?;
-    let mut measured = measured.iter();
+    let mut out = KpiRows::default();
+    let mut w = 0;
     for sc in &scopes {
         for p in &periods {
             let full_end = local_day_start(&tz, p.next);
             let b = full_end.min(cut);
-            let Some(m) = measured.next() else { break };
+            let Some(m) = measured.get(w) else { break };
+            w += 1;
             for def in CATALOGUE {
-                if !o.kpis.is_empty() && !o.kpis.iter().any(|k| k == def.code) {
+                if !wanted(def.code) {
                     continue;
                 }
                 let Some(x) = m.get(def.code) else { continue };
-                cols.0.push(sc.kind().to_string());
-                cols.1.push(sc.label());
-                cols.2.push(p.kind.to_string());
-                cols.3.push(p.label.clone());
-                cols.4.push(b < full_end);
-                kpi.push(def.code.to_string());
-                val.push(x.value);
-                unit.push(def.unit.to_string());
-                num.push(x.numerator);
-                den.push(x.denominator);
+                out.scope_type.append_value(sc.kind());
+                out.scope.append_value(sc.label());
+                out.period_type.append_value(p.kind);
+                out.period.append_value(&p.label);
+                out.partial.append_value(b < full_end);
+                out.kpi.append_value(def.code);
+                out.value.append_option(x.value);
+                out.unit.append_value(def.unit);
+                out.numerator.append_option(x.numerator);
+                out.denominator.append_option(x.denominator);
+            }
+            if out.kpi.len() >= rows {
+                emit(out.take()?)?;
             }
         }
     }
-    let arrays: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(cols.0)),
-        Arc::new(StringArray::from(cols.1)),
-        Arc::new(StringArray::from(cols.2)),
-        Arc::new(StringArray::from(cols.3)),
-        Arc::new(BooleanArray::from(cols.4)),
-        Arc::new(StringArray::from(kpi)),
-        Arc::new(Float64Array::from(val)),
-        Arc::new(StringArray::from(unit)),
-        Arc::new(Float64Array::from(num)),
-        Arc::new(Float64Array::from(den)),
-    ];
-    Ok(RecordBatch::try_new(kpi_schema(), arrays)?)
+    if !out.kpi.is_empty() {
+        emit(out.take()?)?;
+    }
+    Ok(())
+}
+
+/// KPI rows being built.
+#[derive(Default)]
+struct KpiRows {
+    scope_type: StringBuilder,
+    scope: StringBuilder,
+    period_type: StringBuilder,
+    period: StringBuilder,
+    partial: BooleanBuilder,
+    kpi: StringBuilder,
+    value: Float64Builder,
+    unit: StringBuilder,
+    numerator: Float64Builder,
+    denominator: Float64Builder,
+}
+
+impl KpiRows {
+    /// The rows so far as a batch; starts empty again.
+    fn take(&mut self) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.scope_type.finish()),
+            Arc::new(self.scope.finish()),
+            Arc::new(self.period_type.finish()),
+            Arc::new(self.period.finish()),
+            Arc::new(self.partial.finish()),
+            Arc::new(self.kpi.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.numerator.finish()),
+            Arc::new(self.denominator.finish()),
+        ];
+        Ok(RecordBatch::try_new(kpi_schema(), arrays)?)
+    }
 }

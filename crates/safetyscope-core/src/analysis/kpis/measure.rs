@@ -328,12 +328,22 @@ impl Facts {
 
     /// Every KPI of each window, in the windows' order. `cycles` asks for
     /// the rectification cycle quantiles (a second pass over the hazards).
-    pub(crate) async fn measure(
+    pub(crate) async fn measure<'w>(
         &self,
         ds: &Dataset,
-        windows: &[Window],
+        windows: &'w [Window],
         cycles: bool,
-    ) -> Result<Vec<BTreeMap<&'static str, Measure>>> {
+    ) -> Result<Measured<'w>> {
+        // The sums of every window are held until the end: they count
+        // against the memory limit.
+        let per_window = std::mem::size_of::<Acc>() + std::mem::size_of::<Window>() + 64;
+        let memory = crate::session::context::reserve(
+            ds.context(),
+            &format!("KPI sums of {} scope × period windows", windows.len()),
+            windows.len().saturating_mul(per_window),
+            "scopes",
+            "narrow the KPIs with `site`, `scopes`, `periods` or `as_of`",
+        )?;
         let mut m = Meter::new(windows);
         let mut s = self.input(ds, Input::Exposure).await?;
         while let Some(b) = s.next().await {
@@ -368,7 +378,9 @@ impl Facts {
                 m.hazards(&b?, Some(&mut picks))?;
             }
         }
-        Ok(m.finish(&picks))
+        let mut measured = m.finish(picks);
+        measured.memory = Some(memory);
+        Ok(measured)
     }
 }
 
@@ -768,7 +780,10 @@ impl<'w> Meter<'w> {
         picks
     }
 
-    fn finish(mut self, picks: &Picks) -> Vec<BTreeMap<&'static str, Measure>> {
+    /// Closes the accumulation: cumulative timelines and the sorted values
+    /// of the quantile bins. Each window's measures are then read on demand
+    /// ([`Measured::get`]), so no map per window is held.
+    fn finish(mut self, picks: Picks) -> Measured<'w> {
         for tl in &mut self.timelines {
             for c in &mut tl.cum {
                 for j in 1..c.len() {
@@ -781,36 +796,56 @@ impl<'w> Meter<'w> {
                 }
             }
         }
-        let mut sorted: IntMap<Vec<f64>> = IntMap::default();
-        for (k, v) in &picks.bins {
-            let mut v = v.clone();
+        let mut picks = picks;
+        for v in picks.bins.values_mut() {
             v.sort_by(f64::total_cmp);
-            sorted.insert(*k, v);
         }
-        let value = |k: u64, o: usize| sorted.get(&k).and_then(|v| v.get(o)).copied();
-        let mut out = vec![];
-        for (w, win) in self.windows.iter().enumerate() {
-            let tl = &self.timelines[self.scope_of[w]];
-            let x = &self.acc[w];
-            let mut q = [None; 2];
-            if let Some(wanted) = picks.wanted.get(w) {
-                for (qi, p) in wanted.iter().enumerate() {
-                    if let Some((kl, ol, kh, oh, frac)) = *p
-                        && let (Some(lo), Some(hi)) = (value(kl, ol), value(kh, oh))
-                    {
-                        q[qi] = Some(quantile_at(lo, hi, frac));
-                    }
+        Measured {
+            meter: self,
+            picks,
+            memory: None,
+        }
+    }
+}
+
+/// The measured sums of a set of windows; [`Measured::get`] gives a
+/// window's KPIs.
+pub(crate) struct Measured<'w> {
+    meter: Meter<'w>,
+    picks: Picks,
+    /// The memory-pool reservation of the sums (released when dropped).
+    memory: Option<datafusion::execution::memory_pool::MemoryReservation>,
+}
+
+impl Measured<'_> {
+    /// The number of windows.
+    pub(crate) fn len(&self) -> usize {
+        self.meter.windows.len()
+    }
+
+    /// Every KPI of window `w` (none past the last window).
+    pub(crate) fn get(&self, w: usize) -> Option<BTreeMap<&'static str, Measure>> {
+        let win = self.meter.windows.get(w)?;
+        let tl = &self.meter.timelines[self.meter.scope_of[w]];
+        let x = &self.meter.acc[w];
+        let value = |k: u64, o: usize| self.picks.bins.get(&k).and_then(|v| v.get(o)).copied();
+        let mut q = [None; 2];
+        if let Some(wanted) = self.picks.wanted.get(w) {
+            for (qi, p) in wanted.iter().enumerate() {
+                if let Some((kl, ol, kh, oh, frac)) = *p
+                    && let (Some(lo), Some(hi)) = (value(kl, ol), value(kh, oh))
+                {
+                    q[qi] = Some(quantile_at(lo, hi, frac));
                 }
             }
-            let (cum, lti) = if win.b > win.a {
-                let j = tl.at(win.b);
-                (std::array::from_fn(|i| tl.cum[i][j] as f64), tl.lti[j])
-            } else {
-                ([0.0; 8], None)
-            };
-            out.push(finish(x, &cum, lti, win, q));
         }
-        out
+        let (cum, lti) = if win.b > win.a {
+            let j = tl.at(win.b);
+            (std::array::from_fn(|i| tl.cum[i][j] as f64), tl.lti[j])
+        } else {
+            ([0.0; 8], None)
+        };
+        Some(finish(x, &cum, lti, win, q))
     }
 }
 

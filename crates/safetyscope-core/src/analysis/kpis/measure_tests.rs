@@ -95,7 +95,8 @@ fn hazard_measures_equal_a_direct_computation() {
     m.hazards(&batch.slice(0, 1000), Some(&mut picks)).unwrap();
     m.hazards(&batch.slice(1000, n - 1000), Some(&mut picks))
         .unwrap();
-    let got = m.finish(&picks);
+    let measured = m.finish(picks);
+    let got: Vec<_> = (0..measured.len()).filter_map(|w| measured.get(w)).collect();
     for (w, win) in windows.iter().enumerate() {
         let inside = |i: usize| {
             win.scope.site.as_deref().is_none_or(|s| s == site[i])

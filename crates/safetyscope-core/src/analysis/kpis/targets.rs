@@ -325,7 +325,8 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
     let mut measured = vec![];
     for round in 0..2 {
         if round == 1 {
-            measured = f.measure(ds, &windows, true).await?;
+            let m = f.measure(ds, &windows, true).await?;
+            measured = (0..m.len()).filter_map(|w| m.get(w)).collect();
         }
         for t in &targets {
             let def = kpi_def(&t.kpi).expect("checked");
