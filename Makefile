@@ -20,12 +20,20 @@ BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope
 CLUSTER_BIN := $(CARGO_TARGET_DIR)/$(PROFILE)/safetyscope-cluster
 STAGE := scripts/stage.sh
 
-.PHONY: help bench setup build-cli build-cluster cluster-up cluster-down test-cluster build-wasm build-python sample batch site demo serve test \
+.PHONY: help bench fuzz setup build-cli build-cluster cluster-up cluster-down test-cluster build-wasm build-python sample batch site demo serve test \
         test-lint test-rust test-python test-notebooks test-s3 test-wasm test-surfaces test-browser python-methods clean
+
+# Seeded mutation fuzzing of every parser (crates/safetyscope-core/tests/fuzz.rs):
+# FUZZ_SECONDS per target (default one hour). `make test` runs a few hundred
+# inputs per target.
+FUZZ_SECONDS ?= 3600
+fuzz: setup
+	@SAFETYSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) $(STAGE) fuzz cargo nextest run --cargo-profile $(PROFILE) -p safetyscope-core --test fuzz --no-capture --test-threads 1
 
 help:
 	@echo "make demo   - build, generate the sample, run the batch heat map, serve the dashboard"
 	@echo "make test   - build and run every test"
+	@echo "make fuzz   - mutation fuzzing of every parser, FUZZ_SECONDS per target (default 3600)"
 	@echo "make bench  - criterion benchmarks of the statistics (bench profile; see BENCHMARKS.md for the side-by-side scripts)"
 
 # Criterion benchmarks of the hand-written statistics (not part of `make test`:

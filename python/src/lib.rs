@@ -397,6 +397,13 @@ fn table_names() -> Vec<&'static str> {
     TableKind::ALL.map(TableKind::name).to_vec()
 }
 
+/// Allow (or forbid again) paths in mapping and job files that lead
+/// outside the file's own directory.
+#[pyfunction]
+fn set_allow_outside(allow: bool) {
+    safetyscope_core::confine::set_allow_outside(allow);
+}
+
 /// The `safetyscope._internal` module.
 #[pymodule]
 fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -408,6 +415,7 @@ fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(svg_to_png, m)?)?;
     m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add_function(wrap_pyfunction!(registry_json, m)?)?;
+    m.add_function(wrap_pyfunction!(set_allow_outside, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -146,6 +146,33 @@ def test_mine_accidents_mapping_equals_pandas(repo):
     assert int(inc.lost_days.fillna(0).sum()) == expected["lost_days_total"]
 
 
+def test_mapping_paths_stay_beside_the_mapping(repo, tmp_path):
+    src = repo / "examples/real/mine-accidents.toml"
+    csv = repo / "examples/real/mine-accidents/msha_accidents_2000-2015_sample.csv"
+    text = src.read_text(encoding="utf-8").replace(
+        'path = "mine-accidents/msha_accidents_2000-2015_sample.csv"', f'path = "{csv.as_posix()}"'
+    )
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(text, encoding="utf-8")
+    with pytest.raises(safetyscope.MappingError, match="absolute path"):
+        safetyscope.Dataset.open(mapping)
+    safetyscope.set_allow_outside(True)
+    try:
+        ds = safetyscope.Dataset.open(mapping)
+        assert ds.validation.tables["incidents"]["rows_read"] > 0
+    finally:
+        safetyscope.set_allow_outside(False)
+    with pytest.raises(safetyscope.MappingError):
+        safetyscope.Dataset.open(mapping)
+
+
+def test_a_missing_table_file_keeps_its_kind(tmp_path):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[tables.incidents]\npath = "gone.csv"\n', encoding="utf-8")
+    with pytest.raises(safetyscope.NotFoundError, match="gone.csv"):
+        safetyscope.Dataset.open(mapping)
+
+
 def test_every_internal_method_is_wrapped():
     raw = safetyscope._internal
     wrapped = {

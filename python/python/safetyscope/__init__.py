@@ -1236,6 +1236,18 @@ def data_model_markdown() -> str:
     return _internal.data_model_markdown()
 
 
+def set_allow_outside(allow: bool = True) -> None:
+    """Let the paths in mapping files lead outside the mapping's own
+    directory (absolute paths, ``..``, links out, other buckets), for the
+    rest of the process. Off by default: a mapping handed to you can then
+    read only the files beside it (docs/security.md).
+
+    >>> import safetyscope
+    >>> safetyscope.set_allow_outside(False)
+    """
+    _internal.set_allow_outside(bool(allow))
+
+
 __all__ = [
     "Dataset",
     "Result",
@@ -1245,6 +1257,7 @@ __all__ = [
     "ingest",
     "data_model_markdown",
     "analyses",
+    "set_allow_outside",
     "SafetyscopeError",
     "SchemaError",
     "DataError",

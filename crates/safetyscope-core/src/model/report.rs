@@ -99,7 +99,9 @@ pub struct TableReport {
 impl TableReport {
     /// Total rejected rows.
     pub fn rows_rejected(&self) -> u64 {
-        self.rejected.values().map(|r| r.count).sum()
+        self.rejected
+            .values()
+            .fold(0u64, |n, r| n.saturating_add(r.count))
     }
 
     /// Count of one reason.
@@ -145,7 +147,9 @@ pub struct ValidationReport {
 impl ValidationReport {
     /// Total rows rejected in all tables.
     pub fn rows_rejected(&self) -> u64 {
-        self.tables.values().map(TableReport::rows_rejected).sum()
+        self.tables
+            .values()
+            .fold(0u64, |n, t| n.saturating_add(t.rows_rejected()))
     }
 
     /// Plain-text rendering for terminals.

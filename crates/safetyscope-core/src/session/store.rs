@@ -794,6 +794,32 @@ fn verify_files(root: &Path, m: &Manifest) -> Result<()> {
                 ));
             }
         }
+        let in_files = t
+            .files
+            .iter()
+            .try_fold(0u64, |n, f| n.checked_add(f.rows));
+        if in_files != Some(t.rows) {
+            return Err(corrupt(
+                root,
+                format!("`{table}` has {} rows in the manifest but its files hold {in_files:?}", t.rows),
+            ));
+        }
+    }
+    // The validation report must add up and agree with the files.
+    for (name, r) in &m.report.tables {
+        let stored = m.tables.get(name).map_or(0, |t| t.rows);
+        let adds_up = r.rows_accepted.checked_add(r.rows_rejected()) == Some(r.rows_read);
+        if r.error.is_none() && (!adds_up || r.rows_accepted != stored) {
+            return Err(corrupt(
+                root,
+                format!(
+                    "the report of `{name}` says {} read, {} accepted, {} rejected, and the files hold {stored}",
+                    r.rows_read,
+                    r.rows_accepted,
+                    r.rows_rejected()
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -260,3 +260,50 @@ pub enum ErrorKind {
     /// A query or an analysis needed more memory than its limit.
     Resources,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device")
+    }
+
+    #[test]
+    fn io_failures_are_exit_3_whatever_layer_reports_them() {
+        use datafusion::error::DataFusionError;
+        let arrow = || arrow::error::ArrowError::IoError("write".into(), full());
+        let cases = [
+            Error::Arrow(arrow()),
+            Error::Parquet(parquet::errors::ParquetError::External(Box::new(full()))),
+            Error::Query(DataFusionError::ArrowError(Box::new(arrow()), None)),
+            Error::Query(DataFusionError::Context(
+                "writing".into(),
+                Box::new(DataFusionError::IoError(full())),
+            )),
+            Error::io("/out/risk.csv", full()),
+        ];
+        for e in cases {
+            assert_eq!(e.exit_code(), 3, "{e}");
+            assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        }
+        // Without an I/O cause: bad data (1) and a failed query (4).
+        let schema = arrow::error::ArrowError::SchemaError("x".into());
+        assert_eq!(Error::Arrow(schema).exit_code(), 1);
+        assert_eq!(Error::Query(DataFusionError::Plan("x".into())).exit_code(), 4);
+        let memory = Error::Query(DataFusionError::ResourcesExhausted("x".into()));
+        assert_eq!(memory.kind(), ErrorKind::Resources);
+        assert_eq!(memory.exit_code(), 4);
+    }
+
+    #[test]
+    fn a_table_error_keeps_the_kind_of_its_cause() {
+        let e = Error::io("/data/gone.csv", std::io::ErrorKind::NotFound.into()).in_table("incidents");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("incidents") && e.to_string().contains("gone.csv"));
+        for k in ErrorKind::ALL {
+            assert!(!k.name().is_empty());
+        }
+    }
+}
