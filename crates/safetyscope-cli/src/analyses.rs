@@ -268,7 +268,9 @@ pub async fn run(a: &'static Analysis, m: &ArgMatches) -> Result<(), CliError> {
     crate::check_outputs(
         data,
         &ds,
-        out.into_iter().chain(charts.iter().copied()).map(PathBuf::as_path),
+        out.into_iter()
+            .chain(charts.iter().copied())
+            .map(PathBuf::as_path),
     )?;
     // A result too large to hold (the points ledger) is written as it is
     // computed.

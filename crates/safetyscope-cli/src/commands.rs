@@ -179,7 +179,11 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 ));
             }
             let ds = open(&data, timezone.as_deref())?;
-            crate::check_outputs(&data, &ds, out.iter().chain(&single_file).map(PathBuf::as_path))?;
+            crate::check_outputs(
+                &data,
+                &ds,
+                out.iter().chain(&single_file).map(PathBuf::as_path),
+            )?;
             if let Some(dir) = &out {
                 safetyscope_core::bundle::write_site(&ds, &pkg, dir).await?;
                 eprintln!("wrote {}", dir.display());

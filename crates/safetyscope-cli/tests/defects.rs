@@ -20,7 +20,11 @@ mod common;
 use common::*;
 
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
 }
 
 fn code(args: &[&str]) -> (Option<i32>, String) {
@@ -191,7 +195,12 @@ fn d4_outputs_never_replace_or_join_inputs() {
     assert_eq!(c, Some(0), "{t}");
     let part = store.join("incidents/part-00000.parquet");
     assert!(part.exists());
-    let (c, t) = code(&["heatmap", store.to_str().unwrap(), "--out", part.to_str().unwrap()]);
+    let (c, t) = code(&[
+        "heatmap",
+        store.to_str().unwrap(),
+        "--out",
+        part.to_str().unwrap(),
+    ]);
     assert_eq!(c, Some(2), "{t}");
     let (c, t) = code(&["ingest", &data, "--out", &data]);
     assert_eq!(c, Some(2), "{t}");
@@ -253,7 +262,11 @@ fn e2_a_damaged_store_part_is_exit_3() {
     let (c, t) = code(&["heatmap", store.to_str().unwrap()]);
     assert_eq!(c, Some(3), "{t}");
     std::fs::remove_file(&part).unwrap();
-    let (c, t) = code(&["sql", store.to_str().unwrap(), "select count(*) from incidents"]);
+    let (c, t) = code(&[
+        "sql",
+        store.to_str().unwrap(),
+        "select count(*) from incidents",
+    ]);
     assert_eq!(c, Some(3), "{t}");
 }
 
@@ -276,7 +289,10 @@ fn e2_a_store_being_read_keeps_its_writer_out() {
         "0",
     ]);
     assert_eq!(c, Some(3), "{t}");
-    assert!(t.contains("being read or written by another process"), "{t}");
+    assert!(
+        t.contains("being read or written by another process"),
+        "{t}"
+    );
     // Readers share the store.
     let (c, t) = code(&["validate", store.to_str().unwrap()]);
     assert_eq!(c, Some(0), "{t}");
@@ -298,7 +314,11 @@ fn a1_a_failing_job_leaves_the_previous_outputs() {
     assert_eq!(c, Some(0), "{t}");
     let out = dir.path().join("out");
     let read = |n: &str| std::fs::read(out.join(n)).unwrap();
-    let (risk, trends, summary) = (read("risk.csv"), read("trends.csv"), read("run-summary.json"));
+    let (risk, trends, summary) = (
+        read("risk.csv"),
+        read("trends.csv"),
+        read("run-summary.json"),
+    );
     // Same names, other options; the last analysis asks a chart of a
     // roll-up, which has none: found only after the others were computed.
     let bad = "data = \"sample\"\nout = \"out\"\nas_of = \"2025-12-01\"\n\
@@ -325,7 +345,10 @@ fn a1_a_failing_job_leaves_the_previous_outputs() {
 #[test]
 fn r1_kpis_of_many_sites_and_years_stay_within_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let m = mine_mapping(dir.path(), "mine-accidents/msha_accidents_2000-2015_sample.csv");
+    let m = mine_mapping(
+        dir.path(),
+        "mine-accidents/msha_accidents_2000-2015_sample.csv",
+    );
     let out = dir.path().join("kpis.parquet");
     let log = dir.path().join("log");
     let mut child = bin()

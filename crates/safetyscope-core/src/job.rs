@@ -402,7 +402,17 @@ pub async fn run_in(
     let stage = crate::io::output::temp_sibling(&out.join("run"), "tmp")?;
     std::fs::create_dir(&stage).map_err(|e| Error::io(&stage, e))?;
     let mut moves = vec![];
-    let staged = stage_outputs(&ds, job, &out, &stage, &periods, log, &mut summary, &mut moves).await;
+    let staged = stage_outputs(
+        &ds,
+        job,
+        &out,
+        &stage,
+        &periods,
+        log,
+        &mut summary,
+        &mut moves,
+    )
+    .await;
     if staged.is_err() && created {
         // Nothing was there before this run: nothing is left.
         let _ = std::fs::remove_dir_all(&out);
@@ -410,8 +420,8 @@ pub async fn run_in(
     let published = staged.and_then(|()| publish(moves));
     let _ = std::fs::remove_dir_all(&stage);
     published?;
-    let body = serde_json::to_vec_pretty(&summary)
-        .map_err(|e| Error::option("summary", e.to_string()))?;
+    let body =
+        serde_json::to_vec_pretty(&summary).map_err(|e| Error::option("summary", e.to_string()))?;
     write_atomic(&out.join(SUMMARY_FILE), &body)?;
     Ok(summary)
 }
@@ -451,7 +461,9 @@ async fn stage_outputs(
 ) -> Result<()> {
     for a in &job.analyses {
         let t = Instant::now();
-        if let Some(rows) = stream_points(ds, a, job.as_of.as_deref(), out, stage, summary, moves).await? {
+        if let Some(rows) =
+            stream_points(ds, a, job.as_of.as_deref(), out, stage, summary, moves).await?
+        {
             let secs = t.elapsed().as_secs_f64();
             log(Event {
                 stage: a.name.clone(),
@@ -474,7 +486,11 @@ async fn stage_outputs(
         }
         for f in a.formats.iter().filter(|_| a.partition_by.is_empty()) {
             let name = format!("{}.{f}", a.name);
-            let bytes = write_batches(&stage.join(&name), std::slice::from_ref(&batch), &batch.schema())?;
+            let bytes = write_batches(
+                &stage.join(&name),
+                std::slice::from_ref(&batch),
+                &batch.schema(),
+            )?;
             moves.push(Move::File(stage.join(&name), out.join(&name)));
             summary.outputs.push(Written {
                 path: out.join(&name),
@@ -601,7 +617,11 @@ async fn stream_points(
         return Ok(None);
     }
     let options = options_of(a, as_of)?;
-    let names: Vec<String> = a.formats.iter().map(|f| format!("{}.{f}", a.name)).collect();
+    let names: Vec<String> = a
+        .formats
+        .iter()
+        .map(|f| format!("{}.{f}", a.name))
+        .collect();
     let paths: Vec<PathBuf> = names.iter().map(|n| stage.join(n)).collect();
     let Some((rows, sizes)) = crate::api::write_streamed(ds, &a.kind, &options, &paths)
         .await

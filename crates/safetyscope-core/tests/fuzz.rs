@@ -45,20 +45,71 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 /// Tokens that break parsers: absurd dates and numbers, separators, quotes,
 /// encodings, TOML and JSON syntax.
 const DICT: &[&str] = &[
-    "0", "-1", "9999999999999999999", "2147483647", "-2147483648", "NaN", "inf", "1e308",
-    "+262142-12-31 23:00:00", "1970-01-01", "9999-12-31", "0000-00-00", "2025-02-30",
-    "24:00", "23:59:60", "8210266876799", "%Y", "%Q", "%", "\"", ",", ";", "\t", "\n",
-    "\r\n", "\\", "{", "}", "[", "]", "=", "'", "null", "true", "\u{feff}", "\u{0}", "é",
-    "\u{ffff}", "../", "/etc/passwd", "s3://x/y", "[[analysis]]", "[tables.incidents]",
-    "formats = [\"unix\"]", "row_number = true", "severity", "occurred_at", "fatal",
-    "near_miss", "cell", "row", "col", "U01", LONG,
+    "0",
+    "-1",
+    "9999999999999999999",
+    "2147483647",
+    "-2147483648",
+    "NaN",
+    "inf",
+    "1e308",
+    "+262142-12-31 23:00:00",
+    "1970-01-01",
+    "9999-12-31",
+    "0000-00-00",
+    "2025-02-30",
+    "24:00",
+    "23:59:60",
+    "8210266876799",
+    "%Y",
+    "%Q",
+    "%",
+    "\"",
+    ",",
+    ";",
+    "\t",
+    "\n",
+    "\r\n",
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    "=",
+    "'",
+    "null",
+    "true",
+    "\u{feff}",
+    "\u{0}",
+    "é",
+    "\u{ffff}",
+    "../",
+    "/etc/passwd",
+    "s3://x/y",
+    "[[analysis]]",
+    "[tables.incidents]",
+    "formats = [\"unix\"]",
+    "row_number = true",
+    "severity",
+    "occurred_at",
+    "fatal",
+    "near_miss",
+    "cell",
+    "row",
+    "col",
+    "U01",
+    LONG,
 ];
 
 /// A text longer than the text limit.
@@ -119,7 +170,10 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             6 if n > 0 => v.truncate(rng.below(n)),
             _ => {
                 // A number replaced by an extreme one.
-                if let Some(i) = (0..n).map(|k| (k + rng.below(n)) % n).find(|&k| v[k].is_ascii_digit()) {
+                if let Some(i) = (0..n)
+                    .map(|k| (k + rng.below(n)) % n)
+                    .find(|&k| v[k].is_ascii_digit())
+                {
                     let t = ["0", "99999999999", "-1", "2147483647", "1e400"][rng.below(5)];
                     v.splice(i..i + 1, t.bytes());
                 }
@@ -133,7 +187,10 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 /// `SAFETYSCOPE_FUZZ_SECONDS`, or `default`.
 fn budget(default: usize) -> (usize, Option<Duration>) {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    match (env("SAFETYSCOPE_FUZZ_ITERS"), env("SAFETYSCOPE_FUZZ_SECONDS")) {
+    match (
+        env("SAFETYSCOPE_FUZZ_ITERS"),
+        env("SAFETYSCOPE_FUZZ_SECONDS"),
+    ) {
         (Some(n), _) => (n as usize, None),
         (None, Some(s)) => (usize::MAX, Some(Duration::from_secs(s))),
         _ => (default, None),
@@ -142,13 +199,20 @@ fn budget(default: usize) -> (usize, Option<Duration>) {
 
 /// Run `f` on mutated seeds; a panic fails with the input saved.
 fn fuzz(name: &str, seed: u64, default: usize, seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) {
-    assert!(!seeds.is_empty() && seeds.iter().all(|s| !s.is_empty()), "{name}: seeds");
+    assert!(
+        !seeds.is_empty() && seeds.iter().all(|s| !s.is_empty()),
+        "{name}: seeds"
+    );
     let (iters, time) = budget(default);
     let mut rng = Rng(seed);
     let start = Instant::now();
     let mut done = 0usize;
     // The seeds themselves first.
-    let inputs = seeds.clone().into_iter().map(Some).chain(std::iter::repeat(None));
+    let inputs = seeds
+        .clone()
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::repeat(None));
     for given in inputs {
         if done >= iters || time.is_some_and(|t| start.elapsed() > t) {
             break;
@@ -318,12 +382,8 @@ fn real_files_through_their_mappings() {
     .into_iter()
     .enumerate()
     {
-        let m = Mapping::from_toml(
-            &String::from_utf8_lossy(&read(mapping)),
-            "/base",
-            mapping,
-        )
-        .unwrap();
+        let m =
+            Mapping::from_toml(&String::from_utf8_lossy(&read(mapping)), "/base", mapping).unwrap();
         let seeds = vec![head(data, 60)];
         fuzz(&format!("real-{i}"), 10 + i as u64, 200, seeds, |input| {
             load_and_analyse(kind, "data.csv", input, Some(&m));
@@ -368,7 +428,11 @@ fn store_manifests() {
         std::fs::write(&file, input).unwrap();
         if let Ok(ds) = Dataset::open(&store, None, OnTableError::Fail) {
             check_report(&ds);
-            let _ = common::block_on(safetyscope_core::api::run(&ds, "heatmap", Default::default()));
+            let _ = common::block_on(safetyscope_core::api::run(
+                &ds,
+                "heatmap",
+                Default::default(),
+            ));
         }
     });
     std::fs::write(&file, original).unwrap();
@@ -397,5 +461,8 @@ fn a_manifest_whose_report_does_not_add_up_is_refused() {
     std::fs::write(&file, serde_json::to_vec(&m).unwrap()).unwrap();
     let e = Dataset::open(&store, None, OnTableError::Fail).unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
-    assert!(e.to_string().contains("readings") && e.to_string().contains("89999999999960"), "{e}");
+    assert!(
+        e.to_string().contains("readings") && e.to_string().contains("89999999999960"),
+        "{e}"
+    );
 }

@@ -399,6 +399,7 @@ fn store_ingest_rejects_duplicate_ids_like_an_in_memory_load() {
     let options = safetyscope_core::store::IngestOptions {
         rows_per_file: 700,
         row_group_rows: 128,
+        ..Default::default()
     };
     let m = safetyscope_core::store::ingest(&data, Some("Asia/Shanghai"), &out, &options, &|_| {})
         .unwrap();

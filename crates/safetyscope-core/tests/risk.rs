@@ -40,6 +40,7 @@ fn risk_of_a_store_equals_risk_in_memory() {
     let layout = IngestOptions {
         rows_per_file: 400,
         row_group_rows: 150,
+        ..Default::default()
     };
     let m = ingest(&data, None, &store, &layout, &|_| {}).unwrap();
     assert!(m.tables["incidents"].files.len() > 3);

@@ -34,4 +34,3 @@ pub fn sample(dir: &Path) -> String {
     assert!(o.status.success(), "{}", text(&o));
     out.to_string_lossy().to_string()
 }
-

@@ -60,7 +60,9 @@ pub fn check_location(base: &Path, location: &str, what: &str) -> Result<()> {
         return Ok(());
     }
     let p = Path::new(location);
-    if p.is_absolute() || p.has_root() || matches!(p.components().next(), Some(Component::Prefix(_)))
+    if p.is_absolute()
+        || p.has_root()
+        || matches!(p.components().next(), Some(Component::Prefix(_)))
     {
         return refuse("is an absolute path");
     }
@@ -162,7 +164,12 @@ mod tests {
         let base = Path::new("/jobs/team");
         assert!(check_location(base, "data/incidents.csv", "x").is_ok());
         assert!(check_location(base, "data/*.csv", "x").is_ok());
-        for bad in ["/etc/passwd", "../secret.csv", "data/../../x.csv", "s3://other/x"] {
+        for bad in [
+            "/etc/passwd",
+            "../secret.csv",
+            "data/../../x.csv",
+            "s3://other/x",
+        ] {
             let e = check_location(base, bad, "[tables.incidents] path").unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
             assert!(e.to_string().contains(bad), "{e}");

@@ -631,6 +631,7 @@ mod tests {
         let layout = crate::session::store::IngestOptions {
             rows_per_file: 500,
             row_group_rows: 100,
+            ..Default::default()
         };
         crate::session::store::ingest(&data, None, &store, &layout, &|_| {}).unwrap();
         let ds = crate::session::store::open(&store, None).unwrap();

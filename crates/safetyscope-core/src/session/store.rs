@@ -124,7 +124,11 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// exclusively to write it, shared to read it, waiting up to `wait` for
 /// other processes. A reader that cannot create the lock file (a read-only
 /// directory) reads without one.
-fn lock_store(store: &Path, exclusive: bool, wait: std::time::Duration) -> Result<Option<std::fs::File>> {
+fn lock_store(
+    store: &Path,
+    exclusive: bool,
+    wait: std::time::Duration,
+) -> Result<Option<std::fs::File>> {
     let name = store
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -167,7 +171,11 @@ fn lock_store(store: &Path, exclusive: bool, wait: std::time::Duration) -> Resul
                         format!(
                             "the store {} is being {} by another process; waited {} s",
                             store.display(),
-                            if exclusive { "read or written" } else { "written" },
+                            if exclusive {
+                                "read or written"
+                            } else {
+                                "written"
+                            },
                             wait.as_secs()
                         ),
                     ),
@@ -794,14 +802,14 @@ fn verify_files(root: &Path, m: &Manifest) -> Result<()> {
                 ));
             }
         }
-        let in_files = t
-            .files
-            .iter()
-            .try_fold(0u64, |n, f| n.checked_add(f.rows));
+        let in_files = t.files.iter().try_fold(0u64, |n, f| n.checked_add(f.rows));
         if in_files != Some(t.rows) {
             return Err(corrupt(
                 root,
-                format!("`{table}` has {} rows in the manifest but its files hold {in_files:?}", t.rows),
+                format!(
+                    "`{table}` has {} rows in the manifest but its files hold {in_files:?}",
+                    t.rows
+                ),
             ));
         }
     }

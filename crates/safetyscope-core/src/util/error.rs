@@ -163,7 +163,9 @@ impl Error {
             Error::Table { kind, .. } => *kind,
             // A failure whose cause is an operating-system I/O error (a full
             // disk, a vanished file) is an I/O error whatever layer reports it.
-            Error::Query(_) | Error::Arrow(_) | Error::Parquet(_) if self.io_cause() => ErrorKind::Io,
+            Error::Query(_) | Error::Arrow(_) | Error::Parquet(_) if self.io_cause() => {
+                ErrorKind::Io
+            }
             Error::Query(datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
                 ErrorKind::Resources
             }
@@ -290,7 +292,10 @@ mod tests {
         // Without an I/O cause: bad data (1) and a failed query (4).
         let schema = arrow::error::ArrowError::SchemaError("x".into());
         assert_eq!(Error::Arrow(schema).exit_code(), 1);
-        assert_eq!(Error::Query(DataFusionError::Plan("x".into())).exit_code(), 4);
+        assert_eq!(
+            Error::Query(DataFusionError::Plan("x".into())).exit_code(),
+            4
+        );
         let memory = Error::Query(DataFusionError::ResourcesExhausted("x".into()));
         assert_eq!(memory.kind(), ErrorKind::Resources);
         assert_eq!(memory.exit_code(), 4);
@@ -298,7 +303,8 @@ mod tests {
 
     #[test]
     fn a_table_error_keeps_the_kind_of_its_cause() {
-        let e = Error::io("/data/gone.csv", std::io::ErrorKind::NotFound.into()).in_table("incidents");
+        let e =
+            Error::io("/data/gone.csv", std::io::ErrorKind::NotFound.into()).in_table("incidents");
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("incidents") && e.to_string().contains("gone.csv"));

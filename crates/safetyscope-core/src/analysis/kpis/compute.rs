@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder,
-    Array, ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringArray, StringBuilder,
+    Array, ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringArray,
+    StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Datelike;

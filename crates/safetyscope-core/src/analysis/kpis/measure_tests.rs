@@ -96,7 +96,9 @@ fn hazard_measures_equal_a_direct_computation() {
     m.hazards(&batch.slice(1000, n - 1000), Some(&mut picks))
         .unwrap();
     let measured = m.finish(picks);
-    let got: Vec<_> = (0..measured.len()).filter_map(|w| measured.get(w)).collect();
+    let got: Vec<_> = (0..measured.len())
+        .filter_map(|w| measured.get(w))
+        .collect();
     for (w, win) in windows.iter().enumerate() {
         let inside = |i: usize| {
             win.scope.site.as_deref().is_none_or(|s| s == site[i])
