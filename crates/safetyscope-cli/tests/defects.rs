@@ -13,6 +13,15 @@
 //! | E4 | an invalid date pattern rejected every row (exit 1) | exit 2 |
 //! | S1 | `sql` accepted `COPY … TO` | exit 2 unless `--allow-write` |
 //! | S3 | a mapping's path could be absolute, use `..` or a link out | exit 2 unless `--allow-outside` |
+//!
+//! The other ids are tested where their code lives:
+//! P1 `overlong_text_is_out_of_range`, P2 `absurd_grid_positions_are_out_of_range`,
+//! P3, P4 and R2 `implausible_instants_are_out_of_range` (core `tests/ingest.rs`);
+//! D1 and D2 `a_store_whose_files_do_not_match_its_manifest_is_refused` (same file);
+//! D3 `job_output_names_cannot_collide` and S1 `sql_is_read_only_unless_allowed`
+//! (`tests/cli.rs`); S2 and A2 `temporary_names_are_fresh_and_stale_ones_are_removed`
+//! (core `io/output.rs`); a store manifest whose report does not add up
+//! (found by the fuzzer) in core `tests/fuzz.rs`.
 
 use std::path::Path;
 
