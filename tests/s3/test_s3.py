@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MINE_CSV = ROOT / "tests" / "data" / "real" / "mine-accidents" / "msha_accidents_2000-2015_sample.csv"
-MINE_MAPPING = ROOT / "examples" / "mappings" / "mine-accidents.toml"
+MINE_CSV = ROOT / "examples" / "real" / "mine-accidents" / "msha_accidents_2000-2015_sample.csv"
+MINE_MAPPING = ROOT / "examples" / "real" / "mine-accidents.toml"
 
 
 def run(cli: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -112,7 +112,7 @@ def test_mapping_file_on_s3(cli, bucket):
             assert source in text
             return text.replace(source, "SOURCE")
 
-        assert rejected(remote, f"s3://{bucket}/mine/msha.csv") == rejected(local, str(ROOT / "examples" / "mappings" / ".." / ".." / "tests" / "data" / "real" / "mine-accidents" / MINE_CSV.name))
+        assert rejected(remote, f"s3://{bucket}/mine/msha.csv") == rejected(local, str(MINE_CSV))
 
 
 def test_store_ingest_and_job_from_s3(cli, sample, bucket, tmp_path):

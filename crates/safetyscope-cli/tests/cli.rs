@@ -153,6 +153,18 @@ fn exit_codes_and_messages() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(!zones.exists());
 
+    // A year the sample cannot be generated for: exit 2, nothing written.
+    let far = dir.path().join("far");
+    let o = run(&[
+        "generate",
+        "--out",
+        far.to_str().unwrap(),
+        "--year",
+        "99999",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("year") && !far.exists(), "{}", text(&o));
+
     // A bad option: exit 2.
     let o = run(&["heatmap", &data, "--from", "yesterday"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

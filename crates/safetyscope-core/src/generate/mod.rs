@@ -339,6 +339,14 @@ pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundT
     if o.batch_rows == 0 {
         return Err(Error::option("batch_rows", "must be positive"));
     }
+    // The sample spans the year before `year` too, and every instant must
+    // lie inside the plausible range that validation accepts (1900–2100).
+    if !(1902..=2099).contains(&o.year) {
+        return Err(Error::option(
+            "year",
+            format!("must be 1902–2099, got {}", o.year),
+        ));
+    }
     let tz = parse_tz(&o.timezone)?;
     let mut bufs = BTreeMap::new();
     for k in TableKind::ALL {

@@ -37,7 +37,9 @@ fn is_url(s: &str) -> bool {
 
 /// Check a location written in a file (`what`: the file and the key, for
 /// the message) against the file's directory or URL prefix `base`: it must
-/// be relative and must not climb out with `..`, or be a URL under `base`.
+/// be relative and must not climb out with `..`. A local file may name an
+/// object-store prefix (a job reading `s3://lake/safety`); a file on an
+/// object store may name only URLs under its own prefix.
 pub fn check_location(base: &Path, location: &str, what: &str) -> Result<()> {
     if allow_outside() {
         return Ok(());
@@ -50,8 +52,14 @@ pub fn check_location(base: &Path, location: &str, what: &str) -> Result<()> {
     };
     let base_text = base.to_string_lossy();
     if is_url(location) {
+        if location.split('/').any(|s| s == "..") {
+            return refuse("climbs out of its prefix with `..`");
+        }
+        if !is_url(&base_text) {
+            return Ok(());
+        }
         let prefix = format!("{}/", base_text.trim_end_matches('/'));
-        if !is_url(&base_text) || !location.starts_with(&prefix) {
+        if !location.starts_with(&prefix) {
             return refuse("is not under the file's own location");
         }
         if location[prefix.len()..].split('/').any(|s| s == "..") {
@@ -164,11 +172,13 @@ mod tests {
         let base = Path::new("/jobs/team");
         assert!(check_location(base, "data/incidents.csv", "x").is_ok());
         assert!(check_location(base, "data/*.csv", "x").is_ok());
+        // A local job may name an object-store prefix.
+        assert!(check_location(base, "s3://lake/safety", "x").is_ok());
         for bad in [
             "/etc/passwd",
             "../secret.csv",
             "data/../../x.csv",
-            "s3://other/x",
+            "s3://lake/a/../b",
         ] {
             let e = check_location(base, bad, "[tables.incidents] path").unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
