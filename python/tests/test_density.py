@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.neighbors import KernelDensity
@@ -35,8 +38,19 @@ def test_density_equals_sklearn(sample, kernel):
     np.testing.assert_allclose(kd.intensity.to_numpy(), want * len(X), rtol=1e-6, atol=1e-12)
 
 
-def test_weighted_density_and_scott_bandwidth_equal_sklearn(sample):
-    path, _ = sample
+def test_weighted_density_and_scott_bandwidth_equal_sklearn(sample, tmp_path):
+    # Lost-time injuries are rare in the sample (as in a real plant): the
+    # weights here are lost days drawn for a third of the incidents, written
+    # into a copy of the sample.
+    src, _ = sample
+    path = tmp_path / "weighted"
+    shutil.copytree(src, path)
+    t = pq.read_table(path / "incidents.parquet")
+    rng = np.random.default_rng(7)
+    days = np.where(rng.random(t.num_rows) < 1 / 3, rng.integers(1, 120, t.num_rows), 0)
+    col = t.schema.get_field_index("lost_days")
+    lost = pa.array([int(d) if d > 0 else None for d in days], type=t.schema.field(col).type)
+    pq.write_table(t.set_column(col, t.schema.field(col), lost), path / "incidents.parquet")
     ds = safetyscope.Dataset.open(path)
     kd = ds.density(site="U01", weight="lost_days", resolution=5.0).to_pandas()
     inc = points(path, "incidents", "U01", "occurred_at")

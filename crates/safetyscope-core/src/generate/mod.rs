@@ -30,10 +30,12 @@ use tables::*;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenerateOptions {
-    /// Volume multiplier: 1.0 gives about 18,600 incidents and near misses in
-    /// the year (23,000 in the year before), 9,400 hazards, 23,500
-    /// violations, 210,000 readings and 480,000 position fixes for 12 units;
-    /// row counts grow linearly with it.
+    /// Volume multiplier: 1.0 gives a group of 12 units with 800 people each
+    /// (about 20 million hours a year) and about 18,600 incidents in the
+    /// year, nearly all near misses (23,000 in the year before), 9,400
+    /// hazards, 23,500 violations, 210,000 readings and 480,000 position
+    /// fixes; people and row counts grow linearly with it, rates per person
+    /// stay.
     pub scale: f64,
     /// Random seed: the same seed and options give byte-identical data.
     pub seed: u64,
@@ -53,6 +55,38 @@ pub struct GenerateOptions {
     /// Generate only these tables (default: all). The site plan is always
     /// written; skipped tables are written empty.
     pub only: Option<Vec<TableKind>>,
+}
+
+impl GenerateOptions {
+    /// Check the options (before anything is written).
+    pub fn check(&self) -> Result<()> {
+        let o = self;
+        if !(o.scale > 0.0 && o.scale.is_finite()) {
+            return Err(Error::option(
+                "scale",
+                format!("must be a positive number, got {}", o.scale),
+            ));
+        }
+        if o.sites == 0 || o.sites > 99 {
+            return Err(Error::option(
+                "sites",
+                format!("must be 1–99, got {}", o.sites),
+            ));
+        }
+        if o.batch_rows == 0 {
+            return Err(Error::option("batch_rows", "must be positive"));
+        }
+        // The sample spans the year before `year` too, and every instant must
+        // lie inside the plausible range that validation accepts (1900–2100).
+        if !(1902..=2099).contains(&o.year) {
+            return Err(Error::option(
+                "year",
+                format!("must be 1902–2099, got {}", o.year),
+            ));
+        }
+        parse_tz(&o.timezone)?;
+        Ok(())
+    }
 }
 
 impl Default for GenerateOptions {
@@ -242,13 +276,20 @@ const CATEGORIES: &[(&str, f64)] = &[
     ("poisoning_asphyxia", 0.02),
     ("other", 0.14),
 ];
+/// Severity shares of the incidents, shaped like Bird's accident ratio
+/// (1 serious or disabling : 10 minor injuries : 30 property-damage or
+/// first-aid cases : 600 near misses), with fatalities rarer than serious
+/// injuries by two orders of magnitude (docs/sample-data.md).
 const SEVERITY_SHARES: &[(&str, f64)] = &[
-    ("near_miss", 0.62),
-    ("first_aid", 0.25),
-    ("minor", 0.11),
-    ("serious", 0.0195),
-    ("fatal", 0.0005),
+    ("near_miss", 0.937),
+    ("first_aid", 0.046),
+    ("minor", 0.01576),
+    ("serious", 0.0012),
+    ("fatal", 0.00002),
 ];
+
+/// People per unit at scale 1.
+pub(crate) const PEOPLE_PER_UNIT: f64 = 800.0;
 const VIOLATION_KINDS: &[(&str, f64)] = &[
     ("no_helmet", 0.5),
     ("no_vest", 0.15),
@@ -324,29 +365,7 @@ impl Gen<'_> {
 
 /// Generate the sample into a sink; returns the ground truth.
 pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundTruth> {
-    if !(o.scale > 0.0 && o.scale.is_finite()) {
-        return Err(Error::option(
-            "scale",
-            format!("must be a positive number, got {}", o.scale),
-        ));
-    }
-    if o.sites == 0 || o.sites > 99 {
-        return Err(Error::option(
-            "sites",
-            format!("must be 1–99, got {}", o.sites),
-        ));
-    }
-    if o.batch_rows == 0 {
-        return Err(Error::option("batch_rows", "must be positive"));
-    }
-    // The sample spans the year before `year` too, and every instant must
-    // lie inside the plausible range that validation accepts (1900–2100).
-    if !(1902..=2099).contains(&o.year) {
-        return Err(Error::option(
-            "year",
-            format!("must be 1902–2099, got {}", o.year),
-        ));
-    }
+    o.check()?;
     let tz = parse_tz(&o.timezone)?;
     let mut bufs = BTreeMap::new();
     for k in TableKind::ALL {
@@ -482,7 +501,7 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
                 ],
             )?;
         }
-        let persons = (0..(40.0 * g.o.scale.max(0.25)).ceil() as usize)
+        let persons = (0..((PEOPLE_PER_UNIT * g.o.scale).ceil() as usize).max(10))
             .map(|p| format!("{site}-P{:04}", p + 1))
             .collect();
         // Emerging patterns: a new hot block in the last month at the second
@@ -638,6 +657,7 @@ weekday_factors = [1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.6]
 #[cfg(feature = "native")]
 pub fn generate_to_dir(dir: &std::path::Path, o: &GenerateOptions) -> Result<GroundTruth> {
     use std::io::BufWriter;
+    o.check()?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let d = dir.to_path_buf();
     // Each table is written under a fresh temporary name, renamed when all

@@ -105,7 +105,10 @@ pub(crate) fn incidents(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
                 let lost = match sev {
                     "near_miss" => None,
                     "first_aid" => Some(0),
-                    "minor" => Some(1 + (rng.f64().powi(2) * 104.0) as i32),
+                    // Most recordable minor injuries need medical treatment
+                    // or restricted work but no lost day.
+                    "minor" if rng.chance(0.9) => Some(0),
+                    "minor" => Some(1 + (rng.f64().powi(2) * 29.0) as i32),
                     "serious" => Some(105 + rng.below(300) as i32),
                     _ => Some(6000),
                 };
@@ -372,7 +375,9 @@ pub(crate) fn exposure_and_activities(g: &mut Gen<'_>, p: &SitePlan) -> Result<(
             for (zi, zone) in ZONES.iter().enumerate() {
                 let share = [0.4, 0.35, 0.25][zi];
                 let hc = (heads * share).round();
-                let hours = (hc * days * 8.0 * (0.95 + 0.1 * rng.f64())).round();
+                // Five working days of eight hours a week: about 2,090 h a
+                // person and year.
+                let hours = (hc * days * 8.0 * 5.0 / 7.0 * (0.95 + 0.1 * rng.f64())).round();
                 g.emit(
                     TableKind::Exposure,
                     &[

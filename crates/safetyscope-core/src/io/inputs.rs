@@ -44,8 +44,18 @@ pub(crate) fn for_each_table<T: Send>(
                 .map(|(k, h)| {
                     (
                         k,
-                        h.join()
-                            .unwrap_or_else(|_| Err(Error::data(k.name(), "loading panicked"))),
+                        h.join().unwrap_or_else(|payload| {
+                            // A reader library gave up on a damaged file.
+                            let why = payload
+                                .downcast_ref::<String>()
+                                .map(String::as_str)
+                                .or_else(|| payload.downcast_ref::<&str>().copied())
+                                .unwrap_or("no message");
+                            Err(Error::data(
+                                k.name(),
+                                format!("a source could not be decoded (damaged or unsupported file): {why}"),
+                            ))
+                        }),
                     )
                 })
                 .collect()
