@@ -374,6 +374,7 @@ class Dataset:
     def risk_map(
         self,
         *,
+        alerts: Optional[Any] = None,
         by: Optional[str] = None,
         dynamic_bands: Optional[Any] = None,
         from_: Optional[str] = None,
@@ -397,6 +398,22 @@ class Dataset:
 
         Keywords (None: the default):
 
+        - ``alerts`` (structure, default ``{"as_of": null, "authorised": [], "from":
+          null, "hysteresis": 0.0, "ladder": {"general": [{"after_hours": 0.0,
+          "level": "owner"}, {"after_hours": 24.0, "level": "supervisor"},
+          {"after_hours": 72.0, "level": "leadership"}], "major": [{"after_hours":
+          0.0, "level": "owner"}, {"after_hours": 8.0, "level": "supervisor"},
+          {"after_hours": 24.0, "level": "leadership"}]}, "max_gap_minutes": 10.0,
+          "min_duration_minutes": 0.0, "points": {"base": 100.0, "floor": 60.0,
+          "hazard_general": 2.0, "hazard_major": 10.0, "violation": {"intrusion":
+          10.0, "no_harness": 10.0, "no_helmet": 5.0, "no_vest": 3.0, "phone": 3.0,
+          "smoking": 10.0}, "violation_default": 5.0}, "reading_gap_minutes": 120.0,
+          "repeat_days": 3, "repeat_kinds": [], "site": null, "thresholds": {}}``):
+          The alert configuration the alarm and intrusion evidence is found with:
+          the options of `alerts` (authorised people, thresholds, hysteresis, gaps,
+          minimum duration), so that the risk map and the alert list count the same
+          episodes. Its `site`, `as_of` and `from` are ignored: the risk windows
+          apply.
         - ``by`` (``"cell"`` | ``"zone"`` | ``"site"``, default ``"cell"``): Rows
           per cell, zone or site.
         - ``dynamic_bands`` (structure, default ``{"bands": [[3.0, "red"], [2.0,
@@ -432,7 +449,7 @@ class Dataset:
           2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
           Evidence weights.
         """
-        return self.run("risk", by=by, dynamic_bands=dynamic_bands, from_=from_, half_life_days=half_life_days, lec_bands=lec_bands, ls_bands=ls_bands, per_exposure=per_exposure, prior_hours=prior_hours, rule=rule, site=site, to=to, weights=weights)
+        return self.run("risk", alerts=alerts, by=by, dynamic_bands=dynamic_bands, from_=from_, half_life_days=half_life_days, lec_bands=lec_bands, ls_bands=ls_bands, per_exposure=per_exposure, prior_hours=prior_hours, rule=rule, site=site, to=to, weights=weights)
 
     def density(
         self,

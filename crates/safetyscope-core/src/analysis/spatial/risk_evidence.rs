@@ -270,7 +270,9 @@ pub(crate) async fn evidence(
     // Sensor alarm episodes and fence intrusions starting in each window.
     let follow = crate::analysis::followup::options::AlertOptions {
         site: site.map(str::to_string),
-        ..Default::default()
+        as_of: None,
+        from: None,
+        ..o.alerts.clone()
     };
     for (k, (a, b)) in [(from, to), (prev, from)].into_iter().enumerate() {
         if w.alarm_episode != 0.0 {

@@ -180,6 +180,12 @@ pub struct RiskOptions {
     pub rule: LevelRule,
     /// Rows per cell, zone or site.
     pub by: RollUp,
+    /// The alert configuration the alarm and intrusion evidence is found
+    /// with: the options of `alerts` (authorised people, thresholds,
+    /// hysteresis, gaps, minimum duration), so that the risk map and the
+    /// alert list count the same episodes. Its `site`, `as_of` and `from`
+    /// are ignored: the risk windows apply.
+    pub alerts: crate::analysis::followup::options::AlertOptions,
 }
 
 impl Default for RiskOptions {
@@ -197,6 +203,7 @@ impl Default for RiskOptions {
             dynamic_bands: BandTable::dynamic_default(),
             rule: LevelRule::Max,
             by: RollUp::Cell,
+            alerts: Default::default(),
         }
     }
 }
