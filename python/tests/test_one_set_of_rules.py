@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pathlib
 
+import pandas as pd
 import pytest
 
 import safetyscope
@@ -48,3 +49,31 @@ def test_risk_and_alerts_count_the_same_episodes(tracked, config):
         default = ds.alerts(list="intrusions", as_of=TO, from_=FROM).to_pandas()
         assert len(intrusions) < len(default)
         assert not set(intrusions.person_id) & set(config["authorised"])
+
+
+def test_every_result_names_its_evaluation_instant(tracked):
+    ds = safetyscope.Dataset.open(tracked)
+    # The end of the data: the local midnight after the latest dated row.
+    latest = max(
+        pd.read_parquet(tracked / f"{t}.parquet")[c].max()
+        for t, c in [("incidents", "occurred_at"), ("hazards", "reported_at"), ("violations", "detected_at"),
+                     ("readings", "ts"), ("positions", "ts")]
+    )
+    local = latest.tz_convert("Asia/Shanghai")
+    end = (local.normalize() + pd.Timedelta(days=1)).isoformat()
+    for a in safetyscope.analyses():
+        meta = ds.run(a["name"]).to_arrow().schema.metadata
+        assert meta[b"safetyscope.as_of"].decode() == end, a["name"]
+    given = ds.alerts(list="overdue", as_of="2025-07-01").to_arrow().schema.metadata
+    assert given[b"safetyscope.as_of"] == b"2025-07-01T00:00:00+08:00"
+
+
+def test_no_data_no_now(tmp_path):
+    # A site plan alone has no dated row: "now" is an error, never 1970.
+    src = tmp_path / "plan"
+    src.mkdir()
+    (src / "cells.csv").write_text("cell,zone,site,row,col\nA1,w1,S1,0,0\n", encoding="utf-8")
+    ds = safetyscope.Dataset.open(src)
+    for name in ("alerts", "targets", "risk"):
+        with pytest.raises(safetyscope.SafetyscopeError, match="as_of|`to`"):
+            ds.run(name)

@@ -783,12 +783,14 @@ fn write_partitioned(
             .map(|(c, v)| partition_component(c, v.as_deref()))
             .collect();
         let idx = arrow::array::UInt32Array::from(rows.clone());
-        let part = arrow::compute::take_record_batch(batch, &idx)?;
-        let bytes = encode(
-            std::slice::from_ref(&part),
-            &batch.schema(),
-            OutputFormat::Parquet,
-        )?;
+        // Partitions carry no evaluation instant: a partition kept from an
+        // earlier run must be byte for byte what a full run writes.
+        let plain = std::sync::Arc::new(arrow::datatypes::Schema::new(
+            batch.schema().fields().clone(),
+        ));
+        let taken = arrow::compute::take_record_batch(batch, &idx)?;
+        let part = RecordBatch::try_new(plain.clone(), taken.columns().to_vec())?;
+        let bytes = encode(std::slice::from_ref(&part), &plain, OutputFormat::Parquet)?;
         let file = rel.join("part-0.parquet");
         write_atomic(&stage.join(&file), &bytes)?;
         staged.push((stage.join(&file), dir.join(&file)));

@@ -19,6 +19,7 @@ mod options;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -121,8 +122,54 @@ impl Analysis {
 
     /// Run on a dataset with an options object (parameters included);
     /// absent options take their defaults, unknown ones are an error.
+    ///
+    /// The result's schema carries the evaluation instant it was computed
+    /// for, as the metadata [`AS_OF_KEY`] (local RFC 3339): the `as_of` or
+    /// `to` option given, else the end of the data
+    /// ([`data_end`](crate::session::window::data_end)); Parquet outputs
+    /// keep it.
     pub async fn run(&self, ds: &Dataset, options: Map<String, Value>) -> Result<Output> {
-        (self.run)(ds, options).await
+        let given = ["as_of", "to"].iter().find_map(|k| {
+            options
+                .get(*k)
+                .and_then(Value::as_str)
+                .map(|v| (*k, v.to_string()))
+        });
+        let out = (self.run)(ds, options).await?;
+        let instant = match given {
+            Some((k, v)) => Some(crate::session::window::parse_local(ds, k, &v)?),
+            None => crate::session::window::data_end(ds, "as_of").await.ok(),
+        };
+        let tz = crate::model::time::parse_tz(ds.timezone())?;
+        let local = instant
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.with_timezone(&tz).to_rfc3339());
+        match local {
+            Some(t) => out.with_metadata(AS_OF_KEY, &t),
+            None => Ok(out),
+        }
+    }
+}
+
+/// The schema metadata key of a result's evaluation instant.
+pub const AS_OF_KEY: &str = "safetyscope.as_of";
+
+impl Output {
+    /// The result with `key = value` in its schema's metadata.
+    fn with_metadata(self, key: &str, value: &str) -> Result<Output> {
+        let mut meta = self.schema.metadata().clone();
+        meta.insert(key.to_string(), value.to_string());
+        let schema = Arc::new(self.schema.as_ref().clone().with_metadata(meta));
+        let batches = self
+            .batches
+            .into_iter()
+            .map(|b| b.with_schema(schema.clone()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Output {
+            schema,
+            batches,
+            chart: self.chart,
+        })
     }
 }
 

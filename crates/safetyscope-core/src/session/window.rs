@@ -2,8 +2,6 @@
 //! timezone, table rows filtered to a window and site, and the default
 //! window ending after the latest event.
 
-use arrow::array::Array;
-use arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::*;
 use datafusion::scalar::ScalarValue;
@@ -11,7 +9,6 @@ use datafusion::scalar::ScalarValue;
 use crate::model::schema::TableKind;
 use crate::model::time::{default_formats, parse_timestamp, parse_tz};
 use crate::session::dataset::Dataset;
-use crate::util::columns::i64s;
 use crate::util::error::{Error, Result};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -62,59 +59,48 @@ pub(crate) async fn filtered(
     Ok(df)
 }
 
-/// A window `[from, to)` in µs: `to` defaults to the local midnight after the
-/// latest incident, hazard or violation, `from` to `default_days` before `to`.
+/// The evaluation instant every analysis defaults "now" to: the local
+/// midnight after the latest dated row of the incidents, hazards,
+/// violations, readings and positions. A dataset with no dated row has none:
+/// an error naming `option` (`as_of` or `to`), never the epoch.
+pub async fn data_end(ds: &Dataset, option: &str) -> Result<i64> {
+    let tz = parse_tz(ds.timezone())?;
+    let mut latest = i64::MIN;
+    for (kind, c) in [
+        (TableKind::Incidents, "occurred_at"),
+        (TableKind::Hazards, "reported_at"),
+        (TableKind::Violations, "detected_at"),
+        (TableKind::Readings, "ts"),
+        (TableKind::Positions, "ts"),
+    ] {
+        if let Some((_, m)) = ds.time_span(kind, c).await? {
+            latest = latest.max(m);
+        }
+    }
+    if latest == i64::MIN {
+        return Err(Error::data(
+            "dataset",
+            format!("no dated rows to take \"now\" from; give `{option}`"),
+        ));
+    }
+    let local = crate::model::time::micros_to_local(&tz, latest)
+        .ok_or_else(|| Error::data("dataset", "timestamp out of range"))?;
+    let next = (local.date() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
+    Ok(crate::model::time::local_to_micros(&tz, next).unwrap_or(latest + DAY_US))
+}
+
+/// A window `[from, to)` in µs: `to` defaults to [`data_end`], `from` to
+/// `default_days` before `to`.
 pub(crate) async fn resolve_window(
     ds: &Dataset,
     from: Option<&str>,
     to: Option<&str>,
     default_days: i64,
 ) -> Result<(i64, i64)> {
-    let tz = parse_tz(ds.timezone())?;
     let parse = |opt: &str, v: &str| crate::session::window::parse_local(ds, opt, v);
     let to = match to {
         Some(v) => parse("to", v)?,
-        None => {
-            let mut latest = i64::MIN;
-            for (kind, c) in [
-                (TableKind::Incidents, "occurred_at"),
-                (TableKind::Hazards, "reported_at"),
-                (TableKind::Violations, "detected_at"),
-            ] {
-                let b = ds
-                    .table(kind)
-                    .await?
-                    .aggregate(
-                        vec![],
-                        vec![
-                            datafusion::functions_aggregate::expr_fn::max(cast(
-                                col(c),
-                                DataType::Int64,
-                            ))
-                            .alias("m"),
-                        ],
-                    )?
-                    .collect()
-                    .await?;
-                if let Some(b) = b.first() {
-                    let m = i64s(b, "m")?;
-                    if b.num_rows() > 0 && !m.is_null(0) {
-                        latest = latest.max(m.value(0));
-                    }
-                }
-            }
-            if latest == i64::MIN {
-                return Err(Error::data(
-                    "incidents",
-                    "no events to place a default window; give `to`",
-                ));
-            }
-            // The local midnight after the latest event.
-            let local = crate::model::time::micros_to_local(&tz, latest)
-                .ok_or_else(|| Error::data("incidents", "timestamp out of range"))?;
-            let next = (local.date() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
-            crate::model::time::local_to_micros(&tz, next).unwrap_or(latest + DAY_US)
-        }
+        None => data_end(ds, "to").await?,
     };
     let from = match from {
         Some(v) => parse("from", v)?,

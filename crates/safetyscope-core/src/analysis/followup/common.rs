@@ -12,7 +12,6 @@ use datafusion::logical_expr::{Expr, cast, col, lit};
 
 use crate::analysis::followup::options::AlertOptions;
 use crate::model::schema::TableKind;
-use crate::model::time::{micros_to_local, parse_tz};
 use crate::session::dataset::Dataset;
 use crate::util::error::{Error, Result};
 
@@ -83,31 +82,9 @@ pub(crate) async fn table_stream_where(
 
 /// The as-of instant and the history start.
 pub(crate) async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)> {
-    let tz = parse_tz(ds.timezone())?;
     let as_of = match &o.as_of {
         Some(v) => crate::session::window::parse_local(ds, "as_of", v)?,
-        None => {
-            let mut last = i64::MIN;
-            for (kind, c) in [
-                (TableKind::Incidents, "occurred_at"),
-                (TableKind::Hazards, "reported_at"),
-                (TableKind::Violations, "detected_at"),
-                (TableKind::Readings, "ts"),
-                (TableKind::Positions, "ts"),
-            ] {
-                if let Some((_, m)) = ds.time_span(kind, c).await? {
-                    last = last.max(m);
-                }
-            }
-            if last == i64::MIN {
-                0
-            } else {
-                let d = micros_to_local(&tz, last)
-                    .map(|t| t.date())
-                    .unwrap_or_default();
-                crate::model::time::local_day_start(&tz, d.succ_opt().unwrap_or(d))
-            }
-        }
+        None => crate::session::window::data_end(ds, "as_of").await?,
     };
     let from = match &o.from {
         Some(v) => crate::session::window::parse_local(ds, "from", v)?,

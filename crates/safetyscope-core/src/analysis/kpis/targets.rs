@@ -15,7 +15,7 @@ use crate::analysis::kpis::measure::{Facts, Window};
 use crate::analysis::kpis::scope::{Period, Scope};
 use crate::model::schema::TableKind;
 use crate::model::time::local_day_start;
-use crate::model::time::{micros_to_local, parse_tz};
+use crate::model::time::parse_tz;
 use crate::session::dataset::Dataset;
 use crate::util::columns::col_as as typed;
 use crate::util::columns::str_col as strs;
@@ -307,13 +307,7 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
     let f = Facts::of_dataset(ds).await?;
     let as_of = match parse_as_of(ds, o.as_of.as_deref())? {
         Some(a) => a,
-        None => {
-            let last = f.outline.span.map_or(0, |s| s.1);
-            let d = micros_to_local(&tz, last)
-                .map(|t| t.date())
-                .unwrap_or_default();
-            local_day_start(&tz, d.succ_opt().unwrap_or(d))
-        }
+        None => crate::session::window::data_end(ds, "as_of").await?,
     };
     let mut c: Vec<Vec<Option<String>>> = vec![vec![]; 6];
     let mut n: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
