@@ -78,3 +78,14 @@ def test_positions_and_errors(sample):
         ds.density(weight="nope")
     with pytest.raises(safetyscope.OptionError, match="resolution"):
         ds.density(resolution=0.0)
+
+
+def test_a_density_too_large_to_sum_exactly_is_refused(sample):
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    # 1,440,000 raster cells × 4,032 position fixes: past the documented
+    # bound of 2 × 10⁹ kernel evaluations.
+    with pytest.raises(safetyscope.OptionError, match="kernel evaluations.*coarser resolution"):
+        ds.density(source="positions", site="U01", resolution=0.05, bandwidth=5.0)
+    kd = ds.density(source="positions", site="U01", resolution=2.0, bandwidth=5.0)
+    assert kd.num_rows == 900

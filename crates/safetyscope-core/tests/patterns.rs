@@ -261,3 +261,48 @@ fn shifts_trends_and_pyramid_add_up() {
     let pe = f64s(&p, "events");
     assert_eq!(pe.iter().flatten().sum::<f64>(), n);
 }
+
+#[test]
+fn an_event_known_only_within_years_is_time_unknown_not_spread() {
+    // Three events: one at a known hour, one known within 4 hours, one
+    // known only within 17 months (which would be 50,000 quarter-hours).
+    let csv = "id,occurred_at,occurred_until,site,category,severity\n\
+               a,2025-03-03 10:20,,S1,fall,minor\n\
+               b,2025-03-04 08:00,2025-03-04 12:00,S1,fall,minor\n\
+               c,2025-01-01 00:00,2026-06-01 00:00,S1,fall,minor\n";
+    let files = vec![(
+        safetyscope_core::TableKind::Incidents,
+        "incidents.csv".to_string(),
+        bytes::Bytes::from(csv),
+    )];
+    let ds = Dataset::from_bytes(Some("Asia/Shanghai"), files, None).unwrap();
+    let o = PatternOptions {
+        time: TimeBasis::Aoristic,
+        ..Default::default()
+    };
+    let p = block_on(time_profile(&ds, &o)).unwrap();
+    let (hr, ev) = (i32s(&p, "hour"), f64s(&p, "events"));
+    let mut known = 0.0;
+    let mut unknown = 0.0;
+    for i in 0..p.num_rows() {
+        if hr.is_null(i) {
+            unknown += ev.value(i);
+        } else {
+            known += ev.value(i);
+        }
+    }
+    assert!((known - 2.0).abs() < 1e-12, "{known}");
+    assert!((unknown - 1.0).abs() < 1e-12, "{unknown}");
+    // The bound is an option with a clear error past a year.
+    let e = block_on(time_profile(
+        &ds,
+        &PatternOptions {
+            time: TimeBasis::Aoristic,
+            max_aoristic_hours: 1e9,
+            ..Default::default()
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("max_aoristic_hours"), "{e}");
+}

@@ -545,6 +545,7 @@ class Dataset:
         from_: Optional[str] = None,
         grid: Optional[str] = None,
         kinds: Optional[Union[str, Sequence[str]]] = None,
+        max_aoristic_hours: Optional[float] = None,
         severities: Optional[Union[str, Sequence[str]]] = None,
         shifts: Optional[Sequence[Any]] = None,
         site: Optional[str] = None,
@@ -584,6 +585,10 @@ class Dataset:
           Peak tests: the grid.
         - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
           default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``max_aoristic_hours`` (number, default ``72.0``): Aoristic weighting: an
+          event known only within a longer span than this (hours) says nothing about
+          its time of day; it is counted as time-unknown instead of being spread
+          over the span.
         - ``severities`` (list of text, default ``[]``): Only these severities
           (incidents) or levels (hazards).
         - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
@@ -605,7 +610,7 @@ class Dataset:
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
         """
-        return self.run("patterns", view=view, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("patterns", view=view, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
 
     def peaks(
         self,
@@ -621,6 +626,7 @@ class Dataset:
         from_: Optional[str] = None,
         grid: Optional[str] = None,
         kinds: Optional[Union[str, Sequence[str]]] = None,
+        max_aoristic_hours: Optional[float] = None,
         severities: Optional[Union[str, Sequence[str]]] = None,
         shifts: Optional[Sequence[Any]] = None,
         site: Optional[str] = None,
@@ -661,6 +667,10 @@ class Dataset:
           Peak tests: the grid.
         - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
           default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``max_aoristic_hours`` (number, default ``72.0``): Aoristic weighting: an
+          event known only within a longer span than this (hours) says nothing about
+          its time of day; it is counted as time-unknown instead of being spread
+          over the span.
         - ``severities`` (list of text, default ``[]``): Only these severities
           (incidents) or levels (hazards).
         - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
@@ -682,7 +692,7 @@ class Dataset:
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
         """
-        return self.run("peaks", cells=cells, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("peaks", cells=cells, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
 
     def trends(
         self,
@@ -697,6 +707,7 @@ class Dataset:
         from_: Optional[str] = None,
         grid: Optional[str] = None,
         kinds: Optional[Union[str, Sequence[str]]] = None,
+        max_aoristic_hours: Optional[float] = None,
         severities: Optional[Union[str, Sequence[str]]] = None,
         shifts: Optional[Sequence[Any]] = None,
         site: Optional[str] = None,
@@ -734,6 +745,10 @@ class Dataset:
           Peak tests: the grid.
         - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
           default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``max_aoristic_hours`` (number, default ``72.0``): Aoristic weighting: an
+          event known only within a longer span than this (hours) says nothing about
+          its time of day; it is counted as time-unknown instead of being spread
+          over the span.
         - ``severities`` (list of text, default ``[]``): Only these severities
           (incidents) or levels (hazards).
         - ``shifts`` (list of structure, default ``[]``): Shift roster (exposure
@@ -755,7 +770,7 @@ class Dataset:
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
         """
-        return self.run("trends", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("trends", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
 
     def knox(
         self,
@@ -772,6 +787,7 @@ class Dataset:
         from_: Optional[str] = None,
         grid: Optional[str] = None,
         kinds: Optional[Union[str, Sequence[str]]] = None,
+        max_aoristic_hours: Optional[float] = None,
         permutations: Optional[int] = None,
         seed: Optional[int] = None,
         severities: Optional[Union[str, Sequence[str]]] = None,
@@ -816,6 +832,10 @@ class Dataset:
           Peak tests: the grid.
         - ``kinds`` (list of ``"incidents"`` | ``"hazards"`` | ``"violations"``,
           default ``["incidents"]``): Event tables counted (default: incidents).
+        - ``max_aoristic_hours`` (number, default ``72.0``): Aoristic weighting: an
+          event known only within a longer span than this (hours) says nothing about
+          its time of day; it is counted as time-unknown instead of being spread
+          over the span.
         - ``permutations`` (integer, default ``199``): Permutations of the times
           over the places (0 = none).
         - ``seed`` (integer, default ``1``): Seed of the permutations.
@@ -840,7 +860,7 @@ class Dataset:
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
         """
-        return self.run("knox", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, days=days, dim=dim, distance=distance, exposure=exposure, from_=from_, grid=grid, kinds=kinds, permutations=permutations, seed=seed, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("knox", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, days=days, dim=dim, distance=distance, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, permutations=permutations, seed=seed, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
 
     def kpis(
         self,

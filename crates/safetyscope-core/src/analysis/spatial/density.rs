@@ -185,6 +185,9 @@ pub fn density_schema() -> SchemaRef {
     ]))
 }
 
+/// The most kernel evaluations (raster cells × points) one density may take.
+pub const MAX_KERNEL_EVALUATIONS: u128 = 2_000_000_000;
+
 /// A kernel density raster of one site.
 ///
 /// One row per raster cell (`ix` from west, `iy` from the top of the plan,
@@ -308,6 +311,19 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
         ));
     }
     let n = (nx * ny) as usize;
+    // The density is summed exactly over every point at every raster cell:
+    // past this many kernel evaluations (tens of seconds on one core) the
+    // request is refused rather than left running.
+    let work = (n as u128) * (points.len() as u128);
+    if work > MAX_KERNEL_EVALUATIONS {
+        return Err(Error::option(
+            "resolution",
+            format!(
+                "{n} raster cells × {} points = {work} kernel evaluations, more than {MAX_KERNEL_EVALUATIONS}; use a coarser resolution, a smaller bbox or a shorter window (from/to)",
+                points.len()
+            ),
+        ));
+    }
     let (mut ix, mut iy, mut xs, mut ys, mut dens) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),

@@ -119,11 +119,23 @@ pub(crate) async fn evidence(
         move |b, keys, tally| {
             const T: &str = "incidents";
             let mut sev = Vec::new();
+            // Validation admits only the canonical severities; anything
+            // else here is an error, never counted as some severity.
+            const UNKNOWN: u64 = u64::MAX;
             let severity = |v: Option<&str>| {
                 v.and_then(|v| SEVERITIES.iter().position(|s| *s == v))
-                    .unwrap_or(0) as u64
+                    .map_or(UNKNOWN, |p| p as u64)
             };
-            codes(column(b, T, "severity")?, T, "severity", severity, &mut sev)?;
+            let sevs = column(b, T, "severity")?;
+            codes(sevs, T, "severity", severity, &mut sev)?;
+            if let Some(i) = sev.iter().position(|&c| c == UNKNOWN) {
+                let shown = arrow::util::display::array_value_to_string(sevs, i)
+                    .unwrap_or_else(|_| "?".into());
+                return Err(Error::data(
+                    T,
+                    format!("severity `{shown}` is not one of {}", SEVERITIES.join(", ")),
+                ));
+            }
             let (t, nulls) = times(b, T, "occurred_at")?;
             for (i, k, win, age) in windows.rows(keys, t, nulls) {
                 let sub = (win * SEVERITIES.len() as u64 + sev[i]) * ages + age;

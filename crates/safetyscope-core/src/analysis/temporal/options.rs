@@ -138,6 +138,10 @@ pub struct PatternOptions {
     pub by: Vec<Dim>,
     /// Start time or aoristic weighting.
     pub time: TimeBasis,
+    /// Aoristic weighting: an event known only within a longer span than
+    /// this (hours) says nothing about its time of day; it is counted as
+    /// time-unknown instead of being spread over the span.
+    pub max_aoristic_hours: f64,
     /// Exposure by hour of the week.
     pub exposure: ExposureSource,
     /// Shift roster (exposure `shifts` and the shift analyses); empty =
@@ -172,6 +176,7 @@ impl Default for PatternOptions {
             severities: vec![],
             by: vec![],
             time: TimeBasis::Start,
+            max_aoristic_hours: 72.0,
             exposure: ExposureSource::Auto,
             shifts: vec![],
             weekday_factors: None,
@@ -188,6 +193,15 @@ impl PatternOptions {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.kinds.is_empty() {
             return Err(Error::option("kinds", "select at least one event kind"));
+        }
+        if !(self.max_aoristic_hours > 0.0 && self.max_aoristic_hours <= 24.0 * 366.0) {
+            return Err(Error::option(
+                "max_aoristic_hours",
+                format!(
+                    "must be more than 0 and at most a year (8784), got {}",
+                    self.max_aoristic_hours
+                ),
+            ));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(Error::option(

@@ -336,9 +336,16 @@ pub(crate) async fn binned_as(
             let u = col_as::<Int64Array>(b, "until")?;
             let known = col_as::<BooleanArray>(b, "known")?;
             let w = col_as::<Float64Array>(b, "weight")?;
+            let longest = (o.max_aoristic_hours * 3_600_000_000.0) as i64;
             for i in 0..b.num_rows() {
                 let g = group_of(b, i, &mut out)?;
                 let (s, e) = (t.value(i), u.value(i));
+                if e - s > longest {
+                    // Too vague to spread: one event of unknown time of day.
+                    out.rows
+                        .push((g, s.div_euclid(QUARTER), false, 1.0, w.value(i)));
+                    continue;
+                }
                 let len = (e - s) as f64;
                 let mut a = s;
                 while a < e {
