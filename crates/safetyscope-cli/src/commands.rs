@@ -213,6 +213,9 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             if !period.is_empty() {
                 cmd.arg("--period").arg(period.join(","));
             }
+            if safetyscope_core::confine::allow_outside() {
+                cmd.arg("--allow-outside");
+            }
             cmd.arg("--log-format").arg(match log_format {
                 LogFormat::Plain => "plain",
                 LogFormat::Json => "json",

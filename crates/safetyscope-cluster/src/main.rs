@@ -66,6 +66,10 @@ enum Command {
         /// holding the nightly schedule.
         #[arg(long, default_value_t = 3600)]
         timeout_seconds: u64,
+        /// Let the job's paths lead outside its directory (as for
+        /// `safetyscope --allow-outside run`; docs/security.md).
+        #[arg(long)]
+        allow_outside: bool,
     },
 }
 
@@ -98,7 +102,9 @@ fn main() -> ExitCode {
             period,
             log_format,
             timeout_seconds,
+            allow_outside,
         } => match rt.block_on(async {
+            safetyscope_core::confine::set_allow_outside(allow_outside);
             let limit = std::time::Duration::from_secs(timeout_seconds);
             tokio::time::timeout(limit, run(&job, &cluster, &period, log_format))
                 .await

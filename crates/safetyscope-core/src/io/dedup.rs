@@ -1,6 +1,7 @@
 //! Duplicate ids of a table found after its load: fingerprints of the
-//! accepted ids spilled to disk and sorted one file at a time, confirmed on
-//! the ids themselves.
+//! accepted ids spilled to disk and sorted one file at a time; rows whose
+//! fingerprints are equal are then confirmed on the ids themselves, so a
+//! fingerprint collision never rejects a good row.
 
 use arrow::array::RecordBatch;
 
@@ -74,7 +75,10 @@ impl IdSpill {
 
     /// Every accepted row whose id an earlier accepted row already had,
     /// by ordinal; the spill files are removed.
-    pub fn duplicates(self) -> Result<Vec<Duplicate>> {
+    /// Rows whose id fingerprint equals another's: each group of equal
+    /// fingerprints (two or more rows, by ordinal). The ids themselves
+    /// decide which are duplicates ([`confirm`]).
+    pub fn candidates(self) -> Result<Vec<Vec<Duplicate>>> {
         let IdSpill {
             dir,
             parts,
@@ -103,21 +107,47 @@ impl IdSpill {
                 .collect();
             drop(bytes);
             recs.sort_unstable();
-            for w in recs.windows(2) {
-                if w[0].0 == w[1].0 {
-                    out.push(Duplicate {
-                        ordinal: w[1].1,
-                        source: sources[w[1].2 as usize].clone(),
-                        row: w[1].3,
-                    });
-                }
+            for run in recs.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+                out.push(
+                    run.iter()
+                        .map(|r| Duplicate {
+                            ordinal: r.1,
+                            source: sources[r.2 as usize].clone(),
+                            row: r.3,
+                        })
+                        .collect::<Vec<_>>(),
+                );
             }
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
         let _ = std::fs::remove_dir(&dir);
-        out.sort_by_key(|d| d.ordinal);
         Ok(out)
     }
+}
+
+/// The duplicates among groups of rows with equal id fingerprints, decided
+/// on the ids themselves (`id_of` an ordinal): in each group, every row
+/// whose id an earlier row of the group has. Rows whose fingerprints merely
+/// collide stay. Ordered by ordinal.
+pub fn confirm(
+    groups: Vec<Vec<Duplicate>>,
+    id_of: &dyn Fn(u64) -> Option<String>,
+) -> Vec<Duplicate> {
+    let mut out = vec![];
+    for mut g in groups {
+        g.sort_by_key(|d| d.ordinal);
+        let mut seen = std::collections::HashSet::new();
+        for d in g {
+            // An id that cannot be read back is never treated as a duplicate.
+            if let Some(id) = id_of(d.ordinal)
+                && !seen.insert(id)
+            {
+                out.push(d);
+            }
+        }
+    }
+    out.sort_by_key(|d| d.ordinal);
+    out
 }
 
 /// The column names of a batch, for messages: `a, b, c`.
@@ -169,5 +199,55 @@ impl std::hash::Hasher for PreHashed {
     }
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(ordinal: u64) -> Duplicate {
+        Duplicate {
+            ordinal,
+            source: "s".into(),
+            row: ordinal + 2,
+        }
+    }
+
+    #[test]
+    fn colliding_fingerprints_are_confirmed_on_the_ids() {
+        // Two groups of equal fingerprints: in the first, rows 3 and 9 carry
+        // the same id as row 1 and row 5 another id that merely collides;
+        // in the second, the ids all differ.
+        let ids = |o: u64| {
+            Some(match o {
+                1 | 3 | 9 => "A-1".to_string(),
+                5 => "Z-7".to_string(),
+                other => format!("id-{other}"),
+            })
+        };
+        let got = confirm(vec![vec![d(9), d(1), d(5), d(3)], vec![d(20), d(21)]], &ids);
+        assert_eq!(
+            got.iter().map(|d| d.ordinal).collect::<Vec<_>>(),
+            vec![3, 9]
+        );
+        // An id that cannot be read back rejects nothing.
+        assert!(confirm(vec![vec![d(1), d(2)]], &|_| None).is_empty());
+    }
+
+    #[test]
+    fn a_spill_groups_equal_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = IdSpill::new(&dir.path().join("spill")).unwrap();
+        for (fp, row) in [(7u128, 2u64), (8, 3), (7, 4), (u128::MAX, 5), (7, 6)] {
+            s.record(fp, "a.csv", row).unwrap();
+        }
+        let groups = s.candidates().unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            groups[0].iter().map(|d| d.ordinal).collect::<Vec<_>>(),
+            vec![0, 2, 4]
+        );
+        assert!(!dir.path().join("spill").exists());
     }
 }

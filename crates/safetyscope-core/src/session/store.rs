@@ -260,6 +260,57 @@ fn writer_properties(
 /// Take the rows of `dups` (ordinals among the table's rows, in file
 /// order) out of the table's files and count them in the report as
 /// duplicate ids, with the examples an in-memory load gives.
+/// The id values of the rows at `ordinals` (positions among the table's
+/// stored rows), read from the files that hold them.
+fn ids_at(
+    root: &Path,
+    kind: TableKind,
+    files: &[StoredFile],
+    ordinals: &std::collections::BTreeSet<u64>,
+) -> Result<std::collections::HashMap<u64, String>> {
+    use arrow::array::{Array, StringArray};
+    let mut out = std::collections::HashMap::new();
+    if ordinals.is_empty() {
+        return Ok(out);
+    }
+    let id_column = kind.def().id_column.unwrap_or("id");
+    let mut start = 0u64;
+    for f in files {
+        let end = start + f.rows;
+        if ordinals.range(start..end).next().is_none() {
+            start = end;
+            continue;
+        }
+        let path = root.join(&f.path);
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?,
+        )?;
+        let at = builder
+            .schema()
+            .index_of(id_column)
+            .map_err(|e| Error::data(kind.name(), e.to_string()))?;
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [at]);
+        let mut row = start;
+        for b in builder.with_projection(mask).build()? {
+            let b = b?;
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::data(kind.name(), format!("`{id_column}` is not text")))?;
+            for o in ordinals.range(row..row + b.num_rows() as u64) {
+                let i = (o - row) as usize;
+                if ids.is_valid(i) {
+                    out.insert(*o, ids.value(i).to_string());
+                }
+            }
+            row += b.num_rows() as u64;
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
 fn remove_duplicates(
     root: &Path,
     kind: TableKind,
@@ -584,7 +635,11 @@ fn write_tables(
         let schema = w.schema.clone();
         let mut files = w.finish()?;
         if let Some(spill) = spill {
-            let dups = spill.duplicates()?;
+            let groups = spill.candidates()?;
+            let wanted: std::collections::BTreeSet<u64> =
+                groups.iter().flatten().map(|d| d.ordinal).collect();
+            let ids = ids_at(root, kind, &files, &wanted)?;
+            let dups = crate::io::dedup::confirm(groups, &|o| ids.get(&o).cloned());
             if !dups.is_empty() {
                 remove_duplicates(root, kind, &schema, options, &mut rep, &mut files, &dups)?;
             }
