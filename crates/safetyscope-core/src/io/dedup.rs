@@ -36,7 +36,7 @@ pub struct Duplicate {
 }
 
 impl IdSpill {
-    /// Spill files in `dir` (created; removed by [`IdSpill::duplicates`]).
+    /// Spill files in `dir` (created; removed by [`IdSpill::candidates`]).
     pub fn new(dir: &std::path::Path) -> Result<IdSpill> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let parts = (0..SPILL_PARTS)

@@ -528,7 +528,8 @@ pub struct TableStream<'a> {
 /// Memory holds one batch, plus the fingerprints of the ids — unless `spill`
 /// is given: then the fingerprints go to disk, rows with an id seen before
 /// reach `sink` too, and the report counts them as accepted; they come back
-/// from [`IdSpill::duplicates`] for the caller to remove and report.
+/// from [`IdSpill::candidates`], confirmed on the ids by
+/// [`crate::io::dedup::confirm`], for the caller to remove and report.
 pub fn stream_table(
     table: TableStream<'_>,
     sink: &mut dyn FnMut(RecordBatch) -> Result<()>,

@@ -63,7 +63,8 @@ pub struct TableLoader {
     /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
     pub(crate) seen_ids: HashSet<u128, std::hash::BuildHasherDefault<PreHashed>>,
     /// When set, the fingerprints go to disk instead and duplicates are
-    /// found after the load ([`IdSpill::duplicates`]).
+    /// found after the load ([`IdSpill::candidates`]) and confirmed on the
+    /// ids themselves.
     pub(crate) spill: Option<IdSpill>,
     /// The report so far.
     pub report: TableReport,

@@ -101,15 +101,12 @@ pub async fn knox(ds: &Dataset, o: &KnoxOptions) -> Result<KnoxResult> {
             .then(a.0.total_cmp(&b.0))
             .then(a.1.total_cmp(&b.1))
     });
-    Ok(knox_points(
-        &pts,
-        o.distance,
-        o.days,
-        o.permutations,
-        o.seed,
-        without,
-    ))
+    knox_points(&pts, o.distance, o.days, o.permutations, o.seed, without)
 }
+
+/// The most pairs of points within `distance` one Knox test may hold
+/// (8 bytes each: 1.6 GB).
+pub const MAX_CLOSE_PAIRS: usize = 200_000_000;
 
 /// The Knox statistic and its inference on `(x, y, t)` points.
 pub fn knox_points(
@@ -119,7 +116,28 @@ pub fn knox_points(
     permutations: u32,
     seed: u64,
     without_xy: u64,
-) -> KnoxResult {
+) -> Result<KnoxResult> {
+    knox_capped(
+        pts,
+        distance,
+        days,
+        permutations,
+        seed,
+        without_xy,
+        MAX_CLOSE_PAIRS,
+    )
+}
+
+/// [`knox_points`] holding at most `max_pairs` close pairs.
+fn knox_capped(
+    pts: &[(f64, f64, f64)],
+    distance: f64,
+    days: f64,
+    permutations: u32,
+    seed: u64,
+    without_xy: u64,
+    max_pairs: usize,
+) -> Result<KnoxResult> {
     let n = pts.len();
     let d2 = distance * distance;
     // Spatial pairs through a grid of buckets `distance` wide.
@@ -138,6 +156,14 @@ pub fn knox_points(
                         if j > i {
                             let (ex, ey) = (p.0 - pts[j].0, p.1 - pts[j].1);
                             if ex * ex + ey * ey <= d2 {
+                                if space_pairs.len() == max_pairs {
+                                    return Err(Error::option(
+                                        "distance",
+                                        format!(
+                                            "more than {max_pairs} pairs of the {n} points lie within {distance} m; use a smaller distance or fewer events (from/to, site, kinds)"
+                                        ),
+                                    ));
+                                }
                                 space_pairs.push((i as u32, j as u32));
                             }
                         }
@@ -185,7 +211,7 @@ pub fn knox_points(
         }
         f64::from(exceed + 1) / f64::from(permutations + 1)
     });
-    KnoxResult {
+    Ok(KnoxResult {
         n: n as u64,
         without_xy,
         close_space: space_pairs.len() as u64,
@@ -194,7 +220,7 @@ pub fn knox_points(
         expected,
         p_poisson: crate::util::stats::poisson_sf(statistic as f64, expected),
         p_permutation,
-    }
+    })
 }
 
 /// The Knox result as a one-row batch.
@@ -210,4 +236,49 @@ pub fn knox_batch(r: &KnoxResult) -> Result<RecordBatch> {
     c.float("p_poisson", vec![Some(r.p_poisson)]);
     c.float("p_permutation", vec![r.p_permutation]);
     c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(n: usize, side: f64, seed: u64) -> Vec<(f64, f64, f64)> {
+        let mut rng = crate::util::rng::Rng::new(seed, "knox-test");
+        (0..n)
+            .map(|_| (rng.f64() * side, rng.f64() * side, rng.f64() * 365.0))
+            .collect()
+    }
+
+    #[test]
+    fn the_grid_finds_every_close_pair_of_a_brute_force() {
+        let pts = points(20_000, 1_000.0, 3);
+        let (d, days) = (7.5, 3.0);
+        let r = knox_points(&pts, d, days, 0, 1, 0).unwrap();
+        let (mut space, mut both) = (0u64, 0u64);
+        for i in 0..pts.len() {
+            for j in i + 1..pts.len() {
+                let (ex, ey) = (pts[i].0 - pts[j].0, pts[i].1 - pts[j].1);
+                if ex * ex + ey * ey <= d * d {
+                    space += 1;
+                    both += u64::from((pts[i].2 - pts[j].2).abs() <= days);
+                }
+            }
+        }
+        assert!(space > 1_000);
+        assert_eq!((r.close_space, r.statistic), (space, both));
+        // 10⁵ points: the cost follows the close pairs (about 860,000 here),
+        // not the 5 × 10⁹ pairs of points.
+        let big = knox_points(&points(100_000, 1_000.0, 4), d, days, 0, 1, 0).unwrap();
+        assert!(big.close_space > 700_000 && big.close_space < 1_000_000);
+    }
+
+    #[test]
+    fn too_many_close_pairs_are_refused_naming_the_distance() {
+        // Every point on one spot: n(n−1)/2 close pairs.
+        let pts = vec![(1.0, 1.0, 0.0); 1_000];
+        let e = knox_capped(&pts, 5.0, 1.0, 0, 1, 0, 10_000).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("smaller distance"), "{e}");
+        assert!(knox_capped(&pts, 5.0, 1.0, 0, 1, 0, 1_000_000).is_ok());
+    }
 }

@@ -327,7 +327,7 @@ mod tests {
         // Three points: (0,0,t0), (3,4,t2), (100,0,t1): one space pair at
         // exactly 5 m, 2 days apart.
         let pts = [(0.0, 0.0, 0.0), (3.0, 4.0, 2.0), (100.0, 0.0, 1.0)];
-        let r = knox_points(&pts, 5.0, 2.0, 0, 1, 0);
+        let r = knox_points(&pts, 5.0, 2.0, 0, 1, 0).unwrap();
         assert_eq!((r.close_space, r.close_time, r.statistic), (1, 3, 1));
         assert!((r.expected - 1.0).abs() < 1e-12);
     }
