@@ -45,6 +45,7 @@ pub struct Dataset {
     facts: Option<Arc<std::sync::OnceLock<FactsCache>>>,
     /// A shared lock on the store the dataset reads (held while it lives;
     /// a writer of the store waits for it).
+    #[cfg_attr(not(feature = "native"), allow(dead_code))]
     lock: Option<Arc<std::fs::File>>,
 }
 
@@ -248,6 +249,7 @@ impl Dataset {
 
     /// Declare the sites' shift roster (from the mapping's `[roster]`).
     /// The dataset holding `lock` while it lives.
+    #[cfg(feature = "native")]
     pub(crate) fn with_lock(mut self, lock: Option<std::fs::File>) -> Dataset {
         self.lock = lock.map(Arc::new);
         self
