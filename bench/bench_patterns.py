@@ -104,14 +104,15 @@ def main() -> None:
     if not (d / "incidents.parquet").exists():
         subprocess.run([a.bin, "generate", "--out", str(d), "--scale", str(a.scale), "--only", "incidents,hazards,violations"], check=True)
     rows = pq.ParquetFile(d / "incidents.parquet").metadata.num_rows
-    store = d / "store"
+    # Beside the data, never inside it (an output may not join its input).
+    store = d.parent / f"{d.name}-store"
     if not (store / "_safetyscope.json").exists():
         subprocess.run([a.bin, "ingest", str(d), "--out", str(store)], check=True, capture_output=True)
     report = {"incidents": rows}
     # End to end from the generated files (validated on every run), then on
     # the store written by `safetyscope ingest` (all engines read its files).
     for mode, src in (("raw", d), ("store", store)):
-        ours_t, ours = timed(lambda: run_safetyscope(a.bin, src, d / "profile.parquet"), a.repeat)
+        ours_t, ours = timed(lambda: run_safetyscope(a.bin, src, d.parent / f"{d.name}-profile.parquet"), a.repeat)
         duck_t, duck = timed(lambda: run_duckdb(src), a.repeat)
         pol_t, pol = timed(lambda: run_polars(src), a.repeat)
         for name, other in (("duckdb", duck), ("polars", pol)):

@@ -158,7 +158,8 @@ def main() -> None:
     if not (d / "incidents.parquet").exists():
         subprocess.run([a.bin, "generate", "--out", str(d), "--scale", str(a.scale), "--only", "incidents,hazards,violations"], check=True)
     rows = {t: pq.ParquetFile(d / f"{t}.parquet").metadata.num_rows for t in ("incidents", "hazards", "violations")}
-    store = d / "store"
+    # Beside the data, never inside it (an output may not join its input).
+    store = d.parent / f"{d.name}-store"
     t = time.perf_counter()
     subprocess.run([a.bin, "ingest", str(d), "--out", str(store)], check=True, capture_output=True)
     ingest_t = time.perf_counter() - t
@@ -166,7 +167,7 @@ def main() -> None:
     # End to end from the generated files (validated on every run), then on
     # the store (validated once by `ingest`; every engine reads its files).
     for mode, src in (("raw", d), ("store", store)):
-        ours_t, ours = timed(lambda: run_safetyscope(a.bin, src, d / "risk.parquet"), a.repeat)
+        ours_t, ours = timed(lambda: run_safetyscope(a.bin, src, d.parent / f"{d.name}-risk.parquet"), a.repeat)
         duck_t, duck = timed(lambda: run_duckdb(src), a.repeat)
         pol_t, pol = timed(lambda: run_polars(src), a.repeat)
         for name, other in (("duckdb", duck), ("polars", pol)):
