@@ -128,6 +128,16 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             for (t, e) in ds.unusable_tables() {
                 problems.push(format!("table `{t}` is unusable: {e}"));
             }
+            // By default, what the dataset declares: each of its tables.
+            let require = if require.is_empty() {
+                let declared: Vec<String> = ds.report().tables.keys().cloned().collect();
+                if declared.is_empty() {
+                    problems.push("the dataset declares no table".to_string());
+                }
+                declared
+            } else {
+                require
+            };
             for name in &require {
                 let kind = TableKind::from_name(name)
                     .ok_or_else(|| CliError::Usage(format!("--require: unknown table `{name}`")))?;

@@ -138,8 +138,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// Tables that must be usable (default: incidents).
-        #[arg(long, value_delimiter = ',', default_value = "incidents")]
+        /// Tables that must be present with accepted rows (default: every
+        /// table the dataset declares; a dataset declaring none fails).
+        #[arg(long, value_delimiter = ',')]
         require: Vec<String>,
     },
     /// Run SQL over the canonical tables.

@@ -757,3 +757,36 @@ fn job_output_names_cannot_collide() {
     );
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn validate_requires_what_the_dataset_declares() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Readings only, hazards only: each declared table loads, exit 0.
+    for m in ["air-quality-no2.toml", "nyc311-hazards.toml"] {
+        let m = repo.join("examples/real").join(m);
+        let o = run(&["validate", m.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        // Asked for a table it does not have: exit 1, named.
+        let o = run(&["validate", m.to_str().unwrap(), "--require", "incidents"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("required table `incidents`"),
+            "{}",
+            text(&o)
+        );
+    }
+    // A declared table without a single accepted row fails.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("incidents.csv"),
+        "id,occurred_at,site,category,severity\n1,not a date,S1,fall,minor\n",
+    )
+    .unwrap();
+    let o = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`incidents` has no accepted rows"),
+        "{}",
+        text(&o)
+    );
+}

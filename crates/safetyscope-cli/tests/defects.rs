@@ -13,6 +13,7 @@
 //! | E4 | an invalid date pattern rejected every row (exit 1) | exit 2 |
 //! | S1 | `sql` accepted `COPY … TO` | exit 2 unless `--allow-write` |
 //! | S3 | a mapping's path could be absolute, use `..` or a link out | exit 2 unless `--allow-outside` |
+//! | M7 | an unknown key in a column's options gave "untagged enum Either" | exit 2 naming the key and the allowed ones |
 //!
 //! The other ids are tested where their code lives:
 //! P1 `overlong_text_is_out_of_range`, P2 `absurd_grid_positions_are_out_of_range`,
@@ -394,4 +395,25 @@ fn r1_kpis_of_many_sites_and_years_stay_within_the_memory_limit() {
     let (c, t) = code(&["kpis", &m, "--memory-limit", "20M"]);
     assert_eq!(c, Some(2), "{t}");
     assert!(t.contains("`scopes`") && t.contains("periods"), "{t}");
+}
+
+#[test]
+fn an_unknown_column_option_is_named_with_the_allowed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.csv"), "id,t\n1,2025-01-01\n").unwrap();
+    let m = dir.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "[tables.incidents]\npath = \"x.csv\"\n[tables.incidents.columns]\n\
+         occurred_at = { column = \"t\", format = [\"%Y-%m-%d\"] }\n",
+    )
+    .unwrap();
+    let (c, t) = code(&["validate", m.to_str().unwrap()]);
+    assert_eq!(c, Some(2), "{t}");
+    assert!(
+        t.contains("occurred_at")
+            && t.contains("unknown field `format`")
+            && t.contains("`formats`"),
+        "{t}"
+    );
 }

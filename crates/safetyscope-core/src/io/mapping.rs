@@ -199,26 +199,16 @@ pub struct TableMapping {
 fn de_columns<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<String, ColumnSpec>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Rename(String),
-        Spec(Box<ColumnSpec>),
-    }
     let raw: BTreeMap<String, toml::Value> = BTreeMap::deserialize(d)?;
     let mut out = BTreeMap::new();
     for (k, v) in raw {
         let spec = match v {
             toml::Value::String(s) => ColumnSpec::rename(s),
-            other => {
-                let parsed: Either = other.try_into().map_err(|e: toml::de::Error| {
-                    serde::de::Error::custom(format!("column `{k}`: {}", e.message()))
-                })?;
-                match parsed {
-                    Either::Rename(s) => ColumnSpec::rename(s),
-                    Either::Spec(s) => *s,
-                }
-            }
+            // A table of options: an unknown key is named with the allowed
+            // ones (`unknown field `format`, expected one of …`).
+            other => other.try_into().map_err(|e: toml::de::Error| {
+                serde::de::Error::custom(format!("column `{k}`: {}", e.message()))
+            })?,
         };
         out.insert(k, spec);
     }
