@@ -128,10 +128,17 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             for (t, e) in ds.unusable_tables() {
                 problems.push(format!("table `{t}` is unusable: {e}"));
             }
-            // By default, what the dataset declares: each of its tables.
+            // By default, what the dataset declares: each of its tables that
+            // has rows must keep some (an empty source is an empty table).
             let require = if require.is_empty() {
-                let declared: Vec<String> = ds.report().tables.keys().cloned().collect();
-                if declared.is_empty() {
+                let declared: Vec<String> = ds
+                    .report()
+                    .tables
+                    .values()
+                    .filter(|t| t.rows_read > 0)
+                    .map(|t| t.table.clone())
+                    .collect();
+                if ds.report().tables.is_empty() {
                     problems.push("the dataset declares no table".to_string());
                 }
                 declared

@@ -139,7 +139,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Tables that must be present with accepted rows (default: every
-        /// table the dataset declares; a dataset declaring none fails).
+        /// table the dataset declares whose sources have rows; a dataset
+        /// declaring none fails).
         #[arg(long, value_delimiter = ',')]
         require: Vec<String>,
     },

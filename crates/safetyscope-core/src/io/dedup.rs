@@ -184,6 +184,49 @@ pub(crate) fn id_fingerprint(bytes: &[u8]) -> u128 {
     (u128::from(mix(a)) << 64) | u128::from(mix(b))
 }
 
+/// The ids accepted so far while a table loads in memory: a fingerprint
+/// per id pointing at the row that carries it, in the id arrays of the
+/// batches checked so far (shared with the batches, not copied). A
+/// repeated fingerprint is a duplicate only if the id text is equal; ids
+/// whose fingerprints merely collide are both accepted.
+#[derive(Default)]
+pub(crate) struct SeenIds {
+    first: std::collections::HashMap<u128, (u32, u32), std::hash::BuildHasherDefault<PreHashed>>,
+    /// Further distinct ids of a fingerprint that collided.
+    more: std::collections::HashMap<u128, Vec<(u32, u32)>>,
+    arrays: Vec<arrow::array::StringArray>,
+}
+
+impl SeenIds {
+    /// Start checking the ids of a batch; returns its index.
+    pub(crate) fn batch(&mut self, ids: &arrow::array::StringArray) -> u32 {
+        self.first.reserve(arrow::array::Array::len(ids));
+        self.arrays.push(ids.clone());
+        (self.arrays.len() - 1) as u32
+    }
+
+    /// Whether row `row` of batch `batch` repeats an id seen before (and
+    /// if not, remember it). `fp` is the id's fingerprint.
+    pub(crate) fn repeats(&mut self, fp: u128, batch: u32, row: u32) -> bool {
+        let text = |(b, r): (u32, u32)| self.arrays[b as usize].value(r as usize);
+        let value = text((batch, row));
+        let Some(&at) = self.first.get(&fp) else {
+            self.first.insert(fp, (batch, row));
+            return false;
+        };
+        if text(at) == value
+            || self
+                .more
+                .get(&fp)
+                .is_some_and(|m| m.iter().any(|&o| text(o) == value))
+        {
+            return true;
+        }
+        self.more.entry(fp).or_default().push((batch, row));
+        false
+    }
+}
+
 /// The hasher of already mixed fingerprints: their low 64 bits.
 #[derive(Default)]
 pub(crate) struct PreHashed(u64);
@@ -233,6 +276,22 @@ mod tests {
         );
         // An id that cannot be read back rejects nothing.
         assert!(confirm(vec![vec![d(1), d(2)]], &|_| None).is_empty());
+    }
+
+    #[test]
+    fn ids_seen_in_memory_are_confirmed_on_their_text() {
+        let mut seen = SeenIds::default();
+        let a = arrow::array::StringArray::from(vec!["A-1", "B-2", "A-1"]);
+        let b = seen.batch(&a);
+        // The same fingerprint for every id: only the equal text repeats.
+        assert!(!seen.repeats(7, b, 0));
+        assert!(!seen.repeats(7, b, 1));
+        assert!(seen.repeats(7, b, 2));
+        let c = arrow::array::StringArray::from(vec!["B-2", "C-3"]);
+        let b2 = seen.batch(&c);
+        assert!(seen.repeats(7, b2, 0));
+        assert!(!seen.repeats(7, b2, 1));
+        assert!(!seen.repeats(8, b2, 1));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! directories, Hive partitions, bytes, in-memory batches) and turning them
 //! into canonical tables with a validation report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -50,7 +50,7 @@ impl TableLoader {
                     .collect::<Vec<_>>(),
             )),
             extents,
-            seen_ids: HashSet::default(),
+            seen_ids: Default::default(),
             spill: None,
             report: TableReport {
                 table: def.name.to_string(),
@@ -463,13 +463,16 @@ impl TableLoader {
             }
             return Ok(());
         }
-        self.seen_ids.reserve(arr.len());
+        let batch = self.seen_ids.batch(arr);
         for r in 0..arr.len() {
             if arr.is_null(r) || !problems.ok(r) {
                 continue;
             }
             let v = arr.value(r);
-            if !self.seen_ids.insert(id_fingerprint(v.as_bytes())) {
+            if self
+                .seen_ids
+                .repeats(id_fingerprint(v.as_bytes()), batch, r as u32)
+            {
                 problems.set(r, Reason::DuplicateId, id, || v.to_string());
             }
         }

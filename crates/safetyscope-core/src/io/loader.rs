@@ -1,7 +1,7 @@
 //! The state of one table's load: its definition, mapping, timezone and the
 //! problems found so far (the rejected rows by reason).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
@@ -59,9 +59,8 @@ pub struct TableLoader {
     pub(crate) schema: SchemaRef,
     pub(crate) nullable_schema: SchemaRef,
     pub(crate) extents: SiteExtents,
-    /// 128-bit fingerprints of the ids seen (two independent 64-bit hashes:
-    /// a false duplicate needs a collision of both, ~n²/2¹²⁹).
-    pub(crate) seen_ids: HashSet<u128, std::hash::BuildHasherDefault<PreHashed>>,
+    /// The ids seen: fingerprints confirmed on the id text.
+    pub(crate) seen_ids: crate::io::dedup::SeenIds,
     /// When set, the fingerprints go to disk instead and duplicates are
     /// found after the load ([`IdSpill::candidates`]) and confirmed on the
     /// ids themselves.
