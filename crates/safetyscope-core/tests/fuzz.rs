@@ -410,18 +410,24 @@ fn parquet_ingest() {
     });
 }
 
-#[test]
-fn store_manifests() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// A store of a tiny one-site sample, ingested under `dir`.
+fn tiny_store(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
     let o = safetyscope_core::generate::GenerateOptions {
         scale: 0.002,
         sites: 1,
         ..Default::default()
     };
     safetyscope_core::generate::generate_to_dir(&data, &o).unwrap();
-    let store = dir.path().join("store");
+    let store = dir.join("store");
     safetyscope_core::store::ingest(&data, None, &store, &Default::default(), &|_| {}).unwrap();
+    store
+}
+
+#[test]
+fn store_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tiny_store(dir.path());
     let file = store.join("_safetyscope.json");
     let original = std::fs::read(&file).unwrap();
     fuzz("manifest", 7, 400, vec![original.clone()], |input| {
@@ -446,15 +452,7 @@ fn store_manifests() {
 #[test]
 fn a_manifest_whose_report_does_not_add_up_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let o = safetyscope_core::generate::GenerateOptions {
-        scale: 0.002,
-        sites: 1,
-        ..Default::default()
-    };
-    safetyscope_core::generate::generate_to_dir(&data, &o).unwrap();
-    let store = dir.path().join("store");
-    safetyscope_core::store::ingest(&data, None, &store, &Default::default(), &|_| {}).unwrap();
+    let store = tiny_store(dir.path());
     let file = store.join("_safetyscope.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     m["report"]["tables"]["readings"]["rows_read"] = serde_json::json!(89_999_999_999_960u64);

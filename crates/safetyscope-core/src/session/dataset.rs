@@ -43,6 +43,9 @@ pub struct Dataset {
     /// facts), when kept (see [`Dataset::keep_facts`]). Held as `Any`: the
     /// session layer does not know the analyses above it.
     facts: Option<Arc<std::sync::OnceLock<FactsCache>>>,
+    /// The latest instant of the dated tables once computed (the data do
+    /// not change after loading): every analysis's default "now".
+    latest: Arc<std::sync::OnceLock<Option<i64>>>,
     /// A shared lock on the store the dataset reads (held while it lives;
     /// a writer of the store waits for it).
     #[cfg_attr(not(feature = "native"), allow(dead_code))]
@@ -154,6 +157,7 @@ impl Dataset {
             stored: BTreeMap::new(),
             roster: None,
             facts: None,
+            latest: Default::default(),
             lock: None,
         })
     }
@@ -177,6 +181,7 @@ impl Dataset {
             stored,
             roster: None,
             facts: None,
+            latest: Default::default(),
             lock: None,
         }
     }
@@ -408,6 +413,29 @@ impl Dataset {
                 })
         };
         Ok(value("lo").zip(value("hi")))
+    }
+
+    /// The latest instant (µs) of the incidents, hazards, violations,
+    /// readings and positions; `None` without a dated row. Computed once.
+    pub async fn latest_instant(&self) -> Result<Option<i64>> {
+        if let Some(v) = self.latest.get() {
+            return Ok(*v);
+        }
+        let mut latest = None;
+        for (kind, c) in [
+            (TableKind::Incidents, "occurred_at"),
+            (TableKind::Hazards, "reported_at"),
+            (TableKind::Violations, "detected_at"),
+            (TableKind::Readings, "ts"),
+            (TableKind::Positions, "ts"),
+        ] {
+            if let Some((_, m)) = self.time_span(kind, c).await? {
+                latest = latest.max(Some(m));
+            }
+        }
+        // Another call may have stored the same value meanwhile.
+        let _ = self.latest.set(latest);
+        Ok(latest)
     }
 
     /// The local files and directories the dataset was read from (each

@@ -65,24 +65,12 @@ pub(crate) async fn filtered(
 /// an error naming `option` (`as_of` or `to`), never the epoch.
 pub async fn data_end(ds: &Dataset, option: &str) -> Result<i64> {
     let tz = parse_tz(ds.timezone())?;
-    let mut latest = i64::MIN;
-    for (kind, c) in [
-        (TableKind::Incidents, "occurred_at"),
-        (TableKind::Hazards, "reported_at"),
-        (TableKind::Violations, "detected_at"),
-        (TableKind::Readings, "ts"),
-        (TableKind::Positions, "ts"),
-    ] {
-        if let Some((_, m)) = ds.time_span(kind, c).await? {
-            latest = latest.max(m);
-        }
-    }
-    if latest == i64::MIN {
+    let Some(latest) = ds.latest_instant().await? else {
         return Err(Error::data(
             "dataset",
             format!("no dated rows to take \"now\" from; give `{option}`"),
         ));
-    }
+    };
     let local = crate::model::time::micros_to_local(&tz, latest)
         .ok_or_else(|| Error::data("dataset", "timestamp out of range"))?;
     let next = (local.date() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN);
