@@ -617,3 +617,159 @@ fn a_store_whose_files_do_not_match_its_manifest_is_refused() {
     .unwrap();
     refused(&s, "a path outside the store");
 }
+
+/// Count the incidents whose time of day is unknown, through the engine.
+fn time_unknown_rows(ds: &Dataset) -> i64 {
+    rt().block_on(async {
+        let b = query(ds, "SELECT count(*) AS n FROM incidents WHERE NOT time_known").await;
+        b[0].column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
+    })
+}
+
+/// A date without a time of day is an event whose time is unknown, not an
+/// event at midnight, unless the mapping says so; the report counts them.
+#[test]
+fn date_only_timestamps_are_time_unknown_unless_mapped_to_midnight() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,occurred_at,site,cell,category,severity\n\
+         1,2025-03-01 08:00,S1,A1,fire,minor\n\
+         2,2025-03-02,S1,A1,fire,minor\n\
+         3,2025/03/03,S1,A2,fire,near_miss\n\
+         4,not a date,S1,A2,fire,near_miss\n",
+    );
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_accepted, r.time_unknown, r.date_only), (3, 2, 2));
+    assert_eq!(time_unknown_rows(&ds), 2);
+    assert!(
+        ds.report()
+            .to_text()
+            .contains("2 with time of day unknown (2 dated without a time of day)"),
+        "{}",
+        ds.report().to_text()
+    );
+    // The hour × weekday profile leaves them out, on its "time unknown" row.
+    rt().block_on(async {
+        let out = safetyscope_core::api::run(&ds, "patterns", Default::default())
+            .await
+            .unwrap();
+        let b = arrow::compute::concat_batches(&out.schema, &out.batches).unwrap();
+        let hour = b.column_by_name("hour").unwrap();
+        let n = arrow::compute::cast(
+            b.column_by_name("events").unwrap(),
+            &arrow::datatypes::DataType::Float64,
+        )
+        .unwrap();
+        let n = n
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        let (known, unknown) = (0..b.num_rows()).fold((0.0, 0.0), |(k, u), i| {
+            if hour.is_null(i) {
+                (k, u + n.value(i))
+            } else {
+                (k + n.value(i), u)
+            }
+        });
+        assert_eq!((known, unknown), (1.0, 2.0));
+    });
+    // A mapping that reads them as midnight.
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents.csv\"\n\
+         [tables.incidents.columns]\noccurred_at = { column = \"occurred_at\", date_only = \"midnight\" }\n\
+         [tables.cells]\npath = \"cells.csv\"\n",
+    )
+    .unwrap();
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_accepted, r.time_unknown, r.date_only), (3, 0, 2));
+    assert_eq!(time_unknown_rows(&ds), 0);
+    // An unknown choice names the allowed ones.
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents.csv\"\n\
+         [tables.incidents.columns]\noccurred_at = { column = \"occurred_at\", date_only = \"noon\" }\n",
+    )
+    .unwrap();
+    let e = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        msg.contains("noon") && msg.contains("time_unknown") && msg.contains("midnight"),
+        "{msg}"
+    );
+}
+
+/// `09/20/09` under `%m/%d/%Y` then `%m/%d/%y` is the year 9 or 2009: the
+/// row is rejected as ambiguous with both readings, never the year 9.
+#[test]
+fn a_date_two_listed_formats_read_differently_is_ambiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,d,site,cell,category,severity\n\
+         1,09/20/2009,S1,A1,fire,minor\n\
+         2,09/20/09,S1,A1,fire,minor\n\
+         3,12/30/1999,S1,A2,fire,near_miss\n",
+    );
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents.csv\"\nyears = [2000, 2030]\n\
+         [tables.incidents.columns]\noccurred_at = { column = \"d\", formats = [\"%m/%d/%Y\", \"%m/%d/%y\"] }\n\
+         [tables.cells]\npath = \"cells.csv\"\n",
+    )
+    .unwrap();
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!(r.rows_accepted, 1);
+    let ex = &r.rejected[&Reason::Ambiguous].examples[0];
+    assert_eq!((ex.row, ex.column.as_str()), (2, "occurred_at (from d)"));
+    assert_eq!(
+        ex.value,
+        "09/20/09 (`%m/%d/%Y` reads 0009-09-20 00:00:00, `%m/%d/%y` reads 2009-09-20 00:00:00)"
+    );
+    // The mapping's plausible years: 1999 is before 2000.
+    let ex = &r.rejected[&Reason::OutOfRange].examples[0];
+    assert_eq!(ex.row, 3);
+    assert!(ex.value.contains("outside 2000–2030"), "{}", ex.value);
+    // The same with a separate time-of-day column.
+    write(
+        dir.path(),
+        "incidents.csv",
+        "id,d,t,site,cell,category,severity\n1,09/20/2009,0800,S1,A1,fire,minor\n2,09/20/09,0800,S1,A1,fire,minor\n",
+    );
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents.csv\"\n\
+         [tables.incidents.columns]\noccurred_at = { column = \"d\", formats = [\"%m/%d/%Y\", \"%m/%d/%y\"], time_column = \"t\" }\n\
+         [tables.cells]\npath = \"cells.csv\"\n",
+    )
+    .unwrap();
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!((r.rows_accepted, r.count(Reason::Ambiguous)), (1, 1));
+    assert_eq!(
+        r.rejected[&Reason::Ambiguous].examples[0].value,
+        "09/20/09 (`%m/%d/%Y` reads 0009-09-20, `%m/%d/%y` reads 2009-09-20)"
+    );
+    // Years that cannot be.
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"incidents.csv\"\nyears = [2030, 2000]\n",
+    )
+    .unwrap();
+    let e = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("`years = [2030, 2000]`"), "{e}");
+}

@@ -12,20 +12,28 @@ use arrow::datatypes::{DataType, TimeUnit};
 use chrono::NaiveTime;
 
 use crate::io::loader::*;
-use crate::io::mapping::ColumnSpec;
+use crate::io::mapping::{ColumnSpec, DateOnly};
 use crate::model::report::Reason;
-use crate::model::schema::{Allowed, ColType, ColumnDef, TEXT_MAX_BYTES, TableKind};
+use crate::model::schema::{Allowed, ColType, ColumnDef, TEXT_MAX_BYTES, TIME_KNOWN, TableKind};
 use crate::model::time::{
-    TimeOfDayFormat, default_formats, local_to_micros, parse_date, parse_timestamp,
+    Parsed, TimeOfDayFormat, default_formats, local_to_micros, parse_date_checked,
+    parse_timestamp_checked,
 };
 use crate::util::error::Result;
 
-/// The instants a timestamp may hold (µs since 1970, UTC): from 1900-01-01
-/// to the end of 2100, with a day's margin either side for time zones.
-pub(crate) const PLAUSIBLE_MICROS: (i64, i64) = (
-    -2_208_988_800_000_000 - 86_400_000_000,
-    4_133_980_800_000_000 + 86_400_000_000,
-);
+/// The plausible years of a timestamp when the mapping gives none.
+pub(crate) const DEFAULT_YEARS: [i32; 2] = [1900, 2100];
+
+/// The instants from the first day of `years[0]` to the end of `years[1]`
+/// (µs since 1970, UTC), with a day's margin either side for time zones.
+pub(crate) fn plausible_micros(years: [i32; 2]) -> (i64, i64) {
+    const DAY: i64 = 86_400_000_000;
+    let start = |y: i32| {
+        chrono::NaiveDate::from_ymd_opt(y, 1, 1)
+            .map_or(0, |d| d.and_time(NaiveTime::MIN).and_utc().timestamp_micros())
+    };
+    (start(years[0]) - DAY, start(years[1] + 1) + DAY)
+}
 
 pub(crate) struct Converter<'a> {
     pub(crate) loader: &'a TableLoader,
@@ -154,7 +162,13 @@ impl Converter<'_> {
             && let Some(arr) = self.fast(a, name, n, p)?
         {
             self.check_instants(&arr, &self.label(name), p);
-            return Ok((arr, None));
+            // A typed date column holds no time of day.
+            let tk = if matches!(a.data_type(), DataType::Date32 | DataType::Date64) {
+                self.date_only_flags((0..n).map(|r| a.is_valid(r)).collect(), p)
+            } else {
+                None
+            };
+            return Ok((arr, tk));
         }
         let tv = self.texts(raw, n)?;
         if self.spec.present {
@@ -276,14 +290,16 @@ impl Converter<'_> {
         }
     }
 
-    /// Record instants outside the plausible years ([`PLAUSIBLE_MICROS`])
-    /// as out of range: a typo'd year (2205, 0009) or an instant at the edge
-    /// of what a timestamp holds would otherwise stretch every time grid.
+    /// Record instants outside the plausible years (the mapping's `years`,
+    /// 1900–2100 by default) as out of range: a typo'd year (2205, 0009) or
+    /// an instant at the edge of what a timestamp holds would otherwise
+    /// stretch every time grid.
     pub(crate) fn check_instants(&self, a: &ArrayRef, label: &str, p: &mut Problems) {
         let Some(ts) = a.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
             return;
         };
-        let (lo, hi) = PLAUSIBLE_MICROS;
+        let (lo, hi) = self.loader.plausible;
+        let [y0, y1] = self.loader.years;
         for r in 0..ts.len() {
             if ts.is_null(r) {
                 continue;
@@ -292,8 +308,8 @@ impl Converter<'_> {
             if v < lo || v >= hi {
                 p.set(r, Reason::OutOfRange, label, || {
                     chrono::DateTime::from_timestamp_micros(v).map_or_else(
-                        || format!("{v} µs since 1970 (outside 1900–2100)"),
-                        |d| format!("{} UTC (outside 1900–2100)", d.naive_utc()),
+                        || format!("{v} µs since 1970 (outside {y0}–{y1})"),
+                        |d| format!("{} UTC (outside {y0}–{y1})", d.naive_utc()),
                     )
                 });
             }
@@ -476,23 +492,34 @@ impl Converter<'_> {
         };
         let mut b = TimestampMicrosecondBuilder::with_capacity(n)
             .with_timezone(self.loader.tz_name.as_str());
+        // Several listed formats must not read one value two ways.
+        let check_all = self.spec.formats.len() > 1;
         let Some(time_col) = &self.spec.time_column else {
+            let mut date_only = vec![false; n];
             for (r, v) in tv.values.iter().enumerate() {
                 match v {
                     None => {
                         self.missing(r, &tv.label, p);
                         b.append_null();
                     }
-                    Some(s) => match parse_timestamp(s, &formats, tz) {
-                        Some(x) => b.append_value(x),
-                        None => {
+                    Some(s) => match parse_timestamp_checked(s, &formats, tz, check_all) {
+                        Parsed::Value((x, d)) => {
+                            date_only[r] = d;
+                            b.append_value(x);
+                        }
+                        Parsed::Ambiguous(why) => {
+                            p.set(r, Reason::Ambiguous, &tv.label, || why);
+                            b.append_null();
+                        }
+                        Parsed::NoMatch => {
                             p.set(r, Reason::Unparseable, &tv.label, || s.clone());
                             b.append_null();
                         }
                     },
                 }
             }
-            return Ok((Arc::new(b.finish()), None));
+            let tk = self.date_only_flags(date_only, p);
+            return Ok((Arc::new(b.finish()), tk));
         };
         let tod = self.spec.tod_format()?.unwrap_or(TimeOfDayFormat::Hhmm);
         let (tarr, tname) = self
@@ -508,11 +535,20 @@ impl Converter<'_> {
                 known.append_value(true);
                 continue;
             };
-            let Some(date) = parse_date(s, &formats) else {
-                p.set(r, Reason::Unparseable, &tv.label, || s.clone());
-                b.append_null();
-                known.append_value(true);
-                continue;
+            let date = match parse_date_checked(s, &formats, check_all) {
+                Parsed::Value(d) => d,
+                Parsed::Ambiguous(why) => {
+                    p.set(r, Reason::Ambiguous, &tv.label, || why);
+                    b.append_null();
+                    known.append_value(true);
+                    continue;
+                }
+                Parsed::NoMatch => {
+                    p.set(r, Reason::Unparseable, &tv.label, || s.clone());
+                    b.append_null();
+                    known.append_value(true);
+                    continue;
+                }
             };
             let t = if times.is_null(r) {
                 None
@@ -553,6 +589,25 @@ impl Converter<'_> {
             known.append_value(!unknown);
         }
         Ok((Arc::new(b.finish()), Some(known.finish())))
+    }
+
+    /// Whether this column is its table's event time and the table flags
+    /// rows whose time of day is unknown.
+    fn feeds_time_known(&self) -> bool {
+        self.loader.def.time_column == Some(self.c.name)
+            && self.loader.def.columns.iter().any(|c| c.name == TIME_KNOWN)
+    }
+
+    /// Record the event time's date-only rows for the report and, unless the
+    /// mapping reads them as midnight, return them as `time_known = false`.
+    fn date_only_flags(&self, date_only: Vec<bool>, p: &mut Problems) -> Option<BooleanArray> {
+        if !self.feeds_time_known() || !date_only.contains(&true) {
+            return None;
+        }
+        let known = (self.spec.date_only.unwrap_or_default() == DateOnly::TimeUnknown)
+            .then(|| date_only.iter().map(|d| Some(!d)).collect());
+        p.date_only = date_only;
+        known
     }
 }
 

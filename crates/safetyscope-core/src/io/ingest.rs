@@ -35,7 +35,10 @@ impl TableLoader {
     ) -> Result<Self> {
         let tz = crate::model::time::parse_tz(tz_name)?;
         let def = kind.def();
+        let years = mapping.and_then(|m| m.years).unwrap_or(DEFAULT_YEARS);
         Ok(TableLoader {
+            plausible: plausible_micros(years),
+            years,
             kind,
             def,
             tz,
@@ -224,7 +227,7 @@ impl TableLoader {
             if let Some(cond) = spec.and_then(|s| s.valid_if.as_ref()) {
                 self.check_condition(batch, c.name, &arr, cond, source, &mut problems)?;
             }
-            if tk.is_some() {
+            if tk.is_some() && self.def.time_column == Some(c.name) {
                 time_known_from_spec = tk;
             }
             columns.push(arr);
@@ -260,6 +263,11 @@ impl TableLoader {
             }
         }
         let keep = keep.finish();
+        if !problems.date_only.is_empty() {
+            self.report.date_only += (0..n)
+                .filter(|&r| problems.date_only[r] && keep.value(r))
+                .count() as u64;
+        }
         let out = if keep.true_count() == n {
             // Nothing rejected: no copy.
             RecordBatch::try_new(self.schema.clone(), columns)?

@@ -15,12 +15,16 @@ use crate::model::schema::{TableDef, TableKind};
 /// Per-row first problem of a batch.
 pub(crate) struct Problems {
     pub(crate) first: Vec<Option<(Reason, String, String)>>,
+    /// Rows whose event time held a date without a time of day (empty
+    /// when none did).
+    pub(crate) date_only: Vec<bool>,
 }
 
 impl Problems {
     pub(crate) fn new(n: usize) -> Self {
         Problems {
             first: vec![None; n],
+            date_only: Vec::new(),
         }
     }
     pub(crate) fn set(
@@ -59,6 +63,11 @@ pub struct TableLoader {
     pub(crate) schema: SchemaRef,
     pub(crate) nullable_schema: SchemaRef,
     pub(crate) extents: SiteExtents,
+    /// The instants a timestamp may hold (µs since 1970, UTC): the mapping's
+    /// `years`, with a day's margin either side for time zones.
+    pub(crate) plausible: (i64, i64),
+    /// Those years, for messages.
+    pub(crate) years: [i32; 2],
     /// The ids seen: fingerprints confirmed on the id text.
     pub(crate) seen_ids: crate::io::dedup::SeenIds,
     /// When set, the fingerprints go to disk instead and duplicates are

@@ -87,6 +87,11 @@ pub struct ColumnSpec {
     /// row is kept at local midnight with `time_known = false`.
     #[serde(default)]
     pub time_unknown: Vec<String>,
+    /// Timestamps given as a date without a time of day (a date-only
+    /// pattern, a Parquet date, an Excel serial without a fraction):
+    /// `time_unknown` (the default) keeps them at local midnight with
+    /// `time_known = false`; `midnight` reads them as events at 00:00.
+    pub date_only: Option<DateOnly>,
     /// Boolean columns: true when the source value is present (non-null).
     #[serde(default)]
     pub present: bool,
@@ -94,6 +99,18 @@ pub struct ColumnSpec {
     /// listed values (e.g. a closing time only with status `Closed`); other
     /// rows with a value are rejected as inconsistent.
     pub valid_if: Option<Condition>,
+}
+
+/// How a timestamp without a time of day is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateOnly {
+    /// Kept at local midnight with `time_known = false`: counted by day,
+    /// left out of the time-of-day analyses.
+    #[default]
+    TimeUnknown,
+    /// An event at 00:00 local time.
+    Midnight,
 }
 
 /// A condition on a source column.
@@ -190,6 +207,9 @@ pub struct TableMapping {
     /// Values meaning null in every column of this table (`""` is always null).
     #[serde(default)]
     pub null_values: Vec<String>,
+    /// The plausible years of every timestamp, `[first, last]` (default
+    /// `[1900, 2100]`); an instant outside them is rejected as `out_of_range`.
+    pub years: Option<[i32; 2]>,
     /// Canonical column → how to produce it. Canonical columns not listed are
     /// read from a source column of the same name when there is one.
     #[serde(default, deserialize_with = "de_columns")]
@@ -300,6 +320,14 @@ impl Mapping {
                 crate::io::format::Format::parse(f).map_err(|e| {
                     Error::mapping(Some(format!("{label} [tables.{name}]")), e.to_string())
                 })?;
+            }
+            if let Some([a, b]) = t.years
+                && !(a <= b && (1..=9999).contains(&a) && (1..=9999).contains(&b))
+            {
+                return Err(Error::mapping(
+                    Some(format!("{label} [tables.{name}]")),
+                    format!("`years = [{a}, {b}]` must be two years from 1 to 9999, the first not after the second"),
+                ));
             }
             if t.delimiter.as_ref().is_some_and(|d| d.len() != 1) {
                 return Err(Error::mapping(

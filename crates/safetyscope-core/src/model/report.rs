@@ -26,6 +26,9 @@ pub enum Reason {
     DuplicateId,
     /// A value contradicted by another column (a mapping's `valid_if`).
     Inconsistent,
+    /// A date that two of the listed formats read as different days or
+    /// instants (`09/20/09` under both `%m/%d/%Y` and `%m/%d/%y`).
+    Ambiguous,
 }
 
 impl Reason {
@@ -40,6 +43,7 @@ impl Reason {
             Reason::OutsideSite => "coordinate outside the site",
             Reason::DuplicateId => "duplicate id",
             Reason::Inconsistent => "inconsistent with another column",
+            Reason::Ambiguous => "ambiguous under the listed formats",
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct TableReport {
     /// Accepted rows whose time of day is unknown (kept; excluded from
     /// time-of-day analyses).
     pub time_unknown: u64,
+    /// Accepted rows whose event time was a date without a time of day
+    /// (counted in `time_unknown` unless the mapping reads them as midnight).
+    #[serde(default)]
+    pub date_only: u64,
     /// Optional canonical columns the source did not provide (all null).
     pub missing_optional_columns: Vec<String>,
     /// Why the table could not be loaded at all (wrong columns, unreadable
@@ -123,6 +131,7 @@ impl TableReport {
         self.rows_read += other.rows_read;
         self.rows_accepted += other.rows_accepted;
         self.time_unknown += other.time_unknown;
+        self.date_only += other.date_only;
         for (r, c) in other.rejected {
             let e = self.rejected.entry(r).or_default();
             e.count += c.count;
@@ -162,10 +171,12 @@ impl ValidationReport {
                 t.rows_read,
                 t.rows_accepted,
                 t.rows_rejected(),
-                if t.time_unknown > 0 {
-                    format!(", {} with time of day unknown", t.time_unknown)
-                } else {
-                    String::new()
+                match (t.time_unknown, t.date_only) {
+                    (0, 0) => String::new(),
+                    (u, 0) => format!(", {u} with time of day unknown"),
+                    (u, d) => format!(
+                        ", {u} with time of day unknown ({d} dated without a time of day)"
+                    ),
                 }
             ));
             if let Some(e) = &t.error {

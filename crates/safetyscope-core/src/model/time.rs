@@ -88,55 +88,123 @@ fn excel_to_naive(serial: f64) -> Option<NaiveDateTime> {
     Some(base + Duration::days(day_offset) + Duration::milliseconds(frac_ms))
 }
 
+/// What one text value parsed to under a list of formats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed<T> {
+    /// The value, from the first format that applies.
+    Value(T),
+    /// Two listed formats read the value as different instants (or days):
+    /// the description names both readings.
+    Ambiguous(String),
+    /// No format applies.
+    NoMatch,
+}
+
+impl TsFormat {
+    /// The format as written in a mapping.
+    pub fn name(&self) -> String {
+        match self {
+            TsFormat::Rfc3339 => "rfc3339".into(),
+            TsFormat::Excel => "excel".into(),
+            TsFormat::UnixSeconds => "unix".into(),
+            TsFormat::UnixMillis => "unix_ms".into(),
+            TsFormat::Pattern(p) => p.clone(),
+        }
+    }
+}
+
+/// Try `formats` in order. With `check_all`, the remaining formats are tried
+/// too and a second reading that differs makes the value ambiguous.
+fn first_reading<T: PartialEq + Copy>(
+    v: &str,
+    formats: &[TsFormat],
+    check_all: bool,
+    read: impl Fn(&TsFormat) -> Option<T>,
+    show: impl Fn(T) -> String,
+) -> Parsed<T> {
+    let mut found: Option<(T, &TsFormat)> = None;
+    for f in formats {
+        let Some(x) = read(f) else { continue };
+        match found {
+            None if !check_all => return Parsed::Value(x),
+            None => found = Some((x, f)),
+            Some((first, ff)) if first != x => {
+                return Parsed::Ambiguous(format!(
+                    "{v} (`{}` reads {}, `{}` reads {})",
+                    ff.name(),
+                    show(first),
+                    f.name(),
+                    show(x)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    found.map_or(Parsed::NoMatch, |(x, _)| Parsed::Value(x))
+}
+
 /// Parse one text value with a list of formats. Returns microseconds since
 /// the epoch, or `None` when no format applies (or the local time does not
 /// exist in `tz`).
 pub fn parse_timestamp(value: &str, formats: &[TsFormat], tz: &Tz) -> Option<i64> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
+    match parse_timestamp_checked(value, formats, tz, false) {
+        Parsed::Value((x, _)) => Some(x),
+        _ => None,
     }
-    for f in formats {
-        let parsed = match f {
-            TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
-                .ok()
-                .map(|d| d.timestamp_micros()),
-            TsFormat::Excel => v
-                .parse::<f64>()
-                .ok()
-                .and_then(excel_to_naive)
-                .and_then(|n| local_to_micros(tz, n)),
-            TsFormat::UnixSeconds => v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(|x| (x * 1e6).round() as i64),
-            TsFormat::UnixMillis => v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(|x| (x * 1e3).round() as i64),
-            TsFormat::Pattern(p) => parse_pattern(v, p, tz),
-        };
-        if parsed.is_some() {
-            return parsed;
-        }
-    }
-    None
 }
 
-fn parse_pattern(v: &str, p: &str, tz: &Tz) -> Option<i64> {
+/// Parse one text value with a list of formats into microseconds since the
+/// epoch and whether the text carried only a date (a date-only pattern, or
+/// an Excel serial without a fraction of a day). With `check_all`, a value
+/// that two formats read as different instants is [`Parsed::Ambiguous`].
+pub fn parse_timestamp_checked(
+    value: &str,
+    formats: &[TsFormat],
+    tz: &Tz,
+    check_all: bool,
+) -> Parsed<(i64, bool)> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Parsed::NoMatch;
+    }
+    let read = |f: &TsFormat| match f {
+        TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|d| (d.timestamp_micros(), false)),
+        TsFormat::Excel => v.parse::<f64>().ok().and_then(|serial| {
+            let n = excel_to_naive(serial)?;
+            Some((local_to_micros(tz, n)?, serial.fract() == 0.0))
+        }),
+        TsFormat::UnixSeconds => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && x.abs() < 1e14)
+            .map(|x| ((x * 1e6).round() as i64, false)),
+        TsFormat::UnixMillis => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && x.abs() < 1e17)
+            .map(|x| ((x * 1e3).round() as i64, false)),
+        TsFormat::Pattern(p) => parse_pattern(v, p, tz),
+    };
+    let show = |(x, _): (i64, bool)| {
+        micros_to_local(tz, x).map_or_else(|| format!("{x} µs"), |d| d.to_string())
+    };
+    first_reading(v, formats, check_all, read, show)
+}
+
+fn parse_pattern(v: &str, p: &str, tz: &Tz) -> Option<(i64, bool)> {
     if p.contains("%z") || p.contains("%:z") || p.contains("%#z") {
         return DateTime::parse_from_str(v, p)
             .ok()
-            .map(|d| d.timestamp_micros());
+            .map(|d| (d.timestamp_micros(), false));
     }
     if let Ok(n) = NaiveDateTime::parse_from_str(v, p) {
-        return local_to_micros(tz, n);
+        return Some((local_to_micros(tz, n)?, false));
     }
-    // Date-only patterns: midnight local time.
+    // Date-only patterns: local midnight, flagged as a date without a time.
     if let Ok(d) = NaiveDate::parse_from_str(v, p) {
-        return local_to_micros(tz, d.and_time(NaiveTime::MIN));
+        return Some((local_to_micros(tz, d.and_time(NaiveTime::MIN))?, true));
     }
     None
 }
@@ -205,27 +273,31 @@ impl TimeOfDayFormat {
 
 /// Parse a date value (any format in the list, the time part ignored).
 pub fn parse_date(value: &str, formats: &[TsFormat]) -> Option<NaiveDate> {
-    let v = value.trim();
-    for f in formats {
-        let d = match f {
-            TsFormat::Excel => v
-                .parse::<f64>()
-                .ok()
-                .and_then(excel_to_naive)
-                .map(|n| n.date()),
-            TsFormat::Pattern(p) => NaiveDate::parse_from_str(v, p)
-                .ok()
-                .or_else(|| NaiveDateTime::parse_from_str(v, p).ok().map(|n| n.date())),
-            TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
-                .ok()
-                .map(|d| d.naive_local().date()),
-            TsFormat::UnixSeconds | TsFormat::UnixMillis => None,
-        };
-        if d.is_some() {
-            return d;
-        }
+    match parse_date_checked(value, formats, false) {
+        Parsed::Value(d) => Some(d),
+        _ => None,
     }
-    None
+}
+
+/// Parse a date value; with `check_all`, a value that two formats read as
+/// different days is [`Parsed::Ambiguous`].
+pub fn parse_date_checked(value: &str, formats: &[TsFormat], check_all: bool) -> Parsed<NaiveDate> {
+    let v = value.trim();
+    let read = |f: &TsFormat| match f {
+        TsFormat::Excel => v
+            .parse::<f64>()
+            .ok()
+            .and_then(excel_to_naive)
+            .map(|n| n.date()),
+        TsFormat::Pattern(p) => NaiveDate::parse_from_str(v, p)
+            .ok()
+            .or_else(|| NaiveDateTime::parse_from_str(v, p).ok().map(|n| n.date())),
+        TsFormat::Rfc3339 => DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|d| d.naive_local().date()),
+        TsFormat::UnixSeconds | TsFormat::UnixMillis => None,
+    };
+    first_reading(v, formats, check_all, read, |d| d.to_string())
 }
 
 /// The UTC offset (µs) of `tz` at the instant `micros`.
