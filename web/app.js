@@ -160,7 +160,7 @@ function drawWhen(p) {
       td.textContent = String(v);
       td.dataset.weekday = String(d); td.dataset.hour = String(h);
       if (c && c.significant && c.rate_ratio > 1) td.classList.add("peak");
-      if (c) td.title = `${t("days")[d]} ${h}:00 · ${t("events")} ${v} · ${t("expected")} ${c.expected?.toFixed(1) ?? "—"} · ${t("ratio")} ${c.rate_ratio?.toFixed(2) ?? "—"} · q ${c.q?.toPrecision(2) ?? "—"}`;
+      if (c) td.title = `${t("days")[d]} ${h}:00 · ${t("events")} ${v} · ${t("expected")} ${c.expected?.toFixed(1) ?? "—"} · ${t("ratio")} ${c.rate_ratio?.toFixed(2) ?? "—"} · q ${c.q_value?.toPrecision(2) ?? "—"}`;
       tr.append(td);
     }
     m.append(tr);
@@ -169,7 +169,7 @@ function drawWhen(p) {
   body.replaceChildren();
   for (const r of p.periods) {
     const tr = document.createElement("tr");
-    const cells = [r.rank, t("days")[r.weekday] ?? "—", `${r.hour_from}:00–${r.hour_to}:00`, r.events, r.expected.toFixed(1), r.rate_ratio?.toFixed(2) ?? "—", r.q.toPrecision(2)];
+    const cells = [r.rank, t("days")[r.weekday] ?? "—", `${r.hour_from}:00–${r.hour_to}:00`, r.events, r.expected.toFixed(1), r.rate_ratio?.toFixed(2) ?? "—", r.q_value.toPrecision(2)];
     for (const v of cells) { const td = document.createElement("td"); td.textContent = String(v); tr.append(td); }
     body.append(tr);
   }

@@ -33,7 +33,7 @@ def test_mann_kendall_on_gi_z_series_equals_pymannkendall(sample):
         row = em[em.cell == cell].iloc[0]
         assert row.mk_s == pytest.approx(r.s, abs=1e-9)
         assert row.mk_z == pytest.approx(r.z, abs=1e-9)
-        assert row.mk_p == pytest.approx(r.p, abs=1e-9)
+        assert row.mk_p_value == pytest.approx(r.p, abs=1e-9)
         assert row.last_z == pytest.approx(z[i, -1], abs=1e-6)
     assert em.events.sum() == len(inc)
 

@@ -48,7 +48,7 @@ def test_peak_tests_equal_statsmodels(ds: safetyscope.Dataset) -> None:
             res = sm_rates.test_poisson_2indep(
                 k, share, int(total - k), 1 - share, method="exact-cond"
             )
-            assert row.p == pytest.approx(res.pvalue, rel=1e-8, abs=1e-300), (site, row)
+            assert row.p_value == pytest.approx(res.pvalue, rel=1e-8, abs=1e-300), (site, row)
             ci = scipy.stats.binomtest(k, int(total), share).proportion_ci(0.95, method="exact")
             scale = (1 - share) / share
             assert row.ci_low == pytest.approx(ci.low / (1 - ci.low) * scale, rel=1e-7)
@@ -56,8 +56,8 @@ def test_peak_tests_equal_statsmodels(ds: safetyscope.Dataset) -> None:
                 (k / share) / ((total - k) / (1 - share)), rel=1e-12
             )
             checked += 1
-    q = multipletests(cells["p"], method="fdr_bh")[1]
-    np.testing.assert_allclose(cells["q"], q, rtol=1e-9)
+    q = multipletests(cells["p_value"], method="fdr_bh")[1]
+    np.testing.assert_allclose(cells["q_value"], q, rtol=1e-9)
     assert checked == 3 * 168
 
 
@@ -155,7 +155,7 @@ def test_declared_roster_is_the_default_exposure(ds: safetyscope.Dataset) -> Non
     assert set(p["exposure_basis"]) == {"shifts"}
     explicit = ds.peaks(cells=True, **ROSTER).to_pandas()
     declared = ds.peaks(cells=True).to_pandas()
-    np.testing.assert_allclose(declared["p"], explicit["p"], rtol=1e-12)
+    np.testing.assert_allclose(declared["p_value"], explicit["p_value"], rtol=1e-12)
     # A night hour at half strength: twice the exposure-normalised weight.
     hours = p.dropna(subset=["hour"]).groupby("hour")["exposure_hours"].sum()
     assert hours[2] == pytest.approx(hours[12] / 2, rel=1e-9)

@@ -14,6 +14,9 @@
 //! | S1 | `sql` accepted `COPY … TO` | exit 2 unless `--allow-write` |
 //! | S3 | a mapping's path could be absolute, use `..` or a link out | exit 2 unless `--allow-outside` |
 //! | M7 | an unknown key in a column's options gave "untagged enum Either" | exit 2 naming the key and the allowed ones |
+//! | T1 | a hazards-only dataset reported 0 incidents and 0 fatalities | those KPIs null, naming the absent table |
+//! | T2 | hot spots without a site plan gave one `not_on_plan` row and exit 0 | exit 1 saying a site plan is needed |
+//! | T3 | JSON output dropped null fields; `peaks` wrote `p`/`q` where `hotspots` wrote `p_value`/`q_value` | every field in every row; `p_value`/`q_value` everywhere |
 //!
 //! The other ids are tested where their code lives:
 //! P1 `overlong_text_is_out_of_range`, P2 `absurd_grid_positions_are_out_of_range`,
@@ -416,4 +419,85 @@ fn an_unknown_column_option_is_named_with_the_allowed_ones() {
             && t.contains("`formats`"),
         "{t}"
     );
+}
+
+#[test]
+fn t1_kpis_of_absent_tables_are_null_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.json");
+    let m = repo().join("examples/real/nyc311-hazards.toml");
+    let (c, t) = code(&[
+        "kpis",
+        m.to_str().unwrap(),
+        "--periods",
+        "year",
+        "--scopes",
+        "group",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(c, Some(0), "{t}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let kpi = |k: &str| {
+        rows.iter()
+            .find(|r| r["kpi"] == k && r["period"] == "2018")
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    for (k, missing) in [
+        ("fatalities", "incidents"),
+        ("incidents", "incidents"),
+        ("trir", "incidents, exposure"),
+        ("hours_worked", "exposure"),
+        ("violations", "violations"),
+    ] {
+        let r = kpi(k);
+        assert!(r["value"].is_null(), "{k}: {r}");
+        assert_eq!(r["missing_tables"], missing, "{k}");
+    }
+    // The hazards the dataset does have are counted, with no absent table.
+    let r = kpi("hazards_found");
+    assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["missing_tables"].is_null(), "{r}");
+}
+
+#[test]
+fn t2_hot_spots_without_a_site_plan_say_so() {
+    let m = repo().join("examples/real/nyc311-hazards.toml");
+    for cmd in ["hotspots", "emerging"] {
+        let (c, t) = code(&[cmd, m.to_str().unwrap(), "--kinds", "hazards"]);
+        assert_eq!(c, Some(1), "{cmd}: {t}");
+        assert!(
+            t.contains("needs a site plan") && t.contains("`cells` table") && t.contains("none"),
+            "{cmd}: {t}"
+        );
+    }
+}
+
+#[test]
+fn t3_json_keeps_nulls_and_p_values_have_one_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sample");
+    let (c, t) = code(&["generate", "--out", data.to_str().unwrap(), "--scale", "0.1"]);
+    assert_eq!(c, Some(0), "{t}");
+    for (cmd, extra) in [("peaks", vec![]), ("hotspots", vec!["--site", "U01"])] {
+        let out = dir.path().join(format!("{cmd}.ndjson"));
+        let mut args = vec![cmd, data.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let (c, t) = code(&args);
+        assert_eq!(c, Some(0), "{cmd}: {t}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let keys: Vec<&String> = rows[0].keys().collect();
+        assert!(rows.iter().all(|r| r.keys().collect::<Vec<_>>() == keys), "{cmd}");
+        assert!(rows[0].contains_key("p_value") && rows[0].contains_key("q_value"), "{cmd}: {keys:?}");
+        assert!(!rows[0].contains_key("p") && !rows[0].contains_key("q"), "{cmd}");
+        if cmd == "hotspots" {
+            // `p_sim` is null without permutations: written, not dropped.
+            assert!(rows.iter().all(|r| r["p_sim"].is_null()), "{cmd}");
+        }
+    }
 }

@@ -773,3 +773,63 @@ fn a_date_two_listed_formats_read_differently_is_ambiguous() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("`years = [2030, 2000]`"), "{e}");
 }
+
+/// Severity derived from two count columns by a SQL expression; a value the
+/// expression leaves unknown is rejected naming the source columns.
+#[test]
+fn a_column_derived_by_an_expression_over_several_source_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cells.csv", CELLS);
+    write(
+        dir.path(),
+        "crashes.csv",
+        "id,when,Persons Killed,Persons Injured,site,cell\n\
+         1,2025-03-01 08:00,0,0,S1,A1\n\
+         2,2025-03-01 09:00,0,2,S1,A1\n\
+         3,2025-03-01 10:00,1,3,S1,A2\n\
+         4,2025-03-01 11:00,,,S1,A2\n\
+         5,2025-03-01 12:00,10,0,S1,A2\n",
+    );
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        r#"[tables.incidents]
+path = "crashes.csv"
+[tables.incidents.columns]
+occurred_at = "when"
+category = { constant = "vehicle" }
+severity = { expr = """CASE WHEN CAST("Persons Killed" AS INT) > 0 THEN 'fatal'
+    WHEN CAST("Persons Injured" AS INT) > 0 THEN 'minor'
+    WHEN CAST("Persons Killed" AS INT) = 0 THEN 'near_miss' END""" }
+[tables.cells]
+path = "cells.csv"
+"#,
+    )
+    .unwrap();
+    let ds = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap();
+    let r = &ds.report().tables["incidents"];
+    assert_eq!(r.rows_accepted, 4);
+    let ex = &r.rejected[&Reason::MissingRequired].examples[0];
+    assert_eq!(
+        (ex.row, ex.column.as_str()),
+        (4, "severity (from Persons Injured, Persons Killed)")
+    );
+    let b = rt().block_on(query(&ds, "SELECT id, severity FROM incidents ORDER BY id"));
+    let sev = text(b[0].column(1));
+    let got: Vec<&str> = (0..sev.len()).map(|i| sev.value(i)).collect();
+    assert_eq!(got, ["near_miss", "minor", "fatal", "fatal"]);
+    // A column the file does not have: a mapping error naming its columns.
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "[tables.incidents]\npath = \"crashes.csv\"\n[tables.incidents.columns]\n\
+         occurred_at = \"when\"\ncategory = { constant = \"vehicle\" }\n\
+         severity = { expr = \"CASE WHEN killed > 0 THEN 'fatal' END\" }\n",
+    )
+    .unwrap();
+    let e = Dataset::open(dir.path(), Some("UTC"), OnTableError::Fail).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), 2, "{msg}");
+    assert!(
+        msg.contains("severity") && msg.contains("killed") && msg.contains("Persons Killed"),
+        "{msg}"
+    );
+}

@@ -55,6 +55,8 @@ impl TableLoader {
             extents,
             seen_ids: Default::default(),
             spill: None,
+            #[cfg(feature = "native")]
+            exprs: Default::default(),
             report: TableReport {
                 table: def.name.to_string(),
                 ..Default::default()
@@ -98,6 +100,92 @@ impl TableLoader {
         })
     }
 
+    /// Evaluate a mapping's `expr` for canonical column `for_col` on a raw
+    /// batch with DataFusion; returns the values and the source columns it
+    /// reads (for the report). The physical expression is planned once per
+    /// source schema.
+    #[cfg(feature = "native")]
+    fn evaluate(
+        &self,
+        batch: &RecordBatch,
+        for_col: &str,
+        sql: &str,
+        source: &str,
+    ) -> Result<(ArrayRef, String)> {
+        use datafusion::common::DFSchema;
+        let schema = batch.schema();
+        let planned = {
+            let cache = self.exprs.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(for_col)
+                .filter(|(s, _, _)| *s == schema)
+                .map(|(_, e, n)| (e.clone(), n.clone()))
+        };
+        let (phys, names) = match planned {
+            Some(p) => p,
+            None => {
+                let loc = format!("[tables.{}.columns] {for_col}", self.def.name);
+                let bad = |e: datafusion::error::DataFusionError| {
+                    Error::mapping(
+                        Some(loc.clone()),
+                        format!(
+                            "expression `{sql}` on {source}: {}; its columns are: {} \
+                             (quote names with capitals or spaces: \"Persons Killed\")",
+                            e.strip_backtrace(),
+                            column_list(batch)
+                        ),
+                    )
+                };
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                let ctx = datafusion::prelude::SessionContext::new();
+                let expr = ctx.parse_sql_expr(sql, &df_schema).map_err(bad)?;
+                let mut names: Vec<String> =
+                    expr.column_refs().iter().map(|c| c.name.clone()).collect();
+                names.sort();
+                let phys = ctx.create_physical_expr(expr, &df_schema).map_err(bad)?;
+                let names = if names.is_empty() {
+                    format!("expr {sql}")
+                } else {
+                    names.join(", ")
+                };
+                self.exprs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(for_col.to_string(), (schema, phys.clone(), names.clone()));
+                (phys, names)
+            }
+        };
+        let values = phys
+            .evaluate(batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+            .map_err(|e| {
+                Error::data(
+                    self.def.name,
+                    format!(
+                        "expression for `{for_col}` failed on {source}: {}",
+                        e.strip_backtrace()
+                    ),
+                )
+            })?;
+        Ok((values, names))
+    }
+
+    /// Expressions need DataFusion's SQL front end, which the WASM build
+    /// leaves out.
+    #[cfg(not(feature = "native"))]
+    fn evaluate(
+        &self,
+        _batch: &RecordBatch,
+        for_col: &str,
+        _sql: &str,
+        _source: &str,
+    ) -> Result<(ArrayRef, String)> {
+        Err(Error::mapping(
+            Some(format!("[tables.{}.columns] {for_col}", self.def.name)),
+            "`expr` columns are evaluated by the native builds (CLI, Python); load this mapping there",
+        ))
+    }
+
     fn raw_for(
         &self,
         batch: &RecordBatch,
@@ -116,6 +204,10 @@ impl TableLoader {
         }
         if spec.row_number {
             return Ok(Raw::RowNumber);
+        }
+        if let Some(sql) = &spec.expr {
+            let (a, names) = self.evaluate(batch, c.name, sql, source)?;
+            return Ok(Raw::Array(a, names));
         }
         if let Some(cols) = &spec.columns {
             let mut v = Vec::new();

@@ -74,10 +74,25 @@ pub struct TableLoader {
     /// found after the load ([`IdSpill::candidates`]) and confirmed on the
     /// ids themselves.
     pub(crate) spill: Option<IdSpill>,
+    /// The mapping's `expr` columns, planned per source schema.
+    #[cfg(feature = "native")]
+    pub(crate) exprs: std::sync::Mutex<PlannedExprs>,
     /// The report so far.
     pub report: TableReport,
     pub(crate) checked_columns: bool,
 }
+
+/// Planned `expr` columns: canonical column → (source schema, physical
+/// expression, the source columns it reads).
+#[cfg(feature = "native")]
+pub(crate) type PlannedExprs = HashMap<
+    String,
+    (
+        SchemaRef,
+        std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        String,
+    ),
+>;
 
 /// Empty or only whitespace (without trimming values that start with a
 /// visible character).

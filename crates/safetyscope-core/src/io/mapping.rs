@@ -59,6 +59,10 @@ pub struct ColumnSpec {
     pub column: Option<String>,
     /// Several source columns: the first non-null value (after null sentinels) wins.
     pub columns: Option<Vec<String>>,
+    /// A SQL expression over the source columns, evaluated by DataFusion
+    /// on every batch (`CASE WHEN CAST("Persons Killed" AS INT) > 0 THEN
+    /// 'fatal' … END`). CSV columns are text: cast them to compare numbers.
+    pub expr: Option<String>,
     /// A constant for every row.
     pub constant: Option<ConstValue>,
     /// The 1-based record number within its source file (for files without ids).
@@ -150,13 +154,17 @@ impl ColumnSpec {
     fn check(&self, loc: &str) -> Result<()> {
         let sources = usize::from(self.column.is_some())
             + usize::from(self.columns.is_some())
+            + usize::from(self.expr.is_some())
             + usize::from(self.constant.is_some())
             + usize::from(self.row_number);
         if sources > 1 {
             return Err(Error::mapping(
                 Some(loc.to_string()),
-                "give only one of `column`, `columns`, `constant`, `row_number`",
+                "give only one of `column`, `columns`, `expr`, `constant`, `row_number`",
             ));
+        }
+        if self.expr.as_ref().is_some_and(|e| e.trim().is_empty()) {
+            return Err(Error::mapping(Some(loc.to_string()), "`expr` is empty"));
         }
         if self.columns.as_ref().is_some_and(Vec::is_empty) {
             return Err(Error::mapping(Some(loc.to_string()), "`columns` is empty"));

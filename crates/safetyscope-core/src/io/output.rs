@@ -88,8 +88,17 @@ impl<W: std::io::Write + Send> Encoder<W> {
             OutputFormat::Csv => {
                 Writer::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(w))
             }
-            OutputFormat::Json => Writer::Json(arrow::json::ArrayWriter::new(w)),
-            OutputFormat::Ndjson => Writer::Ndjson(arrow::json::LineDelimitedWriter::new(w)),
+            // Nulls are written as `null`: every row has every column.
+            OutputFormat::Json => Writer::Json(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::JsonArray>(w),
+            ),
+            OutputFormat::Ndjson => Writer::Ndjson(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(w),
+            ),
         };
         Ok(Encoder {
             writer,

@@ -307,6 +307,28 @@ impl Dataset {
         self.report.tables.contains_key(kind.name())
     }
 
+    /// Fail unless a site plan (the `cells` table, with at least one cell)
+    /// is loaded: `analysis` compares cells with their neighbours and has
+    /// nothing to compare without one.
+    pub fn require_site_plan(&self, analysis: &str) -> Result<()> {
+        if self.row_count(TableKind::Cells) > 0 {
+            return Ok(());
+        }
+        Err(Error::data(
+            "cells",
+            format!(
+                "{analysis} needs a site plan: a `cells` table giving each cell's site, row and \
+                 col (docs/data-model.md); \
+                 this dataset has {}",
+                if self.has_table(TableKind::Cells) {
+                    "an empty one"
+                } else {
+                    "none"
+                }
+            ),
+        ))
+    }
+
     /// Accepted rows of a table.
     pub fn row_count(&self, kind: TableKind) -> usize {
         if let Some(n) = self.stored.get(&kind) {

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::model::schema::TableKind;
+
 /// How a KPI behaves over a period (decides expectation and projection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -332,6 +334,33 @@ pub const CATALOGUE: &[KpiDef] = &[
     ),
 ];
 
+impl KpiDef {
+    /// The tables the KPI is computed from: without one of them the KPI is
+    /// unknown (null), never 0.
+    pub fn source_tables(&self) -> &'static [TableKind] {
+        use TableKind::{Activities, Exposure, Hazards, Incidents, Violations};
+        match self.code {
+            "hours_worked" | "average_headcount" => &[Exposure],
+            "trir" | "dart" | "ltir" | "severity_rate" | "ltifr" | "trifr"
+            | "injury_frequency_rate" | "injury_severity_rate" | "fatality_rate_per_1000" => {
+                &[Incidents, Exposure]
+            }
+            "training_coverage" => &[Activities, Exposure],
+            "violations_per_1000h" => &[Violations, Exposure],
+            "violations" => &[Violations],
+            c if c.contains("hazard") || c.starts_with("rectification") || c == "on_time_rate" => {
+                &[Hazards]
+            }
+            "leader_inspections_per_month"
+            | "drills"
+            | "drill_response_minutes"
+            | "suggestions_per_month"
+            | "equipment_readiness" => &[Activities],
+            _ => &[Incidents],
+        }
+    }
+}
+
 /// Look up a KPI.
 pub fn kpi_def(code: &str) -> Option<&'static KpiDef> {
     CATALOGUE.iter().find(|k| k.code == code)
@@ -342,7 +371,7 @@ pub fn catalogue_markdown() -> String {
     let mut s = String::from(
         "# KPI catalogue\n\nGenerated from `crates/safetyscope-core/src/analysis/kpis/catalogue.rs` (`safetyscope kpis --catalogue`);\na test keeps this file equal to the code.\n\n\
 Every KPI is computed per scope (`group`, a site, or `site/zone`) and local calendar\nperiod (`2025`, `2025-Q1`, `2025-03`) from the canonical tables. *Kind* decides how a\ntarget is tracked: a **count** grows with the period (expected to date pro rata, projected\nlinearly or by last year's seasonal profile, with a Poisson probability of meeting the\ntarget), a **rate** is expected at the target all along and projected by its value to\ndate, a **cumulative** share grows towards the period end.\n\n\
-| kpi | unit | kind | formula | meaning |\n|---|---|---|---|---|\n",
+| kpi | unit | kind | formula | meaning | from |\n|---|---|---|---|---|---|\n",
     );
     for k in CATALOGUE {
         let kind = match k.kind {
@@ -350,11 +379,17 @@ Every KPI is computed per scope (`group`, a site, or `site/zone`) and local cale
             KpiKind::Rate => "rate",
             KpiKind::Cumulative => "cumulative",
         };
+        let from: Vec<&str> = k.source_tables().iter().map(|t| t.name()).collect();
         s.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            k.code, k.unit, kind, k.formula, k.meaning
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            k.code,
+            k.unit,
+            kind,
+            k.formula,
+            k.meaning,
+            from.join(", ")
         ));
     }
-    s.push_str("\nActivity KPIs (training, inspections, drills, suggestions, equipment) exist at the group\nand site scopes: activities carry no zone. Hazard, incident and violation KPIs exist at\nevery scope. Values with a zero denominator are null, never zero.\n");
+    s.push_str("\nActivity KPIs (training, inspections, drills, suggestions, equipment) exist at the group\nand site scopes: activities carry no zone. Hazard, incident and violation KPIs exist at\nevery scope. Values with a zero denominator are null, never zero. A KPI whose source table\n(*from*) the dataset does not provide is null too, and its row names the absent tables in\n`missing_tables`: a hazards-only dataset reports no incident count, not 0 fatalities.\n");
     s
 }

@@ -25,7 +25,7 @@ use crate::util::error::{Error, Result};
 // ------------------------------------------------------------------ facts
 
 use crate::analysis::kpis::measure::{Facts, Window};
-use crate::analysis::kpis::scope::{Period, Scope};
+use crate::analysis::kpis::scope::{Measure, Period, Scope};
 
 pub(crate) fn opt_s(a: &StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
@@ -79,6 +79,7 @@ fn kpi_schema() -> Arc<Schema> {
         Field::new("unit", DataType::Utf8, false),
         Field::new("numerator", DataType::Float64, true),
         Field::new("denominator", DataType::Float64, true),
+        Field::new("missing_tables", DataType::Utf8, true),
     ]))
 }
 
@@ -89,7 +90,9 @@ pub(crate) fn parse_as_of(ds: &Dataset, v: Option<&str>) -> Result<Option<i64>> 
 
 /// KPIs per scope and period, long format: `scope_type`, `scope`,
 /// `period_type`, `period`, `partial` (the period runs past the data or the
-/// as-of date), `kpi`, `value`, `unit`, `numerator`, `denominator`.
+/// as-of date), `kpi`, `value`, `unit`, `numerator`, `denominator`,
+/// `missing_tables` (the KPI's source tables the dataset does not provide:
+/// its value is then null, not 0).
 ///
 /// A row per scope, period and KPI: a dataset with a thousand sites over
 /// sixteen years has ten million. [`write_kpis`] writes them as they are
@@ -225,6 +228,18 @@ async fn kpi_batches(
     let wanted = |code: &str| o.kpis.is_empty() || o.kpis.iter().any(|k| k == code);
     let cycles = wanted("rectification_cycle_hours") || wanted("rectification_cycle_p90_hours");
     let measured = f.measure(ds, &windows, cycles).await?;
+    let missing: Vec<Option<String>> = CATALOGUE
+        .iter()
+        .map(|def| {
+            let absent: Vec<&str> = def
+                .source_tables()
+                .iter()
+                .filter(|t| !ds.has_table(**t))
+                .map(|t| t.name())
+                .collect();
+            (!absent.is_empty()).then(|| absent.join(", "))
+        })
+        .collect();
     let mut out = KpiRows::default();
     let mut w = 0;
     for sc in &scopes {
@@ -233,11 +248,16 @@ async fn kpi_batches(
             let b = full_end.min(cut);
             let Some(m) = measured.get(w) else { break };
             w += 1;
-            for def in CATALOGUE {
+            for (def, absent) in CATALOGUE.iter().zip(&missing) {
                 if !wanted(def.code) {
                     continue;
                 }
                 let Some(x) = m.get(def.code) else { continue };
+                let x = if absent.is_some() {
+                    Measure::default()
+                } else {
+                    *x
+                };
                 out.scope_type.append_value(sc.kind());
                 out.scope.append_value(sc.label());
                 out.period_type.append_value(p.kind);
@@ -248,6 +268,7 @@ async fn kpi_batches(
                 out.unit.append_value(def.unit);
                 out.numerator.append_option(x.numerator);
                 out.denominator.append_option(x.denominator);
+                out.missing_tables.append_option(absent.as_deref());
             }
             if out.kpi.len() >= rows {
                 emit(out.take()?)?;
@@ -273,6 +294,7 @@ struct KpiRows {
     unit: StringBuilder,
     numerator: Float64Builder,
     denominator: Float64Builder,
+    missing_tables: StringBuilder,
 }
 
 impl KpiRows {
@@ -289,6 +311,7 @@ impl KpiRows {
             Arc::new(self.unit.finish()),
             Arc::new(self.numerator.finish()),
             Arc::new(self.denominator.finish()),
+            Arc::new(self.missing_tables.finish()),
         ];
         Ok(RecordBatch::try_new(kpi_schema(), arrays)?)
     }

@@ -250,7 +250,7 @@ pub fn emerging_schema() -> SchemaRef {
         Field::new("events", DataType::Float64, false),
         Field::new("mk_s", DataType::Float64, false),
         Field::new("mk_z", DataType::Float64, false),
-        Field::new("mk_p", DataType::Float64, false),
+        Field::new("mk_p_value", DataType::Float64, false),
         Field::new("last_z", DataType::Float64, true),
         Field::new("category", DataType::Utf8, false),
     ]))
@@ -260,7 +260,7 @@ pub fn emerging_schema() -> SchemaRef {
 ///
 /// Output per cell of the plan: `slices`, `hot_slices`, `cold_slices`,
 /// `history` (one character per slice, oldest first: `H` hot, `C` cold, `.`
-/// neither), total `events`, the Mann-Kendall `mk_s`, `mk_z`, `mk_p` of the
+/// neither), total `events`, the Mann-Kendall `mk_s`, `mk_z`, `mk_p_value` of the
 /// cell's Gi* z-scores over the slices, the z of the final slice `last_z`, and the `category`
 /// (module docs).
 pub async fn emerging_hotspots(ds: &Dataset, o: &EmergingOptions) -> Result<DataFrame> {
@@ -273,6 +273,7 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
     if o.kinds.is_empty() {
         return Err(Error::option("kinds", "select at least one event kind"));
     }
+    ds.require_site_plan("emerging hot spots")?;
     let tz = parse_tz(ds.timezone())?;
     let (from, to) =
         crate::session::window::resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 365).await?;

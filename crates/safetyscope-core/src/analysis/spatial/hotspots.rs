@@ -357,6 +357,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
             format!("must be in (0, 1), got {}", o.alpha),
         ));
     }
+    ds.require_site_plan("hotspots")?;
     let hm = HeatmapOptions {
         kinds: o.kinds.clone(),
         from: o.from.clone(),

@@ -311,8 +311,8 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
             .map(|t| t.test.and_then(|x| x.ci_high))
             .collect(),
     );
-    c.float("p", tests.iter().map(|t| t.test.map(|x| x.p)).collect());
-    c.float("q", q.clone());
+    c.float("p_value", tests.iter().map(|t| t.test.map(|x| x.p)).collect());
+    c.float("q_value", q.clone());
     c.boolean(
         "significant",
         (0..tests.len())
@@ -436,8 +436,8 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
     );
     c.float("ci_low", rank.iter().map(|&i| tested[i].ci_low).collect());
     c.float("ci_high", rank.iter().map(|&i| tested[i].ci_high).collect());
-    c.float("p", rank.iter().map(|&i| Some(tested[i].p)).collect());
-    c.float("q", rank.iter().map(|&i| Some(periods[i].q)).collect());
+    c.float("p_value", rank.iter().map(|&i| Some(tested[i].p)).collect());
+    c.float("q_value", rank.iter().map(|&i| Some(periods[i].q)).collect());
     Ok((cells, c.finish()?))
 }
 
