@@ -59,7 +59,8 @@ class ValidationReport:
 
     ``tables`` maps a table name to a dict with ``rows_read``,
     ``rows_accepted``, ``rejected`` (reason → ``{count, examples}``),
-    ``time_unknown`` and ``error``.
+    ``time_unknown``, ``date_only`` (dates without a time of day) and
+    ``error``.
     """
 
     def __init__(self, data: dict[str, Any]) -> None:

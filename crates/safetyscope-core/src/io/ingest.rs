@@ -36,7 +36,14 @@ impl TableLoader {
         let tz = crate::model::time::parse_tz(tz_name)?;
         let def = kind.def();
         let years = mapping.and_then(|m| m.years).unwrap_or(DEFAULT_YEARS);
+        let grids = match mapping {
+            Some(m) if crate::io::grid::binned(kind) => {
+                crate::io::grid::grids(&m.grids, "mapping")?
+            }
+            _ => vec![],
+        };
         Ok(TableLoader {
+            grids,
             plausible: plausible_micros(years),
             years,
             kind,
@@ -325,9 +332,10 @@ impl TableLoader {
             columns.push(arr);
         }
         if !self.checked_columns {
+            // A grid fills `cell`.
             self.report.missing_optional_columns = missing_optional
                 .into_iter()
-                .filter(|c| c != TIME_KNOWN)
+                .filter(|c| c != TIME_KNOWN && !(c == "cell" && !self.grids.is_empty()))
                 .collect();
             self.checked_columns = true;
         }
@@ -336,6 +344,7 @@ impl TableLoader {
         self.apply_defaults(&mut columns, time_known_from_spec, n)?;
         // Cross-column checks.
         self.check_intervals(&columns, &mut problems);
+        self.bin_to_grids(&mut columns, &mut problems);
         self.check_extents(&columns, &mut problems);
         self.check_ids(&columns, &mut problems, source, first_row)?;
 
@@ -490,6 +499,85 @@ impl TableLoader {
                 }
             }
         }
+    }
+
+    /// Bin the coordinates of rows whose site has a grid: `cell` from the
+    /// grid, `x` / `y` in the grid's metres. A point outside its grid is
+    /// rejected as outside the site; rows without coordinates keep their
+    /// cell.
+    fn bin_to_grids(&self, cols: &mut [ArrayRef], problems: &mut Problems) {
+        if self.grids.is_empty() {
+            return;
+        }
+        let (Some(si), Some(xi), Some(yi), Some(ci)) = (
+            self.col_index("site"),
+            self.col_index("x"),
+            self.col_index("y"),
+            self.col_index("cell"),
+        ) else {
+            return;
+        };
+        let site = cols[si]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("site is text")
+            .clone();
+        let floats = |a: &ArrayRef| {
+            a.as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("coordinates are floats")
+                .clone()
+        };
+        let (x, y) = (floats(&cols[xi]), floats(&cols[yi]));
+        let cell = cols[ci]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cell is text")
+            .clone();
+        let n = x.len();
+        let (mut nx, mut ny, mut nc) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for r in 0..n {
+            let keep = |nx: &mut Vec<Option<f64>>, ny: &mut Vec<Option<f64>>, nc: &mut Vec<Option<String>>| {
+                nx.push(x.is_valid(r).then(|| x.value(r)));
+                ny.push(y.is_valid(r).then(|| y.value(r)));
+                nc.push(cell.is_valid(r).then(|| cell.value(r).to_string()));
+            };
+            let grid = site
+                .is_valid(r)
+                .then(|| self.grids.iter().find(|g| g.spec.site == site.value(r)))
+                .flatten();
+            let (Some(g), true, true) = (grid, x.is_valid(r), y.is_valid(r)) else {
+                keep(&mut nx, &mut ny, &mut nc);
+                continue;
+            };
+            let m = g.project(x.value(r), y.value(r));
+            match g.cell_of(m) {
+                Some((row, col)) => {
+                    nx.push(Some(m.0));
+                    ny.push(Some(m.1));
+                    nc.push(Some(g.cell_id(row, col)));
+                }
+                None => {
+                    problems.set(r, Reason::OutsideSite, "x, y", || {
+                        let [a, b, c, d] = g.spec.extent;
+                        format!(
+                            "({}, {}) outside the grid of {} [{a}, {b}, {c}, {d}]",
+                            x.value(r),
+                            y.value(r),
+                            g.spec.site
+                        )
+                    });
+                    keep(&mut nx, &mut ny, &mut nc);
+                }
+            }
+        }
+        cols[xi] = Arc::new(Float64Array::from(nx));
+        cols[yi] = Arc::new(Float64Array::from(ny));
+        cols[ci] = Arc::new(StringArray::from(nc));
     }
 
     fn check_extents(&self, cols: &[ArrayRef], problems: &mut Problems) {

@@ -80,6 +80,41 @@ pub struct TableInput {
     pub error: Option<std::sync::Arc<Error>>,
 }
 
+/// Apply a mapping's grids to the inputs: the site plan generated from
+/// them, and the grids handed to every table whose coordinates they bin.
+pub(crate) fn apply_grids(
+    mapping: Option<&crate::io::mapping::Mapping>,
+    inputs: &mut BTreeMap<TableKind, TableInput>,
+) -> Result<()> {
+    let Some(m) = mapping.filter(|m| !m.grid.is_empty()) else {
+        return Ok(());
+    };
+    let grids = crate::io::grid::grids(&m.grid, "mapping")?;
+    let cells = grids
+        .iter()
+        .map(crate::io::grid::Grid::cells)
+        .collect::<Result<Vec<_>>>()?;
+    for (kind, input) in inputs.iter_mut() {
+        if crate::io::grid::binned(*kind) {
+            input.mapping.get_or_insert_with(Default::default).grids = m.grid.clone();
+        }
+    }
+    inputs.insert(
+        TableKind::Cells,
+        TableInput {
+            mapping: None,
+            sources: vec![crate::io::source::Source {
+                label: "[[grid]]".into(),
+                data: crate::io::source::SourceData::Batches(cells),
+                format: crate::io::format::Format::Arrow,
+                partitions: vec![],
+            }],
+            error: None,
+        },
+    );
+    Ok(())
+}
+
 /// The mapping and the table inputs of a dataset path: a mapping file
 /// (`.toml`), a directory with a `dataset.toml`, or a directory of canonical
 /// files named after the tables.
@@ -236,6 +271,7 @@ pub(crate) fn resolve_inputs(
             }
         }
     }
+    apply_grids(mapping.as_ref(), &mut inputs)?;
     if mapping.is_none() && inputs.is_empty() {
         return Err(Error::data(
             path.display().to_string(),

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::io::grid::GridSpec;
 use crate::model::schema::TableKind;
 use crate::model::time::{TimeOfDayFormat, TsFormat};
 use crate::util::error::{Error, Result};
@@ -218,6 +219,10 @@ pub struct TableMapping {
     /// The plausible years of every timestamp, `[first, last]` (default
     /// `[1900, 2100]`); an instant outside them is rejected as `out_of_range`.
     pub years: Option<[i32; 2]>,
+    /// The mapping's grids (`[[grid]]`), copied to every table whose rows
+    /// they bin.
+    #[serde(skip)]
+    pub grids: Vec<GridSpec>,
     /// Canonical column → how to produce it. Canonical columns not listed are
     /// read from a source column of the same name when there is one.
     #[serde(default, deserialize_with = "de_columns")]
@@ -252,6 +257,10 @@ pub struct Mapping {
     /// Canonical table name → how to read it.
     #[serde(default)]
     pub tables: BTreeMap<String, TableMapping>,
+    /// Regular grids that bin coordinates into cells and generate the site
+    /// plan (`[[grid]]`, see `io::grid`).
+    #[serde(default)]
+    pub grid: Vec<GridSpec>,
     /// The shift roster of the sites: exposure by hour of the week for the
     /// time-of-day analyses and the shifts events are attributed to.
     #[serde(default)]
@@ -295,6 +304,13 @@ impl Mapping {
         if let Some(tz) = &self.timezone {
             crate::model::time::parse_tz(tz)
                 .map_err(|e| Error::mapping(Some(label.to_string()), e.to_string()))?;
+        }
+        crate::io::grid::grids(&self.grid, label)?;
+        if !self.grid.is_empty() && self.tables.contains_key("cells") {
+            return Err(Error::mapping(
+                Some(format!("{label} [tables.cells]")),
+                "the site plan comes from `[[grid]]`: give either a `cells` table or grids",
+            ));
         }
         for (name, t) in &self.tables {
             let kind = TableKind::from_name(name).ok_or_else(|| {

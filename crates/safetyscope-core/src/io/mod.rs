@@ -7,6 +7,7 @@ pub mod confine;
 pub(crate) mod convert;
 pub mod dedup;
 pub mod format;
+pub mod grid;
 pub mod ingest;
 pub mod inputs;
 pub mod loader;

@@ -157,8 +157,22 @@ fn parquet_reader_batches<R: parquet::file::reader::ChunkReader + 'static>(
     opts: &ReadOptions,
     label: &str,
 ) -> Result<BatchIter> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
-        .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    // The Arrow schema a writer embeds is a hint: when it cannot be read
+    // (some writers leave its buffers unaligned), the Parquet schema alone
+    // gives the columns.
+    let meta = ArrowReaderMetadata::load(&reader, ArrowReaderOptions::new())
+        .or_else(|first| {
+            ArrowReaderMetadata::load(
+                &reader,
+                ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+            )
+            .map_err(|_| first)
+        })
+        .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, meta)
         .with_batch_size(opts.batch_size)
         .build()?;
     let label = label.to_string();

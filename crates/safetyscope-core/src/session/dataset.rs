@@ -209,6 +209,7 @@ impl Dataset {
                 },
             );
         }
+        crate::io::inputs::apply_grids(mapping, &mut inputs)?;
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));
@@ -245,6 +246,7 @@ impl Dataset {
                 partitions: vec![],
             });
         }
+        crate::io::inputs::apply_grids(mapping, &mut inputs)?;
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));
@@ -318,7 +320,8 @@ impl Dataset {
             "cells",
             format!(
                 "{analysis} needs a site plan: a `cells` table giving each cell's site, row and \
-                 col (docs/data-model.md); \
+                 col, or a `[[grid]]` in the mapping that bins coordinates into cells \
+                 (docs/mapping.md); \
                  this dataset has {}",
                 if self.has_table(TableKind::Cells) {
                     "an empty one"
