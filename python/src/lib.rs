@@ -385,6 +385,21 @@ fn ingest(
     serde_json::to_string(&manifest).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// A commented draft mapping for a data file (see `safetyscope map-init`).
+#[pyfunction]
+#[pyo3(signature = (path, table=None, mapping_dir=None))]
+fn draft_mapping(
+    py: Python<'_>,
+    path: PathBuf,
+    table: Option<String>,
+    mapping_dir: Option<PathBuf>,
+) -> PyResult<String> {
+    py.detach(|| {
+        safetyscope_core::io::draft::draft_mapping(&path, table.as_deref(), mapping_dir.as_deref())
+    })
+    .map_err(to_py)
+}
+
 /// The canonical data model as Markdown.
 #[pyfunction]
 fn data_model_markdown() -> String {
@@ -416,6 +431,7 @@ fn _internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add_function(wrap_pyfunction!(registry_json, m)?)?;
     m.add_function(wrap_pyfunction!(set_allow_outside, m)?)?;
+    m.add_function(wrap_pyfunction!(draft_mapping, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -210,6 +210,21 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Write a commented draft mapping for a file: the table, the source
+    /// column of each canonical column, date formats (checked to read the
+    /// sample one way only), coordinates and value maps, guessed from the
+    /// header and a sample. Lines to check are marked EDIT.
+    MapInit {
+        /// The data file (CSV, Parquet, NDJSON, Arrow IPC).
+        file: PathBuf,
+        /// The canonical table the file holds (default: guessed).
+        #[arg(long)]
+        table: Option<String>,
+        /// Write the draft here (a new file) instead of printing it; the
+        /// data file is named relative to it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the canonical data model.
     Schema {
         /// As the Markdown of docs/data-model.md.

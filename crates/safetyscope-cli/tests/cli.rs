@@ -790,3 +790,102 @@ fn validate_requires_what_the_dataset_declares() {
         text(&o)
     );
 }
+
+/// `map-init` on every real file in the repository writes a draft that
+/// loads it: the table, the time columns and formats, coordinates and the
+/// coded columns guessed from the header and a sample.
+#[test]
+fn map_init_drafts_a_mapping_that_loads_each_real_file() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/real");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "police-stops/minneapolis_stops_2017.parquet",
+            "violations",
+            51_920,
+            &["[[grid]]", "coordinates = \"lonlat\"", "kind = \"problem\""][..],
+        ),
+        (
+            "city-service-requests/nyc311_2014-2019_sample.csv",
+            "hazards",
+            933,
+            &["formats = [\"%m/%d/%Y %I:%M:%S %p\"]", "closed_at"][..],
+        ),
+        (
+            "mine-accidents/msha_accidents_2000-2015_sample.csv",
+            "incidents",
+            1_989,
+            &[
+                "formats = [\"excel\"]",
+                "time_column = \"ACCIDENT_TIME\"",
+                "time_unknown = [\"9996\", \"9997\", \"9998\", \"9999\"]",
+                "repeats in the sample (2.20E+11)",
+                "\"NO VALUE FOUND\"",
+            ][..],
+        ),
+        (
+            "gas-sensors/air_quality_uci.csv",
+            "readings",
+            9_357,
+            &[
+                "time_column = \"Time\"",
+                "time_format = \"hh:mm\"",
+                "formats = [\"%d/%m/%Y\"]",
+            ][..],
+        ),
+    ];
+    for (file, table, accepted, expect) in cases {
+        let folder = file.split('/').next().unwrap();
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::copy(src.join(file), dir.path().join(file)).unwrap();
+        let draft = dir.path().join(format!("{folder}.toml"));
+        let o = run(&[
+            "map-init",
+            dir.path().join(file).to_str().unwrap(),
+            "--out",
+            draft.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{file}: {}", text(&o));
+        let toml = std::fs::read_to_string(&draft).unwrap();
+        assert!(
+            toml.contains(&format!("[tables.{table}]")),
+            "{file}:\n{toml}"
+        );
+        assert!(
+            toml.contains(&format!("path = \"{file}\"")),
+            "{file}:\n{toml}"
+        );
+        for e in expect {
+            assert!(toml.contains(e), "{file}: no {e:?} in\n{toml}");
+        }
+        let o = run(&["validate", draft.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{file}: {}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            report["tables"][table]["rows_accepted"], accepted,
+            "{file}: {report}"
+        );
+        // A second draft never replaces the first.
+        let o = run(&[
+            "map-init",
+            dir.path().join(file).to_str().unwrap(),
+            "--out",
+            draft.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    }
+    let o = run(&[
+        "map-init",
+        src.join("gas-sensors/air_quality_uci.csv")
+            .to_str()
+            .unwrap(),
+        "--table",
+        "accidents",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("unknown table `accidents`; canonical tables are cells, incidents"),
+        "{}",
+        text(&o)
+    );
+}

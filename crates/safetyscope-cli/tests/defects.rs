@@ -478,7 +478,13 @@ fn t2_hot_spots_without_a_site_plan_say_so() {
 fn t3_json_keeps_nulls_and_p_values_have_one_name() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("sample");
-    let (c, t) = code(&["generate", "--out", data.to_str().unwrap(), "--scale", "0.1"]);
+    let (c, t) = code(&[
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--scale",
+        "0.1",
+    ]);
     assert_eq!(c, Some(0), "{t}");
     for (cmd, extra) in [("peaks", vec![]), ("hotspots", vec!["--site", "U01"])] {
         let out = dir.path().join(format!("{cmd}.ndjson"));
@@ -492,9 +498,18 @@ fn t3_json_keeps_nulls_and_p_values_have_one_name() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let keys: Vec<&String> = rows[0].keys().collect();
-        assert!(rows.iter().all(|r| r.keys().collect::<Vec<_>>() == keys), "{cmd}");
-        assert!(rows[0].contains_key("p_value") && rows[0].contains_key("q_value"), "{cmd}: {keys:?}");
-        assert!(!rows[0].contains_key("p") && !rows[0].contains_key("q"), "{cmd}");
+        assert!(
+            rows.iter().all(|r| r.keys().collect::<Vec<_>>() == keys),
+            "{cmd}"
+        );
+        assert!(
+            rows[0].contains_key("p_value") && rows[0].contains_key("q_value"),
+            "{cmd}: {keys:?}"
+        );
+        assert!(
+            !rows[0].contains_key("p") && !rows[0].contains_key("q"),
+            "{cmd}"
+        );
         if cmd == "hotspots" {
             // `p_sim` is null without permutations: written, not dropped.
             assert!(rows.iter().all(|r| r["p_sim"].is_null()), "{cmd}");

@@ -621,7 +621,11 @@ fn a_store_whose_files_do_not_match_its_manifest_is_refused() {
 /// Count the incidents whose time of day is unknown, through the engine.
 fn time_unknown_rows(ds: &Dataset) -> i64 {
     rt().block_on(async {
-        let b = query(ds, "SELECT count(*) AS n FROM incidents WHERE NOT time_known").await;
+        let b = query(
+            ds,
+            "SELECT count(*) AS n FROM incidents WHERE NOT time_known",
+        )
+        .await;
         b[0].column(0)
             .as_any()
             .downcast_ref::<Int64Array>()

@@ -1274,6 +1274,19 @@ def data_model_markdown() -> str:
     return _internal.data_model_markdown()
 
 
+def draft_mapping(path: PathLike, table: Optional[str] = None, mapping_dir: Optional[PathLike] = None) -> str:
+    """A commented draft mapping for a data file, as TOML text: the table
+    (guessed unless given), the source column of each canonical column,
+    date formats checked to read the sample one way only, a grid for
+    longitude / latitude, null sentinels and value maps. Lines to check are
+    marked ``EDIT``. The file is named relative to ``mapping_dir``, where the
+    draft is meant to be saved (docs/mapping-walkthrough.md).
+    """
+    return _internal.draft_mapping(
+        os.fspath(path), table, None if mapping_dir is None else os.fspath(mapping_dir)
+    )
+
+
 def set_allow_outside(allow: bool = True) -> None:
     """Let the paths in mapping files lead outside the mapping's own
     directory (absolute paths, ``..``, links out, other buckets), for the
@@ -1296,6 +1309,7 @@ __all__ = [
     "data_model_markdown",
     "analyses",
     "set_allow_outside",
+    "draft_mapping",
     "SafetyscopeError",
     "SchemaError",
     "DataError",

@@ -14,7 +14,7 @@ use chrono::NaiveTime;
 use crate::io::loader::*;
 use crate::io::mapping::{ColumnSpec, DateOnly};
 use crate::model::report::Reason;
-use crate::model::schema::{Allowed, ColType, ColumnDef, TEXT_MAX_BYTES, TIME_KNOWN, TableKind};
+use crate::model::schema::{Allowed, ColType, ColumnDef, TIME_KNOWN, TableKind};
 use crate::model::time::{
     Parsed, TimeOfDayFormat, default_formats, local_to_micros, parse_date_checked,
     parse_timestamp_checked,
@@ -29,8 +29,9 @@ pub(crate) const DEFAULT_YEARS: [i32; 2] = [1900, 2100];
 pub(crate) fn plausible_micros(years: [i32; 2]) -> (i64, i64) {
     const DAY: i64 = 86_400_000_000;
     let start = |y: i32| {
-        chrono::NaiveDate::from_ymd_opt(y, 1, 1)
-            .map_or(0, |d| d.and_time(NaiveTime::MIN).and_utc().timestamp_micros())
+        chrono::NaiveDate::from_ymd_opt(y, 1, 1).map_or(0, |d| {
+            d.and_time(NaiveTime::MIN).and_utc().timestamp_micros()
+        })
     };
     (start(years[0]) - DAY, start(years[1] + 1) + DAY)
 }
@@ -100,6 +101,12 @@ impl Converter<'_> {
                 if let Some(d) = &self.spec.default {
                     return Some(d.clone());
                 }
+            } else if let (Some(d), Allowed::Vocab(vocab)) = (&self.spec.default, self.c.allowed)
+                && vocab.resolve(t).is_none()
+            {
+                // Without a map, `default` takes what the vocabulary does
+                // not know.
+                return Some(d.clone());
             }
             Some(t.to_string())
         };
@@ -276,7 +283,7 @@ impl Converter<'_> {
         s: &'s str,
     ) -> std::result::Result<std::borrow::Cow<'s, str>, Reason> {
         use std::borrow::Cow;
-        if s.len() > TEXT_MAX_BYTES {
+        if s.len() > self.c.max_bytes() {
             return Err(Reason::OutOfRange);
         }
         match self.c.allowed {
@@ -400,7 +407,7 @@ impl Converter<'_> {
                 let out = cast(a, &DataType::Utf8)?;
                 let text = out.as_any().downcast_ref::<StringArray>().expect("utf8");
                 for r in 0..n {
-                    if !text.is_null(r) && text.value(r).len() > TEXT_MAX_BYTES {
+                    if !text.is_null(r) && text.value(r).len() > self.c.max_bytes() {
                         p.set(r, Reason::OutOfRange, &label, || text.value(r).to_string());
                     }
                 }

@@ -36,14 +36,12 @@ impl TableLoader {
         let tz = crate::model::time::parse_tz(tz_name)?;
         let def = kind.def();
         let years = mapping.and_then(|m| m.years).unwrap_or(DEFAULT_YEARS);
-        let grids = match mapping {
-            Some(m) if crate::io::grid::binned(kind) => {
-                crate::io::grid::grids(&m.grids, "mapping")?
-            }
+        let plans = match mapping {
+            Some(m) if crate::io::plan::binned(kind) => m.plans.clone(),
             _ => vec![],
         };
         Ok(TableLoader {
-            grids,
+            plans,
             plausible: plausible_micros(years),
             years,
             kind,
@@ -335,7 +333,7 @@ impl TableLoader {
             // A grid fills `cell`.
             self.report.missing_optional_columns = missing_optional
                 .into_iter()
-                .filter(|c| c != TIME_KNOWN && !(c == "cell" && !self.grids.is_empty()))
+                .filter(|c| c != TIME_KNOWN && !(c == "cell" && !self.plans.is_empty()))
                 .collect();
             self.checked_columns = true;
         }
@@ -344,7 +342,8 @@ impl TableLoader {
         self.apply_defaults(&mut columns, time_known_from_spec, n)?;
         // Cross-column checks.
         self.check_intervals(&columns, &mut problems);
-        self.bin_to_grids(&mut columns, &mut problems);
+        self.check_cell_positions(&columns, &mut problems);
+        self.bin_to_plans(&mut columns, &mut problems);
         self.check_extents(&columns, &mut problems);
         self.check_ids(&columns, &mut problems, source, first_row)?;
 
@@ -451,6 +450,43 @@ impl TableLoader {
         Ok(())
     }
 
+    /// A cell of the site plan has a grid position (row and col) or a
+    /// polygon (`geometry`, WKT that parses).
+    fn check_cell_positions(&self, cols: &[ArrayRef], problems: &mut Problems) {
+        if self.kind != TableKind::Cells {
+            return;
+        }
+        let (Some(ri), Some(ci), Some(gi)) = (
+            self.col_index("row"),
+            self.col_index("col"),
+            self.col_index("geometry"),
+        ) else {
+            return;
+        };
+        let g = cols[gi]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("geometry is text");
+        for r in 0..g.len() {
+            if !problems.ok(r) {
+                continue;
+            }
+            if g.is_valid(r) {
+                if let Err(why) = crate::model::geometry::Shape::from_wkt(g.value(r)) {
+                    let v = g.value(r).chars().take(60).collect::<String>();
+                    problems.set(r, Reason::Unparseable, "geometry", || format!("{v}: {why}"));
+                }
+            } else if cols[ri].is_null(r) || cols[ci].is_null(r) {
+                problems.set(
+                    r,
+                    Reason::MissingRequired,
+                    "row, col or geometry",
+                    String::new,
+                );
+            }
+        }
+    }
+
     fn check_intervals(&self, cols: &[ArrayRef], problems: &mut Problems) {
         for (a, b) in self.def.intervals {
             let (Some(ia), Some(ib)) = (self.col_index(a), self.col_index(b)) else {
@@ -501,12 +537,12 @@ impl TableLoader {
         }
     }
 
-    /// Bin the coordinates of rows whose site has a grid: `cell` from the
-    /// grid, `x` / `y` in the grid's metres. A point outside its grid is
-    /// rejected as outside the site; rows without coordinates keep their
-    /// cell.
-    fn bin_to_grids(&self, cols: &mut [ArrayRef], problems: &mut Problems) {
-        if self.grids.is_empty() {
+    /// Bin the coordinates of rows whose site has a plan (a grid or a
+    /// polygon layer): `cell` from the plan, `x` / `y` as the plan keeps them
+    /// (a grid's metres). A point outside every cell is rejected as outside
+    /// the site; rows without coordinates keep their cell.
+    fn bin_to_plans(&self, cols: &mut [ArrayRef], problems: &mut Problems) {
+        if self.plans.is_empty() {
             return;
         }
         let (Some(si), Some(xi), Some(yi), Some(ci)) = (
@@ -541,35 +577,30 @@ impl TableLoader {
             Vec::with_capacity(n),
         );
         for r in 0..n {
-            let keep = |nx: &mut Vec<Option<f64>>, ny: &mut Vec<Option<f64>>, nc: &mut Vec<Option<String>>| {
+            let keep = |nx: &mut Vec<Option<f64>>,
+                        ny: &mut Vec<Option<f64>>,
+                        nc: &mut Vec<Option<String>>| {
                 nx.push(x.is_valid(r).then(|| x.value(r)));
                 ny.push(y.is_valid(r).then(|| y.value(r)));
                 nc.push(cell.is_valid(r).then(|| cell.value(r).to_string()));
             };
-            let grid = site
+            let plan = site
                 .is_valid(r)
-                .then(|| self.grids.iter().find(|g| g.spec.site == site.value(r)))
+                .then(|| self.plans.iter().find(|g| g.site() == site.value(r)))
                 .flatten();
-            let (Some(g), true, true) = (grid, x.is_valid(r), y.is_valid(r)) else {
+            let (Some(g), true, true) = (plan, x.is_valid(r), y.is_valid(r)) else {
                 keep(&mut nx, &mut ny, &mut nc);
                 continue;
             };
-            let m = g.project(x.value(r), y.value(r));
-            match g.cell_of(m) {
-                Some((row, col)) => {
-                    nx.push(Some(m.0));
-                    ny.push(Some(m.1));
-                    nc.push(Some(g.cell_id(row, col)));
+            match g.bin(x.value(r), y.value(r)) {
+                Some((id, mx, my)) => {
+                    nx.push(Some(mx));
+                    ny.push(Some(my));
+                    nc.push(Some(id));
                 }
                 None => {
                     problems.set(r, Reason::OutsideSite, "x, y", || {
-                        let [a, b, c, d] = g.spec.extent;
-                        format!(
-                            "({}, {}) outside the grid of {} [{a}, {b}, {c}, {d}]",
-                            x.value(r),
-                            y.value(r),
-                            g.spec.site
-                        )
+                        format!("({}, {}) outside {}", x.value(r), y.value(r), g.outside())
                     });
                     keep(&mut nx, &mut ny, &mut nc);
                 }

@@ -80,23 +80,28 @@ pub struct TableInput {
     pub error: Option<std::sync::Arc<Error>>,
 }
 
-/// Apply a mapping's grids to the inputs: the site plan generated from
-/// them, and the grids handed to every table whose coordinates they bin.
-pub(crate) fn apply_grids(
+/// Apply a mapping's plans (grids, polygon layers) to the inputs: the site
+/// plan generated from them, and the plans handed to every table whose
+/// coordinates they bin.
+pub(crate) fn apply_plans(
     mapping: Option<&crate::io::mapping::Mapping>,
     inputs: &mut BTreeMap<TableKind, TableInput>,
 ) -> Result<()> {
-    let Some(m) = mapping.filter(|m| !m.grid.is_empty()) else {
+    let Some(m) = mapping.filter(|m| !(m.grid.is_empty() && m.polygons.is_empty())) else {
         return Ok(());
     };
-    let grids = crate::io::grid::grids(&m.grid, "mapping")?;
-    let cells = grids
+    let plans: Vec<std::sync::Arc<crate::io::plan::Plan>> =
+        crate::io::plan::plans(&m.grid, &m.polygons, &m.base_dir, "mapping")?
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
+    let cells = plans
         .iter()
-        .map(crate::io::grid::Grid::cells)
+        .map(|p| p.cells())
         .collect::<Result<Vec<_>>>()?;
     for (kind, input) in inputs.iter_mut() {
-        if crate::io::grid::binned(*kind) {
-            input.mapping.get_or_insert_with(Default::default).grids = m.grid.clone();
+        if crate::io::plan::binned(*kind) {
+            input.mapping.get_or_insert_with(Default::default).plans = plans.clone();
         }
     }
     inputs.insert(
@@ -104,7 +109,11 @@ pub(crate) fn apply_grids(
         TableInput {
             mapping: None,
             sources: vec![crate::io::source::Source {
-                label: "[[grid]]".into(),
+                label: match (m.grid.is_empty(), m.polygons.is_empty()) {
+                    (false, true) => "[[grid]]".into(),
+                    (true, false) => "[[polygons]]".into(),
+                    _ => "[[grid]] / [[polygons]]".into(),
+                },
                 data: crate::io::source::SourceData::Batches(cells),
                 format: crate::io::format::Format::Arrow,
                 partitions: vec![],
@@ -150,9 +159,13 @@ pub(crate) fn resolve_inputs(
     } else if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
         (
             Some(Mapping::from_file(path)?),
+            // `mapping.toml` in the current directory has an empty parent.
             path.parent()
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default(),
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(
+                    || std::path::PathBuf::from("."),
+                    std::path::Path::to_path_buf,
+                ),
         )
     } else if path.is_dir() && path.join("dataset.toml").is_file() {
         (
@@ -271,7 +284,7 @@ pub(crate) fn resolve_inputs(
             }
         }
     }
-    apply_grids(mapping.as_ref(), &mut inputs)?;
+    apply_plans(mapping.as_ref(), &mut inputs)?;
     if mapping.is_none() && inputs.is_empty() {
         return Err(Error::data(
             path.display().to_string(),

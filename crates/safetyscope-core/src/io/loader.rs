@@ -68,8 +68,8 @@ pub struct TableLoader {
     pub(crate) plausible: (i64, i64),
     /// Those years, for messages.
     pub(crate) years: [i32; 2],
-    /// The mapping's grids: each site's coordinates binned into its cells.
-    pub(crate) grids: Vec<crate::io::grid::Grid>,
+    /// The mapping's plans: each site's coordinates binned into its cells.
+    pub(crate) plans: Vec<std::sync::Arc<crate::io::plan::Plan>>,
     /// The ids seen: fingerprints confirmed on the id text.
     pub(crate) seen_ids: crate::io::dedup::SeenIds,
     /// When set, the fingerprints go to disk instead and duplicates are

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::grid::GridSpec;
+use crate::io::plan::{GridSpec, Plan, PolygonSpec};
 use crate::model::schema::TableKind;
 use crate::model::time::{TimeOfDayFormat, TsFormat};
 use crate::util::error::{Error, Result};
@@ -76,7 +76,9 @@ pub struct ColumnSpec {
     #[serde(default)]
     pub map: BTreeMap<String, String>,
     /// Canonical value for source values missing from `map` (without it, they
-    /// are passed through and must be valid themselves).
+    /// are passed through and must be valid themselves). Without a `map`, on
+    /// a coded column: the value of every source value its vocabulary does
+    /// not know.
     pub default: Option<String>,
     /// Value used where the source is null (after `null_values`).
     pub fill_null: Option<String>,
@@ -219,10 +221,10 @@ pub struct TableMapping {
     /// The plausible years of every timestamp, `[first, last]` (default
     /// `[1900, 2100]`); an instant outside them is rejected as `out_of_range`.
     pub years: Option<[i32; 2]>,
-    /// The mapping's grids (`[[grid]]`), copied to every table whose rows
-    /// they bin.
+    /// The mapping's site plans (`[[grid]]`, `[[polygons]]`), loaded and
+    /// handed to every table whose rows they bin.
     #[serde(skip)]
-    pub grids: Vec<GridSpec>,
+    pub plans: Vec<std::sync::Arc<Plan>>,
     /// Canonical column → how to produce it. Canonical columns not listed are
     /// read from a source column of the same name when there is one.
     #[serde(default, deserialize_with = "de_columns")]
@@ -258,9 +260,12 @@ pub struct Mapping {
     #[serde(default)]
     pub tables: BTreeMap<String, TableMapping>,
     /// Regular grids that bin coordinates into cells and generate the site
-    /// plan (`[[grid]]`, see `io::grid`).
+    /// plan (`[[grid]]`, see `io::plan`).
     #[serde(default)]
     pub grid: Vec<GridSpec>,
+    /// Polygon layers whose polygons are the cells (`[[polygons]]`).
+    #[serde(default)]
+    pub polygons: Vec<PolygonSpec>,
     /// The shift roster of the sites: exposure by hour of the week for the
     /// time-of-day analyses and the shifts events are attributed to.
     #[serde(default)]
@@ -292,10 +297,14 @@ impl Mapping {
     #[cfg(feature = "native")]
     pub fn from_file(path: &std::path::Path) -> Result<Mapping> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // `mapping.toml` in the current directory has an empty parent.
         let base = path
             .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            );
         Mapping::from_toml(&text, base, &path.display().to_string())
     }
 
@@ -305,11 +314,12 @@ impl Mapping {
             crate::model::time::parse_tz(tz)
                 .map_err(|e| Error::mapping(Some(label.to_string()), e.to_string()))?;
         }
-        crate::io::grid::grids(&self.grid, label)?;
-        if !self.grid.is_empty() && self.tables.contains_key("cells") {
+        crate::io::plan::grids(&self.grid, label)?;
+        if !(self.grid.is_empty() && self.polygons.is_empty()) && self.tables.contains_key("cells")
+        {
             return Err(Error::mapping(
                 Some(format!("{label} [tables.cells]")),
-                "the site plan comes from `[[grid]]`: give either a `cells` table or grids",
+                "the site plan comes from `[[grid]]` / `[[polygons]]`: give either a `cells` table or those",
             ));
         }
         for (name, t) in &self.tables {
@@ -350,7 +360,9 @@ impl Mapping {
             {
                 return Err(Error::mapping(
                     Some(format!("{label} [tables.{name}]")),
-                    format!("`years = [{a}, {b}]` must be two years from 1 to 9999, the first not after the second"),
+                    format!(
+                        "`years = [{a}, {b}]` must be two years from 1 to 9999, the first not after the second"
+                    ),
                 ));
             }
             if t.delimiter.as_ref().is_some_and(|d| d.len() != 1) {

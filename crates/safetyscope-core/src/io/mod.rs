@@ -6,13 +6,15 @@
 pub mod confine;
 pub(crate) mod convert;
 pub mod dedup;
+#[cfg(feature = "native")]
+pub mod draft;
 pub mod format;
-pub mod grid;
 pub mod ingest;
 pub mod inputs;
 pub mod loader;
 pub mod mapping;
 pub mod output;
+pub mod plan;
 #[cfg(feature = "native")]
 pub mod remote;
 pub mod source;

@@ -2,6 +2,7 @@
 //! time and timezone rules, the shift roster and option types shared by
 //! several analyses. Imports only `util`.
 
+pub mod geometry;
 pub mod options;
 pub mod report;
 pub mod roster;

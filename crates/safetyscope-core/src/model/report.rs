@@ -174,9 +174,8 @@ impl ValidationReport {
                 match (t.time_unknown, t.date_only) {
                     (0, 0) => String::new(),
                     (u, 0) => format!(", {u} with time of day unknown"),
-                    (u, d) => format!(
-                        ", {u} with time of day unknown ({d} dated without a time of day)"
-                    ),
+                    (u, d) =>
+                        format!(", {u} with time of day unknown ({d} dated without a time of day)"),
                 }
             ));
             if let Some(e) = &t.error {

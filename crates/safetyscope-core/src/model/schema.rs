@@ -145,6 +145,20 @@ pub enum Allowed {
 /// string offsets of a KPI table).
 pub const TEXT_MAX_BYTES: usize = 1024;
 
+/// The longest polygon a cell's `geometry` may hold (WKT bytes).
+pub const GEOMETRY_MAX_BYTES: usize = 1 << 20;
+
+impl ColumnDef {
+    /// The longest text value the column accepts.
+    pub fn max_bytes(&self) -> usize {
+        if self.name == "geometry" {
+            GEOMETRY_MAX_BYTES
+        } else {
+            TEXT_MAX_BYTES
+        }
+    }
+}
+
 /// The largest grid row or column of a site plan (a plan of up to
 /// 10,000 × 10,000 cells); beyond it a position is out of range.
 pub const GRID_MAX: f64 = 9_999.0;
@@ -463,7 +477,7 @@ const LEC_C: &[f64] = &[100.0, 40.0, 15.0, 7.0, 3.0, 1.0];
 
 static CELLS: TableDef = TableDef {
     name: "cells",
-    doc: "The site plan: one row per grid cell, with its owner and optional static risk assessment.",
+    doc: "The site plan: one row per cell (a grid position or a polygon), with its owner and optional static risk assessment.",
     columns: &[
         col(
             "cell",
@@ -476,14 +490,14 @@ static CELLS: TableDef = TableDef {
         colv(
             "row",
             Int,
-            true,
-            "Grid row (0 = top)",
+            false,
+            "Grid row (0 = top); a cell has a row and a column, or a geometry",
             Allowed::Range(0.0, GRID_MAX),
         ),
         colv(
             "col",
             Int,
-            true,
+            false,
             "Grid column (0 = left)",
             Allowed::Range(0.0, GRID_MAX),
         ),
@@ -491,6 +505,12 @@ static CELLS: TableDef = TableDef {
         col("y_min", Float, false, "Bounding box: minimum y (metres)"),
         col("x_max", Float, false, "Bounding box: maximum x (metres)"),
         col("y_max", Float, false, "Bounding box: maximum y (metres)"),
+        col(
+            "geometry",
+            Text,
+            false,
+            "The cell's polygon as WKT (POLYGON or MULTIPOLYGON), for plans of polygons instead of a grid; neighbours share a vertex (queen) or an edge (rook)",
+        ),
         col(
             "owner",
             Text,

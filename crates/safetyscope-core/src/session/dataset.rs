@@ -209,7 +209,7 @@ impl Dataset {
                 },
             );
         }
-        crate::io::inputs::apply_grids(mapping, &mut inputs)?;
+        crate::io::inputs::apply_plans(mapping, &mut inputs)?;
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));
@@ -246,7 +246,7 @@ impl Dataset {
                 partitions: vec![],
             });
         }
-        crate::io::inputs::apply_grids(mapping, &mut inputs)?;
+        crate::io::inputs::apply_plans(mapping, &mut inputs)?;
         let tz = timezone
             .map(str::to_string)
             .or_else(|| mapping.and_then(|m| m.timezone.clone()));

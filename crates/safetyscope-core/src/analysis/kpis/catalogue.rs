@@ -341,10 +341,15 @@ impl KpiDef {
         use TableKind::{Activities, Exposure, Hazards, Incidents, Violations};
         match self.code {
             "hours_worked" | "average_headcount" => &[Exposure],
-            "trir" | "dart" | "ltir" | "severity_rate" | "ltifr" | "trifr"
-            | "injury_frequency_rate" | "injury_severity_rate" | "fatality_rate_per_1000" => {
-                &[Incidents, Exposure]
-            }
+            "trir"
+            | "dart"
+            | "ltir"
+            | "severity_rate"
+            | "ltifr"
+            | "trifr"
+            | "injury_frequency_rate"
+            | "injury_severity_rate"
+            | "fatality_rate_per_1000" => &[Incidents, Exposure],
             "training_coverage" => &[Activities, Exposure],
             "violations_per_1000h" => &[Violations, Exposure],
             "violations" => &[Violations],

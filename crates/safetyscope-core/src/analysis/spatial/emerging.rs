@@ -219,8 +219,10 @@ fn next_slice(d: NaiveDate, slice: Slice) -> NaiveDate {
 struct PlanCell {
     cell: String,
     zone: Option<String>,
-    row: i32,
-    col: i32,
+    row: Option<i32>,
+    col: Option<i32>,
+    /// The polygon, on a plan of polygons.
+    shape: Option<crate::model::geometry::Shape>,
 }
 
 /// The result of one cell.
@@ -241,8 +243,8 @@ pub fn emerging_schema() -> SchemaRef {
         Field::new("site", DataType::Utf8, false),
         Field::new("zone", DataType::Utf8, true),
         Field::new("cell", DataType::Utf8, false),
-        Field::new("row", DataType::Int32, false),
-        Field::new("col", DataType::Int32, false),
+        Field::new("row", DataType::Int32, true),
+        Field::new("col", DataType::Int32, true),
         Field::new("slices", DataType::Int32, false),
         Field::new("hot_slices", DataType::Int32, false),
         Field::new("cold_slices", DataType::Int32, false),
@@ -352,6 +354,7 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
     }
     // The plan, per site.
     let mut sites: BTreeMap<String, Vec<PlanCell>> = BTreeMap::new();
+    let mut shapes = super::plan_shapes(ds);
     for b in ds.batches(TableKind::Cells) {
         let (s, z, c) = (
             strings(b, "site")?,
@@ -369,39 +372,25 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
                 .push(PlanCell {
                     cell: c.value(i).to_string(),
                     zone: (!arrow::array::Array::is_null(&z, i)).then(|| z.value(i).to_string()),
-                    row: r.value(i),
-                    col: k.value(i),
+                    row: arrow::array::Array::is_valid(&r, i).then(|| r.value(i)),
+                    col: arrow::array::Array::is_valid(&k, i).then(|| k.value(i)),
+                    shape: shapes.remove(&(s.value(i).to_string(), c.value(i).to_string())),
                 });
         }
     }
     let n_slices = starts.len();
     let mut out: Vec<CellResult> = Vec::new();
     for (site, mut cells) in sites {
-        cells.sort_by_key(|c| (c.row, c.col));
-        let at: BTreeMap<(i32, i32), usize> = cells
+        cells.sort_by(|a, b| (a.row, a.col, &a.cell).cmp(&(b.row, b.col, &b.cell)));
+        let places: Vec<super::Place<'_>> = cells
             .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.row, c.col), i))
-            .collect();
-        let neighbors: Vec<Vec<usize>> = cells
-            .iter()
-            .map(|c| {
-                let mut v = Vec::new();
-                for dr in -1..=1 {
-                    for dc in -1..=1 {
-                        if (dr == 0 && dc == 0)
-                            || (o.weights == WeightsKind::Rook && dr != 0 && dc != 0)
-                        {
-                            continue;
-                        }
-                        if let Some(&j) = at.get(&(c.row + dr, c.col + dc)) {
-                            v.push(j);
-                        }
-                    }
-                }
-                v
+            .map(|c| match (c.row, c.col, &c.shape) {
+                (Some(r), Some(k), _) => super::Place::Grid(r, k),
+                (_, _, Some(s)) => super::Place::Polygon(s),
+                _ => super::Place::Nowhere,
             })
             .collect();
+        let neighbors = super::contiguity(&places, o.weights == WeightsKind::Rook);
         if o.weights == WeightsKind::Distance {
             return Err(Error::option(
                 "weights",
@@ -473,8 +462,8 @@ pub async fn emerging_batch(ds: &Dataset, o: &EmergingOptions) -> Result<RecordB
         Arc::new(StringArray::from_iter_values(
             out.iter().map(|r| r.cell.cell.as_str()),
         )),
-        Arc::new(Int32Array::from_iter_values(out.iter().map(|r| r.cell.row))),
-        Arc::new(Int32Array::from_iter_values(out.iter().map(|r| r.cell.col))),
+        Arc::new(out.iter().map(|r| r.cell.row).collect::<Int32Array>()),
+        Arc::new(out.iter().map(|r| r.cell.col).collect::<Int32Array>()),
         Arc::new(Int32Array::from_iter_values(
             out.iter().map(|_| n_slices as i32),
         )),

@@ -120,7 +120,19 @@ struct CellIn {
     row: Option<i32>,
     col: Option<i32>,
     centroid: Option<(f64, f64)>,
+    /// The cell's polygon, on a plan of polygons.
+    shape: Option<crate::model::geometry::Shape>,
     value: f64,
+}
+
+impl CellIn {
+    fn place(&self) -> super::Place<'_> {
+        match (self.row, self.col, &self.shape) {
+            (Some(r), Some(c), _) => super::Place::Grid(r, c),
+            (_, _, Some(s)) => super::Place::Polygon(s),
+            _ => super::Place::Nowhere,
+        }
+    }
 }
 
 /// Result of Gi* for one cell.
@@ -214,28 +226,8 @@ fn neighbor_lists(
     let mut out = vec![Vec::new(); cells.len()];
     match kind {
         WeightsKind::Rook | WeightsKind::Queen => {
-            let mut at: BTreeMap<(i32, i32), usize> = BTreeMap::new();
-            for (i, c) in cells.iter().enumerate() {
-                if let (Some(r), Some(k)) = (c.row, c.col) {
-                    at.insert((r, k), i);
-                }
-            }
-            for (i, c) in cells.iter().enumerate() {
-                let (Some(r), Some(k)) = (c.row, c.col) else {
-                    continue;
-                };
-                for dr in -1..=1 {
-                    for dc in -1..=1 {
-                        if (dr == 0 && dc == 0) || (kind == WeightsKind::Rook && dr != 0 && dc != 0)
-                        {
-                            continue;
-                        }
-                        if let Some(&j) = at.get(&(r + dr, k + dc)) {
-                            out[i].push(j);
-                        }
-                    }
-                }
-            }
+            let places: Vec<super::Place<'_>> = cells.iter().map(CellIn::place).collect();
+            out = super::contiguity(&places, kind == WeightsKind::Rook);
         }
         WeightsKind::Distance => {
             let d = distance.ok_or_else(|| {
@@ -367,6 +359,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
     };
     let batches = event_heatmap(ds, &hm).await?.collect().await?;
     let centroids = cell_centroids(ds);
+    let mut shapes = super::plan_shapes(ds);
     let mut by_site: BTreeMap<String, Vec<CellIn>> = BTreeMap::new();
     for b in &batches {
         let s = strings(b, "site")?;
@@ -386,9 +379,17 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
             } else {
                 Some(cell.value(i).to_string())
             };
-            let centroid = cell_name
+            let shape = cell_name
                 .as_ref()
-                .and_then(|c| centroids.get(&(site.clone(), c.clone())).copied())
+                .and_then(|c| shapes.remove(&(site.clone(), c.clone())));
+            let centroid = shape
+                .as_ref()
+                .map(crate::model::geometry::Shape::centroid)
+                .or_else(|| {
+                    cell_name
+                        .as_ref()
+                        .and_then(|c| centroids.get(&(site.clone(), c.clone())).copied())
+                })
                 .or_else(|| match (row.is_null(i), col.is_null(i)) {
                     (false, false) => {
                         Some((f64::from(col.value(i)) + 0.5, f64::from(row.value(i)) + 0.5))
@@ -403,6 +404,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
                 row: (!row.is_null(i)).then(|| row.value(i)),
                 col: (!col.is_null(i)).then(|| col.value(i)),
                 centroid,
+                shape,
                 value: events.value(i) as f64,
             });
         }
@@ -411,7 +413,7 @@ pub async fn hotspots_batch(ds: &Dataset, o: &HotspotOptions) -> Result<RecordBa
     for (_, cells) in by_site {
         let (placed, unplaced): (Vec<CellIn>, Vec<CellIn>) = cells
             .into_iter()
-            .partition(|c| c.row.is_some() && c.col.is_some());
+            .partition(|c| !matches!(c.place(), super::Place::Nowhere));
         let nb = neighbor_lists(&placed, o.weights, o.distance)?;
         let y: Vec<f64> = placed.iter().map(|c| c.value).collect();
         let gi = gi_star(&y, &nb, o.transform, o.permutations, o.seed);

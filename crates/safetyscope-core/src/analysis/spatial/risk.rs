@@ -291,7 +291,7 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
             hotspot: None,
         });
     }
-    mark_hotspots(&mut rows);
+    mark_hotspots(&mut rows, &super::plan_shapes(ds));
     let rows = match o.by {
         RollUp::Cell => rows,
         RollUp::Zone => roll_up(rows, true, m),
@@ -303,7 +303,10 @@ pub async fn risk_batch(ds: &Dataset, o: &RiskOptions) -> Result<RecordBatch> {
 /// Hot-spot markers: Gi* (queen contiguity, binary weights, cell included)
 /// on the cells' scores of each site, Benjamini–Hochberg over all cells, the
 /// class as in [`crate::analysis::spatial::hotspots`] (`hot_99` … `cold_99`, `not_significant`).
-fn mark_hotspots(rows: &mut [Row]) {
+fn mark_hotspots(
+    rows: &mut [Row],
+    shapes: &std::collections::HashMap<(String, String), crate::model::geometry::Shape>,
+) {
     let mut p_all: Vec<Option<f64>> = vec![None; rows.len()];
     let mut z_all: Vec<Option<f64>> = vec![None; rows.len()];
     let mut by_site: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -311,24 +314,20 @@ fn mark_hotspots(rows: &mut [Row]) {
         by_site.entry(r.site.clone()).or_default().push(i);
     }
     for idx in by_site.values() {
-        let at: BTreeMap<(i32, i32), usize> = idx
-            .iter()
-            .enumerate()
-            .filter_map(|(k, &i)| Some(((rows[i].row?, rows[i].col?), k)))
-            .collect();
-        let nb: Vec<Vec<usize>> = idx
+        let places: Vec<super::Place<'_>> = idx
             .iter()
             .map(|&i| {
-                let (Some(r), Some(c)) = (rows[i].row, rows[i].col) else {
-                    return Vec::new();
-                };
-                (-1..=1)
-                    .flat_map(|dr| (-1..=1).map(move |dc| (dr, dc)))
-                    .filter(|&(dr, dc)| dr != 0 || dc != 0)
-                    .filter_map(|(dr, dc)| at.get(&(r + dr, c + dc)).copied())
-                    .collect()
+                let r = &rows[i];
+                match (r.row, r.col, &r.cell) {
+                    (Some(a), Some(b), _) => super::Place::Grid(a, b),
+                    (_, _, Some(c)) => shapes
+                        .get(&(r.site.clone(), c.clone()))
+                        .map_or(super::Place::Nowhere, super::Place::Polygon),
+                    _ => super::Place::Nowhere,
+                }
             })
             .collect();
+        let nb = super::contiguity(&places, false);
         let y: Vec<f64> = idx.iter().map(|&i| rows[i].ev.total()).collect();
         let gi = crate::analysis::spatial::hotspots::gi_star(
             &y,

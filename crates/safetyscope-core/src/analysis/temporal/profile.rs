@@ -311,7 +311,10 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
             .map(|t| t.test.and_then(|x| x.ci_high))
             .collect(),
     );
-    c.float("p_value", tests.iter().map(|t| t.test.map(|x| x.p)).collect());
+    c.float(
+        "p_value",
+        tests.iter().map(|t| t.test.map(|x| x.p)).collect(),
+    );
     c.float("q_value", q.clone());
     c.boolean(
         "significant",
@@ -437,7 +440,10 @@ pub async fn peaks(ds: &Dataset, o: &PatternOptions) -> Result<(RecordBatch, Rec
     c.float("ci_low", rank.iter().map(|&i| tested[i].ci_low).collect());
     c.float("ci_high", rank.iter().map(|&i| tested[i].ci_high).collect());
     c.float("p_value", rank.iter().map(|&i| Some(tested[i].p)).collect());
-    c.float("q_value", rank.iter().map(|&i| Some(periods[i].q)).collect());
+    c.float(
+        "q_value",
+        rank.iter().map(|&i| Some(periods[i].q)).collect(),
+    );
     Ok((cells, c.finish()?))
 }
 
