@@ -123,6 +123,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 );
             } else {
                 print!("{}", report.to_text());
+                print!("{}", safetyscope_core::api::enabled_text(report));
             }
             let mut problems = Vec::new();
             for (t, e) in ds.unusable_tables() {

@@ -766,6 +766,25 @@ fn validate_requires_what_the_dataset_declares() {
         let m = repo.join("examples/real").join(m);
         let o = run(&["validate", m.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        // What the present tables enable, and what is missing for the rest.
+        let t = text(&o);
+        if m.ends_with("nyc311-hazards.toml") {
+            assert!(
+                t.contains(
+                    "  hazards: heatmap, risk, density, patterns, peaks, trends, kpis, alerts\n"
+                ) && t.contains("  not available: hotspots (needs cells)")
+                    && t.contains("  not available: knox (needs one of incidents)"),
+                "{t}"
+            );
+        } else {
+            assert!(
+                t.contains("  readings: risk, alerts\n")
+                    && t.contains(
+                        "  not available: heatmap (needs one of incidents, hazards, violations)"
+                    ),
+                "{t}"
+            );
+        }
         // Asked for a table it does not have: exit 1, named.
         let o = run(&["validate", m.to_str().unwrap(), "--require", "incidents"]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));

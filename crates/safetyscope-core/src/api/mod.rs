@@ -17,6 +17,7 @@
 
 mod options;
 
+use crate::model::schema::TableKind;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -102,6 +103,9 @@ pub struct Analysis {
     /// `(flag, option, fixed JSON value)`; without a value the flag takes
     /// the option's value.
     pub aliases: &'static [(&'static str, &'static str, Option<&'static str>)],
+    /// The tables it reads: a dataset with rows in one of `any_of` and in
+    /// every table of `all_of` can run it.
+    pub needs: Needs,
     schema: fn() -> schemars::Schema,
     run: Run,
 }
@@ -173,6 +177,66 @@ impl Output {
     }
 }
 
+/// The tables an analysis reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// At least one of these tables, with rows (empty: none needed).
+    pub any_of: &'static [TableKind],
+    /// Every one of these tables, with rows.
+    pub all_of: &'static [TableKind],
+}
+
+/// For each table of a report with accepted rows, the analyses it enables
+/// (with the other tables of the report), and the analyses no table
+/// enables, with what they lack: what `validate` says after its report.
+pub fn enabled_text(report: &crate::model::report::ValidationReport) -> String {
+    let has = |k: &TableKind| {
+        report
+            .tables
+            .get(k.name())
+            .is_some_and(|t| t.rows_accepted > 0)
+    };
+    let runs = |a: &Analysis| {
+        (a.needs.any_of.is_empty() || a.needs.any_of.iter().any(has))
+            && a.needs.all_of.iter().all(has)
+    };
+    let mut s = String::from("\nwhat the tables enable:\n");
+    for k in TableKind::ALL.iter().filter(|k| has(k)) {
+        let names: Vec<&str> = ANALYSES
+            .iter()
+            .filter(|a| runs(a) && (a.needs.any_of.contains(k) || a.needs.all_of.contains(k)))
+            .map(|a| a.name)
+            .collect();
+        let list = if names.is_empty() {
+            "(no analysis on its own)".to_string()
+        } else {
+            names.join(", ")
+        };
+        s.push_str(&format!("  {}: {list}\n", k.name()));
+    }
+    for a in ANALYSES.iter().filter(|a| !runs(a)) {
+        let lack: Vec<&str> = a
+            .needs
+            .all_of
+            .iter()
+            .filter(|k| !has(k))
+            .map(|k| k.name())
+            .collect();
+        let why = if !a.needs.any_of.is_empty() && !a.needs.any_of.iter().any(has) {
+            let any: Vec<&str> = a.needs.any_of.iter().map(|k| k.name()).collect();
+            let mut w = format!("one of {}", any.join(", "));
+            if !lack.is_empty() {
+                w.push_str(&format!(" and {}", lack.join(", ")));
+            }
+            w
+        } else {
+            lack.join(", ")
+        };
+        s.push_str(&format!("  not available: {} (needs {why})\n", a.name));
+    }
+    s
+}
+
 /// Every analysis, in the order the surfaces list them.
 pub static ANALYSES: &[Analysis] = &[
     Analysis {
@@ -183,6 +247,14 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Event heat map of one site (needs by = cell)"),
         params: &[],
         aliases: &[],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(HeatmapOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -207,6 +279,14 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Hot spots (Getis-Ord Gi*)"),
         params: &[],
         aliases: &[("row-standardize", "transform", Some("\"row\""))],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[TableKind::Cells],
+        },
         schema: || schemars::schema_for!(HotspotOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -225,6 +305,16 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Risk four-colour map of one site (needs by = cell)"),
         params: &[],
         aliases: &[("no-exposure", "per_exposure", Some("false"))],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+                TableKind::Readings,
+                TableKind::Positions,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(RiskOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -243,6 +333,14 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Kernel density"),
         params: &[],
         aliases: &[],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(DensityOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -261,6 +359,14 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Emerging hot spots"),
         params: &[],
         aliases: &[],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[TableKind::Cells],
+        },
         schema: || schemars::schema_for!(EmergingOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -291,6 +397,14 @@ pub static ANALYSES: &[Analysis] = &[
             default: "profile",
         }],
         aliases: PATTERN_ALIASES,
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, mut m| {
             Box::pin(async move {
@@ -312,6 +426,14 @@ pub static ANALYSES: &[Analysis] = &[
             default: "false",
         }],
         aliases: PATTERN_ALIASES,
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, mut m| {
             Box::pin(async move {
@@ -338,6 +460,14 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Monthly trend"),
         params: &[],
         aliases: PATTERN_ALIASES,
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, m| Box::pin(async move { patterns(ds, "trends", m).await }),
     },
@@ -349,6 +479,10 @@ pub static ANALYSES: &[Analysis] = &[
         chart: None,
         params: &[],
         aliases: PATTERN_ALIASES,
+        needs: Needs {
+            any_of: &[TableKind::Incidents],
+            all_of: &[],
+        },
         schema: knox_schema,
         run: |ds, m| {
             Box::pin(async move {
@@ -365,6 +499,16 @@ pub static ANALYSES: &[Analysis] = &[
         chart: None,
         params: &[],
         aliases: &[("kpi", "kpis", None)],
+        needs: Needs {
+            any_of: &[
+                TableKind::Incidents,
+                TableKind::Hazards,
+                TableKind::Violations,
+                TableKind::Activities,
+                TableKind::Exposure,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(KpiOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -381,6 +525,10 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Targets (bullet charts)"),
         params: &[],
         aliases: &[],
+        needs: Needs {
+            any_of: &[],
+            all_of: &[TableKind::Targets],
+        },
         schema: || schemars::schema_for!(TargetOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -411,6 +559,15 @@ pub static ANALYSES: &[Analysis] = &[
             default: "all",
         }],
         aliases: &[("threshold", "thresholds", None)],
+        needs: Needs {
+            any_of: &[
+                TableKind::Hazards,
+                TableKind::Violations,
+                TableKind::Readings,
+                TableKind::Positions,
+            ],
+            all_of: &[],
+        },
         schema: || schemars::schema_for!(AlertOptions),
         run: |ds, mut m| {
             Box::pin(async move {

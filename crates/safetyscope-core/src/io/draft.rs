@@ -395,6 +395,16 @@ fn match_column(s: &Sample, c: &ColumnDef, taken: &BTreeSet<usize>) -> Option<us
             return Some(i);
         }
     }
+    // `Crash ID`, `Report Number`, `Incident Key`.
+    if c.name == "id"
+        && let Some(i) = names.iter().enumerate().position(|(i, n)| {
+            !taken.contains(&i)
+                && ["id", "key", "number", "no"].iter().any(|e| n.ends_with(e))
+                && !n.ends_with("personid")
+        })
+    {
+        return Some(i);
+    }
     for syn in synonyms(c.name).iter().filter(|s| s.len() >= 7) {
         if let Some(i) = names
             .iter()
