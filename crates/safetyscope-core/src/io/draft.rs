@@ -211,7 +211,14 @@ impl Sample {
     }
 }
 
-fn read_sample(path: &std::path::Path) -> Result<(Sample, Vec<(f64, f64, f64, f64)>)> {
+/// Per column over the whole file: min and max of the numbers, how many
+/// values are numbers, how many are text.
+type Bounds = (f64, f64, f64, f64);
+
+/// A value map: guessed `(value, code)` pairs, and the rarer values left.
+type ValueMap = (Vec<(String, String)>, Vec<String>);
+
+fn read_sample(path: &std::path::Path) -> Result<(Sample, Vec<Bounds>)> {
     let sources = crate::io::source::discover(path, None)?;
     let mut columns = Vec::new();
     let mut types = Vec::new();
@@ -219,7 +226,7 @@ fn read_sample(path: &std::path::Path) -> Result<(Sample, Vec<(f64, f64, f64, f6
     let mut rows = 0usize;
     let mut total = 0usize;
     // Bounds of every numeric column over the whole file (for coordinates).
-    let mut bounds: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut bounds: Vec<Bounds> = Vec::new();
     for src in &sources {
         for b in crate::io::source::read_source(src, &Default::default())? {
             let b: RecordBatch = b?;
@@ -499,7 +506,7 @@ fn toml_str(s: &str) -> String {
 
 /// A value map guess for a coded column: spellings the vocabulary does not
 /// know are listed with a best guess for the user to check.
-fn value_map(s: &Sample, i: usize, c: &ColumnDef) -> Option<(Vec<(String, String)>, Vec<String>)> {
+fn value_map(s: &Sample, i: usize, c: &ColumnDef) -> Option<ValueMap> {
     let Allowed::Vocab(v) = c.allowed else {
         return None;
     };

@@ -333,7 +333,7 @@ impl TableLoader {
             // A grid fills `cell`.
             self.report.missing_optional_columns = missing_optional
                 .into_iter()
-                .filter(|c| c != TIME_KNOWN && !(c == "cell" && !self.plans.is_empty()))
+                .filter(|c| c != TIME_KNOWN && (c != "cell" || self.plans.is_empty()))
                 .collect();
             self.checked_columns = true;
         }

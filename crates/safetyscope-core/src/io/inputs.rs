@@ -91,7 +91,7 @@ pub(crate) fn apply_plans(
         return Ok(());
     };
     let plans: Vec<std::sync::Arc<crate::io::plan::Plan>> =
-        crate::io::plan::plans(&m.grid, &m.polygons, &m.base_dir, "mapping")?
+        crate::io::plan_files::plans(&m.grid, &m.polygons, &m.base_dir, "mapping")?
             .into_iter()
             .map(std::sync::Arc::new)
             .collect();

@@ -15,6 +15,7 @@ pub mod loader;
 pub mod mapping;
 pub mod output;
 pub mod plan;
+pub mod plan_files;
 #[cfg(feature = "native")]
 pub mod remote;
 pub mod source;

@@ -331,10 +331,7 @@ pub fn contiguity(shapes: &[&Shape], rook: bool) -> Vec<Vec<usize>> {
                 })
                 .collect()
         } else {
-            s.vertices()
-                .map(|p| key(p))
-                .map(|(x, y)| (x, y, 0, 0))
-                .collect()
+            s.vertices().map(key).map(|(x, y)| (x, y, 0, 0)).collect()
         };
         mine.sort_unstable();
         mine.dedup();
