@@ -118,3 +118,48 @@ def test_every_spatial_analysis_runs_on_polygons(layer: tuple[pathlib.Path, list
     assert len(ds.emerging_hotspots(from_="2025-01-01", to="2025-06-01").to_pandas()) == 49
     risk = ds.risk_map(from_="2025-01-01", to="2025-06-01").to_pandas()
     assert len(risk) == 49 and risk.hotspot.notna().all()
+
+
+def test_bad_layers_are_mapping_errors_that_say_where(tmp_path: pathlib.Path) -> None:
+    features = json.loads(COLUMBUS_JSON.read_text())["features"][:3]
+    (tmp_path / "incidents.csv").write_text("id,occurred_at,site,category,severity,x,y\n1,2025-03-01 08:00,COL,other,near_miss,8.7,14.3\n")
+
+    def load(layer: dict, extra: str = "") -> None:
+        (tmp_path / "layer.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": layer}))
+        (tmp_path / "dataset.toml").write_text(
+            f'[[polygons]]\nsite = "COL"\npath = "layer.geojson"\ncell = "POLYID"\n{extra}\n[tables.incidents]\npath = "incidents.csv"\n'
+        )
+        safetyscope.Dataset.open(tmp_path)
+
+    twice = [features[0], features[1], dict(features[2], properties=dict(features[2]["properties"], POLYID=1.0))]
+    with pytest.raises(safetyscope.MappingError, match=r"\[\[polygons\]\] 1.*cell `1` appears twice in layer.geojson"):
+        load(twice)
+    nameless = [features[0], dict(features[1], properties={"NAME": "x"})]
+    with pytest.raises(safetyscope.MappingError, match=r"layer.geojson feature 2: no property `POLYID`; its properties are NAME"):
+        load(nameless)
+    point = [features[0], dict(features[1], geometry={"type": "Point", "coordinates": [1, 2]})]
+    with pytest.raises(safetyscope.MappingError, match=r"feature 2: a `Point` geometry: cells are Polygon or MultiPolygon"):
+        load(point)
+    with pytest.raises(safetyscope.MappingError, match=r"unknown field `cells`, expected one of `site`, `path`, `cell`"):
+        load(features, 'cells = "x"')
+    # A site plan of its own and a layer: one or the other.
+    (tmp_path / "cells.csv").write_text("cell,zone,site,geometry\nA,z,COL,\"POLYGON ((0 0, 1 0, 1 1, 0 0))\"\n")
+    with pytest.raises(safetyscope.MappingError, match=r"give either a `cells` table or those"):
+        load(features, '[tables.cells]\npath = "cells.csv"')
+
+
+def test_a_plan_of_wkt_cells_is_checked_row_by_row(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "cells.csv").write_text(
+        "cell,zone,site,geometry\n"
+        'A,z,S,"POLYGON ((0 0, 2 0, 2 2, 0 2, 0 0))"\n'
+        'B,z,S,"POLYGON ((2 0, 4 0, 4 2, 2 2, 2 0))"\n'
+        'C,z,S,"POLYGON ((0 0, 1 1))"\n'
+        "D,z,S,\n"
+    )
+    ds = safetyscope.Dataset.open(tmp_path)
+    rep = ds.validation.tables["cells"]
+    assert rep["rows_accepted"] == 2
+    bad = rep["rejected"]["unparseable"]["examples"][0]
+    assert bad["row"] == 3 and bad["column"] == "geometry" and "a ring needs at least 3 distinct vertices" in bad["value"]
+    missing = rep["rejected"]["missing_required"]["examples"][0]
+    assert missing["row"] == 4 and missing["column"] == "row, col or geometry"

@@ -491,6 +491,8 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
                     V::F(y0),
                     V::F(x0 + 10.0),
                     V::F(y0 + 10.0),
+                    // A grid cell has no polygon.
+                    V::N,
                     V::S(owner),
                     if use_ls { V::N } else { V::F(lec_l) },
                     if use_ls { V::N } else { V::F(lec_e) },
