@@ -153,7 +153,12 @@ async fn rows(
             .take(order)
             .map(|c| col(*c).sort(true, true))
             .collect();
-        df = df.sort(order)?;
+        // One sort over one partition: the stream is consumed in one
+        // order anyway, and under a memory limit two partitions' merges of
+        // spilled runs (which cannot spill) race for the same pool.
+        df = df
+            .repartition(datafusion::logical_expr::Partitioning::RoundRobinBatch(1))?
+            .sort(order)?;
     }
     Ok(df.execute_stream().await?)
 }
