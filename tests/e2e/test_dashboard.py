@@ -96,8 +96,14 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         levels = page_cells(page, "level")
         risk = cli_json(cli, sample, tmp_path, "risk", "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01")
         assert levels == {r["cell"]: r["level"] for r in risk}
+        # The cell panel's heading and the alerts' last column have their own
+        # words (one key used to serve both, and the panel read "说明").
+        assert page.inner_text("h2[data-i18n=detail]") == "网格详情"
+        assert page.inner_text("#alerts th[data-i18n=note]") == "说明"
         page.click("#lang")
         assert page.inner_text("h1") == "Safety risk dashboard"
+        assert page.inner_text("h2[data-i18n=detail]") == "Cell details"
+        assert page.inner_text("#alerts th[data-i18n=note]") == "Detail"
         page.screenshot(path=str(artifacts / "dashboard-filtered.png"), full_page=True)
         assert errors == []
     finally:
