@@ -283,31 +283,16 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 println!("{text}");
             }
         }
-        Command::MapInit { file, table, out } => {
-            let dir = out.as_deref().map(|o| {
-                o.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."))
-            });
-            let text = safetyscope_core::io::draft::draft_mapping(&file, table.as_deref(), dir)?;
-            match out {
-                Some(o) => {
-                    if o.exists() {
-                        return Err(safetyscope_core::Error::option(
-                            "out",
-                            format!(
-                                "{} exists; remove it or write the draft elsewhere",
-                                o.display()
-                            ),
-                        )
-                        .into());
-                    }
-                    std::fs::write(&o, text).map_err(|e| safetyscope_core::Error::io(&o, e))?;
-                    eprintln!("wrote {}", o.display());
-                }
-                None => print!("{text}"),
+        Command::MapInit { file, table, out } => match out {
+            Some(o) => {
+                safetyscope_core::io::draft::write_draft_mapping(&file, table.as_deref(), &o)?;
+                eprintln!("wrote {}", o.display());
             }
-        }
+            None => print!(
+                "{}",
+                safetyscope_core::io::draft::draft_mapping(&file, table.as_deref(), None)?
+            ),
+        },
         Command::Schema { markdown } => {
             if markdown {
                 print!("{}", safetyscope_core::schema::data_model_markdown());

@@ -177,6 +177,13 @@ impl Output {
     }
 }
 
+/// The tables whose events the spatial and temporal analyses count.
+const EVENTS: &[TableKind] = &[
+    TableKind::Incidents,
+    TableKind::Hazards,
+    TableKind::Violations,
+];
+
 /// The tables an analysis reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Needs {
@@ -184,6 +191,21 @@ pub struct Needs {
     pub any_of: &'static [TableKind],
     /// Every one of these tables, with rows.
     pub all_of: &'static [TableKind],
+}
+
+impl Needs {
+    /// Rows in one of `any_of`.
+    const fn any(any_of: &'static [TableKind]) -> Needs {
+        Needs {
+            any_of,
+            all_of: &[],
+        }
+    }
+
+    /// Rows in one of `any_of` and in every table of `all_of`.
+    const fn both(any_of: &'static [TableKind], all_of: &'static [TableKind]) -> Needs {
+        Needs { any_of, all_of }
+    }
 }
 
 /// For each table of a report with accepted rows, the analyses it enables
@@ -247,14 +269,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Event heat map of one site (needs by = cell)"),
         params: &[],
         aliases: &[],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(HeatmapOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -279,14 +294,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Hot spots (Getis-Ord Gi*)"),
         params: &[],
         aliases: &[("row-standardize", "transform", Some("\"row\""))],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[TableKind::Cells],
-        },
+        needs: Needs::both(EVENTS, &[TableKind::Cells]),
         schema: || schemars::schema_for!(HotspotOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -305,16 +313,13 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Risk four-colour map of one site (needs by = cell)"),
         params: &[],
         aliases: &[("no-exposure", "per_exposure", Some("false"))],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-                TableKind::Readings,
-                TableKind::Positions,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(&[
+            TableKind::Incidents,
+            TableKind::Hazards,
+            TableKind::Violations,
+            TableKind::Readings,
+            TableKind::Positions,
+        ]),
         schema: || schemars::schema_for!(RiskOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -333,14 +338,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Kernel density"),
         params: &[],
         aliases: &[],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(DensityOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -359,14 +357,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Emerging hot spots"),
         params: &[],
         aliases: &[],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[TableKind::Cells],
-        },
+        needs: Needs::both(EVENTS, &[TableKind::Cells]),
         schema: || schemars::schema_for!(EmergingOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -397,14 +388,7 @@ pub static ANALYSES: &[Analysis] = &[
             default: "profile",
         }],
         aliases: PATTERN_ALIASES,
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, mut m| {
             Box::pin(async move {
@@ -426,14 +410,7 @@ pub static ANALYSES: &[Analysis] = &[
             default: "false",
         }],
         aliases: PATTERN_ALIASES,
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, mut m| {
             Box::pin(async move {
@@ -460,14 +437,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Monthly trend"),
         params: &[],
         aliases: PATTERN_ALIASES,
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
         run: |ds, m| Box::pin(async move { patterns(ds, "trends", m).await }),
     },
@@ -479,10 +449,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: None,
         params: &[],
         aliases: PATTERN_ALIASES,
-        needs: Needs {
-            any_of: &[TableKind::Incidents],
-            all_of: &[],
-        },
+        needs: Needs::any(&[TableKind::Incidents]),
         schema: knox_schema,
         run: |ds, m| {
             Box::pin(async move {
@@ -499,16 +466,13 @@ pub static ANALYSES: &[Analysis] = &[
         chart: None,
         params: &[],
         aliases: &[("kpi", "kpis", None)],
-        needs: Needs {
-            any_of: &[
-                TableKind::Incidents,
-                TableKind::Hazards,
-                TableKind::Violations,
-                TableKind::Activities,
-                TableKind::Exposure,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(&[
+            TableKind::Incidents,
+            TableKind::Hazards,
+            TableKind::Violations,
+            TableKind::Activities,
+            TableKind::Exposure,
+        ]),
         schema: || schemars::schema_for!(KpiOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -525,10 +489,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Targets (bullet charts)"),
         params: &[],
         aliases: &[],
-        needs: Needs {
-            any_of: &[],
-            all_of: &[TableKind::Targets],
-        },
+        needs: Needs::both(&[], &[TableKind::Targets]),
         schema: || schemars::schema_for!(TargetOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -559,15 +520,12 @@ pub static ANALYSES: &[Analysis] = &[
             default: "all",
         }],
         aliases: &[("threshold", "thresholds", None)],
-        needs: Needs {
-            any_of: &[
-                TableKind::Hazards,
-                TableKind::Violations,
-                TableKind::Readings,
-                TableKind::Positions,
-            ],
-            all_of: &[],
-        },
+        needs: Needs::any(&[
+            TableKind::Hazards,
+            TableKind::Violations,
+            TableKind::Readings,
+            TableKind::Positions,
+        ]),
         schema: || schemars::schema_for!(AlertOptions),
         run: |ds, mut m| {
             Box::pin(async move {

@@ -211,72 +211,49 @@ impl Sample {
     }
 }
 
-/// Per column over the whole file: min and max of the numbers, how many
-/// values are numbers, how many are text.
-type Bounds = (f64, f64, f64, f64);
-
 /// A value map: guessed `(value, code)` pairs, and the rarer values left.
 type ValueMap = (Vec<(String, String)>, Vec<String>);
 
-fn read_sample(path: &std::path::Path) -> Result<(Sample, Vec<Bounds>)> {
+/// The first [`SAMPLE_ROWS`] rows of the file, as text; the file is read no
+/// further. `rows` is the file's row count where its metadata says it
+/// (Parquet), else the rows read.
+fn read_sample(path: &std::path::Path) -> Result<Sample> {
     let sources = crate::io::source::discover(path, None)?;
-    let mut columns = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
     let mut types = Vec::new();
     let mut values: Vec<Vec<Option<String>>> = Vec::new();
     let mut rows = 0usize;
-    let mut total = 0usize;
-    // Bounds of every numeric column over the whole file (for coordinates).
-    let mut bounds: Vec<Bounds> = Vec::new();
-    for src in &sources {
+    'read: for src in &sources {
         for b in crate::io::source::read_source(src, &Default::default())? {
             let b: RecordBatch = b?;
             if columns.is_empty() {
-                columns = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                types = b
-                    .schema()
+                let schema = b.schema();
+                columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+                types = schema
                     .fields()
                     .iter()
                     .map(|f| f.data_type().clone())
                     .collect();
                 values = vec![Vec::new(); columns.len()];
-                bounds = vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0); columns.len()];
             }
-            total += b.num_rows();
+            let take = (SAMPLE_ROWS - rows).min(b.num_rows());
             for (i, name) in columns.iter().enumerate() {
                 let Some(a) = b.column_by_name(name) else {
+                    values[i].extend(std::iter::repeat_n(None, take));
                     continue;
                 };
-                let text = arrow::compute::cast(a, &DataType::Utf8)?;
+                let text = arrow::compute::cast(&a.slice(0, take), &DataType::Utf8)?;
                 let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
-                for r in 0..b.num_rows() {
-                    if text.is_null(r) {
-                        continue;
-                    }
-                    if let Ok(v) = text.value(r).trim().parse::<f64>()
-                        && v.is_finite()
-                    {
-                        let e = &mut bounds[i];
-                        e.0 = e.0.min(v);
-                        e.1 = e.1.max(v);
-                        e.2 += 1.0;
-                    } else if !text.value(r).trim().is_empty() {
-                        bounds[i].3 += 1.0;
-                    }
-                }
-                if rows < SAMPLE_ROWS {
-                    let take = (SAMPLE_ROWS - rows).min(b.num_rows());
-                    values[i].extend((0..take).map(|r| {
-                        (!text.is_null(r) && !text.value(r).trim().is_empty())
-                            .then(|| text.value(r).trim().to_string())
-                    }));
-                }
+                values[i].extend(text.iter().map(|v| {
+                    v.map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string)
+                }));
             }
-            rows = (rows + b.num_rows()).min(SAMPLE_ROWS);
+            rows += take;
+            if rows >= SAMPLE_ROWS {
+                break 'read;
+            }
         }
     }
     if columns.is_empty() {
@@ -285,15 +262,64 @@ fn read_sample(path: &std::path::Path) -> Result<(Sample, Vec<Bounds>)> {
             "the file has no columns",
         ));
     }
-    Ok((
-        Sample {
-            columns,
-            types,
-            values,
-            rows: total,
-        },
-        bounds,
-    ))
+    let known: Option<u64> = sources
+        .iter()
+        .map(crate::io::source::source_rows)
+        .sum::<Option<u64>>();
+    Ok(Sample {
+        columns,
+        types,
+        values,
+        rows: known.map_or(rows, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+    })
+}
+
+/// Min and max of the numbers in columns `x` and `y` over the whole file
+/// (for a grid's extent), and how many rows hold both. Only those two
+/// columns are read.
+fn coordinate_bounds(path: &std::path::Path, x: &str, y: &str) -> Result<([f64; 4], usize)> {
+    let mut e = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let mut n = 0usize;
+    for src in &crate::io::source::discover(path, None)? {
+        for b in crate::io::source::read_source(src, &Default::default())? {
+            let b: RecordBatch = b?;
+            let num = |name: &str| -> Result<Option<arrow::array::Float64Array>> {
+                let Some(a) = b.column_by_name(name) else {
+                    return Ok(None);
+                };
+                // Text that is not a number becomes null.
+                let a = arrow::compute::kernels::cast::cast_with_options(
+                    a,
+                    &DataType::Float64,
+                    &arrow::compute::CastOptions {
+                        safe: true,
+                        ..Default::default()
+                    },
+                )?;
+                Ok(a.as_any()
+                    .downcast_ref::<arrow::array::Float64Array>()
+                    .cloned())
+            };
+            let (Some(xs), Some(ys)) = (num(x)?, num(y)?) else {
+                continue;
+            };
+            for (vx, vy) in xs.iter().zip(ys.iter()) {
+                if let (Some(vx), Some(vy)) = (vx, vy)
+                    && vx.is_finite()
+                    && vy.is_finite()
+                {
+                    e = [e[0].min(vx), e[1].min(vy), e[2].max(vx), e[3].max(vy)];
+                    n += 1;
+                }
+            }
+        }
+    }
+    Ok((e, n))
 }
 
 /// What the draft decided for one timestamp column.
@@ -591,7 +617,7 @@ pub fn draft_mapping(
             _ => path.display().to_string(),
         };
     let relative = relative.as_str();
-    let (s, bounds) = read_sample(path)?;
+    let s = read_sample(path)?;
     let kind = table.unwrap_or_else(|| guess_table(&s));
     let def: &TableDef = kind.def();
     let mut out = String::new();
@@ -795,15 +821,14 @@ pub fn draft_mapping(
     }
     // Longitude / latitude: a grid over the file's extent generates the plan.
     if let Some((x, y)) = coords {
-        let (bx, by) = (bounds[x], bounds[y]);
-        let lonlat = bx.2 > 0.0
-            && by.2 > 0.0
-            && bx.0 >= -180.0
-            && bx.1 <= 180.0
-            && by.0 >= -90.0
-            && by.1 <= 90.0
-            && (bx.1 - bx.0) < 10.0
-            && (by.1 - by.0) < 10.0;
+        let ([x0, y0, x1, y1], n) = coordinate_bounds(path, &s.columns[x], &s.columns[y])?;
+        let lonlat = n > 0
+            && x0 >= -180.0
+            && x1 <= 180.0
+            && y0 >= -90.0
+            && y1 <= 90.0
+            && (x1 - x0) < 10.0
+            && (y1 - y0) < 10.0;
         if lonlat && def.columns.iter().any(|c| c.name == "cell") {
             let site = lines
                 .iter()
@@ -824,16 +849,23 @@ pub fn draft_mapping(
                 .unwrap_or_else(|| "\"SITE\"".to_string());
             let floor = |v: f64| (v * 100.0).floor() / 100.0;
             let ceil = |v: f64| (v * 100.0).ceil() / 100.0;
+            let extent = [floor(x0), floor(y0), ceil(x1), ceil(y1)];
+            // 500 m cells, or larger ones (in steps of 500 m) so that the
+            // grid stays within a quarter of the cells a grid may have.
+            let r = crate::io::plan::EARTH_RADIUS_M;
+            let w = r
+                * (extent[2] - extent[0]).to_radians()
+                * ((extent[1] + extent[3]) / 2.0).to_radians().cos();
+            let h = r * (extent[3] - extent[1]).to_radians();
+            let limit = (crate::io::plan::MAX_GRID_CELLS / 4) as f64;
+            let size = ((w * h / limit).sqrt() / 500.0).ceil().max(1.0) * 500.0;
             let _ = writeln!(
                 out,
-                "# Longitude / latitude: a 500 m grid over the file's extent makes the\n\
+                "# Longitude / latitude: a {size} m grid over the file's extent makes the\n\
                  # site plan (docs/mapping.md, \"Coordinates to cells\").\n\
                  [[grid]]\nsite = {site}  # EDIT: the site value of these rows\n\
-                 coordinates = \"lonlat\"\nextent = [{}, {}, {}, {}]\ncell_size = 500\n",
-                floor(bx.0),
-                floor(by.0),
-                ceil(bx.1),
-                ceil(by.1)
+                 coordinates = \"lonlat\"\nextent = [{}, {}, {}, {}]\ncell_size = {size}\n",
+                extent[0], extent[1], extent[2], extent[3]
             );
         }
     }
@@ -865,4 +897,28 @@ pub fn draft_mapping(
         let _ = writeln!(out, "# Not used: {}", unused.join(", "));
     }
     Ok(out)
+}
+
+/// Write the draft of [`draft_mapping`] to `out`, a new file: never over an
+/// existing one (an option error), and written whole or not at all.
+pub fn write_draft_mapping(
+    path: &std::path::Path,
+    table: Option<&str>,
+    out: &std::path::Path,
+) -> Result<()> {
+    if out.exists() {
+        return Err(Error::option(
+            "out",
+            format!(
+                "{} exists; remove it or write the draft elsewhere",
+                out.display()
+            ),
+        ));
+    }
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let text = draft_mapping(path, table, Some(dir))?;
+    crate::io::output::write_atomic(out, text.as_bytes())
 }
