@@ -36,8 +36,9 @@ ANALYSIS_ORDER = {
     "kpis": 0,
     "temporal": 0,
     "spatial": 1,
+    "review": 2,
 }
-ANALYSIS_MAY_IMPORT = {"spatial": {"followup"}}
+ANALYSIS_MAY_IMPORT = {"spatial": {"followup"}, "review": {"followup", "kpis", "spatial", "temporal"}}
 
 PATH = re.compile(r"crate::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)")
 GROUP = re.compile(r"crate::\{([^;]*?)\}", re.S)

@@ -35,6 +35,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# axe-core (npm, locked) for the dashboard's accessibility test.
+if ! cmp -s tests/e2e/package-lock.json tests/e2e/node_modules/.installed-lock.json; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.installed-lock.json)
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi

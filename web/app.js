@@ -1,58 +1,140 @@
-// The static dashboard: loads the data files listed in data/manifest.json,
-// computes the heat map in the browser with safetyscope-wasm and draws it.
-// Every string that comes from data is inserted with textContent.
-import init, { Session, palettes } from "./pkg/safetyscope_wasm.js";
+// The static dashboard: loads the data files listed in data/manifest.json
+// (or carried inline by the single-file report), computes every view in the
+// browser with safetyscope-wasm and draws it. Colours, vocabulary labels
+// and decimals come from the core (`palettes()`), option defaults from its
+// registry. Every string that comes from data is inserted with textContent.
+import init, { Session, palettes, registry } from "./pkg/safetyscope_wasm.js";
 
 const I18N = {
-  zh: { title: "安全生产风险看板", site: "单位", from: "开始", to: "结束", incidents: "事故/未遂", hazards: "隐患", violations: "违章",
-        map: "事件热力图（按网格）", detail: "网格详情", validation: "数据校验", table: "表", read: "读取", accepted: "接受", rejected: "拒绝",
-        cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
-        v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图（按网格）", t_events: "事件热力图（按网格）", t_hotspots: "热点分析（Getis-Ord Gi*）",
-        red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", static_level: "固有风险", dynamic_level: "动态风险", trend: "趋势",
-        risk_legend: "红=重大 橙=较大 黄=一般 蓝=低；▲ 为统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90%），−1/−2/−3 冷点，0 不显著（FDR 校正）", z: "z 值", class: "类别",
-        when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
-        days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
-        own: "打开自己的文件（按表命名，如 incidents.csv；可附映射 .toml）", zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
-        targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "预测", kind: "类别", subject: "对象", since: "起始", note: "说明",
-        achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
-        overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
-        kpi_names: { trir: "可记录事件率 TRIR", fatalities: "死亡人数", rectification_rate: "隐患整改率", rectification_cycle_hours: "整改周期（小时）", training_coverage: "培训覆盖率", drill_response_minutes: "演练响应（分钟）", leader_inspections_per_month: "领导带班检查（次/月）", suggestions_per_month: "合理化建议（条/月）", equipment_readiness: "应急设备完好率" } },
-  en: { title: "Safety risk dashboard", site: "Site", from: "From", to: "To", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
-        map: "Events per grid cell", detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected",
-        cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
-        v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map by cell", t_events: "Events per grid cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
-        red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Level", static_level: "Static level", dynamic_level: "Dynamic level", trend: "Trend",
-        risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)", z: "z-score", class: "Class",
-        when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
-        days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        own: "Open your own files (named after the table, e.g. incidents.csv; optionally a mapping .toml)", zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
-        targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Projection", kind: "Kind", subject: "Subject", since: "Since", note: "Detail",
-        achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
-        overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
-        kpi_names: { trir: "TRIR", fatalities: "Fatalities", rectification_rate: "Rectification rate", rectification_cycle_hours: "Rectification cycle (h)", training_coverage: "Training coverage", drill_response_minutes: "Drill response (min)", leader_inspections_per_month: "Leader inspections / month", suggestions_per_month: "Suggestions / month", equipment_readiness: "Equipment readiness" } },
+  zh: {
+    title: "安全生产风险看板", site: "单位", from: "开始", to: "结束（含）", incidents: "事故/未遂", hazards: "隐患", violations: "违章",
+    detail: "网格详情", validation: "数据校验", table: "表", read: "读取", accepted: "接受", rejected: "拒绝", quality: "数据质量",
+    cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
+    view: "视图", kinds: "事件类型", v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图", t_events: "事件热力图", t_hotspots: "热点分析（Getis-Ord Gi*）",
+    red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", trend: "趋势",
+    risk_legend: "红 = 重大，橙 = 较大，黄 = 一般，蓝 = 低；▲ = 统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90% 置信），−1/−2/−3 冷点，0 不显著（FDR 校正）",
+    when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
+    days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+    own: "打开自己的文件（按表命名，如 incidents.csv；可附映射 .toml）", zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
+    targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "全年预测", kind: "类别", subject: "对象", since: "起始", note: "说明", age: "已持续", level_step: "等级",
+    achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
+    overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
+    leadership: "领导督办", supervisor: "主管督办", reminder: "提醒", alarm: "报警", review: "复核",
+    up: "上升", down: "下降", flat: "持平", new: "新出现",
+    hot_99: "热点（99% 置信）", hot_95: "热点（95% 置信）", hot_90: "热点（90% 置信）", not_significant: "不显著", cold_90: "冷点（90% 置信）", cold_95: "冷点（95% 置信）", cold_99: "冷点（99% 置信）", island: "无相邻网格",
+    headline: "集团概况", ranking: "单位排名", ranking_hint: "按重大、较大风险网格数排序；点击单位查看其风险图", red_orange: "重大 / 较大网格", trir_short: "TRIR", alerts_open: "待办提醒",
+    tile_red: "重大风险网格", tile_orange: "较大风险网格", tile_overdue: "逾期隐患", tile_trir: "TRIR（每 20 万工时）", tile_alerts: "待办提醒", of_cells: (n) => `共 ${n} 个网格`,
+    target_is: (v) => `目标 ≤ ${v}`, meets: "达标", misses: "超标", window: (a, b, n) => `统计窗口：${a} 至 ${b}（${n} 天，所有视图相同）`,
+    map_hint: "点击或用 Tab 键选中网格，查看“为什么是这个颜色”", panel_empty: "尚未选中网格", cell_label: (c, l, v) => `${c}，${l}，${v}；查看原因`,
+    why: "为什么是这个颜色", source: "等级来源", src_static: "固有风险评估（静态）", src_dynamic: "当前证据（动态）", src_both: "静态与动态一致", src_cells: "按网格汇总",
+    static_assessment: "固有风险评估", dynamic_evidence: "动态证据", rate_ratio: "率比（对比集团平均）", bands: "分级", evidence: "证据（加权）",
+    open_hazards: "未整改隐患", overdue_hazards: "逾期隐患", alarms: "报警", intrusions: "闯入", rate: "每千工时", smoothed: "平滑后每千工时", exposure: "工时",
+    previous: "上一窗口分值", change: "变化", hotspot: "热点分析", no_assessment: "无静态评估", z: "z 值", class: "类别",
+    trend_title: (s, c) => `月度趋势：${s}${c ? " · " + c : ""}（对比上年同月）`, month: "月份", last_year: "上年同月", yoy: "同比",
+    targets_scope: (d) => `集团口径目标，截至 ${d}（单位筛选不影响目标）`, alerts_for: (s, d) => `${s} 截至 ${d}`, show_all: (n) => `显示全部（${n} 条）`, show_top: "只显示前 10 条",
+    days_n: (n) => `${n} 天`, overdue_days: (d) => `逾期 ${d} 天`, consecutive: (n) => `连续 ${n} 天违章`, inside_min: (n) => `在限制区域停留 ${n} 分钟`, peak_of: (p, l) => `峰值 ${p}（报警值 ${l}）`, points_of: (p, l) => `安全积分 ${p}（下限 ${l}）`,
+    bad_window: "日期无效：开始日期不能晚于结束日期。已保留上一次的结果。", no_kind: "请至少选择一种事件类型。已保留上一次的结果。", failed: "计算失败，已保留上一次的结果：",
+    kinds_risk: "风险四色图综合全部证据，不按事件类型筛选", left_out: (t) => `单文件报告不含以下数据以控制体积：${t}（闯入围栏提醒因此不显示）`,
+    cells: "网格", exposure: "工时", activities: "安全活动", readings: "传感器读数", positions: "人员定位", thresholds: "报警阈值",
+    per200k: "每 20 万工时", unit_count: "", unit_ratio: "", unit_h: "小时", unit_min: "分钟", per_leader_month: "次/人·月", per_month: "条/月",
+    status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…",
+    kpi_names: { trir: "可记录事件率 TRIR", fatalities: "死亡人数", rectification_rate: "隐患整改率", rectification_cycle_hours: "整改周期", training_coverage: "培训覆盖率", drill_response_minutes: "演练响应时间", leader_inspections_per_month: "领导带班检查", suggestions_per_month: "合理化建议", equipment_readiness: "应急设备完好率", ltifr: "损失工时伤害率 LTIFR" },
+  },
+  en: {
+    title: "Safety risk dashboard", site: "Unit", from: "From", to: "To (inclusive)", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
+    detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected", quality: "Data quality",
+    cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
+    view: "View", kinds: "Event kinds", v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map", t_events: "Events per cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
+    red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Risk level", trend: "Trend",
+    risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)",
+    when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
+    days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    own: "Open your own files (named after the table, e.g. incidents.csv; optionally a mapping .toml)", zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
+    targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Year projection", kind: "Kind", subject: "Subject", since: "Since", note: "Detail", age: "Open for", level_step: "Step",
+    achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
+    overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
+    leadership: "Leadership", supervisor: "Supervisor", reminder: "Reminder", alarm: "Alarm", review: "Review",
+    up: "Rising", down: "Falling", flat: "Steady", new: "New",
+    hot_99: "Hot spot (99 %)", hot_95: "Hot spot (95 %)", hot_90: "Hot spot (90 %)", not_significant: "Not significant", cold_90: "Cold spot (90 %)", cold_95: "Cold spot (95 %)", cold_99: "Cold spot (99 %)", island: "No neighbours",
+    headline: "Group at a glance", ranking: "Units ranked", ranking_hint: "By major, then high-risk cells; choose a unit to open its map", red_orange: "Major / high cells", trir_short: "TRIR", alerts_open: "Open alerts",
+    tile_red: "Major-risk cells", tile_orange: "High-risk cells", tile_overdue: "Overdue hazards", tile_trir: "TRIR (per 200,000 h)", tile_alerts: "Open alerts", of_cells: (n) => `of ${n} cells`,
+    target_is: (v) => `target ≤ ${v}`, meets: "within", misses: "above", window: (a, b, n) => `Window: ${a} to ${b} (${n} days, every view)`,
+    map_hint: "Click or Tab to a cell to see why it has its colour", panel_empty: "No cell selected", cell_label: (c, l, v) => `${c}, ${l}, ${v}; show why`,
+    why: "Why this colour", source: "Level from", src_static: "the fixed assessment (static)", src_dynamic: "the current evidence (dynamic)", src_both: "static and dynamic agree", src_cells: "the cells' roll-up",
+    static_assessment: "Fixed assessment", dynamic_evidence: "Current evidence", rate_ratio: "Rate ratio (vs group)", bands: "Bands", evidence: "Evidence (weighted)",
+    open_hazards: "Open hazards", overdue_hazards: "Overdue hazards", alarms: "Alarms", intrusions: "Intrusions", rate: "Per 1,000 h", smoothed: "Smoothed per 1,000 h", exposure: "Hours worked",
+    previous: "Previous window's score", change: "Change", hotspot: "Hot-spot analysis", no_assessment: "no fixed assessment", z: "z-score", class: "Class",
+    trend_title: (s, c) => `Monthly trend: ${s}${c ? " · " + c : ""} (against the same month a year before)`, month: "Month", last_year: "Year before", yoy: "Change",
+    targets_scope: (d) => `Group-wide targets as of ${d} (the unit choice does not apply)`, alerts_for: (s, d) => `${s} as of ${d}`, show_all: (n) => `Show all (${n})`, show_top: "Show the top 10",
+    days_n: (n) => `${n} days`, overdue_days: (d) => `${d} days overdue`, consecutive: (n) => `violations on ${n} consecutive days`, inside_min: (n) => `${n} min inside a restricted cell`, peak_of: (p, l) => `peak ${p} (alarm at ${l})`, points_of: (p, l) => `safety points ${p} (floor ${l})`,
+    bad_window: "Invalid dates: the start is after the end. The last result stays on screen.", no_kind: "Choose at least one event kind. The last result stays on screen.", failed: "The computation failed; the last result stays on screen: ",
+    kinds_risk: "The risk map weighs every kind of evidence; it is not filtered by kind", left_out: (t) => `Left out of this single file to keep it small: ${t} (so no fence-intrusion alerts)`,
+    cells: "Cells", exposure: "Hours worked", activities: "Safety activities", readings: "Sensor readings", positions: "Position fixes", thresholds: "Alarm thresholds",
+    per200k: "per 200,000 h", unit_count: "", unit_ratio: "", unit_h: "h", unit_min: "min", per_leader_month: "per leader per month", per_month: "per month",
+    status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…",
+    kpi_names: { trir: "TRIR", fatalities: "Fatalities", rectification_rate: "Rectification rate", rectification_cycle_hours: "Rectification cycle", training_coverage: "Training coverage", drill_response_minutes: "Drill response", leader_inspections_per_month: "Leader inspections", suggestions_per_month: "Suggestions", equipment_readiness: "Equipment readiness", ltifr: "LTIFR" },
+  },
 };
 let lang = "zh";
 let session = null;
-let lastRows = [];
-let lastPeaks = { cells: [], periods: [] };
-let lastTargets = [];
-// The last chart and rows of every exportable section.
-const exportsOf = { map: { svg: "", rows: [] }, when: { svg: "", rows: [] }, zonehour: { svg: "", rows: [] }, targets: { svg: "", rows: [] }, alerts: { svg: "", rows: [] } };
-let lastAlerts = [];
-// The colours of the core's charts, read from the module once it is loaded.
-let PALETTE = { levels: {}, classes: {}, statuses: {}, sequential: [[0, "#ffffe5"]] };
-const STATUS_COLORS = new Proxy({}, { get: (_, k) => PALETTE.statuses[k] });
-const fmt = (v) => v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
 let view = "risk";
-const LEVEL_COLORS = new Proxy({}, { get: (_, k) => PALETTE.levels[k] });
-const CLASS_COLORS = new Proxy({}, { get: (_, k) => PALETTE.classes[k] });
-const ink = (hex) => {
-  const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-  return (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) > 140 ? "#111" : "#fff";
-};
+// The colours, labels and decimals of the core, read once the module is loaded.
+let PALETTE = { levels: {}, classes: {}, statuses: {}, inks: {}, labels: {}, decimals: {}, sequential: [[0, "#ffffe5"]] };
+let RISK_DEFAULTS = {};
+// What is on screen: the last computation that succeeded.
+let shown = null;
+let selected = null;
+let showAllAlerts = false;
+let leftOut = [];
+const exportsOf = {};
 
 const $ = (id) => document.getElementById(id);
-const t = (k) => I18N[lang][k] ?? k;
+const t = (k, ...a) => {
+  const v = I18N[lang][k];
+  return typeof v === "function" ? v(...a) : v ?? k;
+};
+// A vocabulary code in the UI language (the core's labels), else the code.
+const label = (code) => code == null ? "—" : (I18N[lang][code] && typeof I18N[lang][code] === "string" ? I18N[lang][code] : PALETTE.labels[code]?.[lang] ?? code);
+const ink = (hex) => PALETTE.inks[hex] ?? "#111";
+
+// Numbers: the core's decimals per quantity, halves away from zero (as the
+// core's charts round), grouped per locale.
+function round(v, d) {
+  const f = 10 ** d;
+  const s = Number(String(Math.abs(v) * f));
+  return Math.sign(v) * Math.round(s) / f;
+}
+function num(v, kind = "count") {
+  if (v == null || Number.isNaN(v)) return "—";
+  const d = PALETTE.decimals[kind] ?? 2;
+  return new Intl.NumberFormat(lang === "zh" ? "zh-CN" : "en-GB", { minimumFractionDigits: d, maximumFractionDigits: d }).format(round(v, d));
+}
+const pct = (v) => v == null ? "—" : `${num(v * 100, "percent")} %`;
+const signedPct = (v) => v == null ? "—" : `${v > 0 ? "+" : v < 0 ? "−" : "±"}${num(Math.abs(v), "percent")} %`;
+const qText = (q) => q == null ? "—" : q < 0.001 ? "< 0.001" : new Intl.NumberFormat(lang === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: 3 }).format(round(q, 3));
+// Text in brackets and a list, punctuated per language.
+const paren = (x) => lang === "zh" ? `（${x}）` : ` (${x})`;
+const list = (xs) => xs.join(lang === "zh" ? "，" : ", ");
+const arrow = (trend) => ({ up: "▲", down: "▼", flat: "▶", new: "●" })[trend] ?? "";
+// A KPI value in its unit: ratios as percentages, counts whole.
+function kpiValue(v, unit) {
+  if (v == null) return "—";
+  switch (unit) {
+    case "ratio": return pct(v);
+    case "count": return num(v, "count");
+    case "per 200,000 h": return `${num(v, "rate")} ${t("per200k")}`;
+    case "h": return `${num(v, "hours")} ${t("unit_h")}`;
+    case "min": return `${num(v, "hours")} ${t("unit_min")}`;
+    case "per leader per month": return `${num(v, "hours")} ${t("per_leader_month")}`;
+    case "per month": return `${num(v, "hours")} ${t("per_month")}`;
+    default: return num(v, "rate");
+  }
+}
+
+// Dates: the boxes show an inclusive end, the core takes an exclusive one.
+const dayMs = 86400000;
+const addDays = (iso, n) => new Date(Date.parse(iso.slice(0, 10) + "T00:00:00Z") + n * dayMs).toISOString().slice(0, 10);
+const spanDays = (a, b) => Math.round((Date.parse(b + "T00:00:00Z") - Date.parse(a + "T00:00:00Z")) / dayMs);
 
 function showError(msg) {
   const box = $("error");
@@ -60,17 +142,26 @@ function showError(msg) {
   box.hidden = false;
 }
 
-function applyLang() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  $("lang").textContent = t("lang");
-  draw(lastRows);
-  drawWhen(lastPeaks);
-  drawTargets(lastTargets);
-  drawAlerts(lastAlerts);
+function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text != null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("data-")) e.dataset[k.slice(5).replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = v; else e.setAttribute(k, v);
+  }
+  return e;
 }
 
-// The core's sequential ramp at v / max (sampled in steps of 1 %).
+function applyLang() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+  $("lang").textContent = t("lang");
+  $("lang").lang = lang === "zh" ? "en" : "zh-CN";
+  for (const id of ["zone", "category", "severity"]) for (const o of $(id).options) o.textContent = o.value ? label(o.value) : t("all");
+  if (shown) drawAll(shown);
+  else $("status").textContent = t("loading");
+}
+
+// The core's sequential ramp at v / max.
 function color(v, max) {
   const x = max > 0 ? Math.min(1, Math.max(0, v / max)) : 0;
   const ramp = PALETTE.sequential;
@@ -78,89 +169,198 @@ function color(v, max) {
   return { bg, ink: ink(bg) };
 }
 
-function look(r, max) {
-  if (view === "risk") {
-    const bg = LEVEL_COLORS[r.level] ?? "#ccc";
-    const hot = typeof r.hotspot === "string" && r.hotspot.startsWith("hot_");
-    return { bg, fg: ink(bg), tag: t(r.level) + (hot ? " ▲" : ""), value: Math.round(r.score), attr: { level: r.level, value: String(r.score), hotspot: r.hotspot ?? "" } };
-  }
-  if (view === "hotspots") {
-    const bg = CLASS_COLORS[r.class] ?? "#f7f7f7";
-    const c = r.confidence;
-    return { bg, fg: ink(bg), tag: "", value: c > 0 ? `+${c}` : String(c), attr: { class: r.class, value: String(r.value) } };
-  }
-  const { bg, ink: fg } = color(r.events, max);
-  return { bg, fg, tag: "", value: r.events, attr: { value: String(r.events) } };
+// ---------------------------------------------------------------- overview
+
+function drawHeadline(s) {
+  const g = s.overview.find((r) => r.scope === "group");
+  const box = $("tiles");
+  box.replaceChildren();
+  if (!g) return;
+  const cells = g.red_cells + g.orange_cells + g.yellow_cells + g.blue_cells;
+  const tile = (key, value, sub, colour, field) => {
+    const d = el("div", null, { class: "tile", "data-field": field, "data-value": String(g[field] ?? "") });
+    if (colour) d.style.borderTopColor = colour;
+    d.append(el("div", t(key), { class: "label" }), el("div", value, { class: "big" }), el("div", sub, { class: "sub" }));
+    box.append(d);
+  };
+  tile("tile_red", num(g.red_cells), t("of_cells", num(cells)), PALETTE.levels.red, "red_cells");
+  tile("tile_orange", num(g.orange_cells), t("of_cells", num(cells)), PALETTE.levels.orange, "orange_cells");
+  tile("tile_overdue", num(g.overdue_hazards), "", null, "overdue_hazards");
+  tile("tile_trir", num(g.trir, "rate"), g.trir_target == null ? "" : `${t("target_is", num(g.trir_target, "rate"))} · ${label(g.trir_status)}`, g.trir_status ? PALETTE.statuses[g.trir_status] : null, "trir");
+  tile("tile_alerts", num(g.open_alerts), "", null, "open_alerts");
+  $("headline-title").textContent = `${t("headline")} · ${s.from} – ${s.toIncl}`;
 }
 
-function draw(rows) {
+function drawUnits(s) {
+  const body = $("units").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of s.overview.filter((x) => x.scope === "site")) {
+    const tr = el("tr", null, { "data-site": r.site, "data-rank": String(r.rank) });
+    if (r.site === s.site) tr.className = "current";
+    const b = el("button", r.site, { type: "button" });
+    b.addEventListener("click", () => openUnit(r.site));
+    const lv = el("td", null, { "data-level": r.level ?? "" });
+    const chip = el("span", null, { class: "chip", "aria-hidden": "true" });
+    chip.style.background = PALETTE.levels[r.level] ?? "#ccc";
+    lv.append(chip, document.createTextNode(label(r.level)));
+    const tr_ = el("td", `${arrow(r.trend)} ${label(r.trend)} ${signedPct(r.change_pct)}`, { class: r.trend === "up" ? "up" : r.trend === "down" ? "down" : "" });
+    const trir = el("td", r.trir == null ? "—" : `${num(r.trir, "rate")}${r.trir_meets == null ? "" : r.trir_meets ? " ✓" : " ✗"}`, { title: r.trir_meets == null ? "" : r.trir_meets ? t("meets") : t("misses") });
+    const cellB = el("td"); cellB.append(b);
+    tr.append(el("td", r.rank), cellB, lv, el("td", `${num(r.red_cells)} / ${num(r.orange_cells)}`), el("td", num(r.score, "score")), tr_, trir, el("td", num(r.overdue_hazards)), el("td", num(r.open_alerts)));
+    body.append(tr);
+  }
+}
+
+function openUnit(site) {
+  $("site").value = site;
+  document.querySelector('#view input[value="risk"]').checked = true;
+  view = "risk";
+  selected = null;
+  recompute().then(() => $("map-section").scrollIntoView({ block: "start" }));
+}
+
+// --------------------------------------------------------------------- map
+
+function look(r, max) {
+  if (view === "risk") {
+    const bg = PALETTE.levels[r.level] ?? "#ccc";
+    const hot = typeof r.hotspot === "string" && r.hotspot.startsWith("hot_");
+    return { bg, tag: label(r.level) + (hot ? " ▲" : ""), value: num(r.score, "score"), desc: `${label(r.level)}, ${t("score")} ${num(r.score, "score")}`, attr: { level: r.level, value: String(r.score), hotspot: r.hotspot ?? "" } };
+  }
+  if (view === "hotspots") {
+    const bg = PALETTE.classes[r.class] ?? "#f7f7f7";
+    const c = r.confidence;
+    return { bg, tag: "", value: c > 0 ? `+${c}` : String(c), desc: label(r.class), attr: { class: r.class, value: String(r.value) } };
+  }
+  const { bg } = color(r.events, max);
+  return { bg, tag: "", value: num(r.events), desc: `${t("events")} ${num(r.events)}`, attr: { value: String(r.events) } };
+}
+
+function drawMap(s) {
   const grid = $("grid");
   grid.replaceChildren();
+  const rows = s.map;
   const placed = rows.filter((r) => r.row !== null && r.row !== undefined);
   const max = Math.max(0, ...rows.map((r) => r.events ?? 0));
   for (const r of placed) {
-    const div = document.createElement("div");
-    div.className = "cell";
-    div.dataset.cell = r.cell;
     const l = look(r, max);
-    for (const [k, v] of Object.entries(l.attr)) div.dataset[k] = v;
-    div.style.background = l.bg;
-    div.style.color = l.fg;
-    div.style.gridRow = String(r.row + 1);
-    div.style.gridColumn = String(r.col + 1);
-    div.title = `${r.cell} · ${t("owner")}: ${r.owner ?? "—"}`;
-    const label = document.createElement("span");
-    label.textContent = r.cell.split("-").pop();
-    const value = document.createElement("span");
-    value.className = "value";
-    value.textContent = String(l.value);
-    div.append(label, value);
-    if (l.tag) {
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = l.tag;
-      div.append(tag);
-    }
-    div.addEventListener("click", () => select(r, div));
-    grid.append(div);
+    const b = el("button", null, { type: "button", class: "cell", "data-cell": r.cell });
+    for (const [k, v] of Object.entries(l.attr)) b.dataset[k] = v;
+    b.style.background = l.bg;
+    b.style.color = ink(l.bg);
+    b.style.gridRow = String(r.row + 1);
+    b.style.gridColumn = String(r.col + 1);
+    const short = r.cell.split("-").pop();
+    b.title = `${r.cell} · ${t("owner")}: ${r.owner ?? "—"}`;
+    b.setAttribute("aria-label", t("cell_label", r.cell, l.desc, `${t("owner")} ${r.owner ?? "—"}`));
+    b.setAttribute("aria-pressed", String(r.cell === selected));
+    if (r.cell === selected) b.classList.add("selected");
+    b.append(el("span", short), el("span", l.value, { class: "value" }));
+    if (l.tag) b.append(el("span", l.tag, { class: "tag" }));
+    b.addEventListener("click", () => { selected = r.cell; drawMap(shown); drawPanel(shown); drawTrend(shown); });
+    grid.append(b);
   }
-  $("map-title").textContent = t(`t_${view}`);
-  $("legend").textContent = view === "risk" ? t("risk_legend") : view === "hotspots" ? t("hot_legend") : `${t("legend")} ${max}`;
+  $("map-title").textContent = `${t(`t_${view}`)} · ${s.site} · ${s.from} – ${s.toIncl}`;
+  $("legend").textContent = view === "risk" ? t("risk_legend") : view === "hotspots" ? t("hot_legend") : `${t("legend")} ${num(max)}`;
   const un = $("unplaced");
   un.replaceChildren();
   const unplaced = rows.filter((r) => r.row === null || r.row === undefined);
-  if (unplaced.length) {
-    const p = document.createElement("p");
-    p.textContent = `${t("unplaced")}: ` + unplaced.map((r) => `${r.cell ?? "?"} (${r.events ?? r.value ?? ""})`).join(", ");
-    un.append(p);
+  if (unplaced.length) un.append(el("p", `${t("unplaced")}: ` + unplaced.map((r) => `${r.cell ?? "?"} (${num(r.events ?? r.value ?? r.score, "score")})`).join(", ")));
+}
+
+// Band thresholds as text: "red > 320, orange > 160, yellow > 70".
+function bandsText(table) {
+  if (!table?.bands) return "";
+  const op = table.boundary_above ? "≥" : ">";
+  return list(table.bands.map(([v, l]) => `${label(l)} ${op} ${new Intl.NumberFormat(lang === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: 2 }).format(v)}`));
+}
+
+// The selected cell: its facts and, on the risk map, why it has its colour.
+function drawPanel(s) {
+  const dl = $("detail");
+  dl.replaceChildren();
+  const r = s.map.find((x) => x.cell === selected);
+  $("panel-empty").hidden = Boolean(r);
+  if (!r) return;
+  const add = (k, v, field, raw) => {
+    const dt = el("dt", t(k));
+    const dd = el("dd", v == null ? "—" : v);
+    if (field) { dd.dataset.field = field; dd.dataset.value = raw == null ? "" : String(raw); }
+    dl.append(dt, dd);
+  };
+  const group = (k) => dl.append(el("dt", t(k), { class: "group" }));
+  add("cell", r.cell, "cell", r.cell); add("zone", r.zone ?? "—", "zone", r.zone); add("owner", r.owner ?? "—", "owner", r.owner);
+  if (view === "risk") {
+    group("why");
+    add("level", label(r.level), "level", r.level);
+    add("source", t(`src_${r.level_source}`), "level_source", r.level_source);
+    const method = r.static_method ? r.static_method.toUpperCase() : null;
+    add("static_assessment", method ? `${method} ${r.static_method === "lec" ? "D" : "R"} = ${num(r.static_value, "score")} → ${label(r.static_level)}${paren(bandsText(RISK_DEFAULTS[`${r.static_method}_bands`]))}` : t("no_assessment"), "static_value", r.static_value);
+    add("rate_ratio", `${num(r.ratio, "ratio")} → ${label(r.dynamic_level)}${paren(bandsText(RISK_DEFAULTS.dynamic_bands))}`, "ratio", r.ratio);
+    add("previous", `${num(r.previous_score, "score")} → ${num(r.score, "score")}${paren(list([signedPct(r.change_pct), label(r.trend)]))}`, "previous_score", r.previous_score);
+    add("hotspot", `${label(r.hotspot)}${r.hotspot_z == null ? "" : ` · z = ${num(r.hotspot_z, "z")}`}`, "hotspot", r.hotspot);
+    group("evidence");
+    add("score", num(r.score, "score"), "score", r.score);
+    add("injuries", num(r.c_injuries, "hours"), "c_injuries", r.c_injuries);
+    add("near", num(r.c_near_misses, "hours"), "c_near_misses", r.c_near_misses);
+    add("open_hazards", num(r.c_open_hazards, "hours"), "c_open_hazards", r.c_open_hazards);
+    add("overdue_hazards", num(r.c_overdue_hazards, "hours"), "c_overdue_hazards", r.c_overdue_hazards);
+    add("violations", num(r.c_violations, "hours"), "c_violations", r.c_violations);
+    add("alarms", num(r.c_alarms, "hours"), "c_alarms", r.c_alarms);
+    add("intrusions", num(r.c_intrusions, "hours"), "c_intrusions", r.c_intrusions);
+    add("exposure", `${num(r.hours, "count")} ${t("unit_h")}`, "hours", r.hours);
+    add("rate", num(r.rate_per_1000h, "rate"), "rate_per_1000h", r.rate_per_1000h);
+    add("smoothed", num(r.smoothed_per_1000h, "rate"), "smoothed_per_1000h", r.smoothed_per_1000h);
+  } else if (view === "hotspots") {
+    add("class", label(r.class), "class", r.class); add("z", num(r.z, "z"), "z", r.z); add("events", num(r.value), "value", r.value);
+  } else {
+    add("events", num(r.events), "events", r.events); add("incidents", num(r.incidents), "incidents", r.incidents); add("injuries", num(r.injuries), "injuries", r.injuries);
+    add("near", num(r.near_misses), "near_misses", r.near_misses); add("hazards", num(r.hazards), "hazards", r.hazards); add("violations", num(r.violations), "violations", r.violations);
+  }
+  const recent = (s.recent[r.cell] ?? []).map((e) => `${e.occurred_at.slice(0, 16)} ${label(e.category)} ${label(e.severity)}`);
+  add("recent", recent.length ? recent.join(" · ") : "—");
+}
+
+// -------------------------------------------------------------- the trend
+
+function drawTrend(s) {
+  const rows = selected && s.cellTrend?.cell === selected ? s.cellTrend.rows : s.trend;
+  $("trend-title").textContent = t("trend_title", s.site, selected && s.cellTrend?.cell === selected ? selected : "");
+  const body = $("months").querySelector("tbody");
+  body.replaceChildren();
+  const by = new Map(rows.map((r) => [r.month, r]));
+  const last = rows.filter((r) => r.month <= s.toIncl.slice(0, 7)).slice(-12);
+  for (const r of last) {
+    const [y, m] = r.month.split("-");
+    const before = by.get(`${Number(y) - 1}-${m}`);
+    const tr = el("tr", null, { "data-month": r.month });
+    const yoy = before && before.events > 0 ? (r.events - before.events) / before.events * 100 : null;
+    tr.append(el("td", r.month), el("td", num(r.events)), el("td", before ? num(before.events) : "—"), el("td", signedPct(yoy), { class: yoy > 0 ? "up" : yoy < 0 ? "down" : "" }));
+    body.append(tr);
   }
 }
 
-// The hour × weekday matrix as a table (values as text, peaks outlined) and
-// the ranked high-risk periods.
+// ------------------------------------------------------ the time patterns
+
 function drawWhen(p) {
   const m = $("when");
   m.replaceChildren();
-  const head = document.createElement("tr");
-  head.append(document.createElement("th"));
-  for (let h = 0; h < 24; h++) {
-    const th = document.createElement("th"); th.textContent = String(h); head.append(th);
-  }
+  const head = el("tr");
+  head.append(el("td"));
+  for (let h = 0; h < 24; h++) head.append(el("th", h, { scope: "col" }));
   m.append(head);
   const max = Math.max(0, ...p.cells.map((c) => c.events));
   for (let d = 0; d < 7; d++) {
-    const tr = document.createElement("tr");
-    const th = document.createElement("th"); th.textContent = t("days")[d]; tr.append(th);
+    const tr = el("tr");
+    tr.append(el("th", t("days")[d], { scope: "row" }));
     for (let h = 0; h < 24; h++) {
       const c = p.cells.find((x) => x.weekday === d && x.hour === h);
-      const td = document.createElement("td");
       const v = c ? c.events : 0;
       const { bg, ink: fg } = color(v, max);
+      const td = el("td", num(v), { "data-weekday": String(d), "data-hour": String(h) });
       td.style.background = bg; td.style.color = fg;
-      td.textContent = String(v);
-      td.dataset.weekday = String(d); td.dataset.hour = String(h);
       if (c && c.significant && c.rate_ratio > 1) td.classList.add("peak");
-      if (c) td.title = `${t("days")[d]} ${h}:00 · ${t("events")} ${v} · ${t("expected")} ${c.expected?.toFixed(1) ?? "—"} · ${t("ratio")} ${c.rate_ratio?.toFixed(2) ?? "—"} · q ${c.q_value?.toPrecision(2) ?? "—"}`;
+      if (c) td.title = `${t("days")[d]} ${h}:00 · ${t("events")} ${num(v)} · ${t("expected")} ${num(c.expected, "hours")} · ${t("ratio")} ${num(c.rate_ratio, "ratio")} · q ${qText(c.q_value)}`;
       tr.append(td);
     }
     m.append(tr);
@@ -168,58 +368,13 @@ function drawWhen(p) {
   const body = $("periods").querySelector("tbody");
   body.replaceChildren();
   for (const r of p.periods) {
-    const tr = document.createElement("tr");
-    const cells = [r.rank, t("days")[r.weekday] ?? "—", `${r.hour_from}:00–${r.hour_to}:00`, r.events, r.expected.toFixed(1), r.rate_ratio?.toFixed(2) ?? "—", r.q_value.toPrecision(2)];
-    for (const v of cells) { const td = document.createElement("td"); td.textContent = String(v); tr.append(td); }
+    const tr = el("tr");
+    for (const v of [r.rank, t("days")[r.weekday] ?? "—", `${r.hour_from}:00–${r.hour_to}:00`, num(r.events), num(r.expected, "hours"), num(r.rate_ratio, "ratio"), qText(r.q_value)]) tr.append(el("td", v));
     body.append(tr);
   }
-  if (!p.periods.length) {
-    const tr = document.createElement("tr"); const td = document.createElement("td");
-    td.colSpan = 7; td.textContent = t("none"); tr.append(td); body.append(tr);
-  }
+  if (!p.periods.length) { const tr = el("tr"); const td = el("td", t("none")); td.colSpan = 7; tr.append(td); body.append(tr); }
 }
 
-// One card per target: KPI, period, actual against target, projection and
-// the status as text beside its colour.
-function drawTargets(rows) {
-  const box = $("cards");
-  box.replaceChildren();
-  for (const r of rows) {
-    const card = document.createElement("div");
-    card.className = "card";
-    card.dataset.kpi = r.kpi; card.dataset.period = r.period; card.dataset.status = r.status;
-    card.style.borderLeftColor = STATUS_COLORS[r.status] ?? "#bdbdbd";
-    const h = document.createElement("h3"); h.textContent = `${t("kpi_names")[r.kpi] ?? r.kpi} · ${r.period}`;
-    const v = document.createElement("p"); v.className = "value";
-    v.textContent = `${t("actual")} ${fmt(r.actual)} / ${t("target")} ${r.direction === "at_most" ? "≤" : "≥"} ${fmt(r.effective_target)}`;
-    const p = document.createElement("p"); p.textContent = `${t("projection")} ${fmt(r.projection)}`;
-    const st = document.createElement("p"); st.className = "status"; st.textContent = t(r.status);
-    st.style.background = STATUS_COLORS[r.status] ?? "#bdbdbd"; st.style.color = ink(STATUS_COLORS[r.status] ?? "#bdbdbd");
-    card.append(h, v, p, st);
-    box.append(card);
-  }
-}
-
-function drawAlerts(rows) {
-  const counts = $("alert-counts");
-  counts.replaceChildren();
-  const by = {};
-  for (const r of rows) by[r.kind] = (by[r.kind] ?? 0) + 1;
-  for (const [k, n] of Object.entries(by)) {
-    const s = document.createElement("span"); s.className = "pill"; s.dataset.kind = k; s.textContent = `${t(k)} ${n}`; counts.append(s);
-  }
-  const body = $("alerts").querySelector("tbody");
-  body.replaceChildren();
-  for (const r of rows.slice(0, 200)) {
-    const tr = document.createElement("tr"); tr.dataset.kind = r.kind;
-    for (const v of [t(r.kind), r.subject, r.site, r.since, r.level, r.detail]) {
-      const td = document.createElement("td"); td.textContent = v == null ? "—" : String(v); tr.append(td);
-    }
-    body.append(tr);
-  }
-}
-
-// Zone × hour: events summed over the weekdays, one row per zone.
 function drawZoneHour(rows) {
   const m = $("zonehour");
   m.replaceChildren();
@@ -227,26 +382,122 @@ function drawZoneHour(rows) {
   const sum = {};
   for (const r of rows) if (r.hour != null) sum[`${r.zone ?? "—"}|${r.hour}`] = (sum[`${r.zone ?? "—"}|${r.hour}`] ?? 0) + r.events;
   const max = Math.max(0, ...Object.values(sum));
-  const head = document.createElement("tr");
-  head.append(document.createElement("th"));
-  for (let h = 0; h < 24; h++) { const th = document.createElement("th"); th.textContent = String(h); head.append(th); }
+  const head = el("tr");
+  head.append(el("td"));
+  for (let h = 0; h < 24; h++) head.append(el("th", h, { scope: "col" }));
   m.append(head);
   for (const z of zones) {
-    const tr = document.createElement("tr");
-    const th = document.createElement("th"); th.textContent = z; tr.append(th);
+    const tr = el("tr");
+    tr.append(el("th", z, { scope: "row" }));
     for (let h = 0; h < 24; h++) {
       const v = sum[`${z}|${h}`] ?? 0;
-      const td = document.createElement("td");
       const { bg, ink: fg } = color(v, max);
-      td.style.background = bg; td.style.color = fg; td.textContent = String(v);
-      td.dataset.zone = z; td.dataset.hour = String(h);
+      const td = el("td", num(v), { "data-zone": z, "data-hour": String(h) });
+      td.style.background = bg; td.style.color = fg;
       tr.append(td);
     }
     m.append(tr);
   }
 }
 
-// Downloads: a chart as SVG or PNG, a table as CSV. Nothing leaves the page.
+// ------------------------------------------------------ targets and alerts
+
+function drawTargets(s) {
+  const box = $("cards");
+  box.replaceChildren();
+  $("targets-scope").textContent = t("targets_scope", s.toIncl);
+  for (const r of s.targets) {
+    const card = el("div", null, { class: "card", "data-kpi": r.kpi, "data-period": r.period, "data-status": r.status, "data-actual": String(r.actual ?? "") });
+    card.style.borderLeftColor = PALETTE.statuses[r.status] ?? "#bdbdbd";
+    const h = el("h3", `${t("kpi_names")[r.kpi] ?? r.kpi} · ${r.period}`);
+    const v = el("p", `${t("actual")} ${kpiValue(r.actual, r.unit)} / ${t("target")} ${r.direction === "at_most" ? "≤" : "≥"} ${kpiValue(r.effective_target, r.unit)}`, { class: "value" });
+    const p = el("p", `${t("projection")} ${kpiValue(r.projection, r.unit)}`);
+    const st = el("p", label(r.status), { class: "status" });
+    const bg = PALETTE.statuses[r.status] ?? "#bdbdbd";
+    st.style.background = bg; st.style.color = ink(bg);
+    card.append(h, v, p, st);
+    box.append(card);
+  }
+}
+
+function alertText(r) {
+  switch (r.kind) {
+    case "overdue_hazard": return t("overdue_days", num(r.amount / 24, "days"));
+    case "repeat_violation": return t("consecutive", num(r.amount));
+    case "fence_intrusion": return t("inside_min", num(r.amount));
+    case "sensor_alarm": return t("peak_of", num(r.amount, "ratio"), num(r.limit, "ratio"));
+    case "low_points": return t("points_of", num(r.amount), num(r.limit));
+    default: return r.detail ?? "—";
+  }
+}
+
+function drawAlerts(s) {
+  const kind = $("alert-kind").value;
+  const counts = $("alert-counts");
+  counts.replaceChildren();
+  const by = {};
+  for (const r of s.alerts) by[r.kind] = (by[r.kind] ?? 0) + 1;
+  for (const [k, n] of Object.entries(by)) counts.append(el("span", `${label(k)} ${num(n)}`, { class: "pill", "data-kind": k }));
+  const rows = s.alerts.filter((r) => !kind || r.kind === kind)
+    .sort((a, b) => (b.urgency - a.urgency) || ((b.age_days ?? 0) - (a.age_days ?? 0)));
+  const body = $("alerts").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of showAllAlerts ? rows : rows.slice(0, 10)) {
+    const tr = el("tr", null, { "data-kind": r.kind, "data-urgency": String(r.urgency) });
+    for (const v of [label(r.kind), r.subject, r.cell ?? "—", r.cell_owner ?? r.owner ?? "—", r.age_days == null ? "—" : t("days_n", num(r.age_days, "days")), label(r.level), alertText(r)]) tr.append(el("td", v ?? "—"));
+    body.append(tr);
+  }
+  const more = $("alerts-all");
+  more.hidden = rows.length <= 10;
+  more.textContent = showAllAlerts ? t("show_top") : t("show_all", num(rows.length));
+  $("alerts-title").textContent = `${t("alerts")} · ${t("alerts_for", s.site, s.toIncl)}`;
+  exportsOf.alerts = { svg: "", rows };
+}
+
+function fillAlertKinds(s) {
+  const sel = $("alert-kind");
+  const keep = sel.value;
+  sel.replaceChildren(el("option", t("all"), { value: "" }));
+  for (const k of ["overdue_hazard", "repeat_violation", "fence_intrusion", "sensor_alarm", "low_points"]) sel.append(el("option", label(k), { value: k }));
+  sel.value = keep;
+}
+
+function showValidation(report) {
+  const body = $("validation").querySelector("tbody");
+  body.replaceChildren();
+  for (const [name, tr] of Object.entries(report.tables)) {
+    const row = el("tr");
+    const rejected = Object.values(tr.rejected).reduce((a, r) => a + r.count, 0);
+    row.dataset.table = name;
+    for (const v of [label(name), num(tr.rows_read), num(tr.rows_accepted), num(rejected)]) row.append(el("td", v));
+    body.append(row);
+  }
+  $("left-out").textContent = leftOut.length ? t("left_out", list(leftOut.map(label))) : "";
+  $("left-out").dataset.tables = leftOut.join(",");
+}
+
+function drawAll(s) {
+  drawHeadline(s);
+  drawUnits(s);
+  drawMap(s);
+  drawPanel(s);
+  drawTrend(s);
+  drawWhen(s.peaks);
+  drawZoneHour(s.zonehour);
+  drawTargets(s);
+  fillAlertKinds(s);
+  drawAlerts(s);
+  const kindsOff = view === "risk";
+  $("kinds").disabled = kindsOff;
+  $("kinds").title = kindsOff ? t("kinds_risk") : "";
+  $("window-note").textContent = t("window", s.from, s.toIncl, spanDays(s.from, s.to));
+  $("print-title").textContent = `· ${s.site} · ${s.from} – ${s.toIncl}`;
+  $("status").textContent = t("status_line", num(s.map.length), num(s.ms));
+  showValidation(s.validation);
+}
+
+// -------------------------------------------------------------- exporting
+
 function download(name, blob) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
@@ -269,6 +520,17 @@ function csvOf(rows) {
   return [cols.join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
 }
 
+// The core's chart with its title in the UI language.
+function titled(svg, title) {
+  if (!svg) return svg;
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  const root = doc.documentElement;
+  root.setAttribute("aria-label", title);
+  const first = root.querySelector("text");
+  if (first) first.textContent = title;
+  return new XMLSerializer().serializeToString(root);
+}
+
 async function svgToPng(svg) {
   const img = new Image();
   img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
@@ -281,65 +543,19 @@ async function svgToPng(svg) {
   return await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 }
 
+const EXPORT_TITLES = { map: () => t(`t_${view}`), when: () => t("when"), zonehour: () => t("zone_hour"), targets: () => t("targets"), alerts: () => t("alerts"), trend: () => t("trend_title", shown.site, "") };
+
 async function exportSection(section, kind) {
   const e = exportsOf[section];
-  const name = `safetyscope-${section}`;
+  if (!e || !shown) return;
+  const name = `safetyscope-${section}-${shown.site}-${shown.from}_${shown.toIncl}`;
+  const svg = titled(e.svg, `${EXPORT_TITLES[section]()} · ${shown.site} · ${shown.from} – ${shown.toIncl}`);
   if (kind === "csv") download(`${name}.csv`, new Blob([csvOf(e.rows)], { type: "text/csv;charset=utf-8" }));
-  else if (kind === "svg" && e.svg) download(`${name}.svg`, new Blob([e.svg], { type: "image/svg+xml" }));
-  else if (kind === "png" && e.svg) download(`${name}.png`, await svgToPng(e.svg));
+  else if (kind === "svg" && svg) download(`${name}.svg`, new Blob([svg], { type: "image/svg+xml" }));
+  else if (kind === "png" && svg) download(`${name}.png`, await svgToPng(svg));
 }
 
-function select(r, div) {
-  for (const el of document.querySelectorAll(".cell.selected")) el.classList.remove("selected");
-  div.classList.add("selected");
-  const dl = $("detail");
-  dl.replaceChildren();
-  const add = (k, v) => {
-    const dt = document.createElement("dt"); dt.textContent = t(k);
-    const dd = document.createElement("dd"); dd.textContent = v == null ? "—" : String(v);
-    dl.append(dt, dd);
-  };
-  add("cell", r.cell); add("zone", r.zone); add("owner", r.owner);
-  try {
-    const ev = JSON.parse(session.patterns("shift_events", JSON.stringify({ ...patternOptions(), zone: null, cell: r.cell }))).rows;
-    const recent = ev.slice(-5).reverse().map((e) => `${e.occurred_at} ${e.kind} ${e.category ?? ""} ${e.severity ?? ""}`);
-    add("recent", recent.length ? recent.join(" · ") : "—");
-  } catch (e) { showError(String(e.message ?? e)); }
-  if (view === "risk") {
-    add("level", t(r.level)); add("score", r.score.toFixed(1)); add("static_level", r.static_level ? t(r.static_level) : "—");
-    add("dynamic_level", t(r.dynamic_level)); add("trend", r.trend);
-    add("injuries", r.c_injuries.toFixed(1)); add("near", r.c_near_misses.toFixed(1)); add("hazards", (r.c_open_hazards + r.c_overdue_hazards).toFixed(1)); add("violations", r.c_violations.toFixed(1)); add("sensor_alarm", r.c_alarms.toFixed(1)); add("fence_intrusion", r.c_intrusions.toFixed(1));
-  } else if (view === "hotspots") {
-    add("class", r.class); add("z", r.z == null ? "—" : r.z.toFixed(2)); add("events", r.value);
-  } else {
-    add("events", r.events); add("incidents", r.incidents); add("injuries", r.injuries); add("near", r.near_misses); add("hazards", r.hazards); add("violations", r.violations);
-  }
-}
-
-function showValidation(report) {
-  const body = $("validation").querySelector("tbody");
-  body.replaceChildren();
-  for (const [name, tr] of Object.entries(report.tables)) {
-    const row = document.createElement("tr");
-    const rejected = Object.values(tr.rejected).reduce((a, r) => a + r.count, 0);
-    for (const v of [name, tr.rows_read, tr.rows_accepted, rejected]) {
-      const td = document.createElement("td"); td.textContent = String(v); row.append(td);
-    }
-    body.append(row);
-  }
-}
-
-function options() {
-  const kinds = [...document.querySelectorAll("#kinds input:checked")].map((i) => i.value);
-  return { kinds: kinds.length ? kinds : ["incidents"], site: $("site").value || null, from: $("from").value || null, to: $("to").value || null };
-}
-
-// The pattern filters: zone, category, severity on top of the common ones.
-function patternOptions(extra = {}) {
-  const o = options();
-  const z = $("zone").value, c = $("category").value, s = $("severity").value;
-  return { kinds: o.kinds, site: o.site, from: o.from, to: o.to, zone: z || null, categories: c ? [c] : [], severities: s ? [s] : [], ...extra };
-}
+// ------------------------------------------------------------- computing
 
 // Results of the current session by the options they depend on (cleared
 // when another session is loaded).
@@ -357,47 +573,64 @@ function timed(name, f) {
   performance.measure(`safetyscope:compute:${name}`, { start: t0, end: performance.now() });
   return r;
 }
+const run = (name, o) => JSON.parse(session.run(name, JSON.stringify(o)));
 
+// Compute every view for the controls' state; on any error the screen keeps
+// the last good result and the message is shown in the UI language.
 async function recompute() {
   if (!session) return;
   const status = $("status");
-  status.dataset.state = "computing";
   const t0 = performance.now();
+  const from = $("from").value, toIncl = $("to").value;
+  if (!from || !toIncl || from > toIncl) { showError(t("bad_window")); status.dataset.state = "error"; return; }
+  const kinds = [...document.querySelectorAll("#kinds input:checked")].map((i) => i.value);
+  if (view !== "risk" && !kinds.length) { showError(t("no_kind")); status.dataset.state = "error"; return; }
+  status.dataset.state = "computing";
+  const to = addDays(toIncl, 1);
+  const site = $("site").value;
   try {
-    const o = options();
-    const out = timed("map", () => JSON.parse(
-      view === "risk" ? session.riskMap(JSON.stringify({ site: o.site, from: o.from, to: o.to }))
-        : view === "hotspots" ? session.hotspots(JSON.stringify(o))
-        : session.heatmap(JSON.stringify(o))));
-    lastRows = out.rows;
-    exportsOf.map = { svg: out.svg, rows: out.rows };
-    draw(lastRows);
-    const po = JSON.stringify(patternOptions());
-    const pk = timed("peaks", () => JSON.parse(session.peaks(po)));
-    lastPeaks = { cells: pk.cells, periods: pk.periods };
-    exportsOf.when = { svg: pk.svg, rows: pk.cells };
-    drawWhen(lastPeaks);
-    const zh = timed("zonehour", () => JSON.parse(session.patterns("profile", JSON.stringify(patternOptions({ by: ["zone"] })))));
-    exportsOf.zonehour = { svg: zh.svg, rows: zh.rows };
-    drawZoneHour(zh.rows);
-    // Targets depend only on the end date, alerts on the site and the end
-    // date: other filter changes reuse them.
-    const tt = cached(`targets|${o.to}`, () => timed("targets", () => JSON.parse(session.trackTargets(JSON.stringify({ as_of: o.to })))));
-    lastTargets = tt.rows;
-    exportsOf.targets = { svg: tt.svg, rows: tt.rows };
-    drawTargets(lastTargets);
-    lastAlerts = cached(`alerts|${o.site}|${o.to}`, () => timed("alerts", () => JSON.parse(session.alerts("all", JSON.stringify({ site: o.site, as_of: o.to }))).rows));
-    exportsOf.alerts = { svg: "", rows: lastAlerts };
-    drawAlerts(lastAlerts);
-    $("error").hidden = true;
+    const s = { from, to, toIncl, site, validation: shown?.validation ?? JSON.parse(session.validation()) };
+    s.overview = cached(`overview|${from}|${to}`, () => timed("overview", () => run("overview", { from, to }).rows));
+    const w = { site, from, to };
+    const out = timed("map", () => view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
+    s.map = out.rows;
+    s.mapSvg = out.svg;
+    const z = $("zone").value, c = $("category").value, sv = $("severity").value;
+    const po = { kinds: kinds.length ? kinds : ["incidents"], site, from, to, zone: z || null, categories: c ? [c] : [], severities: sv ? [sv] : [] };
+    const pk = timed("peaks", () => JSON.parse(session.peaks(JSON.stringify(po))));
+    s.peaks = { cells: pk.cells, periods: pk.periods, svg: pk.svg };
+    const zh = timed("zonehour", () => JSON.parse(session.patterns("profile", JSON.stringify({ ...po, by: ["zone"] }))));
+    s.zonehour = zh.rows; s.zonehourSvg = zh.svg;
+    const tr = cached(`trend|${site}|${to}`, () => timed("trends", () => run("trends", { kinds: ["incidents"], site, to })));
+    s.trend = tr.rows; s.trendSvg = tr.svg;
+    if (selected) {
+      const ct = cached(`trend|${site}|${selected}|${to}`, () => run("trends", { kinds: ["incidents"], site, cell: selected, to }));
+      s.cellTrend = { cell: selected, rows: ct.rows };
+    }
+    const recent = cached(`recent|${site}|${from}|${to}`, () => run("patterns", { view: "shift_events", kinds: ["incidents"], site, from, to }).rows);
+    s.recent = {};
+    for (const e of recent) (s.recent[e.cell] ??= []).push(e);
+    for (const k of Object.keys(s.recent)) s.recent[k] = s.recent[k].slice(-5).reverse();
+    const tt = cached(`targets|${to}`, () => timed("targets", () => run("targets", { as_of: to })));
+    s.targets = tt.rows; s.targetsSvg = tt.svg;
+    s.alerts = cached(`alerts|${site}|${to}`, () => timed("alerts", () => JSON.parse(session.alerts("all", JSON.stringify({ site, as_of: to }))).rows));
     const t1 = performance.now();
+    s.ms = Math.round(t1 - t0);
+    if (selected && !s.map.some((r) => r.cell === selected)) selected = null;
+    shown = s;
+    exportsOf.map = { svg: s.mapSvg, rows: s.map };
+    exportsOf.when = { svg: s.peaks.svg, rows: s.peaks.cells };
+    exportsOf.zonehour = { svg: s.zonehourSvg, rows: s.zonehour };
+    exportsOf.targets = { svg: s.targetsSvg, rows: s.targets };
+    exportsOf.trend = { svg: s.trendSvg, rows: s.trend };
+    drawAll(s);
+    $("error").hidden = true;
     // User Timing entries: visible in the browser's performance tools and
     // read by the dashboard benchmark (bench/bench_dashboard.py).
-    performance.measure("safetyscope:recompute", { start: t0, end: t1 });
-    status.textContent = `${lastRows.length} cells · ${Math.round(t1 - t0)} ms`;
+    performance.measure("safetyscope:recompute", { start: t0, end: performance.now() });
     status.dataset.state = "ready";
   } catch (e) {
-    showError(String(e.message ?? e));
+    showError(t("failed") + String(e.message ?? e));
     status.dataset.state = "error";
   }
 }
@@ -408,21 +641,30 @@ async function startSession(tables, names, files, mapping, timezone) {
   const t0 = performance.now();
   const next = Session.load(tables, names, files, mapping, timezone);
   performance.measure("safetyscope:load", { start: t0, end: performance.now() });
+  // The default window is the core's (the risk map's); the page starts on
+  // the unit ranked first.
+  const ov = JSON.parse(next.run("overview", "{}")).rows;
   session = next;
   results = new Map();
-  showValidation(JSON.parse(session.validation()));
-  const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"] })));
-  for (const id of ["site", "zone", "category", "severity"]) $(id).replaceChildren();
-  const sites = [...new Set(all.rows.map((r) => r.site))].sort();
-  for (const s of sites) {
-    const o = document.createElement("option"); o.value = s; o.textContent = s; $("site").append(o);
+  shown = null;
+  selected = null;
+  // Without a site plan the units come from the events, most first.
+  let sites = ov.filter((r) => r.scope === "site").map((r) => r.site);
+  if (!sites.length) {
+    const bySite = JSON.parse(next.heatmap(JSON.stringify({ kinds: ["incidents"], by: "site" }))).rows;
+    sites = bySite.filter((r) => r.site != null).sort((a, b) => b.events - a.events || (a.site < b.site ? -1 : 1)).map((r) => r.site);
   }
-  // Zone, category and severity choices from the data.
+  $("site").replaceChildren(...sites.map((x) => el("option", x, { value: x })));
+  if (sites.length) $("site").value = sites[0];
+  $("from").value = ov[0].from.slice(0, 10);
+  $("to").value = addDays(ov[0].to.slice(0, 10), -1);
+  for (const id of ["zone", "category", "severity"]) $(id).replaceChildren();
   const fill = (id, values) => {
-    const first = document.createElement("option"); first.value = ""; first.dataset.i18n = "all"; first.textContent = t("all"); $(id).append(first);
-    for (const v of values) { const o = document.createElement("option"); o.value = v; o.textContent = v; $(id).append(o); }
+    $(id).append(el("option", t("all"), { value: "" }));
+    for (const v of values) $(id).append(el("option", label(v), { value: v }));
   };
-  fill("zone", [...new Set(all.rows.map((r) => r.zone).filter((z) => z != null))].sort());
+  const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"], by: "zone" }))).rows;
+  fill("zone", [...new Set(all.map((r) => r.zone).filter((z) => z != null))].sort());
   const pareto = JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows;
   fill("category", pareto.map((r) => r.category).filter((c) => c != null));
   fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
@@ -441,38 +683,49 @@ async function loadOwnFiles(fileList) {
     names.push(f.name);
     files.push(new Uint8Array(await f.arrayBuffer()));
   }
-  const previous = session;
   try {
+    leftOut = [];
     await startSession(tables, names, files, mapping, null);
-    $("status").dataset.state = "ready";
   } catch (e) {
-    session = previous;
-    showError(String(e.message ?? e));
+    showError(t("failed") + String(e.message ?? e));
+    $("status").dataset.state = "error";
   }
 }
 
+async function inflate(b64) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 async function main() {
+  $("status").textContent = t("loading");
   $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
   $("own-files").addEventListener("change", (e) => loadOwnFiles([...e.target.files]));
   document.body.addEventListener("dragover", (e) => e.preventDefault());
   document.body.addEventListener("drop", (e) => { e.preventDefault(); loadOwnFiles([...e.dataTransfer.files]); });
   for (const b of document.querySelectorAll("button[data-export]")) {
-    b.addEventListener("click", () => exportSection(b.dataset.section, b.dataset.export).catch((e) => showError(String(e.message ?? e))));
+    b.addEventListener("click", () => exportSection(b.dataset.section, b.dataset.export).catch((e) => showError(t("failed") + String(e.message ?? e))));
   }
-  for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", () => {
+  for (const e of document.querySelectorAll("#filters select, #filters input, #view input, #kinds input, #patterns select")) e.addEventListener("change", () => {
     view = document.querySelector("#view input:checked").value;
     recompute();
   });
+  $("alert-kind").addEventListener("change", () => { showAllAlerts = false; if (shown) drawAlerts(shown); });
+  $("alerts-all").addEventListener("click", () => { showAllAlerts = !showAllAlerts; if (shown) drawAlerts(shown); });
   try {
-    // A single-file report carries the module and the data inline.
+    // A single-file report carries the module (gzipped) and the data inline.
     const inline = document.getElementById("safetyscope-data");
     const bundle = inline ? JSON.parse(inline.textContent) : null;
     const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-    if (bundle) await init({ module_or_path: b64(bundle.wasm) });
+    if (bundle) await init({ module_or_path: await inflate(bundle.wasm_gzip) });
     else await init();
     PALETTE = JSON.parse(palettes());
+    const risk = JSON.parse(registry()).find((a) => a.name === "risk");
+    for (const o of risk.options) RISK_DEFAULTS[o.name] = o.default;
     performance.measure("safetyscope:init", { start: 0, end: performance.now() });
     const manifest = bundle ?? await (await fetch("data/manifest.json")).json();
+    leftOut = bundle?.left_out ?? [];
     const tables = [], names = [], files = [];
     for (const f of manifest.files) {
       tables.push(f.table); names.push(f.file);
@@ -491,7 +744,7 @@ async function main() {
     await startSession(tables, names, files, mapping, manifest.timezone ?? null);
     performance.measure("safetyscope:first-render", { start: 0, end: performance.now() });
   } catch (e) {
-    showError(String(e.message ?? e));
+    showError(t("failed") + String(e.message ?? e));
     $("status").dataset.state = "error";
   }
 }

@@ -32,7 +32,7 @@ def cli_heatmap(cli: str, sample: pathlib.Path, tmp: pathlib.Path, *args: str) -
 
 
 def page_cells(page, attr: str = "value") -> dict:
-    page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+    page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
     js = "els => Object.fromEntries(els.map(e => [e.dataset.cell, e.dataset.%s]))" % attr
     got = page.eval_on_selector_all(".cell", js)
     return {k: (int(float(v)) if attr == "value" else v) for k, v in got.items()}
@@ -44,9 +44,25 @@ def cli_json(cli: str, sample: pathlib.Path, tmp: pathlib.Path, command: str, *a
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+def page_window(page) -> tuple[str, str, list[str]]:
+    """The page's site and its window as CLI flags (the end box is
+    inclusive, the CLI's `--to` exclusive)."""
+    import datetime as dt
+
+    site = page.input_value("#site")
+    start = page.input_value("#from")
+    end = (dt.date.fromisoformat(page.input_value("#to")) + dt.timedelta(days=1)).isoformat()
+    return site, start, ["--site", site, "--from", start, "--to", end]
+
+
+def number(text: str) -> float:
+    """A number as the page formats it (grouping commas, a minus sign)."""
+    return float(text.replace(",", "").replace("−", "-"))
+
+
 def choose_view(page, view: str) -> None:
     page.check(f"#view input[value={view}]")
-    wait_js(page, "document.querySelector('#grid .cell') && document.querySelector('footer').dataset.state === 'ready' && document.querySelector('#map-title').textContent.length > 0")
+    wait_js(page, "document.querySelector('#grid .cell') && document.querySelector('#status').dataset.state === 'ready' && document.querySelector('#map-title').textContent.length > 0")
 
 
 def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_path, artifacts):
@@ -60,32 +76,37 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         # levels the CLI computes for the same (default) window.
         levels = page_cells(page, "level")
         assert len(levels) == 36
-        risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", "--site", "U01")}
+        site, _, flags = page_window(page)
+        # The page opens on the unit the overview ranks first, with the risk
+        # map's default window; the CLI's defaults give the same map.
+        assert site == cli_json(cli, sample, tmp_path, "overview")[1]["site"]
+        risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", "--site", site)}
         assert levels == risk
+        assert levels == {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", *flags)}
         page.screenshot(path=str(artifacts / "dashboard-risk.png"), full_page=True)
 
         # Hot spots: the classes the CLI computes.
         choose_view(page, "hotspots")
         wait_js(page, "document.querySelector('#grid .cell').dataset.class !== undefined")
         classes = page_cells(page, "class")
-        assert classes == {r["cell"]: r["class"] for r in cli_json(cli, sample, tmp_path, "hotspots", "--site", "U01")}
+        assert classes == {r["cell"]: r["class"] for r in cli_json(cli, sample, tmp_path, "hotspots", *flags)}
 
         # Event counts.
         choose_view(page, "events")
         wait_js(page, "document.querySelector('#grid .cell').dataset.class === undefined && document.querySelector('#grid .cell').dataset.level === undefined")
         cells = page_cells(page)
         assert len(cells) == 36
-        assert cells == cli_heatmap(cli, sample, tmp_path, "--site", "U01")
+        assert cells == cli_heatmap(cli, sample, tmp_path, *flags)
         page.screenshot(path=str(artifacts / "dashboard-default.png"), full_page=True)
 
         # Another site, a window, hazards as well: the CLI agrees.
         page.select_option("#site", "U05")
         page.fill("#from", "2025-04-01")
         page.dispatch_event("#from", "change")
-        page.fill("#to", "2025-07-01")
+        page.fill("#to", "2025-06-30")
         page.dispatch_event("#to", "change")
         page.check("#kinds input[value=hazards]")
-        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
+        wait_js(page, "document.querySelector('#status').dataset.state === 'ready'")
         wait_js(page, "[...document.querySelectorAll('.cell')].every(e => e.dataset.cell.startsWith('U05'))")
         cells = page_cells(page)
         expected = cli_heatmap(cli, sample, tmp_path, "--site", "U05", "--from", "2025-04-01", "--to", "2025-07-01", "--kinds", "incidents,hazards")
@@ -101,8 +122,9 @@ def test_grid_matches_cli_and_filters_recompute(browser, site, sample, cli, tmp_
         assert page.inner_text("h2[data-i18n=detail]") == "网格详情"
         assert page.inner_text("#alerts th[data-i18n=note]") == "说明"
         page.click("#lang")
-        assert page.inner_text("h1") == "Safety risk dashboard"
+        assert page.inner_text("h1 [data-i18n=title]") == "Safety risk dashboard"
         assert page.inner_text("h2[data-i18n=detail]") == "Cell details"
+        assert page.inner_text("#to-label") == "To (inclusive)"
         assert page.inner_text("#alerts th[data-i18n=note]") == "Detail"
         page.screenshot(path=str(artifacts / "dashboard-filtered.png"), full_page=True)
         assert errors == []
@@ -118,7 +140,7 @@ def test_broken_file_shows_a_readable_error(browser, site, tmp_path, artifacts):
     try:
         page = browser.new_page()
         page.goto(url)
-        page.wait_for_selector("footer[data-state=error]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=error]", timeout=60_000)
         msg = page.inner_text("#error")
         assert "incidents.parquet" in msg and "Parquet" in msg, msg
         page.screenshot(path=str(artifacts / "dashboard-broken-file.png"), full_page=True)
@@ -133,21 +155,27 @@ def test_time_matrix_and_peaks_match_cli(browser, site, sample, cli, tmp_path, a
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         page.wait_for_selector("#when td")
+        # The whole year, where the planted night peaks stand out.
+        page.fill("#from", "2025-01-01")
+        page.dispatch_event("#from", "change")
+        wait_js(page, "document.querySelector('#status').dataset.state === 'ready' && document.querySelector('#window-note').textContent.includes('2025-01-01')")
         got = page.eval_on_selector_all(
             "#when td",
-            "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), Number(e.textContent), e.classList.contains('peak')])",
+            "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), e.textContent, e.classList.contains('peak')])",
         )
+        got = [(d, h, number(v), p) for d, h, v, p in got]
         assert len(got) == 168
-        cells = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01", "--cells")
+        _, _, flags = page_window(page)
+        cells = cli_json(cli, sample, tmp_path, "peaks", *flags, "--cells")
         want = {(c["weekday"], c["hour"]): c["events"] for c in cells}
         assert {(d, h): v for d, h, v, _ in got} == want
         peaks = {(c["weekday"], c["hour"]) for c in cells if c["significant"] and c["rate_ratio"] > 1}
         assert {(d, h) for d, h, _, p in got if p} == peaks
         # The planted night hours are among the outlined peaks.
         assert {(d, 2) for d in range(7)} & peaks
-        periods = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01")
+        periods = cli_json(cli, sample, tmp_path, "peaks", *flags)
         rows = page.eval_on_selector_all("#periods tbody tr", "els => els.map(e => e.children[2].textContent)")
         assert rows == [f"{p['hour_from']}:00–{p['hour_to']}:00" for p in periods]
         page.locator("#patterns").screenshot(path=str(artifacts / "dashboard-when.png"))
@@ -163,15 +191,25 @@ def test_target_cards_and_alerts_match_cli(browser, site, sample, cli, tmp_path,
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         page.wait_for_selector("#cards .card")
         cards = page.eval_on_selector_all("#cards .card", "els => els.map(e => [e.dataset.kpi, e.dataset.period, e.dataset.status])")
         want = cli_json(cli, sample, tmp_path, "targets")
         assert cards == [[r["kpi"], r["period"], r["status"]] for r in want]
-        alerts = cli_json(cli, sample, tmp_path, "alerts", "--site", "U01")
+        site, _, _ = page_window(page)
+        alerts = cli_json(cli, sample, tmp_path, "alerts", "--site", site)
+        assert len(alerts) > 10
+        # The ten most urgent first (urgency, then longest open), then all.
+        urgent = sorted(alerts, key=lambda a: (-a["urgency"], -(a["age_days"] or 0)))
+        subjects = page.eval_on_selector_all("#alerts tbody tr", "els => els.map(e => e.children[1].textContent)")
+        assert subjects == [a["subject"] for a in urgent[:10]]
+        page.click("#alerts-all")
+        subjects = page.eval_on_selector_all("#alerts tbody tr", "els => els.map(e => e.children[1].textContent)")
+        assert sorted(subjects) == sorted(a["subject"] for a in alerts)
+        # Filtered by kind.
+        page.select_option("#alert-kind", "overdue_hazard")
         kinds = page.eval_on_selector_all("#alerts tbody tr", "els => els.map(e => e.dataset.kind)")
-        assert kinds == [a["kind"] for a in alerts][:200]
-        assert len(alerts) > 0
+        assert set(kinds) == {"overdue_hazard"}
         page.locator("#targets").screenshot(path=str(artifacts / "dashboard-targets.png"))
         page.locator("#follow-up").screenshot(path=str(artifacts / "dashboard-alerts.png"))
         assert errors == []
@@ -186,10 +224,12 @@ def test_zone_hour_and_exports(browser, site, sample, cli, tmp_path, artifacts):
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         page.wait_for_selector("#zonehour td")
-        got = page.eval_on_selector_all("#zonehour td", "els => els.map(e => [e.dataset.zone, Number(e.dataset.hour), Number(e.textContent)])")
-        prof = cli_json(cli, sample, tmp_path, "patterns", "--site", "U01", "--by", "zone")
+        got = page.eval_on_selector_all("#zonehour td", "els => els.map(e => [e.dataset.zone, Number(e.dataset.hour), e.textContent])")
+        got = [(z, h, number(v)) for z, h, v in got]
+        _, _, flags = page_window(page)
+        prof = cli_json(cli, sample, tmp_path, "patterns", *flags, "--by", "zone")
         want: dict[tuple[str, int], float] = {}
         for r in prof:
             if r.get("hour") is not None:
@@ -220,8 +260,7 @@ def test_strings_from_data_render_as_text(browser, site, tmp_path, artifacts):
     hostile = tmp_path / "site"
     shutil.copytree(site, hostile)
     cells = pq.read_table(hostile / "data" / "cells.parquet")
-    owners = cells.column("owner").to_pylist()
-    owners[0] = evil
+    owners = [evil] * cells.num_rows
     pq.write_table(cells.set_column(cells.schema.get_field_index("owner"), "owner", pa.array(owners)), hostile / "data" / "cells.parquet")
     haz = pq.read_table(hostile / "data" / "hazards.parquet")
     hz_owner = [evil] * haz.num_rows
@@ -232,7 +271,7 @@ def test_strings_from_data_render_as_text(browser, site, tmp_path, artifacts):
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         page.click("#grid .cell >> nth=0")
         assert evil in page.inner_text("#detail")
         assert any(evil in t for t in page.eval_on_selector_all("#alerts td", "els => els.map(e => e.textContent)"))
@@ -258,10 +297,16 @@ def test_single_file_report_opens_from_file_url(browser, sample, cli, tmp_path, 
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(report.as_uri())
-    page.wait_for_selector("footer[data-state=ready]", timeout=120_000)
+    page.wait_for_selector("#status[data-state=ready]", timeout=120_000)
     levels = page_cells(page, "level")
-    risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", "--site", "U01")}
+    _, _, flags = page_window(page)
+    risk = {r["cell"]: r["level"] for r in cli_json(cli, sample, tmp_path, "risk", *flags)}
     assert levels == risk
+    # Sendable: the module gzipped, no position fixes (and the page says so).
+    size = report.stat().st_size
+    assert size <= 20 * 1024 * 1024, size
+    assert page.get_attribute("#left-out", "data-tables") == "positions"
+    assert "人员定位" in page.text_content("#left-out")
     assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
     assert errors == [], errors
     page.screenshot(path=str(artifacts / "dashboard-single-file.png"), full_page=True)
@@ -274,19 +319,22 @@ def test_pattern_filters_match_cli(browser, site, sample, cli, tmp_path, artifac
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
-        page.select_option("#zone", "warehouse")
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
+        page.select_option("#zone", "仓库")
         page.select_option("#severity", "near_miss")
-        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
+        wait_js(page, "document.querySelector('#status').dataset.state === 'ready'")
         page.wait_for_timeout(200)
-        wait_js(page, "document.querySelector('footer').dataset.state === 'ready'")
-        got = page.eval_on_selector_all("#when td", "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), Number(e.textContent)])")
-        cells = cli_json(cli, sample, tmp_path, "peaks", "--site", "U01", "--zone", "warehouse", "--severity", "near_miss", "--cells")
+        wait_js(page, "document.querySelector('#status').dataset.state === 'ready'")
+        got = page.eval_on_selector_all("#when td", "els => els.map(e => [Number(e.dataset.weekday), Number(e.dataset.hour), e.textContent])")
+        got = [(d, h, number(v)) for d, h, v in got]
+        _, _, flags = page_window(page)
+        cells = cli_json(cli, sample, tmp_path, "peaks", *flags, "--zone", "仓库", "--severity", "near_miss", "--cells")
         assert {(d, h): v for d, h, v in got} == {(c["weekday"], c["hour"]): c["events"] for c in cells}
         assert sum(v for _, _, v in got) > 0
         # A cell's details list its most recent events.
         page.click("#grid .cell >> nth=0")
-        assert page.inner_text("#detail").count("incidents") >= 1
+        recent = page.inner_text("#detail")
+        assert "最近事件" in recent and "2025-" in recent
         assert errors == []
     finally:
         httpd.shutdown()
@@ -308,12 +356,17 @@ def test_own_files_load_and_bad_ones_leave_the_rest_working(browser, site, tmp_p
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_selector("footer[data-state=ready]", timeout=60_000)
+        page.wait_for_selector("#status[data-state=ready]", timeout=60_000)
         page.set_input_files("#own-files", [str(incidents), str(mapping)])
-        wait_js(page, "[...document.querySelectorAll('#validation tbody td')].some(td => td.textContent === '1976')")
-        rows = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
-        assert ["incidents", "2000", "1976", "24"] in rows
-        total = page.eval_on_selector_all("#when td", "els => els.reduce((a, e) => a + Number(e.textContent), 0)")
+        wait_js(page, "[...document.querySelectorAll('#validation tbody td')].some(td => td.textContent === '1,976')")
+        rows = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [e.dataset.table, ...[...e.children].slice(1).map(c => c.textContent)])")
+        assert ["incidents", "2,000", "1,976", "24"] in rows
+        # No site plan: the units are the mines, most accidents first; over
+        # the whole record the first has accidents at known hours.
+        page.fill("#from", "2000-01-01")
+        page.dispatch_event("#from", "change")
+        wait_js(page, "document.querySelector('#status').dataset.state === 'ready' && document.querySelector('#window-note').textContent.includes('2000-01-01')")
+        total = page.eval_on_selector_all("#when td", "els => els.reduce((a, e) => a + Number(e.textContent.replace(/,/g, '')), 0)")
         assert total > 0
         # A broken file: a readable message, the loaded data stays.
         bad = tmp_path / "hazards.csv"
@@ -322,7 +375,7 @@ def test_own_files_load_and_bad_ones_leave_the_rest_working(browser, site, tmp_p
         page.wait_for_selector("#error:not([hidden])")
         msg = page.inner_text("#error")
         assert "hazards" in msg, msg
-        rows2 = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [...e.children].map(c => c.textContent))")
+        rows2 = page.eval_on_selector_all("#validation tbody tr", "els => els.map(e => [e.dataset.table, ...[...e.children].slice(1).map(c => c.textContent)])")
         assert rows2 == rows
         page.screenshot(path=str(artifacts / "dashboard-own-files.png"), full_page=True)
         assert errors == []

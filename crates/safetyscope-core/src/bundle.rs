@@ -106,6 +106,16 @@ pub async fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     result
 }
 
+/// Gzip at the best compression (the page inflates it with the browser's
+/// `DecompressionStream`).
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes)
+        .and_then(|_| e.finish())
+        .map_err(|e| Error::option("pkg", format!("cannot compress the WASM module: {e}")))
+}
+
 /// Base64 (standard alphabet, padded).
 pub fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -153,20 +163,34 @@ fn inline_module(glue: &str) -> Result<String> {
 }
 
 /// Write one self-contained HTML report: the page with its style, the
-/// bindings, the WASM module and the data inline, a Content Security Policy
+/// bindings, the WASM module (gzipped) and the data inline without the
+/// position fixes (listed in the bundle's `left_out`), a Content Security Policy
 /// that allows exactly the inline script and style (by hash) and no network
 /// at all. Opens from `file://` by double-click.
 pub async fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     use sha2::Digest;
     let (glue, wasm) = pkg_files(pkg)?;
     let (files, mapping) = data_files(ds).await?;
+    // Position fixes are the bulk of a dataset and only feed the fence
+    // intrusions: a file meant to be mailed leaves them out and says so.
+    let left_out: Vec<&str> = files
+        .iter()
+        .filter(|(k, _)| *k == TableKind::Positions)
+        .map(|(k, _)| k.name())
+        .collect();
+    let files: Vec<_> = files
+        .into_iter()
+        .filter(|(k, _)| *k != TableKind::Positions)
+        .collect();
+    let wasm = gzip(&wasm)?;
     let glue = String::from_utf8(glue)
         .map_err(|_| Error::option("pkg", format!("{GLUE} is not UTF-8")))?;
     let script = inline_module(&glue)?;
     let bundle = serde_json::json!({
         "timezone": ds.timezone(),
         "mapping_text": mapping,
-        "wasm": base64(&wasm),
+        "wasm_gzip": base64(&wasm),
+        "left_out": left_out,
         "files": files.iter().map(|(k, b)| serde_json::json!({
             "table": k.name(),
             "file": format!("{}.parquet", k.name()),

@@ -89,14 +89,30 @@ pub fn sequential_color(t: f64) -> String {
     )
 }
 
-/// Whether dark text is readable on a `#rrggbb` background.
-fn dark_text_on(fill: &str) -> bool {
+/// Whether dark text (#111) contrasts more with a `#rrggbb` background
+/// than white does, by the WCAG contrast ratio.
+pub fn dark_text_on(fill: &str) -> bool {
     let hex = fill.trim_start_matches('#');
     if hex.len() != 6 {
         return true;
     }
     let c = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(255));
-    0.299 * c(0) + 0.587 * c(2) + 0.114 * c(4) > 140.0
+    let bg = relative_luminance(c(0), c(2), c(4));
+    let dark = relative_luminance(17.0, 17.0, 17.0);
+    (bg + 0.05) / (dark + 0.05) >= 1.05 / (bg + 0.05)
+}
+
+/// The WCAG relative luminance of an sRGB colour (channels 0–255).
+fn relative_luminance(r: f64, g: f64, b: f64) -> f64 {
+    let lin = |v: f64| {
+        let v = v / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
 }
 
 /// Render a grid chart as SVG.
@@ -125,7 +141,74 @@ pub fn grid_svg(chart: &GridChart) -> String {
         .map_or(0, |c| c + 1);
     let max = chart.cells.iter().map(|c| c.value).fold(0.0f64, f64::max);
     let width = margin * 2.0 + f64::from(cols.max(4)) * size;
-    let height = margin * 2.0 + f64::from(rows) * size + 76.0 + 18.0 * unplaced.len() as f64;
+    let ly = margin + f64::from(rows) * size + 16.0;
+    // The legend first, laid out within the width: its height sets the
+    // chart's, so that nothing is cut off.
+    let mut legend = String::new();
+    let mut y = ly;
+    if chart.legend_items.is_empty() {
+        // A five-step ramp from 0 to the maximum.
+        for i in 0..5 {
+            let t = f64::from(i) / 4.0;
+            let _ = write!(
+                legend,
+                r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
+                margin + f64::from(i) * 30.0,
+                sequential_color(t)
+            );
+        }
+        let text = format!("{} 0 – {}", chart.legend, format_number(max));
+        for line in wrap(&text, 11.0, width - margin - 160.0 - 8.0) {
+            let _ = write!(
+                legend,
+                r#"<text x="{}" y="{}" font-size="11">{}</text>"#,
+                margin + 160.0,
+                y + 10.0,
+                escape(&line)
+            );
+            y += 15.0;
+        }
+    } else {
+        let mut x = margin;
+        for (color, label) in &chart.legend_items {
+            let w = 22.0 + text_width(label, 11.0);
+            if x + w > width - margin / 2.0 && x > margin {
+                x = margin;
+                y += 16.0;
+            }
+            let _ = write!(
+                legend,
+                r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{}" stroke="#999" stroke-width="0.5"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+                escape(color),
+                x + 15.0,
+                y + 10.0,
+                escape(label)
+            );
+            x += w;
+        }
+        y += 28.0;
+        for line in wrap(&chart.legend, 11.0, width - margin - 8.0) {
+            let _ = write!(
+                legend,
+                r#"<text x="{margin}" y="{y}" font-size="11">{}</text>"#,
+                escape(&line)
+            );
+            y += 15.0;
+        }
+    }
+    for (i, c) in unplaced.iter().enumerate() {
+        let _ = write!(
+            legend,
+            r#"<text class="unplaced" x="{margin}" y="{}" font-size="11"><title>{}</title>not on the plan: {} — {}</text>"#,
+            y + 18.0 + 18.0 * i as f64,
+            escape(&c.title),
+            escape(&c.label),
+            escape(&c.text)
+        );
+    }
+    let height = (y + 18.0 * unplaced.len() as f64 + margin).max(
+        margin * 2.0 + f64::from(rows) * size + 76.0 + 18.0 * unplaced.len() as f64,
+    );
     let mut s = String::new();
     let _ = write!(
         s,
@@ -135,7 +218,8 @@ pub fn grid_svg(chart: &GridChart) -> String {
     );
     let _ = write!(
         s,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{margin}" y="24" font-size="16" font-weight="600">{}</text>"#,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="{margin}" y="24" font-size="{}" font-weight="600">{}</text>"#,
+        fit(&chart.title, 16.0, width - margin - 8.0),
         escape(&chart.title)
     );
     for c in &placed {
@@ -146,73 +230,22 @@ pub fn grid_svg(chart: &GridChart) -> String {
             .clone()
             .unwrap_or_else(|| sequential_color(if max > 0.0 { c.value / max } else { 0.0 }));
         let ink = if dark_text_on(&fill) { "#111" } else { "#fff" };
+        // Text shrinks to stay inside its cell.
         let _ = write!(
             s,
-            r##"<g class="cell" data-cell="{label}" data-value="{value}"><title>{title}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{fill}" stroke="#555" stroke-width="1"/><text x="{tx}" y="{ty}" font-size="11" fill="{ink}" text-anchor="middle">{label}</text><text x="{tx}" y="{vy}" font-size="16" font-weight="600" fill="{ink}" text-anchor="middle">{text}</text></g>"##,
+            r##"<g class="cell" data-cell="{label}" data-value="{value}"><title>{title}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{fill}" stroke="#555" stroke-width="1"/><text x="{tx}" y="{ty}" font-size="{lsize}" fill="{ink}" text-anchor="middle">{label}</text><text x="{tx}" y="{vy}" font-size="{vsize}" font-weight="600" fill="{ink}" text-anchor="middle">{text}</text></g>"##,
             label = escape(&c.label),
             value = c.value,
             title = escape(&c.title),
             tx = x + size / 2.0,
             ty = y + 18.0,
             vy = y + size / 2.0 + 12.0,
+            lsize = fit(&c.label, 11.0, size - 8.0),
+            vsize = fit(&c.text, 16.0, size - 8.0),
             text = escape(&c.text),
         );
     }
-    let ly = margin + f64::from(rows) * size + 16.0;
-    if chart.legend_items.is_empty() {
-        // A five-step ramp from 0 to the maximum.
-        for i in 0..5 {
-            let t = f64::from(i) / 4.0;
-            let _ = write!(
-                s,
-                r##"<rect x="{}" y="{ly}" width="30" height="12" fill="{}" stroke="#999" stroke-width="0.5"/>"##,
-                margin + f64::from(i) * 30.0,
-                sequential_color(t)
-            );
-        }
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" font-size="11">{} 0 – {}</text>"#,
-            margin + 160.0,
-            ly + 10.0,
-            escape(&chart.legend),
-            format_number(max)
-        );
-    } else {
-        let (mut x, mut y) = (margin, ly);
-        for (color, label) in &chart.legend_items {
-            let w = 22.0 + text_width(label, 11.0);
-            if x + w > width - margin / 2.0 && x > margin {
-                x = margin;
-                y += 16.0;
-            }
-            let _ = write!(
-                s,
-                r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{}" stroke="#999" stroke-width="0.5"/><text x="{}" y="{}" font-size="11">{}</text>"##,
-                escape(color),
-                x + 15.0,
-                y + 10.0,
-                escape(label)
-            );
-            x += w;
-        }
-        let _ = write!(
-            s,
-            r#"<text x="{margin}" y="{}" font-size="11">{}</text>"#,
-            y + 28.0,
-            escape(&chart.legend)
-        );
-    }
-    for (i, c) in unplaced.iter().enumerate() {
-        let _ = write!(
-            s,
-            r#"<text class="unplaced" x="{margin}" y="{}" font-size="11"><title>{}</title>not on the plan: {} — {}</text>"#,
-            ly + 62.0 + 18.0 * i as f64,
-            escape(&c.title),
-            escape(&c.label),
-            escape(&c.text)
-        );
-    }
+    s.push_str(&legend);
     s.push_str("</svg>");
     s
 }
@@ -276,6 +309,40 @@ pub fn text_width(text: &str, font_size: f64) -> f64 {
             if wide { font_size } else { 0.6 * font_size }
         })
         .sum()
+}
+
+/// The font size at which `text` fits `width` (at most `size`, at least 6).
+fn fit(text: &str, size: f64, width: f64) -> f64 {
+    let w = text_width(text, size);
+    if w <= width {
+        size
+    } else {
+        (size * width / w).max(6.0).floor()
+    }
+}
+
+/// `text` broken at spaces into lines no wider than `width` (a word
+/// longer than the width gets a line of its own).
+fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let candidate = if line.is_empty() {
+            word.to_string()
+        } else {
+            format!("{line} {word}")
+        };
+        if text_width(&candidate, size) > width && !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+            line = word.to_string();
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn format_number(x: f64) -> String {

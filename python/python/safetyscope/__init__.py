@@ -1035,7 +1035,7 @@ class Dataset:
         >>> d = tempfile.mkdtemp(); _ = safetyscope.generate_sample(d, scale=0.05, sites=1)
         >>> x = safetyscope.Dataset.open(d).crosstab().to_pandas()
         >>> list(x.columns)
-        ['category', 'warehouse', 'workshop-1', 'workshop-2', 'total']
+        ['category', '一车间', '二车间', '仓库', 'total']
         """
         return self._pattern("crosstab", select, dim=rows, columns=columns)
 

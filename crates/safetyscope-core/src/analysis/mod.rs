@@ -5,9 +5,11 @@
 //!
 //! Within this layer: `followup` and `kpis` import no other analysis,
 //! `spatial` imports `followup` (the risk map counts its episodes), and
-//! `temporal` imports none.
+//! `temporal` imports none; `review` (the overview) reads the results of
+//! all the others.
 
 pub mod followup;
 pub mod kpis;
+pub mod review;
 pub mod spatial;
 pub mod temporal;

@@ -31,6 +31,7 @@ use crate::analysis::followup::alerts::{AlertView, run_view as alert_view};
 use crate::analysis::followup::options::AlertOptions;
 use crate::analysis::kpis::compute::{KpiOptions, kpis};
 use crate::analysis::kpis::targets::{TargetOptions, targets_svg, track_targets};
+use crate::analysis::review::overview::{OverviewOptions, overview};
 use crate::analysis::spatial::density::{DensityOptions, density_batch, density_svg};
 use crate::analysis::spatial::emerging::{EmergingOptions, emerging_batch, emerging_svg};
 use crate::analysis::spatial::heatmap::{HeatmapOptions, event_heatmap, heatmap_chart};
@@ -536,6 +537,29 @@ pub static ANALYSES: &[Analysis] = &[
             })
         },
     },
+    Analysis {
+        name: "overview",
+        python: "overview",
+        summary: "The group overview: every unit ranked by its red and orange cells, with TRIR against target, overdue hazards and open alerts.",
+        about: "One row for the group and one per site from the risk map by site, the year's TRIR (`kpis`), the group's TRIR target (`targets`) and the alerts as of the window's end; sites ranked by red cells, then orange cells, then risk score. The window is the risk map's (90 days before the day after the latest record by default) and is written in `from` and `to`.",
+        chart: None,
+        params: &[],
+        aliases: &[],
+        needs: Needs::any(&[
+            TableKind::Incidents,
+            TableKind::Hazards,
+            TableKind::Violations,
+            TableKind::Readings,
+            TableKind::Positions,
+        ]),
+        schema: || schemars::schema_for!(OverviewOptions),
+        run: |ds, m| {
+            Box::pin(async move {
+                let o: OverviewOptions = parse("overview", m)?;
+                Ok(Output::one(overview(ds, &o).await?, None))
+            })
+        },
+    },
 ];
 
 /// The command-line names of the selection options of the pattern analyses.
@@ -761,9 +785,26 @@ fn kind_text(k: &OptionKind) -> String {
     }
 }
 
-/// The colours every surface draws with, from the core's charts: risk
-/// levels, hot-spot classes, target statuses, and samples of the
-/// sequential ramp of counts (`[t, colour]`, t from 0 to 1).
+/// Decimals every surface shows a quantity with (values are rounded half
+/// away from zero, as [`crate::util::stats::round_half_away`] does for the
+/// charts).
+pub const DISPLAY_DECIMALS: &[(&str, u32)] = &[
+    ("score", 0),
+    ("rate", 2),
+    ("ratio", 2),
+    ("percent", 1),
+    ("z", 2),
+    ("count", 0),
+    ("days", 0),
+    ("hours", 1),
+];
+
+/// The colours, labels and number rules every surface draws with, from
+/// the core: risk levels, hot-spot classes, target statuses, samples of
+/// the sequential ramp of counts (`[t, colour]`, t from 0 to 1), the
+/// Chinese and English labels of the vocabulary codes (`labels`), the
+/// decimals of each kind of quantity (`decimals`) and the text colour of
+/// each fill (`inks`).
 pub fn palettes() -> Value {
     use crate::analysis::kpis::targets::status_color;
     use crate::analysis::spatial::hotspots::class_color;
@@ -796,15 +837,56 @@ pub fn palettes() -> Value {
     .into_iter()
     .map(|s| (s.to_string(), Value::from(status_color(s))))
     .collect();
+    use crate::model::vocab::{
+        ACCIDENT_TYPES, ACTIVITY_KINDS, HAZARD_LEVELS, SEVERITIES, VIOLATION_KINDS,
+    };
+    let labels: Map<String, Value> = [
+        ACCIDENT_TYPES,
+        SEVERITIES,
+        HAZARD_LEVELS,
+        ACTIVITY_KINDS,
+        VIOLATION_KINDS,
+    ]
+    .iter()
+    .flat_map(|v| v.terms.iter())
+    .map(|t| (t.code.to_string(), serde_json::json!({"zh": t.zh, "en": t.en})))
+    .collect();
+    let sequential: Vec<(f64, String)> = (0..=100)
+        .map(|i| {
+            let t = f64::from(i) / 100.0;
+            (t, safetyscope_render::sequential_color(t))
+        })
+        .collect();
+    // The text colour with the higher contrast on each fill.
+    let inks: Map<String, Value> = levels
+        .values()
+        .chain(classes.values())
+        .chain(statuses.values())
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .chain(sequential.iter().map(|(_, c)| c.clone()))
+        .map(|c| {
+            let ink = if safetyscope_render::dark_text_on(&c) {
+                "#111"
+            } else {
+                "#fff"
+            };
+            (c, Value::from(ink))
+        })
+        .collect();
     serde_json::json!({
+        "inks": inks,
+        "labels": labels,
+        "decimals": DISPLAY_DECIMALS
+            .iter()
+            .map(|(k, d)| ((*k).to_string(), Value::from(*d)))
+            .collect::<Map<String, Value>>(),
         "levels": levels,
         "classes": classes,
         "statuses": statuses,
-        "sequential": (0..=100)
-            .map(|i| {
-                let t = f64::from(i) / 100.0;
-                serde_json::json!([t, safetyscope_render::sequential_color(t)])
-            })
+        "sequential": sequential
+            .iter()
+            .map(|(t, c)| serde_json::json!([t, c]))
             .collect::<Vec<_>>(),
     })
 }

@@ -260,7 +260,8 @@ const SURNAMES: &[&str] = &[
 const GIVEN: &[&str] = &[
     "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞",
 ];
-const ZONES: [&str; 3] = ["workshop-1", "workshop-2", "warehouse"];
+/// The zones as a Chinese plant names them: workshop 1, workshop 2, warehouse.
+const ZONES: [&str; 3] = ["一车间", "二车间", "仓库"];
 
 /// Incident categories and their shares in the sample.
 const CATEGORIES: &[(&str, f64)] = &[

@@ -328,6 +328,9 @@ pub(crate) fn positions(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
         .max(1);
     let last = NaiveDate::from_ymd_opt(g.o.year, 12, 31).expect("date");
     let first = last - Duration::days(27);
+    // The sample covers one year: the last night shift's fixes stop at
+    // midnight, so that "now" defaults to the first day of the next year.
+    let year_end = (last + Duration::days(1)).and_time(NaiveTime::MIN);
     for who in 0..tracked {
         let person = &p.persons[who];
         let night = who % 3 == 2;
@@ -349,6 +352,9 @@ pub(crate) fn positions(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
                 }
                 let (x, y) = point_in(&mut rng, cell);
                 let t = start + Duration::minutes(5 * k);
+                if t >= year_end {
+                    break;
+                }
                 g.emit(
                     TableKind::Positions,
                     &[V::S(person), V::T(g.ts(t)), V::S(&p.id), V::F(x), V::F(y)],

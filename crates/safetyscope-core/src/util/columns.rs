@@ -1,8 +1,13 @@
 //! Typed access to the columns of Arrow record batches, with errors that
 //! name the column, and names held once however many rows carry them.
 
-use arrow::array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
 use crate::util::error::{Error, Result};
 
@@ -89,4 +94,51 @@ pub(crate) fn i64s(b: &RecordBatch, name: &str) -> Result<Int64Array> {
         .downcast_ref::<Int64Array>()
         .expect("int64")
         .clone())
+}
+
+/// Builds a batch column by column.
+#[derive(Default)]
+pub(crate) struct Cols {
+    pub(crate) fields: Vec<Field>,
+    pub(crate) arrays: Vec<ArrayRef>,
+}
+
+impl Cols {
+    pub(crate) fn text(mut self, name: &str, v: Vec<Option<String>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Utf8, true));
+        self.arrays.push(Arc::new(StringArray::from(v)));
+        self
+    }
+    pub(crate) fn float(mut self, name: &str, v: Vec<Option<f64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Float64, true));
+        self.arrays.push(Arc::new(Float64Array::from(v)));
+        self
+    }
+    pub(crate) fn int(mut self, name: &str, v: Vec<Option<i64>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Int64, true));
+        self.arrays.push(Arc::new(Int64Array::from(v)));
+        self
+    }
+    pub(crate) fn flag(mut self, name: &str, v: Vec<Option<bool>>) -> Self {
+        self.fields.push(Field::new(name, DataType::Boolean, true));
+        self.arrays.push(Arc::new(BooleanArray::from(v)));
+        self
+    }
+    pub(crate) fn time(mut self, name: &str, tz: &str, v: Vec<Option<i64>>) -> Self {
+        self.fields.push(Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into())),
+            true,
+        ));
+        self.arrays.push(Arc::new(
+            TimestampMicrosecondArray::from(v).with_timezone(tz.to_string()),
+        ));
+        self
+    }
+    pub(crate) fn done(self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(self.fields)),
+            self.arrays,
+        )?)
+    }
 }

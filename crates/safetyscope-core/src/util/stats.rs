@@ -400,3 +400,25 @@ mod tests {
         assert!((poisson_sf(13.0, 10.143_816_1) - 0.146_245_579_401_616_2).abs() < 1e-12);
     }
 }
+
+/// `v` rounded to `decimals` places, halves away from zero, as text: the
+/// one rounding rule of every label a chart or a page shows (the dashboard
+/// rounds the same way, `api::DISPLAY_DECIMALS` gives the places).
+///
+/// ```
+/// use safetyscope_core::util::stats::round_half_away;
+/// assert_eq!(round_half_away(20.5, 0), "21");
+/// assert_eq!(round_half_away(-2.5, 0), "-3");
+/// assert_eq!(round_half_away(0.125, 2), "0.13");
+/// ```
+pub fn round_half_away(v: f64, decimals: u32) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let f = 10f64.powi(decimals as i32);
+    // The shortest decimal of v·f, so that 0.125·100 rounds as 12.5.
+    let scaled: f64 = format!("{}", v * f).parse().unwrap_or(v * f);
+    let r = scaled.round() / f;
+    let r = if r == 0.0 { 0.0 } else { r };
+    format!("{r:.*}", decimals as usize)
+}

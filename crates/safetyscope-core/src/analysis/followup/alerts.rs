@@ -2,6 +2,7 @@
 //! repeat violators, fence intrusions, sensor alarm episodes, the safety
 //! points ledger, and the one `alerts` list that unifies them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
@@ -12,10 +13,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::model::schema::TableKind;
-use crate::model::time::{micros_to_local, parse_tz};
+use crate::model::time::{local_to_micros, micros_to_local, parse_tz};
 use crate::session::dataset::Dataset;
 use crate::util::columns::Name;
 use crate::util::columns::Names;
+use crate::util::columns::strings;
 use crate::util::error::{Error, Result};
 
 use crate::analysis::followup::common::*;
@@ -578,13 +580,22 @@ impl LedgerRows {
 
 /// The one list to chase, as of a date: `kind` (`overdue_hazard`,
 /// `repeat_violation`, `fence_intrusion`, `sensor_alarm`, `low_points`),
-/// `subject`, `site`, `zone`, `cell`, `since`, `level` and `detail`,
-/// ordered by kind and then longest standing first.
+/// `subject`, `site`, `zone`, `cell`, `since`, `level` and `detail` (one
+/// English line), then the same facts as values for a reader to phrase in
+/// its own language: `owner` (the hazard's owner or the person concerned),
+/// `cell_owner` (the owner of the cell in the site plan), `age_days` (days
+/// from `since` to `as_of`), `amount` (hours overdue, consecutive days,
+/// minutes inside, the peak reading or the points), `limit` (the alarm
+/// threshold or the points floor) and `urgency` (3 leadership or alarm, 2
+/// supervisor, 1 the rest). Ordered by kind and then longest standing first.
 pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let tz = parse_tz(ds.timezone())?;
+    let (_, as_of) = window(ds, o).await?;
     let local = |t: i64| micros_to_local(&tz, t).map(|l| l.format("%Y-%m-%d %H:%M").to_string());
-    let mut rows = AlertRows(std::array::from_fn(|_| arrow::array::StringBuilder::new()));
+    let age = |t: i64| Some((as_of - t) as f64 / 86_400_000_000.0);
+    let cell_owners = cell_owners(ds).await?;
+    let mut rows = AlertRows::default();
     let get = |b: &RecordBatch, n: &str, i: usize| -> Result<Option<String>> {
         Ok(opt_s(strs(b, n)?, i))
     };
@@ -597,21 +608,33 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     let o_h = overdue_hazards(ds, o).await?;
     let hrs = floats(&o_h, "hours_overdue")?.clone();
     for i in 0..o_h.num_rows() {
-        rows.push([
-            Some("overdue_hazard".into()),
-            get(&o_h, "id", i)?,
-            get(&o_h, "site", i)?,
-            get(&o_h, "zone", i)?,
-            get(&o_h, "cell", i)?,
-            local(ts(&o_h, "due_at", i)?),
-            get(&o_h, "escalation", i)?,
-            Some(format!(
+        let step = get(&o_h, "escalation", i)?;
+        let due = ts(&o_h, "due_at", i)?;
+        let owner = get(&o_h, "owner", i)?;
+        rows.push(Alert {
+            kind: "overdue_hazard",
+            subject: get(&o_h, "id", i)?,
+            site: get(&o_h, "site", i)?,
+            zone: get(&o_h, "zone", i)?,
+            cell: get(&o_h, "cell", i)?,
+            since: local(due),
+            detail: format!(
                 "{} hazard, owner {}, {:.0} h overdue",
                 get(&o_h, "level", i)?.unwrap_or_default(),
-                get(&o_h, "owner", i)?.unwrap_or_else(|| "—".into()),
+                owner.as_deref().unwrap_or("—"),
                 hrs.value(i)
-            )),
-        ]);
+            ),
+            urgency: match step.as_deref() {
+                Some("leadership") => 3,
+                Some("supervisor") => 2,
+                _ => 1,
+            },
+            level: step,
+            owner,
+            age_days: age(due),
+            amount: Some(hrs.value(i)),
+            limit: None,
+        }, &cell_owners);
     }
     let r = repeat_violators(ds, o).await?;
     let days = r
@@ -619,40 +642,57 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
         .cloned();
     for i in 0..r.num_rows() {
-        rows.push([
-            Some("repeat_violation".into()),
-            get(&r, "person_id", i)?,
-            get(&r, "site", i)?,
-            get(&r, "zone", i)?,
-            get(&r, "cell", i)?,
-            get(&r, "first_day", i)?,
-            Some("reminder".into()),
-            Some(format!(
+        let first = get(&r, "first_day", i)?;
+        let n = days.as_ref().map_or(0, |d| d.value(i));
+        let first_at = first
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .and_then(|d| local_to_micros(&tz, d.and_time(chrono::NaiveTime::MIN)));
+        rows.push(Alert {
+            kind: "repeat_violation",
+            subject: get(&r, "person_id", i)?,
+            site: get(&r, "site", i)?,
+            zone: get(&r, "zone", i)?,
+            cell: get(&r, "cell", i)?,
+            detail: format!(
                 "{} on {} consecutive days ({} – {})",
                 get(&r, "kind", i)?.unwrap_or_default(),
-                days.as_ref().map_or(0, |d| d.value(i)),
-                get(&r, "first_day", i)?.unwrap_or_default(),
+                n,
+                first.as_deref().unwrap_or_default(),
                 get(&r, "last_day", i)?.unwrap_or_default()
-            )),
-        ]);
+            ),
+            since: first,
+            level: Some("reminder".into()),
+            owner: get(&r, "person_id", i)?,
+            age_days: first_at.and_then(age),
+            amount: Some(n as f64),
+            limit: None,
+            urgency: 1,
+        }, &cell_owners);
     }
     let f = fence_intrusions(ds, o).await?;
     let dwell = floats(&f, "dwell_minutes")?.clone();
     for i in 0..f.num_rows() {
-        rows.push([
-            Some("fence_intrusion".into()),
-            get(&f, "person_id", i)?,
-            get(&f, "site", i)?,
-            get(&f, "zone", i)?,
-            get(&f, "cell", i)?,
-            local(ts(&f, "entry", i)?),
-            Some("alarm".into()),
-            Some(format!(
+        let entry = ts(&f, "entry", i)?;
+        rows.push(Alert {
+            kind: "fence_intrusion",
+            subject: get(&f, "person_id", i)?,
+            site: get(&f, "site", i)?,
+            zone: get(&f, "zone", i)?,
+            cell: get(&f, "cell", i)?,
+            since: local(entry),
+            level: Some("alarm".into()),
+            detail: format!(
                 "inside restricted cell for {:.0} min ({})",
                 dwell.value(i),
                 get(&f, "ended_by", i)?.unwrap_or_default()
-            )),
-        ]);
+            ),
+            owner: get(&f, "person_id", i)?,
+            age_days: age(entry),
+            amount: Some(dwell.value(i)),
+            limit: None,
+            urgency: 3,
+        }, &cell_owners);
     }
     let e = alarm_episodes(ds, o).await?;
     let (peak, thr, dur) = (
@@ -661,23 +701,29 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
         floats(&e, "duration_minutes")?.clone(),
     );
     for i in 0..e.num_rows() {
-        rows.push([
-            Some("sensor_alarm".into()),
-            get(&e, "sensor_id", i)?,
-            get(&e, "site", i)?,
-            get(&e, "zone", i)?,
-            get(&e, "cell", i)?,
-            local(ts(&e, "start", i)?),
-            Some("alarm".into()),
-            Some(format!(
+        let start = ts(&e, "start", i)?;
+        rows.push(Alert {
+            kind: "sensor_alarm",
+            subject: get(&e, "sensor_id", i)?,
+            site: get(&e, "site", i)?,
+            zone: get(&e, "zone", i)?,
+            cell: get(&e, "cell", i)?,
+            since: local(start),
+            level: Some("alarm".into()),
+            detail: format!(
                 "{} peak {} (alarm {}) for {:.0} min ({})",
                 get(&e, "metric", i)?.unwrap_or_default(),
                 peak.value(i),
                 thr.value(i),
                 dur.value(i),
                 get(&e, "ended_by", i)?.unwrap_or_default()
-            )),
-        ]);
+            ),
+            owner: None,
+            age_days: age(start),
+            amount: Some(peak.value(i)),
+            limit: Some(thr.value(i)),
+            urgency: 3,
+        }, &cell_owners);
     }
     let (year, last_month, stream) = ledger(ds, o).await?;
     let last = format!("{year}-{last_month:02}");
@@ -685,38 +731,109 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     each_person(stream, |site, person, months| {
         let total = total(months, base, last_month);
         if total < floor {
-            rows.push([
-                Some("low_points".into()),
-                Some(person.to_string()),
-                Some(site.to_string()),
-                None,
-                None,
-                Some(last.clone()),
-                Some("review".into()),
-                Some(format!("safety points {total} (floor {floor})")),
-            ]);
+            rows.push(Alert {
+                kind: "low_points",
+                subject: Some(person.to_string()),
+                site: Some(site.to_string()),
+                zone: None,
+                cell: None,
+                since: Some(last.clone()),
+                level: Some("review".into()),
+                detail: format!("safety points {total} (floor {floor})"),
+                owner: Some(person.to_string()),
+                age_days: None,
+                amount: Some(total),
+                limit: Some(floor),
+                urgency: 1,
+            }, &cell_owners);
         }
     })
     .await?;
-    let names = [
-        "kind", "subject", "site", "zone", "cell", "since", "level", "detail",
-    ];
-    let mut c = Cols::default();
-    for (n, b) in names.iter().zip(rows.0.iter_mut()) {
-        c.fields.push(Field::new(*n, DataType::Utf8, true));
-        c.arrays.push(Arc::new(b.finish()));
-    }
-    c.done()
+    rows.finish()
 }
 
-/// The eight text columns of the alerts list, appended a row at a time.
-struct AlertRows([arrow::array::StringBuilder; 8]);
+/// The owner of each cell of the site plan (none without a plan).
+async fn cell_owners(ds: &Dataset) -> Result<HashMap<String, String>> {
+    let mut m = HashMap::new();
+    if ds.row_count(TableKind::Cells) == 0 {
+        return Ok(m);
+    }
+    for b in ds.collect(TableKind::Cells).await? {
+        let (cell, owner) = (strings(&b, "cell")?, strings(&b, "owner")?);
+        for i in 0..b.num_rows() {
+            if !cell.is_null(i) && !owner.is_null(i) {
+                m.insert(cell.value(i).to_string(), owner.value(i).to_string());
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// One alert before it becomes a row.
+struct Alert {
+    kind: &'static str,
+    subject: Option<String>,
+    site: Option<String>,
+    zone: Option<String>,
+    cell: Option<String>,
+    since: Option<String>,
+    level: Option<String>,
+    detail: String,
+    owner: Option<String>,
+    age_days: Option<f64>,
+    amount: Option<f64>,
+    limit: Option<f64>,
+    urgency: i64,
+}
+
+/// The columns of the alerts list, appended a row at a time.
+#[derive(Default)]
+struct AlertRows {
+    text: [Vec<Option<String>>; 10],
+    age_days: Vec<Option<f64>>,
+    amount: Vec<Option<f64>>,
+    limit: Vec<Option<f64>>,
+    urgency: Vec<Option<i64>>,
+}
 
 impl AlertRows {
-    fn push(&mut self, row: [Option<String>; 8]) {
-        for (b, v) in self.0.iter_mut().zip(row) {
-            b.append_option(v);
+    fn push(&mut self, a: Alert, cell_owners: &HashMap<String, String>) {
+        let cell_owner = a.cell.as_ref().and_then(|c| cell_owners.get(c).cloned());
+        let text = [
+            Some(a.kind.to_string()),
+            a.subject,
+            a.site,
+            a.zone,
+            a.cell,
+            a.since,
+            a.level,
+            Some(a.detail),
+            a.owner,
+            cell_owner,
+        ];
+        for (col, v) in self.text.iter_mut().zip(text) {
+            col.push(v);
         }
+        self.age_days.push(a.age_days);
+        self.amount.push(a.amount);
+        self.limit.push(a.limit);
+        self.urgency.push(Some(a.urgency));
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
+        let names = [
+            "kind", "subject", "site", "zone", "cell", "since", "level", "detail", "owner",
+            "cell_owner",
+        ];
+        let mut c = Cols::default();
+        for (n, v) in names.iter().zip(self.text) {
+            c = c.text(n, v);
+        }
+        c.float("age_days", self.age_days)
+            .float("amount", self.amount)
+            .float("limit", self.limit)
+            .int("urgency", self.urgency)
+            .done()
     }
 }
 

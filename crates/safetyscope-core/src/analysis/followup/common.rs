@@ -1,13 +1,8 @@
 //! Helpers of the follow-up lists: typed columns, table reads and the
 //! window of an as-of date.
 
-use std::sync::Arc;
-
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
 use crate::analysis::followup::options::AlertOptions;
@@ -19,6 +14,7 @@ use crate::util::error::{Error, Result};
 
 use crate::analysis::followup::options::MINUTE;
 use crate::util::columns::col_as;
+pub(crate) use crate::util::columns::Cols;
 
 pub(crate) fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
     col_as::<Int64Array>(b, name)
@@ -96,49 +92,3 @@ pub(crate) async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)>
     Ok((from, as_of))
 }
 
-/// Builds a batch column by column.
-#[derive(Default)]
-pub(crate) struct Cols {
-    pub(crate) fields: Vec<Field>,
-    pub(crate) arrays: Vec<ArrayRef>,
-}
-
-impl Cols {
-    pub(crate) fn text(mut self, name: &str, v: Vec<Option<String>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Utf8, true));
-        self.arrays.push(Arc::new(StringArray::from(v)));
-        self
-    }
-    pub(crate) fn float(mut self, name: &str, v: Vec<Option<f64>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Float64, true));
-        self.arrays.push(Arc::new(Float64Array::from(v)));
-        self
-    }
-    pub(crate) fn int(mut self, name: &str, v: Vec<Option<i64>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Int64, true));
-        self.arrays.push(Arc::new(Int64Array::from(v)));
-        self
-    }
-    pub(crate) fn flag(mut self, name: &str, v: Vec<Option<bool>>) -> Self {
-        self.fields.push(Field::new(name, DataType::Boolean, true));
-        self.arrays.push(Arc::new(BooleanArray::from(v)));
-        self
-    }
-    pub(crate) fn time(mut self, name: &str, tz: &str, v: Vec<Option<i64>>) -> Self {
-        self.fields.push(Field::new(
-            name,
-            DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into())),
-            true,
-        ));
-        self.arrays.push(Arc::new(
-            TimestampMicrosecondArray::from(v).with_timezone(tz.to_string()),
-        ));
-        self
-    }
-    pub(crate) fn done(self) -> Result<RecordBatch> {
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(self.fields)),
-            self.arrays,
-        )?)
-    }
-}

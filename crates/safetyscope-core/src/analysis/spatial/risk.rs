@@ -82,10 +82,13 @@ pub fn eb_smooth(
     (m, smoothed)
 }
 
+/// The days of the risk map's default window before `to`.
+pub const RISK_DEFAULT_DAYS: i64 = 90;
+
 /// The window, defaulting `to` to the day after the latest event and `from`
-/// to 90 days before `to`.
+/// to [`RISK_DEFAULT_DAYS`] before `to`.
 async fn window(ds: &Dataset, o: &RiskOptions) -> Result<(i64, i64)> {
-    resolve_window(ds, o.from.as_deref(), o.to.as_deref(), 90).await
+    resolve_window(ds, o.from.as_deref(), o.to.as_deref(), RISK_DEFAULT_DAYS).await
 }
 
 /// The output schema of [`risk_map`] per cell.
@@ -541,7 +544,7 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
             };
             Ok(crate::charts::Look {
                 value: score.value(i),
-                text: format!("{:.0}", score.value(i)),
+                text: crate::util::stats::round_half_away(score.value(i), 0),
                 title: format!(
                     "{}: {} ({}), score {:.1}, from {}, trend {}",
                     p.cell,
