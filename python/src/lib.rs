@@ -118,6 +118,7 @@ struct RawResult {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     svg: Option<String>,
+    document: Option<String>,
     report: String,
 }
 
@@ -154,6 +155,11 @@ impl RawResult {
         self.svg.clone()
     }
 
+    /// The HTML document, if the analysis writes one (`report`).
+    fn document(&self) -> Option<String> {
+        self.document.clone()
+    }
+
     /// The validation report of the dataset (JSON).
     fn validation_json(&self) -> String {
         self.report.clone()
@@ -177,6 +183,7 @@ impl RawDataset {
             schema,
             batches,
             svg,
+            document: None,
             report: self.report_json(),
         }
     }
@@ -324,7 +331,9 @@ impl RawDataset {
         let out = wait(py, async move {
             safetyscope_core::api::run(&ds, &name, o).await
         })?;
-        Ok(self.result(out.schema, out.batches, out.chart))
+        let mut r = self.result(out.schema, out.batches, out.chart);
+        r.document = out.document;
+        Ok(r)
     }
 }
 

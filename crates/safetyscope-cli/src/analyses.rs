@@ -32,8 +32,11 @@ pub fn command(a: &'static Analysis) -> Command {
             .value_parser(clap::value_parser!(PathBuf)),
         )
         .arg(
-            flag("out", "Result file (.parquet, .csv, .json, .ndjson)")
-                .value_parser(clap::value_parser!(PathBuf)),
+            flag(
+                "out",
+                "Result file (.parquet, .csv, .json, .ndjson; .html for the report's document)",
+            )
+            .value_parser(clap::value_parser!(PathBuf)),
         )
         .arg(
             flag("format", "Output format on stdout when no --out is given")
@@ -272,6 +275,22 @@ pub async fn run(a: &'static Analysis, m: &ArgMatches) -> Result<(), CliError> {
             .chain(charts.iter().copied())
             .map(PathBuf::as_path),
     )?;
+    // A document (the report) as .html.
+    if let Some(path) = out.filter(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    }) {
+        let result = a.run(&ds, o).await?;
+        let doc = result.document.ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{}` writes no document: write its result as .parquet, .csv, .json or .ndjson",
+                a.name
+            ))
+        })?;
+        safetyscope_core::output::write_chart(path, &doc)?;
+        eprintln!("wrote {}", path.display());
+        return Ok(());
+    }
     // A result too large to hold (the points ledger) is written as it is
     // computed.
     if let (Some(path), true) = (out, charts.is_empty())

@@ -771,14 +771,14 @@ fn validate_requires_what_the_dataset_declares() {
         if m.ends_with("nyc311-hazards.toml") {
             assert!(
                 t.contains(
-                    "  hazards: heatmap, risk, density, patterns, peaks, trends, kpis, alerts\n"
+                    "  hazards: heatmap, risk, density, patterns, peaks, trends, kpis, alerts, overview, report\n"
                 ) && t.contains("  not available: hotspots (needs cells)")
                     && t.contains("  not available: knox (needs one of incidents)"),
                 "{t}"
             );
         } else {
             assert!(
-                t.contains("  readings: risk, alerts\n")
+                t.contains("  readings: risk, alerts, overview\n")
                     && t.contains(
                         "  not available: heatmap (needs one of incidents, hazards, violations)"
                     ),

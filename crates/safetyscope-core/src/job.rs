@@ -61,7 +61,8 @@ pub struct JobAnalysis {
     /// `--period` rewrites.
     #[serde(default)]
     pub partition_by: Vec<String>,
-    /// Chart formats: `svg`, `png` (none by default).
+    /// Chart formats: `svg`, `png` (none by default); `html` for an
+    /// analysis that writes a document (`report`).
     #[serde(default)]
     pub charts: Vec<String>,
 }
@@ -171,11 +172,11 @@ impl Job {
                 ));
             }
             for c in &a.charts {
-                if c != "svg" && c != "png" {
+                if c != "svg" && c != "png" && c != "html" {
                     return Err(Error::option(
                         "job",
                         format!(
-                            "{label}: analysis `{}`: charts are svg or png, not `{c}`",
+                            "{label}: analysis `{}`: charts are svg, png or html, not `{c}`",
                             a.name
                         ),
                     ));
@@ -205,7 +206,8 @@ pub async fn compute_analysis(
     compute(ds, &a, as_of).await
 }
 
-/// Compute one analysis through the registry: its result and chart. The
+/// Compute one analysis through the registry: its result and chart (or
+/// document). The
 /// job's `as_of` fills the `as_of` option of the analyses that have one.
 async fn compute(
     ds: &Dataset,
@@ -232,7 +234,8 @@ async fn compute(
         .await
         .map_err(|e| in_analysis(name, e))?;
     let batch = arrow::compute::concat_batches(&out.schema, &out.batches)?;
-    Ok((batch, out.chart))
+    // An analysis draws a chart or writes a document, not both.
+    Ok((batch, out.document.or(out.chart)))
 }
 
 /// The options of a job's analysis as the registry takes them; the job's

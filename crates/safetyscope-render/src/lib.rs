@@ -206,9 +206,8 @@ pub fn grid_svg(chart: &GridChart) -> String {
             escape(&c.text)
         );
     }
-    let height = (y + 18.0 * unplaced.len() as f64 + margin).max(
-        margin * 2.0 + f64::from(rows) * size + 76.0 + 18.0 * unplaced.len() as f64,
-    );
+    let height = (y + 18.0 * unplaced.len() as f64 + margin)
+        .max(margin * 2.0 + f64::from(rows) * size + 76.0 + 18.0 * unplaced.len() as f64);
     let mut s = String::new();
     let _ = write!(
         s,

@@ -35,6 +35,22 @@ __version__: str = _internal.__version__
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _write_whole(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a new temporary file beside it (a
+    random name created exclusively, so no other user's file or link is
+    written through), renamed over ``path`` once complete."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def _arrow_stream_source(obj: Any) -> Any:
     """Return an object implementing ``__arrow_c_stream__`` for ``obj``.
 
@@ -120,14 +136,7 @@ class Chart:
             data = self.to_png(scale)
         else:
             raise OptionError(f"cannot save a chart as {p!r}: use a .svg or .png file name")
-        tmp = os.path.join(os.path.dirname(p) or ".", f".{os.path.basename(p)}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        _write_whole(p, data)
 
 
 class Result:
@@ -178,6 +187,19 @@ class Result:
         """The chart of this result, if the analysis draws one."""
         svg = self._raw.svg()
         return Chart(svg) if svg is not None else None
+
+    @property
+    def html(self) -> Optional[str]:
+        """The HTML document of the result, if the analysis writes one
+        (``report``)."""
+        return self._raw.document()
+
+    def save_html(self, path: PathLike) -> None:
+        """Write the HTML document (``report``) to ``path``, whole or not at all."""
+        doc = self._raw.document()
+        if doc is None:
+            raise OptionError("this result has no document (only `report` writes one)")
+        _write_whole(os.fspath(path), doc.encode("utf-8"))
 
     def _repr_html_(self) -> str:
         import html
@@ -954,6 +976,89 @@ class Dataset:
           thresholds per metric overriding the thresholds table.
         """
         return self.run("alerts", list=list, as_of=as_of, authorised=authorised, from_=from_, hysteresis=hysteresis, ladder=ladder, max_gap_minutes=max_gap_minutes, min_duration_minutes=min_duration_minutes, points=points, reading_gap_minutes=reading_gap_minutes, repeat_days=repeat_days, repeat_kinds=repeat_kinds, site=site, thresholds=thresholds)
+
+    def overview(
+        self,
+        *,
+        from_: Optional[str] = None,
+        risk: Optional[Any] = None,
+        to: Optional[str] = None,
+    ) -> Result:
+        """The group overview: every unit ranked by its red and orange cells, with TRIR against target, overdue hazards and open alerts.
+
+        One row for the group and one per site from the risk map by site, the year's
+        TRIR (`kpis`), the group's TRIR target (`targets`) and the alerts as of the
+        window's end; sites ranked by red cells, then orange cells, then risk score.
+        The window is the risk map's (90 days before the day after the latest record
+        by default) and is written in `from` and `to`.
+
+        Keywords (None: the default):
+
+        - ``from_`` (text, default none): Window start, local time, inclusive
+          (default: the risk map's, 90 days before `to`).
+        - ``risk`` (structure, default ``{"alerts": {"as_of": null, "authorised":
+          [], "from": null, "hysteresis": 0.0, "ladder": {"general":
+          [{"after_hours": 0.0, "level": "owner"}, {"after_hours": 24.0, "level":
+          "supervisor"}, {"after_hours": 72.0, "level": "leadership"}], "major":
+          [{"after_hours": 0.0, "level": "owner"}, {"after_hours": 8.0, "level":
+          "supervisor"}, {"after_hours": 24.0, "level": "leadership"}]},
+          "max_gap_minutes": 10.0, "min_duration_minutes": 0.0, "points": {"base":
+          100.0, "floor": 60.0, "hazard_general": 2.0, "hazard_major": 10.0,
+          "violation": {"intrusion": 10.0, "no_harness": 10.0, "no_helmet": 5.0,
+          "no_vest": 3.0, "phone": 3.0, "smoking": 10.0}, "violation_default": 5.0},
+          "reading_gap_minutes": 120.0, "repeat_days": 3, "repeat_kinds": [],
+          "site": null, "thresholds": {}}, "by": "cell", "dynamic_bands": {"bands":
+          [[3.0, "red"], [2.0, "orange"], [1.25, "yellow"]], "boundary_above": true,
+          "name": "rate ratio: ≥3 red, ≥2 orange, ≥1.25 yellow (v1)"}, "from": null,
+          "half_life_days": null, "lec_bands": {"bands": [[320.0, "red"], [160.0,
+          "orange"], [70.0, "yellow"]], "boundary_above": false, "name": "LEC
+          D=L×E×C: >320 red, >160 orange, >70 yellow (v1)"}, "ls_bands": {"bands":
+          [[20.0, "red"], [15.0, "orange"], [9.0, "yellow"]], "boundary_above":
+          true, "name": "LS R=L×S: ≥20 red, ≥15 orange, ≥9 yellow (v1)"},
+          "per_exposure": true, "prior_hours": null, "rule": "max", "site": null,
+          "to": null, "weights": {"alarm_episode": 2.0, "fatal": 40.0, "first_aid":
+          2.0, "intrusion": 1.0, "minor": 5.0, "near_miss": 1.0,
+          "open_hazard_general": 1.0, "open_hazard_major": 4.0, "overdue_cap": 3.0,
+          "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
+          2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}}``):
+          The risk map's options (weights, bands, rule, and the alert configuration
+          the alerts are counted with); their `from`, `to`, `site` and `by` are
+          ignored.
+        - ``to`` (text, default none): Window end, local time, exclusive (default:
+          the day after the latest record); also the date the TRIR, the targets and
+          the alerts are taken as of.
+        """
+        return self.run("overview", from_=from_, risk=risk, to=to)
+
+    def report(
+        self,
+        *,
+        lang: Optional[str] = None,
+        period: Optional[str] = None,
+        site: Optional[str] = None,
+        top: Optional[int] = None,
+    ) -> Result:
+        """The safety review-meeting report of a year: one printable HTML document (write it with `--out report.html`) and the table of every number in it.
+
+        Targets against actuals, KPIs by month against the year before, the units
+        ranked with their major and high-risk cells and why, statistically real hot
+        spots and high-risk hours, overdue hazards by owner and escalation step,
+        repeat violators, the points ranking, sensor alarm episodes, and the
+        problems and next tasks drawn from them. Each number carries the analysis,
+        row and column it comes from (`data-src`, `data-key`, `data-field`, `data-
+        value`); the table lists them all. Chinese by default.
+
+        Keywords (None: the default):
+
+        - ``lang`` (text, default none): The language: `zh` (default) or `en`.
+        - ``period`` (text, default none): The year reviewed, e.g. `2025` (default:
+          the year of the latest record). The report is as of the year's end or the
+          end of the data, whichever comes first.
+        - ``site`` (text, default none): Only this site (the targets stay the
+          group's).
+        - ``top`` (integer, default none): Rows per ranked list (default 10).
+        """
+        return self.run("report", lang=lang, period=period, site=site, top=top)
     # -- end of the generated analyses --
 
     # -- time-of-day patterns ------------------------------------------

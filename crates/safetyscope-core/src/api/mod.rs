@@ -32,6 +32,7 @@ use crate::analysis::followup::options::AlertOptions;
 use crate::analysis::kpis::compute::{KpiOptions, kpis};
 use crate::analysis::kpis::targets::{TargetOptions, targets_svg, track_targets};
 use crate::analysis::review::overview::{OverviewOptions, overview};
+use crate::analysis::review::report::{ReportOptions, report};
 use crate::analysis::spatial::density::{DensityOptions, density_batch, density_svg};
 use crate::analysis::spatial::emerging::{EmergingOptions, emerging_batch, emerging_svg};
 use crate::analysis::spatial::heatmap::{HeatmapOptions, event_heatmap, heatmap_chart};
@@ -55,6 +56,8 @@ pub struct Output {
     pub batches: Vec<RecordBatch>,
     /// The chart, where the analysis draws one for these options.
     pub chart: Option<String>,
+    /// The HTML document, for an analysis that writes one (`report`).
+    pub document: Option<String>,
 }
 
 impl Output {
@@ -63,6 +66,7 @@ impl Output {
             schema: batch.schema(),
             batches: vec![batch],
             chart,
+            document: None,
         }
     }
 }
@@ -174,6 +178,7 @@ impl Output {
             schema,
             batches,
             chart: self.chart,
+            document: self.document,
         })
     }
 }
@@ -283,6 +288,7 @@ pub static ANALYSES: &[Analysis] = &[
                     schema,
                     batches,
                     chart,
+                    document: None,
                 })
             })
         },
@@ -560,6 +566,26 @@ pub static ANALYSES: &[Analysis] = &[
             })
         },
     },
+    Analysis {
+        name: "report",
+        python: "report",
+        summary: "The safety review-meeting report of a year: one printable HTML document (write it with `--out report.html`) and the table of every number in it.",
+        about: "Targets against actuals, KPIs by month against the year before, the units ranked with their major and high-risk cells and why, statistically real hot spots and high-risk hours, overdue hazards by owner and escalation step, repeat violators, the points ranking, sensor alarm episodes, and the problems and next tasks drawn from them. Each number carries the analysis, row and column it comes from (`data-src`, `data-key`, `data-field`, `data-value`); the table lists them all. Chinese by default.",
+        chart: None,
+        params: &[],
+        aliases: &[],
+        needs: Needs::any(EVENTS),
+        schema: || schemars::schema_for!(ReportOptions),
+        run: |ds, m| {
+            Box::pin(async move {
+                let o: ReportOptions = parse("report", m)?;
+                let r = report(ds, &o).await?;
+                let mut out = Output::one(r.numbers, None);
+                out.document = Some(r.html);
+                Ok(out)
+            })
+        },
+    },
 ];
 
 /// The command-line names of the selection options of the pattern analyses.
@@ -785,19 +811,7 @@ fn kind_text(k: &OptionKind) -> String {
     }
 }
 
-/// Decimals every surface shows a quantity with (values are rounded half
-/// away from zero, as [`crate::util::stats::round_half_away`] does for the
-/// charts).
-pub const DISPLAY_DECIMALS: &[(&str, u32)] = &[
-    ("score", 0),
-    ("rate", 2),
-    ("ratio", 2),
-    ("percent", 1),
-    ("z", 2),
-    ("count", 0),
-    ("days", 0),
-    ("hours", 1),
-];
+pub use crate::util::stats::DISPLAY_DECIMALS;
 
 /// The colours, labels and number rules every surface draws with, from
 /// the core: risk levels, hot-spot classes, target statuses, samples of
@@ -849,7 +863,12 @@ pub fn palettes() -> Value {
     ]
     .iter()
     .flat_map(|v| v.terms.iter())
-    .map(|t| (t.code.to_string(), serde_json::json!({"zh": t.zh, "en": t.en})))
+    .map(|t| {
+        (
+            t.code.to_string(),
+            serde_json::json!({"zh": t.zh, "en": t.en}),
+        )
+    })
     .collect();
     let sequential: Vec<(f64, String)> = (0..=100)
         .map(|i| {

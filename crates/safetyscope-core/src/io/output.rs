@@ -275,7 +275,8 @@ pub fn chart_png(svg: &str, scale: f32) -> Result<Vec<u8>> {
 }
 
 /// Write a chart to `path` atomically: SVG text for `.svg`, a PNG image
-/// (at twice the SVG size, sharp on projectors) for `.png`.
+/// (at twice the SVG size, sharp on projectors) for `.png`, and an HTML
+/// document (the report) as it is for `.html`.
 #[cfg(feature = "native")]
 pub fn write_chart(path: &std::path::Path, svg: &str) -> Result<()> {
     let ext = path
@@ -285,9 +286,15 @@ pub fn write_chart(path: &std::path::Path, svg: &str) -> Result<()> {
     match ext.as_str() {
         "svg" => write_atomic(path, svg.as_bytes()),
         "png" => write_atomic(path, &chart_png(svg, 2.0)?),
+        "html" | "htm" if svg.trim_start().starts_with("<!doctype html>") => {
+            write_atomic(path, svg.as_bytes())
+        }
         _ => Err(Error::option(
             "chart",
-            format!("{}: a chart is written as .svg or .png", path.display()),
+            format!(
+                "{}: a chart is written as .svg or .png (a document as .html)",
+                path.display()
+            ),
         )),
     }
 }

@@ -403,7 +403,7 @@ mod tests {
 
 /// `v` rounded to `decimals` places, halves away from zero, as text: the
 /// one rounding rule of every label a chart or a page shows (the dashboard
-/// rounds the same way, `api::DISPLAY_DECIMALS` gives the places).
+/// rounds the same way, [`DISPLAY_DECIMALS`] gives the places).
 ///
 /// ```
 /// use safetyscope_core::util::stats::round_half_away;
@@ -421,4 +421,52 @@ pub fn round_half_away(v: f64, decimals: u32) -> String {
     let r = scaled.round() / f;
     let r = if r == 0.0 { 0.0 } else { r };
     format!("{r:.*}", decimals as usize)
+}
+
+/// Decimals every surface shows a quantity with (values are rounded half
+/// away from zero, as [`round_half_away`] does).
+pub const DISPLAY_DECIMALS: &[(&str, u32)] = &[
+    ("score", 0),
+    ("rate", 2),
+    ("ratio", 2),
+    ("percent", 1),
+    ("z", 2),
+    ("count", 0),
+    ("days", 0),
+    ("hours", 1),
+];
+
+/// `v` as text with the decimals of `kind` (a key of [`DISPLAY_DECIMALS`];
+/// 2 for another) and thousands grouped with commas.
+///
+/// ```
+/// use safetyscope_core::util::stats::display;
+/// assert_eq!(display(12345.5, "score"), "12,346");
+/// assert_eq!(display(-0.125, "rate"), "-0.13");
+/// ```
+pub fn display(v: f64, kind: &str) -> String {
+    let d = DISPLAY_DECIMALS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(2, |(_, d)| *d);
+    let text = round_half_away(v, d);
+    let (sign, body) = match text.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", text.as_str()),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
 }

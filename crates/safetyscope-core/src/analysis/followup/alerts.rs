@@ -611,30 +611,33 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
         let step = get(&o_h, "escalation", i)?;
         let due = ts(&o_h, "due_at", i)?;
         let owner = get(&o_h, "owner", i)?;
-        rows.push(Alert {
-            kind: "overdue_hazard",
-            subject: get(&o_h, "id", i)?,
-            site: get(&o_h, "site", i)?,
-            zone: get(&o_h, "zone", i)?,
-            cell: get(&o_h, "cell", i)?,
-            since: local(due),
-            detail: format!(
-                "{} hazard, owner {}, {:.0} h overdue",
-                get(&o_h, "level", i)?.unwrap_or_default(),
-                owner.as_deref().unwrap_or("—"),
-                hrs.value(i)
-            ),
-            urgency: match step.as_deref() {
-                Some("leadership") => 3,
-                Some("supervisor") => 2,
-                _ => 1,
+        rows.push(
+            Alert {
+                kind: "overdue_hazard",
+                subject: get(&o_h, "id", i)?,
+                site: get(&o_h, "site", i)?,
+                zone: get(&o_h, "zone", i)?,
+                cell: get(&o_h, "cell", i)?,
+                since: local(due),
+                detail: format!(
+                    "{} hazard, owner {}, {:.0} h overdue",
+                    get(&o_h, "level", i)?.unwrap_or_default(),
+                    owner.as_deref().unwrap_or("—"),
+                    hrs.value(i)
+                ),
+                urgency: match step.as_deref() {
+                    Some("leadership") => 3,
+                    Some("supervisor") => 2,
+                    _ => 1,
+                },
+                level: step,
+                owner,
+                age_days: age(due),
+                amount: Some(hrs.value(i)),
+                limit: None,
             },
-            level: step,
-            owner,
-            age_days: age(due),
-            amount: Some(hrs.value(i)),
-            limit: None,
-        }, &cell_owners);
+            &cell_owners,
+        );
     }
     let r = repeat_violators(ds, o).await?;
     let days = r
@@ -648,51 +651,57 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
             .as_deref()
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             .and_then(|d| local_to_micros(&tz, d.and_time(chrono::NaiveTime::MIN)));
-        rows.push(Alert {
-            kind: "repeat_violation",
-            subject: get(&r, "person_id", i)?,
-            site: get(&r, "site", i)?,
-            zone: get(&r, "zone", i)?,
-            cell: get(&r, "cell", i)?,
-            detail: format!(
-                "{} on {} consecutive days ({} – {})",
-                get(&r, "kind", i)?.unwrap_or_default(),
-                n,
-                first.as_deref().unwrap_or_default(),
-                get(&r, "last_day", i)?.unwrap_or_default()
-            ),
-            since: first,
-            level: Some("reminder".into()),
-            owner: get(&r, "person_id", i)?,
-            age_days: first_at.and_then(age),
-            amount: Some(n as f64),
-            limit: None,
-            urgency: 1,
-        }, &cell_owners);
+        rows.push(
+            Alert {
+                kind: "repeat_violation",
+                subject: get(&r, "person_id", i)?,
+                site: get(&r, "site", i)?,
+                zone: get(&r, "zone", i)?,
+                cell: get(&r, "cell", i)?,
+                detail: format!(
+                    "{} on {} consecutive days ({} – {})",
+                    get(&r, "kind", i)?.unwrap_or_default(),
+                    n,
+                    first.as_deref().unwrap_or_default(),
+                    get(&r, "last_day", i)?.unwrap_or_default()
+                ),
+                since: first,
+                level: Some("reminder".into()),
+                owner: get(&r, "person_id", i)?,
+                age_days: first_at.and_then(age),
+                amount: Some(n as f64),
+                limit: None,
+                urgency: 1,
+            },
+            &cell_owners,
+        );
     }
     let f = fence_intrusions(ds, o).await?;
     let dwell = floats(&f, "dwell_minutes")?.clone();
     for i in 0..f.num_rows() {
         let entry = ts(&f, "entry", i)?;
-        rows.push(Alert {
-            kind: "fence_intrusion",
-            subject: get(&f, "person_id", i)?,
-            site: get(&f, "site", i)?,
-            zone: get(&f, "zone", i)?,
-            cell: get(&f, "cell", i)?,
-            since: local(entry),
-            level: Some("alarm".into()),
-            detail: format!(
-                "inside restricted cell for {:.0} min ({})",
-                dwell.value(i),
-                get(&f, "ended_by", i)?.unwrap_or_default()
-            ),
-            owner: get(&f, "person_id", i)?,
-            age_days: age(entry),
-            amount: Some(dwell.value(i)),
-            limit: None,
-            urgency: 3,
-        }, &cell_owners);
+        rows.push(
+            Alert {
+                kind: "fence_intrusion",
+                subject: get(&f, "person_id", i)?,
+                site: get(&f, "site", i)?,
+                zone: get(&f, "zone", i)?,
+                cell: get(&f, "cell", i)?,
+                since: local(entry),
+                level: Some("alarm".into()),
+                detail: format!(
+                    "inside restricted cell for {:.0} min ({})",
+                    dwell.value(i),
+                    get(&f, "ended_by", i)?.unwrap_or_default()
+                ),
+                owner: get(&f, "person_id", i)?,
+                age_days: age(entry),
+                amount: Some(dwell.value(i)),
+                limit: None,
+                urgency: 3,
+            },
+            &cell_owners,
+        );
     }
     let e = alarm_episodes(ds, o).await?;
     let (peak, thr, dur) = (
@@ -702,28 +711,31 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     );
     for i in 0..e.num_rows() {
         let start = ts(&e, "start", i)?;
-        rows.push(Alert {
-            kind: "sensor_alarm",
-            subject: get(&e, "sensor_id", i)?,
-            site: get(&e, "site", i)?,
-            zone: get(&e, "zone", i)?,
-            cell: get(&e, "cell", i)?,
-            since: local(start),
-            level: Some("alarm".into()),
-            detail: format!(
-                "{} peak {} (alarm {}) for {:.0} min ({})",
-                get(&e, "metric", i)?.unwrap_or_default(),
-                peak.value(i),
-                thr.value(i),
-                dur.value(i),
-                get(&e, "ended_by", i)?.unwrap_or_default()
-            ),
-            owner: None,
-            age_days: age(start),
-            amount: Some(peak.value(i)),
-            limit: Some(thr.value(i)),
-            urgency: 3,
-        }, &cell_owners);
+        rows.push(
+            Alert {
+                kind: "sensor_alarm",
+                subject: get(&e, "sensor_id", i)?,
+                site: get(&e, "site", i)?,
+                zone: get(&e, "zone", i)?,
+                cell: get(&e, "cell", i)?,
+                since: local(start),
+                level: Some("alarm".into()),
+                detail: format!(
+                    "{} peak {} (alarm {}) for {:.0} min ({})",
+                    get(&e, "metric", i)?.unwrap_or_default(),
+                    peak.value(i),
+                    thr.value(i),
+                    dur.value(i),
+                    get(&e, "ended_by", i)?.unwrap_or_default()
+                ),
+                owner: None,
+                age_days: age(start),
+                amount: Some(peak.value(i)),
+                limit: Some(thr.value(i)),
+                urgency: 3,
+            },
+            &cell_owners,
+        );
     }
     let (year, last_month, stream) = ledger(ds, o).await?;
     let last = format!("{year}-{last_month:02}");
@@ -731,21 +743,24 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     each_person(stream, |site, person, months| {
         let total = total(months, base, last_month);
         if total < floor {
-            rows.push(Alert {
-                kind: "low_points",
-                subject: Some(person.to_string()),
-                site: Some(site.to_string()),
-                zone: None,
-                cell: None,
-                since: Some(last.clone()),
-                level: Some("review".into()),
-                detail: format!("safety points {total} (floor {floor})"),
-                owner: Some(person.to_string()),
-                age_days: None,
-                amount: Some(total),
-                limit: Some(floor),
-                urgency: 1,
-            }, &cell_owners);
+            rows.push(
+                Alert {
+                    kind: "low_points",
+                    subject: Some(person.to_string()),
+                    site: Some(site.to_string()),
+                    zone: None,
+                    cell: None,
+                    since: Some(last.clone()),
+                    level: Some("review".into()),
+                    detail: format!("safety points {total} (floor {floor})"),
+                    owner: Some(person.to_string()),
+                    age_days: None,
+                    amount: Some(total),
+                    limit: Some(floor),
+                    urgency: 1,
+                },
+                &cell_owners,
+            );
         }
     })
     .await?;
@@ -822,7 +837,15 @@ impl AlertRows {
 
     fn finish(self) -> Result<RecordBatch> {
         let names = [
-            "kind", "subject", "site", "zone", "cell", "since", "level", "detail", "owner",
+            "kind",
+            "subject",
+            "site",
+            "zone",
+            "cell",
+            "since",
+            "level",
+            "detail",
+            "owner",
             "cell_owner",
         ];
         let mut c = Cols::default();

@@ -13,8 +13,8 @@ use crate::util::error::{Error, Result};
 // ------------------------------------------------------------------ helpers
 
 use crate::analysis::followup::options::MINUTE;
-use crate::util::columns::col_as;
 pub(crate) use crate::util::columns::Cols;
+use crate::util::columns::col_as;
 
 pub(crate) fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
     col_as::<Int64Array>(b, name)
@@ -91,4 +91,3 @@ pub(crate) async fn window(ds: &Dataset, o: &AlertOptions) -> Result<(i64, i64)>
     }
     Ok((from, as_of))
 }
-

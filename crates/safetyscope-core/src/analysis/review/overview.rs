@@ -264,7 +264,12 @@ pub async fn overview(ds: &Dataset, o: &OverviewOptions) -> Result<RecordBatch> 
         rank: None,
         site: None,
         level: None,
-        cells: [sum(|u| u.red), sum(|u| u.orange), sum(|u| u.yellow), sum(|u| u.blue)],
+        cells: [
+            sum(|u| u.red),
+            sum(|u| u.orange),
+            sum(|u| u.yellow),
+            sum(|u| u.blue),
+        ],
         score,
         previous,
         change_pct: previous
@@ -296,12 +301,7 @@ pub async fn overview(ds: &Dataset, o: &OverviewOptions) -> Result<RecordBatch> 
             alerts: count(Some(&u.site), |e| e.1),
         });
     }
-    c.finish(
-        &year,
-        target.as_ref().map(|t| t.0),
-        &from_s,
-        &to_s,
-    )
+    c.finish(&year, target.as_ref().map(|t| t.0), &from_s, &to_s)
 }
 
 /// One row of the overview.
@@ -340,7 +340,10 @@ impl Rows {
         let n = r.len();
         let cells = |k: usize| r.iter().map(|x| Some(x.cells[k])).collect();
         Cols::default()
-            .text("scope", r.iter().map(|x| Some(x.scope.to_string())).collect())
+            .text(
+                "scope",
+                r.iter().map(|x| Some(x.scope.to_string())).collect(),
+            )
             .int("rank", r.iter().map(|x| x.rank).collect())
             .text("site", r.iter().map(|x| x.site.clone()).collect())
             .text("level", r.iter().map(|x| x.level.clone()).collect())
