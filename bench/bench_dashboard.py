@@ -16,9 +16,10 @@ written by web/app.js): `init` (module compiled and instantiated),
 `fetched` (data files downloaded), `load` (files read and validated in
 WASM), `first-render` (from navigation start until every section is drawn)
 and `recompute` (one filter change: risk map, hour × weekday peaks, zone ×
-hour, targets, alerts recomputed and drawn; targets depend only on the end
-date and alerts on the site and the end date, so the page reuses them when
-other filters change). Filter changes: the site, a zone, an event
+hour, monthly trend, targets, alerts and the overview recomputed and
+drawn; the overview depends only on the dates, targets on the end date,
+alerts and the trend on the site and the end date, so the page reuses them
+when other filters change). Filter changes: the site, a zone, an event
 category, the start date and the end date, each applied and then reset.
 """
 
@@ -55,7 +56,7 @@ def wait_ready(page, previous: int, timeout: float = 600.0) -> None:
     predicates playwright would evaluate inside it)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        state = page.evaluate("() => document.querySelector('footer').dataset.state")
+        state = page.evaluate("() => document.querySelector('#status').dataset.state")
         if state == "error":
             raise SystemExit("dashboard error: " + page.evaluate("() => document.getElementById('error').textContent"))
         n = page.evaluate("() => performance.getEntriesByName('safetyscope:recompute').length")
@@ -122,6 +123,7 @@ def main() -> None:
             zones = page.evaluate("() => [...document.querySelectorAll('#zone option')].map(o => o.value).filter(v => v)")
             categories = page.evaluate("() => [...document.querySelectorAll('#category option')].map(o => o.value).filter(v => v)")
             sites = page.evaluate("() => [...document.querySelectorAll('#site option')].map(o => o.value)")
+            start, end = page.input_value("#from"), page.input_value("#to")
             change(page, "#site", sites[-1])
             change(page, "#site", sites[0])
             change(page, "#zone", zones[0])
@@ -129,9 +131,9 @@ def main() -> None:
             change(page, "#category", categories[0])
             change(page, "#category", "")
             change(page, "#from", "2025-07-01", fill=True)
-            change(page, "#from", "", fill=True)
+            change(page, "#from", start, fill=True)
             change(page, "#to", "2025-10-01", fill=True)
-            change(page, "#to", "", fill=True)
+            change(page, "#to", end, fill=True)
             m = measures(page)
             runs.append(m)
             page.close()

@@ -297,7 +297,7 @@ def k_end(acc: pd.DataFrame) -> pd.Timestamp:
     return (last.tz_convert("America/New_York").normalize() + pd.Timedelta(days=1))
 
 
-def test_alerts_list_unifies_the_lists(ds: safetyscope.Dataset) -> None:
+def test_alerts_list_unifies_the_lists(ds: safetyscope.Dataset, sample: tuple[pathlib.Path, dict[str, Any]]) -> None:
     a = ds.alerts(from_="2025-12-01", as_of="2026-01-01").to_pandas()
     parts = {
         "overdue_hazard": len(ds.overdue_hazards(from_="2025-12-01", as_of="2026-01-01").to_pandas()),
@@ -308,4 +308,22 @@ def test_alerts_list_unifies_the_lists(ds: safetyscope.Dataset) -> None:
     counts = a.kind.value_counts().to_dict()
     for kind, n in parts.items():
         assert counts.get(kind, 0) == n, kind
-    assert list(a.columns) == ["kind", "subject", "site", "zone", "cell", "since", "level", "detail"]
+    assert list(a.columns) == [
+        "kind", "subject", "site", "zone", "cell", "since", "level", "detail",
+        "owner", "cell_owner", "age_days", "amount", "limit", "urgency",
+    ]
+    # The values behind the text, from the lists themselves: the hazard's
+    # owner, the hours overdue, days since the deadline, the cell's owner
+    # from the plan, urgency by escalation step.
+    oh = ds.overdue_hazards(from_="2025-12-01", as_of="2026-01-01").to_pandas().set_index("id")
+    cells = pd.read_parquet(sample[0] / "cells.parquet").set_index("cell")["owner"]
+    got = a[a.kind == "overdue_hazard"].set_index("subject")
+    assert (got["owner"] == oh.loc[got.index, "owner"]).all()
+    assert (got["amount"] - oh.loc[got.index, "hours_overdue"]).abs().max() < 1e-9
+    as_of = pd.Timestamp("2026-01-01", tz=oh["due_at"].dt.tz)
+    days = (as_of - oh.loc[got.index, "due_at"]).dt.total_seconds() / 86400
+    assert (got["age_days"] - days).abs().max() < 1e-9
+    assert (got["cell_owner"] == cells.loc[got["cell"]].values).all()
+    steps = {"leadership": 3, "supervisor": 2, "owner": 1}
+    assert (got["urgency"] == got["level"].map(steps)).all()
+    assert set(a[a.kind == "sensor_alarm"]["urgency"]) <= {3}

@@ -189,7 +189,7 @@ class Result:
         return Chart(svg) if svg is not None else None
 
     @property
-    def html(self) -> Optional[str]:
+    def document(self) -> Optional[str]:
         """The HTML document of the result, if the analysis writes one
         (``report``)."""
         return self._raw.document()
