@@ -37,7 +37,7 @@ const I18N = {
     kinds_risk: "风险四色图综合全部证据，不按事件类型筛选", left_out: (t) => `单文件报告不含以下数据以控制体积：${t}（闯入围栏提醒因此不显示）`,
     cells: "网格", exposure: "工时", activities: "安全活动", readings: "传感器读数", positions: "人员定位", thresholds: "报警阈值",
     per200k: "每 20 万工时", unit_count: "", unit_ratio: "", unit_h: "小时", unit_min: "分钟", per_leader_month: "次/人·月", per_month: "条/月",
-    status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…",
+    status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…", updating: "正在按新日期更新…",
     kpi_names: { trir: "可记录事件率 TRIR", fatalities: "死亡人数", rectification_rate: "隐患整改率", rectification_cycle_hours: "整改周期", training_coverage: "培训覆盖率", drill_response_minutes: "演练响应时间", leader_inspections_per_month: "领导带班检查", suggestions_per_month: "合理化建议", equipment_readiness: "应急设备完好率", ltifr: "损失工时伤害率 LTIFR" },
   },
   en: {
@@ -71,7 +71,7 @@ const I18N = {
     kinds_risk: "The risk map weighs every kind of evidence; it is not filtered by kind", left_out: (t) => `Left out of this single file to keep it small: ${t} (so no fence-intrusion alerts)`,
     cells: "Cells", exposure: "Hours worked", activities: "Safety activities", readings: "Sensor readings", positions: "Position fixes", thresholds: "Alarm thresholds",
     per200k: "per 200,000 h", unit_count: "", unit_ratio: "", unit_h: "h", unit_min: "min", per_leader_month: "per leader per month", per_month: "per month",
-    status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…",
+    status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…", updating: "Updating for the new dates…",
     kpi_names: { trir: "TRIR", fatalities: "Fatalities", rectification_rate: "Rectification rate", rectification_cycle_hours: "Rectification cycle", training_coverage: "Training coverage", drill_response_minutes: "Drill response", leader_inspections_per_month: "Leader inspections", suggestions_per_month: "Suggestions", equipment_readiness: "Equipment readiness", ltifr: "LTIFR" },
   },
 };
@@ -172,9 +172,13 @@ function color(v, max) {
 // ---------------------------------------------------------------- overview
 
 function drawHeadline(s) {
-  const g = s.overview.find((r) => r.scope === "group");
   const box = $("tiles");
+  $("headline").setAttribute("aria-busy", String(!s.overview));
+  $("overview").setAttribute("aria-busy", String(!s.overview));
   box.replaceChildren();
+  $("headline-title").textContent = `${t("headline")} · ${s.from} – ${s.toIncl}`;
+  if (!s.overview) { box.append(el("p", t("updating"), { class: "hint" })); return; }
+  const g = s.overview.find((r) => r.scope === "group");
   if (!g) return;
   const cells = g.red_cells + g.orange_cells + g.yellow_cells + g.blue_cells;
   const tile = (key, value, sub, colour, field) => {
@@ -188,12 +192,12 @@ function drawHeadline(s) {
   tile("tile_overdue", num(g.overdue_hazards), "", null, "overdue_hazards");
   tile("tile_trir", num(g.trir, "rate"), g.trir_target == null ? "" : `${t("target_is", num(g.trir_target, "rate"))} · ${label(g.trir_status)}`, g.trir_status ? PALETTE.statuses[g.trir_status] : null, "trir");
   tile("tile_alerts", num(g.open_alerts), "", null, "open_alerts");
-  $("headline-title").textContent = `${t("headline")} · ${s.from} – ${s.toIncl}`;
 }
 
 function drawUnits(s) {
   const body = $("units").querySelector("tbody");
   body.replaceChildren();
+  if (!s.overview) return;
   for (const r of s.overview.filter((x) => x.scope === "site")) {
     const tr = el("tr", null, { "data-site": r.site, "data-rank": String(r.rank) });
     if (r.site === s.site) tr.className = "current";
@@ -346,7 +350,9 @@ function drawWhen(p) {
   const m = $("when");
   m.replaceChildren();
   const head = el("tr");
-  head.append(el("td"));
+  const corner = el("th");
+  corner.append(el("span", `${t("day")} / ${t("hours")}`, { class: "sr" }));
+  head.append(corner);
   for (let h = 0; h < 24; h++) head.append(el("th", h, { scope: "col" }));
   m.append(head);
   const max = Math.max(0, ...p.cells.map((c) => c.events));
@@ -383,7 +389,9 @@ function drawZoneHour(rows) {
   for (const r of rows) if (r.hour != null) sum[`${r.zone ?? "—"}|${r.hour}`] = (sum[`${r.zone ?? "—"}|${r.hour}`] ?? 0) + r.events;
   const max = Math.max(0, ...Object.values(sum));
   const head = el("tr");
-  head.append(el("td"));
+  const corner = el("th");
+  corner.append(el("span", `${t("day")} / ${t("hours")}`, { class: "sr" }));
+  head.append(corner);
   for (let h = 0; h < 24; h++) head.append(el("th", h, { scope: "col" }));
   m.append(head);
   for (const z of zones) {
@@ -590,7 +598,10 @@ async function recompute() {
   const site = $("site").value;
   try {
     const s = { from, to, toIncl, site, validation: shown?.validation ?? JSON.parse(session.validation()) };
-    s.overview = cached(`overview|${from}|${to}`, () => timed("overview", () => run("overview", { from, to }).rows));
+    // The overview covers every unit: when the dates change it is computed
+    // after the unit's views are drawn (its sections say they are updating).
+    const ovKey = `overview|${from}|${to}`;
+    s.overview = results.get(ovKey) ?? null;
     const w = { site, from, to };
     const out = timed("map", () => view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
     s.map = out.rows;
@@ -628,6 +639,18 @@ async function recompute() {
     // User Timing entries: visible in the browser's performance tools and
     // read by the dashboard benchmark (bench/bench_dashboard.py).
     performance.measure("safetyscope:recompute", { start: t0, end: performance.now() });
+    if (s.overview) {
+      status.dataset.state = "ready";
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const t2 = performance.now();
+    const ov = cached(ovKey, () => timed("overview", () => run("overview", { from, to }).rows));
+    if (shown !== s) return;
+    s.overview = ov;
+    drawHeadline(s);
+    drawUnits(s);
+    performance.measure("safetyscope:overview-update", { start: t2, end: performance.now() });
     status.dataset.state = "ready";
   } catch (e) {
     showError(t("failed") + String(e.message ?? e));
@@ -643,9 +666,11 @@ async function startSession(tables, names, files, mapping, timezone) {
   performance.measure("safetyscope:load", { start: t0, end: performance.now() });
   // The default window is the core's (the risk map's); the page starts on
   // the unit ranked first.
-  const ov = JSON.parse(next.run("overview", "{}")).rows;
+  const ov = timed("overview", () => JSON.parse(next.run("overview", "{}")).rows);
   session = next;
   results = new Map();
+  // The page's first window is the overview's: reuse it.
+  if (ov.length) results.set(`overview|${ov[0].from.slice(0, 10)}|${ov[0].to.slice(0, 10)}`, ov);
   shown = null;
   selected = null;
   // Without a site plan the units come from the events, most first.
@@ -663,9 +688,9 @@ async function startSession(tables, names, files, mapping, timezone) {
     $(id).append(el("option", t("all"), { value: "" }));
     for (const v of values) $(id).append(el("option", label(v), { value: v }));
   };
-  const all = JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"], by: "zone" }))).rows;
+  const all = timed("choices", () => JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"], by: "zone" }))).rows);
   fill("zone", [...new Set(all.map((r) => r.zone).filter((z) => z != null))].sort());
-  const pareto = JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows;
+  const pareto = timed("choices", () => JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows);
   fill("category", pareto.map((r) => r.category).filter((c) => c != null));
   fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
   applyLang();

@@ -106,6 +106,51 @@ pub async fn write_site(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     result
 }
 
+/// The module without its `name` and `producers` custom sections (function
+/// names for stack traces, tool versions): the browser runs it the same.
+/// Errors name a module that is not WebAssembly.
+fn without_names(wasm: &[u8]) -> Result<Vec<u8>> {
+    let bad = || Error::option("pkg", format!("{WASM} is not a WebAssembly module"));
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(bad());
+    }
+    // An unsigned LEB128 number at `i`: its value and the index after it.
+    let leb = |mut i: usize| -> Option<(usize, usize)> {
+        let (mut v, mut shift) = (0usize, 0u32);
+        loop {
+            let b = *wasm.get(i)?;
+            i += 1;
+            v |= usize::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some((v, i));
+            }
+            shift += 7;
+            if shift > 35 {
+                return None;
+            }
+        }
+    };
+    let mut out = wasm[..8].to_vec();
+    let mut i = 8;
+    while i < wasm.len() {
+        let id = wasm[i];
+        let (size, start) = leb(i + 1).ok_or_else(bad)?;
+        let end = start
+            .checked_add(size)
+            .filter(|e| *e <= wasm.len())
+            .ok_or_else(bad)?;
+        let drop = id == 0
+            && leb(start)
+                .and_then(|(n, at)| wasm.get(at..at.checked_add(n)?))
+                .is_some_and(|name| name == b"name" || name == b"producers");
+        if !drop {
+            out.extend_from_slice(&wasm[i..end]);
+        }
+        i = end;
+    }
+    Ok(out)
+}
+
 /// Gzip at the best compression (the page inflates it with the browser's
 /// `DecompressionStream`).
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -163,10 +208,10 @@ fn inline_module(glue: &str) -> Result<String> {
 }
 
 /// Write one self-contained HTML report: the page with its style, the
-/// bindings, the WASM module (gzipped) and the data inline without the
-/// position fixes (listed in the bundle's `left_out`), a Content Security Policy
-/// that allows exactly the inline script and style (by hash) and no network
-/// at all. Opens from `file://` by double-click.
+/// bindings, the WASM module (without its name section, gzipped) and the
+/// data inline without the position fixes (listed in the bundle's
+/// `left_out`), a Content Security Policy that allows exactly the inline
+/// script and style (by hash) and no network at all. Opens from `file://` by double-click.
 pub async fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<()> {
     use sha2::Digest;
     let (glue, wasm) = pkg_files(pkg)?;
@@ -182,7 +227,7 @@ pub async fn write_single_file(ds: &Dataset, pkg: &Path, out: &Path) -> Result<(
         .into_iter()
         .filter(|(k, _)| *k != TableKind::Positions)
         .collect();
-    let wasm = gzip(&wasm)?;
+    let wasm = gzip(&without_names(&wasm)?)?;
     let glue = String::from_utf8(glue)
         .map_err(|_| Error::option("pkg", format!("{GLUE} is not UTF-8")))?;
     let script = inline_module(&glue)?;
@@ -245,5 +290,24 @@ mod tests {
         assert_eq!(super::base64(b"f"), "Zg==");
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn name_sections_are_dropped_and_the_rest_kept() {
+        // Header, a type section, a `name` custom section, a custom section
+        // of another name.
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]);
+        m.extend_from_slice(&[0, 7, 4, b'n', b'a', b'm', b'e', 9, 9]);
+        m.extend_from_slice(&[0, 3, 2, b'x', b'y']);
+        let out = super::without_names(&m).unwrap();
+        let mut want = b"\0asm\x01\0\0\0".to_vec();
+        want.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]);
+        want.extend_from_slice(&[0, 3, 2, b'x', b'y']);
+        assert_eq!(out, want);
+        // Truncated or foreign bytes are an error, never a panic.
+        assert!(super::without_names(b"\0asm\x01\0\0\0\x01\xff").is_err());
+        assert!(super::without_names(b"PK").is_err());
+        assert!(super::without_names(&m[..m.len() - 1]).is_err());
     }
 }

@@ -351,56 +351,6 @@ pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
     lo + (hi - lo) * frac
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_tail_values() {
-        // scipy.stats.norm.sf(1.96) = 0.024997895148220435
-        assert!((normal_sf(1.96) - 0.024_997_895_148_220_435).abs() < 1e-15);
-        assert!((two_sided_p(-2.575_829_303_548_900_4) - 0.01).abs() < 1e-12);
-    }
-
-    #[test]
-    fn bh_matches_statsmodels() {
-        // statsmodels.stats.multitest.multipletests([0.01, 0.04, 0.03, 0.2], method="fdr_bh")[1]
-        let q = benjamini_hochberg(&[Some(0.01), Some(0.04), None, Some(0.03), Some(0.2)]);
-        let want = [
-            0.04,
-            0.053_333_333_333_333_33,
-            0.053_333_333_333_333_33,
-            0.2,
-        ];
-        let got: Vec<f64> = q.iter().flatten().copied().collect();
-        for (g, w) in got.iter().zip([want[0], want[1], want[2], want[3]]) {
-            assert!((g - w).abs() < 1e-12, "{got:?}");
-        }
-        assert_eq!(q[2], None);
-    }
-
-    #[test]
-    fn binomial_and_poisson_match_scipy() {
-        // scipy.stats.binom.cdf(3, 20, 0.3) = 0.10708680450373087
-        assert!((binom_cdf(3, 20, 0.3) - 0.107_086_804_503_730_87).abs() < 1e-13);
-        // scipy.stats.binom.sf(10, 20, 0.3) = 0.017144816431258418
-        assert!((binom_sf(10, 20, 0.3) - 0.017_144_816_431_258_418).abs() < 1e-13);
-        // scipy.stats.binomtest(3, 20, 0.3).pvalue = 0.22041826738070913 (low side)
-        assert!((binom_test_two_sided(3, 20, 0.3) - 0.220_418_267_380_709_13).abs() < 1e-12);
-        // scipy.stats.binomtest(11, 20, 0.3).pvalue = 0.024782076205458414 (high side)
-        assert!((binom_test_two_sided(11, 20, 0.3) - 0.024_782_076_205_458_414).abs() < 1e-12);
-        // scipy.stats.binomtest(7, 40, 0.1).proportion_ci() = (0.07338272935208498, 0.32779013336159446)
-        let (l, u) = clopper_pearson(7, 40, 0.05);
-        assert!(
-            (l - 0.073_382_729_352_084_98).abs() < 1e-10
-                && (u - 0.327_790_133_361_594_46).abs() < 1e-10,
-            "{l} {u}"
-        );
-        // 1 - scipy.stats.poisson.cdf(13, 10.1438161) = 0.1462455794016162
-        assert!((poisson_sf(13.0, 10.143_816_1) - 0.146_245_579_401_616_2).abs() < 1e-12);
-    }
-}
-
 /// `v` rounded to `decimals` places, halves away from zero, as text: the
 /// one rounding rule of every label a chart or a page shows (the dashboard
 /// rounds the same way, [`DISPLAY_DECIMALS`] gives the places).
@@ -468,5 +418,55 @@ pub fn display(v: f64, kind: &str) -> String {
     match frac {
         Some(f) => format!("{sign}{grouped}.{f}"),
         None => format!("{sign}{grouped}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_tail_values() {
+        // scipy.stats.norm.sf(1.96) = 0.024997895148220435
+        assert!((normal_sf(1.96) - 0.024_997_895_148_220_435).abs() < 1e-15);
+        assert!((two_sided_p(-2.575_829_303_548_900_4) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bh_matches_statsmodels() {
+        // statsmodels.stats.multitest.multipletests([0.01, 0.04, 0.03, 0.2], method="fdr_bh")[1]
+        let q = benjamini_hochberg(&[Some(0.01), Some(0.04), None, Some(0.03), Some(0.2)]);
+        let want = [
+            0.04,
+            0.053_333_333_333_333_33,
+            0.053_333_333_333_333_33,
+            0.2,
+        ];
+        let got: Vec<f64> = q.iter().flatten().copied().collect();
+        for (g, w) in got.iter().zip([want[0], want[1], want[2], want[3]]) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+        assert_eq!(q[2], None);
+    }
+
+    #[test]
+    fn binomial_and_poisson_match_scipy() {
+        // scipy.stats.binom.cdf(3, 20, 0.3) = 0.10708680450373087
+        assert!((binom_cdf(3, 20, 0.3) - 0.107_086_804_503_730_87).abs() < 1e-13);
+        // scipy.stats.binom.sf(10, 20, 0.3) = 0.017144816431258418
+        assert!((binom_sf(10, 20, 0.3) - 0.017_144_816_431_258_418).abs() < 1e-13);
+        // scipy.stats.binomtest(3, 20, 0.3).pvalue = 0.22041826738070913 (low side)
+        assert!((binom_test_two_sided(3, 20, 0.3) - 0.220_418_267_380_709_13).abs() < 1e-12);
+        // scipy.stats.binomtest(11, 20, 0.3).pvalue = 0.024782076205458414 (high side)
+        assert!((binom_test_two_sided(11, 20, 0.3) - 0.024_782_076_205_458_414).abs() < 1e-12);
+        // scipy.stats.binomtest(7, 40, 0.1).proportion_ci() = (0.07338272935208498, 0.32779013336159446)
+        let (l, u) = clopper_pearson(7, 40, 0.05);
+        assert!(
+            (l - 0.073_382_729_352_084_98).abs() < 1e-10
+                && (u - 0.327_790_133_361_594_46).abs() < 1e-10,
+            "{l} {u}"
+        );
+        // 1 - scipy.stats.poisson.cdf(13, 10.1438161) = 0.1462455794016162
+        assert!((poisson_sf(13.0, 10.143_816_1) - 0.146_245_579_401_616_2).abs() < 1e-12);
     }
 }

@@ -1024,25 +1024,25 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 esc(&term(&w, kpi))
             )
         };
-        if kpi == "rectification_rate" && overdue_total > 0 {
-            if let Some(((s_, z_), c)) = overdue_by_site
+        if kpi == "rectification_rate"
+            && overdue_total > 0
+            && let Some(((s_, z_), c)) = overdue_by_site
                 .iter()
                 .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            {
-                line.push_str(&if w.zh {
-                    format!(
-                        "：{overdue_total} 项隐患逾期，其中 {c} 项在 {} {}",
-                        esc(s_),
-                        esc(z_)
-                    )
-                } else {
-                    format!(
-                        ": {overdue_total} hazards overdue, {c} of them in {} {}",
-                        esc(s_),
-                        esc(z_)
-                    )
-                });
-            }
+        {
+            line.push_str(&if w.zh {
+                format!(
+                    "：{overdue_total} 项隐患逾期，其中 {c} 项在 {} {}",
+                    esc(s_),
+                    esc(z_)
+                )
+            } else {
+                format!(
+                    ": {overdue_total} hazards overdue, {c} of them in {} {}",
+                    esc(s_),
+                    esc(z_)
+                )
+            });
         }
         line.push_str(w.w("。", "."));
         problems.push(line);
