@@ -158,7 +158,7 @@ def main() -> None:
         "filter_ms_median": round(statistics.median(filters)),
         "filter_compute_ms_median": {
             k.split(":", 1)[1]: round(statistics.median(x for r in runs for x in r[k][1:]))
-            for k in runs[0] if k.startswith("compute:")
+            for k in runs[0] if k.startswith("compute:") and any(r[k][1:] for r in runs)
         },
         "filter_ms_max": round(max(filters)),
         "filter_changes": len(filters),

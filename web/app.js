@@ -484,7 +484,20 @@ function showValidation(report) {
   $("left-out").dataset.tables = leftOut.join(",");
 }
 
+// The zone choices: the zones of the unit's cells (the choice is kept
+// when the unit has it).
+function fillZones(s) {
+  const zones = [...new Set(s.map.map((r) => r.zone).filter((z) => z != null))].sort();
+  const sel = $("zone");
+  const have = [...sel.options].map((o) => o.value).filter((v) => v);
+  if (zones.join("\u0000") === have.join("\u0000")) return;
+  const keep = sel.value;
+  sel.replaceChildren(el("option", t("all"), { value: "" }), ...zones.map((z) => el("option", label(z), { value: z })));
+  sel.value = zones.includes(keep) ? keep : "";
+}
+
 function drawAll(s) {
+  fillZones(s);
   drawHeadline(s);
   drawUnits(s);
   drawMap(s);
@@ -606,7 +619,9 @@ async function recompute() {
     const out = timed("map", () => view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
     s.map = out.rows;
     s.mapSvg = out.svg;
-    const z = $("zone").value, c = $("category").value, sv = $("severity").value;
+    // A zone the unit does not have falls back to all zones.
+    const unitZones = new Set(s.map.map((r) => r.zone));
+    const z = unitZones.has($("zone").value) ? $("zone").value : "", c = $("category").value, sv = $("severity").value;
     const po = { kinds: kinds.length ? kinds : ["incidents"], site, from, to, zone: z || null, categories: c ? [c] : [], severities: sv ? [sv] : [] };
     const pk = timed("peaks", () => JSON.parse(session.peaks(JSON.stringify(po))));
     s.peaks = { cells: pk.cells, periods: pk.periods, svg: pk.svg };
@@ -688,8 +703,8 @@ async function startSession(tables, names, files, mapping, timezone) {
     $(id).append(el("option", t("all"), { value: "" }));
     for (const v of values) $(id).append(el("option", label(v), { value: v }));
   };
-  const all = timed("choices", () => JSON.parse(session.heatmap(JSON.stringify({ kinds: ["incidents"], by: "zone" }))).rows);
-  fill("zone", [...new Set(all.map((r) => r.zone).filter((z) => z != null))].sort());
+  // Zones: those of the chosen unit's plan, filled as its map is drawn.
+  $("zone").append(el("option", t("all"), { value: "" }));
   const pareto = timed("choices", () => JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows);
   fill("category", pareto.map((r) => r.category).filter((c) => c != null));
   fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);

@@ -144,7 +144,7 @@ def test_chinese_page_has_no_english_codes(dashboard):
 
 
 def test_phone_tablet_and_desktop_layouts(dashboard, artifacts):
-    for width, height in [(390, 844), (768, 1024), (1440, 900)]:
+    for width, height in [(360, 740), (390, 844), (768, 1024), (1440, 900)]:
         page = dashboard(width, height)
         page.click("#grid .cell >> nth=0")
         # No horizontal scroll of the page.
