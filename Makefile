@@ -83,6 +83,7 @@ batch: sample
 	@$(STAGE) batch-kpis $(BIN) kpis $(BUILD)/sample --scopes group,site,zone --out $(BUILD)/out/kpis.parquet
 	@$(STAGE) batch-targets $(BIN) targets $(BUILD)/sample --out $(BUILD)/out/targets.csv --svg $(BUILD)/out/targets.svg
 	@$(STAGE) batch-alerts $(BIN) alerts $(BUILD)/sample --out $(BUILD)/out/alerts.csv
+	@$(STAGE) batch-review $(BIN) report $(BUILD)/sample --period 2025 --out $(BUILD)/out/review-2025.html
 	@cp examples/jobs/nightly.toml $(BUILD)/nightly.toml
 	@$(STAGE) batch-job $(BIN) run $(BUILD)/nightly.toml
 
@@ -92,9 +93,10 @@ site: batch build-wasm
 demo: site build-python
 	@echo
 	@echo "Batch results:  $(BUILD)/out/risk.parquet (risk-U01.svg, risk-zones.csv), hotspots.parquet (hotspots-U01.svg), heatmap.parquet (.csv, .json),"
-	@echo "                peaks.parquet, profile-U01.svg, trends.svg, kpis.parquet, targets.csv (targets.svg), alerts.csv"
+	@echo "                peaks.parquet, profile-U01.svg, trends.svg, kpis.parquet, targets.csv (targets.svg), alerts.csv, review-2025.html"
 	@echo "Nightly job:    $(BUILD)/job/ ($(BUILD)/nightly.toml, a copy of examples/jobs/nightly.toml; run-summary.json)"
-	@echo "Report:         $(BIN) dashboard --data $(BUILD)/sample --single-file $(BUILD)/report.html --pkg $(BUILD)/pkg"
+	@echo "Review:         $(BUILD)/out/review-2025.html (the review-meeting report; print it to A4)"
+	@echo "Single file:    $(BIN) dashboard --data $(BUILD)/sample --single-file $(BUILD)/report.html --pkg $(BUILD)/pkg"
 	@echo "Python:         $(PY) -c 'import safetyscope; print(safetyscope.Dataset.open(\"$(BUILD)/sample\").risk_map(site=\"U01\").to_pandas())'"
 	@echo "Dashboard:      http://127.0.0.1:$(PORT)/   (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/site
