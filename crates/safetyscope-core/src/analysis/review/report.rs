@@ -20,7 +20,7 @@ use crate::analysis::kpis::compute::{KpiOptions, kpis};
 use crate::analysis::kpis::targets::{TargetOptions, targets_svg, track_targets};
 use crate::analysis::review::overview::{OverviewOptions, overview};
 use crate::analysis::spatial::hotspots::{HotspotOptions, hotspots_batch};
-use crate::analysis::spatial::risk::{RISK_DEFAULT_DAYS, risk_batch};
+use crate::analysis::spatial::risk::{RISK_DEFAULT_DAYS, risk_batch, risk_svg};
 use crate::analysis::spatial::risk_model::RiskOptions;
 use crate::analysis::temporal::options::PatternOptions;
 use crate::analysis::temporal::patterns::{PatternView, run_view};
@@ -413,7 +413,22 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             "TRIR：每 20 万工时可记录事件数。",
             "TRIR: recordable cases per 200,000 hours worked.",
         ));
-        body.push_str("</p></section>");
+        body.push_str("</p>");
+        // The core's monthly trend of incidents to the end of the year.
+        let (_, trend) = run_view(
+            ds,
+            PatternView::Trends,
+            &PatternOptions {
+                to: Some(d.to.clone()),
+                site: site.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if let Some(svg) = trend {
+            body.push_str(&svg);
+        }
+        body.push_str("</section>");
     }
 
     // -------------------------------------- units and red/orange cells
@@ -581,7 +596,27 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             );
         }
     }
-    body.push_str("</tbody></table></section>");
+    body.push_str("</tbody></table>");
+    // The four-colour map of the unit ranked first (or the one reported).
+    let first = match &site {
+        Some(x) => Some(x.clone()),
+        None => {
+            let (scope_c, s) = (strings(&ov, "scope")?, strings(&ov, "site")?);
+            (0..ov.num_rows())
+                .find(|&i| scope_c.value(i) == "site")
+                .map(|i| s.value(i).to_string())
+        }
+    };
+    if let Some(unit) = first
+        && risk.num_rows() > 0
+    {
+        body.push_str(&risk_svg(
+            &risk,
+            Some(&unit),
+            w.w("风险四色图", "Risk four-colour map"),
+        )?);
+    }
+    body.push_str("</section>");
     if red_n > 0 {
         tasks.push(if w.zh {
             format!("{red_n} 个网格为重大风险（红色）、{orange_n} 个为较大风险（橙色）：逐格落实责任人和管控措施，下一周期复评。")
