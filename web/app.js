@@ -11,23 +11,17 @@ const I18N = {
     detail: "网格详情", validation: "数据校验", table: "表", read: "读取", accepted: "接受", rejected: "拒绝", quality: "数据质量",
     cell: "网格", zone: "区域", owner: "责任人", events: "事件数", injuries: "伤害", near: "未遂", lang: "English", legend: "颜色越深事件越多，最大值", unplaced: "不在平面图上的网格",
     view: "视图", kinds: "事件类型", v_risk: "风险四色图", v_events: "事件热力", v_hotspots: "热点分析", t_risk: "风险四色图", t_events: "事件热力图", t_hotspots: "热点分析（Getis-Ord Gi*）",
-    red: "重大风险", orange: "较大风险", yellow: "一般风险", blue: "低风险", score: "风险分值", level: "风险等级", trend: "趋势",
+    score: "风险分值", level: "风险等级", trend: "趋势",
     risk_legend: "红 = 重大，橙 = 较大，黄 = 一般，蓝 = 低；▲ = 统计显著热点；数字为窗口内风险分值", hot_legend: "+3/+2/+1 热点（99/95/90% 置信），−1/−2/−3 冷点，0 不显著（FDR 校正）",
     when: "时段分布（小时 × 星期，事件数；粗框 = 显著高峰）", periods: "高风险时段（FDR 校正）", day: "星期", hours: "时段", ratio: "率比", expected: "期望", q: "q 值", none: "无显著高峰",
     days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
     own: "打开自己的文件（按表命名，如 incidents.csv；可附映射 .toml）", zone_hour: "区域 × 小时（事件数）", all: "全部", category: "类型", severity: "严重度", recent: "最近事件", export_svg: "导出 SVG", export_png: "导出 PNG", export_csv: "导出 CSV",
     targets: "目标跟踪", alerts: "待办提醒", actual: "实际", target: "目标", projection: "全年预测", kind: "类别", subject: "对象", since: "起始", note: "说明", age: "已持续", level_step: "等级",
-    achieved: "已达成", on_track: "正常", at_risk: "有风险", off_track: "偏离", missed: "未达成", no_data: "无数据",
-    overdue_hazard: "逾期隐患", repeat_violation: "连续违章", fence_intrusion: "闯入围栏", sensor_alarm: "传感器报警", low_points: "安全积分低",
-    leadership: "领导督办", supervisor: "主管督办", reminder: "提醒", alarm: "报警", review: "复核",
-    up: "上升", down: "下降", flat: "持平", new: "新出现",
-    hot_99: "热点（99% 置信）", hot_95: "热点（95% 置信）", hot_90: "热点（90% 置信）", not_significant: "不显著", cold_90: "冷点（90% 置信）", cold_95: "冷点（95% 置信）", cold_99: "冷点（99% 置信）", island: "无相邻网格",
-    headline: "集团概况", ranking: "单位排名", ranking_hint: "按重大、较大风险网格数排序；点击单位查看其风险图", red_orange: "重大 / 较大网格", trir_short: "TRIR", alerts_open: "待办提醒",
+                        headline: "集团概况", ranking: "单位排名", ranking_hint: "按重大、较大风险网格数排序；点击单位查看其风险图", red_orange: "重大 / 较大网格", trir_short: "TRIR", alerts_open: "待办提醒",
     tile_red: "重大风险网格", tile_orange: "较大风险网格", tile_overdue: "逾期隐患", tile_trir: "TRIR（每 20 万工时）", tile_alerts: "待办提醒", of_cells: (n) => `共 ${n} 个网格`,
     target_is: (v) => `目标 ≤ ${v}`, meets: "达标", misses: "超标", window: (a, b, n) => `统计窗口：${a} 至 ${b}（${n} 天，所有视图相同）`,
     map_hint: "点击或用 Tab 键选中网格，查看“为什么是这个颜色”", panel_empty: "尚未选中网格", cell_label: (c, l, v) => `${c}，${l}，${v}；查看原因`,
-    why: "为什么是这个颜色", source: "等级来源", src_static: "固有风险评估（静态）", src_dynamic: "当前证据（动态）", src_both: "静态与动态一致", src_cells: "按网格汇总",
-    static_assessment: "固有风险评估", dynamic_evidence: "动态证据", rate_ratio: "率比（对比集团平均）", bands: "分级", evidence: "证据（加权）",
+    why: "为什么是这个颜色", source: "等级来源",     static_assessment: "固有风险评估", dynamic_evidence: "动态证据", rate_ratio: "率比（对比集团平均）", bands: "分级", evidence: "证据（加权）",
     open_hazards: "未整改隐患", overdue_hazards: "逾期隐患", alarms: "报警", intrusions: "闯入", rate: "每千工时", smoothed: "平滑后每千工时", exposure: "工时",
     previous: "上一窗口分值", change: "变化", hotspot: "热点分析", no_assessment: "无静态评估", z: "z 值", class: "类别",
     trend_title: (s, c) => `月度趋势：${s}${c ? " · " + c : ""}（对比上年同月）`, month: "月份", last_year: "上年同月", yoy: "同比",
@@ -36,32 +30,24 @@ const I18N = {
     bad_window: "日期无效：开始日期不能晚于结束日期。已保留上一次的结果。", no_kind: "请至少选择一种事件类型。已保留上一次的结果。", failed: "计算失败，已保留上一次的结果：",
     kinds_risk: "风险四色图综合全部证据，不按事件类型筛选", left_out: (t) => `单文件报告不含以下数据以控制体积：${t}（闯入围栏提醒因此不显示）`,
     cells: "网格", exposure: "工时", activities: "安全活动", readings: "传感器读数", positions: "人员定位", thresholds: "报警阈值",
-    per200k: "每 20 万工时", unit_count: "", unit_ratio: "", unit_h: "小时", unit_min: "分钟", per_leader_month: "次/人·月", per_month: "条/月",
-    status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…", updating: "正在按新日期更新…",
-    kpi_names: { trir: "可记录事件率 TRIR", fatalities: "死亡人数", rectification_rate: "隐患整改率", rectification_cycle_hours: "整改周期", training_coverage: "培训覆盖率", drill_response_minutes: "演练响应时间", leader_inspections_per_month: "领导带班检查", suggestions_per_month: "合理化建议", equipment_readiness: "应急设备完好率", ltifr: "损失工时伤害率 LTIFR" },
+    unit_count: "", unit_ratio: "",     status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…", updating: "正在按新日期更新…",
   },
   en: {
     title: "Safety risk dashboard", site: "Unit", from: "From", to: "To (inclusive)", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
     detail: "Cell details", validation: "Data validation", table: "Table", read: "Read", accepted: "Accepted", rejected: "Rejected", quality: "Data quality",
     cell: "Cell", zone: "Zone", owner: "Owner", events: "Events", injuries: "Injuries", near: "Near misses", lang: "中文", legend: "Darker = more events; maximum", unplaced: "Cells not on the plan",
     view: "View", kinds: "Event kinds", v_risk: "Risk map", v_events: "Events", v_hotspots: "Hot spots", t_risk: "Risk four-colour map", t_events: "Events per cell", t_hotspots: "Hot spots (Getis-Ord Gi*)",
-    red: "Major", orange: "High", yellow: "Moderate", blue: "Low", score: "Risk score", level: "Risk level", trend: "Trend",
+    score: "Risk score", level: "Risk level", trend: "Trend",
     risk_legend: "Red = major, orange = high, yellow = moderate, blue = low; ▲ = significant hot spot; the number is the window's risk score", hot_legend: "+3/+2/+1 hot (99/95/90 %), −1/−2/−3 cold, 0 not significant (FDR-adjusted)",
     when: "When: events by hour × weekday (bold frame = significant peak)", periods: "High-risk periods (FDR-adjusted)", day: "Day", hours: "Hours", ratio: "Rate ratio", expected: "Expected", q: "q", none: "No significant peaks",
     days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
     own: "Open your own files (named after the table, e.g. incidents.csv; optionally a mapping .toml)", zone_hour: "Zone × hour (events)", all: "All", category: "Category", severity: "Severity", recent: "Recent events", export_svg: "SVG", export_png: "PNG", export_csv: "CSV",
     targets: "Targets", alerts: "To chase", actual: "Actual", target: "Target", projection: "Year projection", kind: "Kind", subject: "Subject", since: "Since", note: "Detail", age: "Open for", level_step: "Step",
-    achieved: "Achieved", on_track: "On track", at_risk: "At risk", off_track: "Off track", missed: "Missed", no_data: "No data",
-    overdue_hazard: "Overdue hazard", repeat_violation: "Repeat violation", fence_intrusion: "Fence intrusion", sensor_alarm: "Sensor alarm", low_points: "Low safety points",
-    leadership: "Leadership", supervisor: "Supervisor", reminder: "Reminder", alarm: "Alarm", review: "Review",
-    up: "Rising", down: "Falling", flat: "Steady", new: "New",
-    hot_99: "Hot spot (99 %)", hot_95: "Hot spot (95 %)", hot_90: "Hot spot (90 %)", not_significant: "Not significant", cold_90: "Cold spot (90 %)", cold_95: "Cold spot (95 %)", cold_99: "Cold spot (99 %)", island: "No neighbours",
-    headline: "Group at a glance", ranking: "Units ranked", ranking_hint: "By major, then high-risk cells; choose a unit to open its map", red_orange: "Major / high cells", trir_short: "TRIR", alerts_open: "Open alerts",
+                        headline: "Group at a glance", ranking: "Units ranked", ranking_hint: "By major, then high-risk cells; choose a unit to open its map", red_orange: "Major / high cells", trir_short: "TRIR", alerts_open: "Open alerts",
     tile_red: "Major-risk cells", tile_orange: "High-risk cells", tile_overdue: "Overdue hazards", tile_trir: "TRIR (per 200,000 h)", tile_alerts: "Open alerts", of_cells: (n) => `of ${n} cells`,
     target_is: (v) => `target ≤ ${v}`, meets: "within", misses: "above", window: (a, b, n) => `Window: ${a} to ${b} (${n} days, every view)`,
     map_hint: "Click or Tab to a cell to see why it has its colour", panel_empty: "No cell selected", cell_label: (c, l, v) => `${c}, ${l}, ${v}; show why`,
-    why: "Why this colour", source: "Level from", src_static: "the fixed assessment (static)", src_dynamic: "the current evidence (dynamic)", src_both: "static and dynamic agree", src_cells: "the cells' roll-up",
-    static_assessment: "Fixed assessment", dynamic_evidence: "Current evidence", rate_ratio: "Rate ratio (vs group)", bands: "Bands", evidence: "Evidence (weighted)",
+    why: "Why this colour", source: "Level from",     static_assessment: "Fixed assessment", dynamic_evidence: "Current evidence", rate_ratio: "Rate ratio (vs group)", bands: "Bands", evidence: "Evidence (weighted)",
     open_hazards: "Open hazards", overdue_hazards: "Overdue hazards", alarms: "Alarms", intrusions: "Intrusions", rate: "Per 1,000 h", smoothed: "Smoothed per 1,000 h", exposure: "Hours worked",
     previous: "Previous window's score", change: "Change", hotspot: "Hot-spot analysis", no_assessment: "no fixed assessment", z: "z-score", class: "Class",
     trend_title: (s, c) => `Monthly trend: ${s}${c ? " · " + c : ""} (against the same month a year before)`, month: "Month", last_year: "Year before", yoy: "Change",
@@ -70,9 +56,7 @@ const I18N = {
     bad_window: "Invalid dates: the start is after the end. The last result stays on screen.", no_kind: "Choose at least one event kind. The last result stays on screen.", failed: "The computation failed; the last result stays on screen: ",
     kinds_risk: "The risk map weighs every kind of evidence; it is not filtered by kind", left_out: (t) => `Left out of this single file to keep it small: ${t} (so no fence-intrusion alerts)`,
     cells: "Cells", exposure: "Hours worked", activities: "Safety activities", readings: "Sensor readings", positions: "Position fixes", thresholds: "Alarm thresholds",
-    per200k: "per 200,000 h", unit_count: "", unit_ratio: "", unit_h: "h", unit_min: "min", per_leader_month: "per leader per month", per_month: "per month",
-    status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…", updating: "Updating for the new dates…",
-    kpi_names: { trir: "TRIR", fatalities: "Fatalities", rectification_rate: "Rectification rate", rectification_cycle_hours: "Rectification cycle", training_coverage: "Training coverage", drill_response_minutes: "Drill response", leader_inspections_per_month: "Leader inspections", suggestions_per_month: "Suggestions", equipment_readiness: "Equipment readiness", ltifr: "LTIFR" },
+    unit_count: "", unit_ratio: "",     status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…", updating: "Updating for the new dates…",
   },
 };
 let lang = "zh";
@@ -90,7 +74,7 @@ const exportsOf = {};
 
 const $ = (id) => document.getElementById(id);
 const t = (k, ...a) => {
-  const v = I18N[lang][k];
+  const v = I18N[lang][k] ?? PALETTE.labels[k]?.[lang];
   return typeof v === "function" ? v(...a) : v ?? k;
 };
 // A vocabulary code in the UI language (the core's labels), else the code.
@@ -122,11 +106,8 @@ function kpiValue(v, unit) {
   switch (unit) {
     case "ratio": return pct(v);
     case "count": return num(v, "count");
-    case "per 200,000 h": return `${num(v, "rate")} ${t("per200k")}`;
-    case "h": return `${num(v, "hours")} ${t("unit_h")}`;
-    case "min": return `${num(v, "hours")} ${t("unit_min")}`;
-    case "per leader per month": return `${num(v, "hours")} ${t("per_leader_month")}`;
-    case "per month": return `${num(v, "hours")} ${t("per_month")}`;
+    case "per 200,000 h": return `${num(v, "rate")} ${label(unit)}`;
+    case "h": case "min": case "per leader per month": case "per month": return `${num(v, "hours")} ${label(unit)}`;
     default: return num(v, "rate");
   }
 }
@@ -297,7 +278,7 @@ function drawPanel(s) {
   if (view === "risk") {
     group("why");
     add("level", label(r.level), "level", r.level);
-    add("source", t(`src_${r.level_source}`), "level_source", r.level_source);
+    add("source", label(r.level_source), "level_source", r.level_source);
     const method = r.static_method ? r.static_method.toUpperCase() : null;
     add("static_assessment", method ? `${method} ${r.static_method === "lec" ? "D" : "R"} = ${num(r.static_value, "score")} → ${label(r.static_level)}${paren(bandsText(RISK_DEFAULTS[`${r.static_method}_bands`]))}` : t("no_assessment"), "static_value", r.static_value);
     add("rate_ratio", `${num(r.ratio, "ratio")} → ${label(r.dynamic_level)}${paren(bandsText(RISK_DEFAULTS.dynamic_bands))}`, "ratio", r.ratio);
@@ -312,7 +293,7 @@ function drawPanel(s) {
     add("violations", num(r.c_violations, "hours"), "c_violations", r.c_violations);
     add("alarms", num(r.c_alarms, "hours"), "c_alarms", r.c_alarms);
     add("intrusions", num(r.c_intrusions, "hours"), "c_intrusions", r.c_intrusions);
-    add("exposure", `${num(r.hours, "count")} ${t("unit_h")}`, "hours", r.hours);
+    add("exposure", `${num(r.hours, "count")} ${label("h")}`, "hours", r.hours);
     add("rate", num(r.rate_per_1000h, "rate"), "rate_per_1000h", r.rate_per_1000h);
     add("smoothed", num(r.smoothed_per_1000h, "rate"), "smoothed_per_1000h", r.smoothed_per_1000h);
   } else if (view === "hotspots") {
@@ -332,14 +313,13 @@ function drawTrend(s) {
   $("trend-title").textContent = t("trend_title", s.site, selected && s.cellTrend?.cell === selected ? selected : "");
   const body = $("months").querySelector("tbody");
   body.replaceChildren();
-  const by = new Map(rows.map((r) => [r.month, r]));
+  // The year-before count and the change are the core's (`yoy_change`,
+  // `yoy_pct`).
   const last = rows.filter((r) => r.month <= s.toIncl.slice(0, 7)).slice(-12);
   for (const r of last) {
-    const [y, m] = r.month.split("-");
-    const before = by.get(`${Number(y) - 1}-${m}`);
     const tr = el("tr", null, { "data-month": r.month });
-    const yoy = before && before.events > 0 ? (r.events - before.events) / before.events * 100 : null;
-    tr.append(el("td", r.month), el("td", num(r.events)), el("td", before ? num(before.events) : "—"), el("td", signedPct(yoy), { class: yoy > 0 ? "up" : yoy < 0 ? "down" : "" }));
+    const yoy = r.yoy_pct;
+    tr.append(el("td", r.month), el("td", num(r.events)), el("td", r.yoy_change == null ? "—" : num(r.events - r.yoy_change)), el("td", signedPct(yoy), { class: yoy > 0 ? "up" : yoy < 0 ? "down" : "" }));
     body.append(tr);
   }
 }
@@ -417,7 +397,7 @@ function drawTargets(s) {
   for (const r of s.targets) {
     const card = el("div", null, { class: "card", "data-kpi": r.kpi, "data-period": r.period, "data-status": r.status, "data-actual": String(r.actual ?? "") });
     card.style.borderLeftColor = PALETTE.statuses[r.status] ?? "#bdbdbd";
-    const h = el("h3", `${t("kpi_names")[r.kpi] ?? r.kpi} · ${r.period}`);
+    const h = el("h3", `${label(r.kpi)} · ${r.period}`);
     const v = el("p", `${t("actual")} ${kpiValue(r.actual, r.unit)} / ${t("target")} ${r.direction === "at_most" ? "≤" : "≥"} ${kpiValue(r.effective_target, r.unit)}`, { class: "value" });
     const p = el("p", `${t("projection")} ${kpiValue(r.projection, r.unit)}`);
     const st = el("p", label(r.status), { class: "status" });
@@ -607,9 +587,9 @@ async function recompute() {
   const kinds = [...document.querySelectorAll("#kinds input:checked")].map((i) => i.value);
   if (view !== "risk" && !kinds.length) { showError(t("no_kind")); status.dataset.state = "error"; return; }
   status.dataset.state = "computing";
-  const to = addDays(toIncl, 1);
   const site = $("site").value;
   try {
+    const to = addDays(toIncl, 1);
     const s = { from, to, toIncl, site, validation: shown?.validation ?? JSON.parse(session.validation()) };
     // The overview covers every unit: when the dates change it is computed
     // after the unit's views are drawn (its sections say they are updating).

@@ -54,6 +54,17 @@ def test_overview_ranks_as_the_risk_roll_up(sample):
     group = ov[ov["scope"] == "group"].iloc[0]
     assert group["red_cells"] == by_site["red_cells"].sum()
     assert group["orange_cells"] == by_site["orange_cells"].sum()
+    # The year's TRIR per site is the KPI's, the target the group's TRIR
+    # target for the year, and "meets" compares the two.
+    year = ov["year"].iloc[0]
+    k = ds.kpis(kpis=["trir"], periods=["year"], scopes=["site"], as_of=window["to"]).to_pandas()
+    k = k[k["period"] == year].set_index("scope")["value"]
+    tt = ds.track_targets(as_of=window["to"]).to_pandas()
+    target = tt[(tt.kpi == "trir") & (tt.scope == "group") & (tt.period == year)]["effective_target"].iloc[0]
+    for _, row in sites.iterrows():
+        assert row["trir"] == pytest.approx(k[row["site"]], rel=1e-12)
+        assert row["trir_target"] == pytest.approx(target, rel=1e-12)
+        assert bool(row["trir_meets"]) == (k[row["site"]] <= target)
     # Open alerts and overdue hazards per site equal the alert list's.
     alerts = ds.alerts(as_of=window["to"]).to_pandas()
     for _, row in sites.iterrows():

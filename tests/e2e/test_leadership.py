@@ -266,10 +266,14 @@ def test_one_window_with_an_inclusive_end(dashboard, sample, cli, tmp_path):
 def test_monthly_trend_against_last_year(dashboard, sample, cli, tmp_path):
     page = dashboard()
     site = page.input_value("#site")
-    months = page.eval_on_selector_all("#months tbody tr", "els => els.map(e => [e.dataset.month, e.children[1].textContent, e.children[2].textContent])")
+    months = page.eval_on_selector_all("#months tbody tr", "els => els.map(e => [e.dataset.month, ...[...e.children].slice(1).map(c => c.textContent)])")
     assert len(months) == 12
     trend = {r["month"]: r["events"] for r in cli_json(cli, sample, tmp_path, "trends", "--site", site)}
-    for month, now, before in months:
+    for month, now, before, change in months:
         y, m = month.split("-")
+        was = trend[f"{int(y) - 1}-{m}"]
         assert number(now) == trend[month]
-        assert number(before) == trend[f"{int(y) - 1}-{m}"]
+        assert number(before) == was
+        # The change against the year before, from the two counts.
+        pct = (trend[month] - was) / was * 100
+        assert change.replace("−", "-").replace("±", "+").replace(" %", "") == f"{pct:+.1f}", (month, change, pct)

@@ -190,6 +190,16 @@ const EVENTS: &[TableKind] = &[
     TableKind::Violations,
 ];
 
+/// The tables the risk map weighs as evidence (the events, alarm episodes
+/// and intrusions).
+const EVIDENCE: &[TableKind] = &[
+    TableKind::Incidents,
+    TableKind::Hazards,
+    TableKind::Violations,
+    TableKind::Readings,
+    TableKind::Positions,
+];
+
 /// The tables an analysis reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Needs {
@@ -320,13 +330,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: Some("Risk four-colour map of one site (needs by = cell)"),
         params: &[],
         aliases: &[("no-exposure", "per_exposure", Some("false"))],
-        needs: Needs::any(&[
-            TableKind::Incidents,
-            TableKind::Hazards,
-            TableKind::Violations,
-            TableKind::Readings,
-            TableKind::Positions,
-        ]),
+        needs: Needs::any(EVIDENCE),
         schema: || schemars::schema_for!(RiskOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -551,13 +555,7 @@ pub static ANALYSES: &[Analysis] = &[
         chart: None,
         params: &[],
         aliases: &[],
-        needs: Needs::any(&[
-            TableKind::Incidents,
-            TableKind::Hazards,
-            TableKind::Violations,
-            TableKind::Readings,
-            TableKind::Positions,
-        ]),
+        needs: Needs::any(EVIDENCE),
         schema: || schemars::schema_for!(OverviewOptions),
         run: |ds, m| {
             Box::pin(async move {
@@ -852,14 +850,17 @@ pub fn palettes() -> Value {
     .map(|s| (s.to_string(), Value::from(status_color(s))))
     .collect();
     use crate::model::vocab::{
-        ACCIDENT_TYPES, ACTIVITY_KINDS, HAZARD_LEVELS, SEVERITIES, VIOLATION_KINDS,
+        ACCIDENT_TYPES, ACTIVITY_KINDS, DISPLAY_TERMS, HAZARD_LEVELS, SEVERITIES, VIOLATION_KINDS,
     };
+    // The display terms last: a code in two vocabularies (`owner`) is named
+    // as a reader sees it.
     let labels: Map<String, Value> = [
         ACCIDENT_TYPES,
         SEVERITIES,
         HAZARD_LEVELS,
         ACTIVITY_KINDS,
         VIOLATION_KINDS,
+        DISPLAY_TERMS,
     ]
     .iter()
     .flat_map(|v| v.terms.iter())

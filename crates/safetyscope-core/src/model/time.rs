@@ -66,6 +66,21 @@ pub fn local_to_micros(tz: &Tz, naive: NaiveDateTime) -> Option<i64> {
     }
 }
 
+/// A local instant as an option value reads it back: the date alone at
+/// midnight (`2025-10-03`), else date and time (`2025-10-03 08:30:00`);
+/// empty for an instant out of range.
+pub fn local_text(tz: &Tz, micros: i64) -> String {
+    micros_to_local(tz, micros)
+        .map(|l| {
+            if l.time() == chrono::NaiveTime::MIN {
+                l.format("%Y-%m-%d").to_string()
+            } else {
+                l.format("%Y-%m-%d %H:%M:%S").to_string()
+            }
+        })
+        .unwrap_or_default()
+}
+
 /// Convert an instant (µs since epoch) to local wall-clock time.
 pub fn micros_to_local(tz: &Tz, micros: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(micros).map(|dt| dt.with_timezone(tz).naive_local())

@@ -311,6 +311,89 @@ pub const VIOLATION_KINDS: Vocabulary = Vocabulary {
     ],
 };
 
+/// The codes the results carry that a reader sees named: risk levels and
+/// where a level comes from, trends, target statuses, escalation steps and
+/// alert levels, hot-spot classes, alert kinds, KPIs and KPI units. The
+/// dashboard and the review report show these names (they are not read as
+/// input).
+pub const DISPLAY_TERMS: Vocabulary = Vocabulary {
+    name: "display term",
+    terms: &[
+        term!("red", "重大风险", "Major"),
+        term!("orange", "较大风险", "High"),
+        term!("yellow", "一般风险", "Moderate"),
+        term!("blue", "低风险", "Low"),
+        term!(
+            "static",
+            "固有风险评估（静态）",
+            "the fixed assessment (static)"
+        ),
+        term!(
+            "dynamic",
+            "当前证据（动态）",
+            "the current evidence (dynamic)"
+        ),
+        term!("both", "静态与动态一致", "static and dynamic agree"),
+        term!("cells", "按网格汇总", "the cells' roll-up"),
+        term!("up", "上升", "Rising"),
+        term!("down", "下降", "Falling"),
+        term!("flat", "持平", "Steady"),
+        term!("new", "新出现", "New"),
+        term!("achieved", "已达成", "Achieved"),
+        term!("on_track", "正常", "On track"),
+        term!("at_risk", "有风险", "At risk"),
+        term!("off_track", "偏离", "Off track"),
+        term!("missed", "未达成", "Missed"),
+        term!("no_data", "无数据", "No data"),
+        term!("owner", "责任人", "Owner"),
+        term!("supervisor", "主管督办", "Supervisor"),
+        term!("leadership", "领导督办", "Leadership"),
+        term!("reminder", "提醒", "Reminder"),
+        term!("alarm", "报警", "Alarm"),
+        term!("review", "复核", "Review"),
+        term!("hot_99", "热点（99% 置信）", "Hot spot (99 %)"),
+        term!("hot_95", "热点（95% 置信）", "Hot spot (95 %)"),
+        term!("hot_90", "热点（90% 置信）", "Hot spot (90 %)"),
+        term!("not_significant", "不显著", "Not significant"),
+        term!("cold_90", "冷点（90% 置信）", "Cold spot (90 %)"),
+        term!("cold_95", "冷点（95% 置信）", "Cold spot (95 %)"),
+        term!("cold_99", "冷点（99% 置信）", "Cold spot (99 %)"),
+        term!("island", "无相邻网格", "No neighbours"),
+        term!("overdue_hazard", "逾期隐患", "Overdue hazard"),
+        term!("repeat_violation", "连续违章", "Repeat violation"),
+        term!("fence_intrusion", "闯入围栏", "Fence intrusion"),
+        term!("sensor_alarm", "传感器报警", "Sensor alarm"),
+        term!("low_points", "安全积分低", "Low safety points"),
+        term!("trir", "可记录事件率 TRIR", "TRIR"),
+        term!("ltifr", "损失工时伤害率 LTIFR", "LTIFR"),
+        term!("fatalities", "死亡人数", "Fatalities"),
+        term!("rectification_rate", "隐患整改率", "Rectification rate"),
+        term!(
+            "rectification_cycle_hours",
+            "整改周期",
+            "Rectification cycle"
+        ),
+        term!("training_coverage", "培训覆盖率", "Training coverage"),
+        term!("drill_response_minutes", "演练响应时间", "Drill response"),
+        term!(
+            "leader_inspections_per_month",
+            "领导带班检查",
+            "Leader inspections"
+        ),
+        term!("suggestions_per_month", "合理化建议", "Suggestions"),
+        term!(
+            "equipment_readiness",
+            "应急设备完好率",
+            "Equipment readiness"
+        ),
+        term!("per 200,000 h", "每 20 万工时", "per 200,000 h"),
+        term!("h", "小时", "h"),
+        term!("min", "分钟", "min"),
+        term!("per leader per month", "次/人·月", "per leader per month"),
+        term!("per month", "条/月", "per month"),
+    ],
+};
+
 /// Severity rank (0 = near miss … 4 = fatal) of a canonical severity code.
 pub fn severity_rank(code: &str) -> Option<u8> {
     SEVERITIES

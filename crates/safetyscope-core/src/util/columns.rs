@@ -85,6 +85,26 @@ impl Names {
     }
 }
 
+/// Row `i` of a text column, `None` where null.
+pub(crate) fn opt_text(a: &StringArray, i: usize) -> Option<String> {
+    (!a.is_null(i)).then(|| a.value(i).to_string())
+}
+
+/// Row `i` of a float column, `None` where null.
+pub(crate) fn opt_f64(a: &Float64Array, i: usize) -> Option<f64> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// Row `i` of an integer column as f64, `None` where null.
+pub(crate) fn opt_i64_f64(a: &Int64Array, i: usize) -> Option<f64> {
+    (!a.is_null(i)).then(|| a.value(i) as f64)
+}
+
+/// Row `i` of a text column, "—" where null.
+pub(crate) fn text_or_dash(a: &StringArray, i: usize) -> String {
+    opt_text(a, i).unwrap_or_else(|| "—".to_string())
+}
+
 pub(crate) fn i64s(b: &RecordBatch, name: &str) -> Result<Int64Array> {
     let a = b
         .column_by_name(name)

@@ -1,7 +1,7 @@
 //! Helpers of the follow-up lists: typed columns, table reads and the
 //! window of an as-of date.
 
-use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
@@ -13,8 +13,8 @@ use crate::util::error::{Error, Result};
 // ------------------------------------------------------------------ helpers
 
 use crate::analysis::followup::options::MINUTE;
-pub(crate) use crate::util::columns::Cols;
 use crate::util::columns::col_as;
+pub(crate) use crate::util::columns::{Cols, opt_text as opt_s};
 
 pub(crate) fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
     col_as::<Int64Array>(b, name)
@@ -22,10 +22,6 @@ pub(crate) fn ints<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array>
 
 pub(crate) fn floats<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Float64Array> {
     col_as::<Float64Array>(b, name)
-}
-
-pub(crate) fn opt_s(a: &StringArray, i: usize) -> Option<String> {
-    (!a.is_null(i)).then(|| a.value(i).to_string())
 }
 
 /// Rows of a table with timestamps as µs (`*_us` columns), site-filtered.

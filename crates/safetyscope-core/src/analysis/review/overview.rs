@@ -16,10 +16,10 @@ use crate::analysis::spatial::risk::{RISK_DEFAULT_DAYS, risk_batch};
 use crate::analysis::spatial::risk_model::RiskOptions;
 use crate::model::options::RollUp;
 use crate::model::schema::TableKind;
-use crate::model::time::{micros_to_local, parse_tz};
+use crate::model::time::{local_text, micros_to_local, parse_tz};
 use crate::session::dataset::Dataset;
 use crate::session::window::resolve_window;
-use crate::util::columns::{Cols, f64s, i64s, strings};
+use crate::util::columns::{Cols, f64s, i64s, opt_f64, opt_text, strings};
 use crate::util::error::Result;
 
 /// Options of [`overview`].
@@ -76,17 +76,7 @@ pub async fn overview(ds: &Dataset, o: &OverviewOptions) -> Result<RecordBatch> 
     let tz = parse_tz(ds.timezone())?;
     let (from, to) =
         resolve_window(ds, o.from.as_deref(), o.to.as_deref(), RISK_DEFAULT_DAYS).await?;
-    let text = |t: i64| {
-        micros_to_local(&tz, t)
-            .map(|l| {
-                if l.time() == chrono::NaiveTime::MIN {
-                    l.format("%Y-%m-%d").to_string()
-                } else {
-                    l.format("%Y-%m-%d %H:%M:%S").to_string()
-                }
-            })
-            .unwrap_or_default()
-    };
+    let text = |t: i64| local_text(&tz, t);
     let (from_s, to_s) = (text(from), text(to));
     // The year of the window's last instant.
     let year = micros_to_local(&tz, to - 1)
@@ -123,22 +113,18 @@ pub async fn overview(ds: &Dataset, o: &OverviewOptions) -> Result<RecordBatch> 
             f64s(b, "previous_score")?,
             f64s(b, "change_pct")?,
         );
-        let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-        let txt = |a: &arrow::array::StringArray, i: usize| {
-            (!a.is_null(i)).then(|| a.value(i).to_string())
-        };
         for i in 0..b.num_rows() {
             units.push(Unit {
                 site: site.value(i).to_string(),
-                level: txt(&level, i),
+                level: opt_text(&level, i),
                 red: red.value(i),
                 orange: orange.value(i),
                 yellow: yellow.value(i),
                 blue: blue.value(i),
                 score: score.value(i),
-                previous: opt(&prev, i),
-                change_pct: opt(&change, i),
-                trend: txt(&trend, i),
+                previous: opt_f64(&prev, i),
+                change_pct: opt_f64(&change, i),
+                trend: opt_text(&trend, i),
             });
         }
     }

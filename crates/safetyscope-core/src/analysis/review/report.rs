@@ -25,11 +25,11 @@ use crate::analysis::spatial::risk_model::RiskOptions;
 use crate::analysis::temporal::options::PatternOptions;
 use crate::analysis::temporal::patterns::{PatternView, run_view};
 use crate::model::schema::TableKind;
-use crate::model::time::{micros_to_local, parse_tz};
-use crate::model::vocab::{HAZARD_LEVELS, VIOLATION_KINDS};
+use crate::model::time::{local_text, micros_to_local, parse_tz};
+use crate::model::vocab::{DISPLAY_TERMS, HAZARD_LEVELS, VIOLATION_KINDS};
 use crate::session::dataset::Dataset;
 use crate::session::window::{data_end, parse_local};
-use crate::util::columns::{Cols, f64s, i64s, strings};
+use crate::util::columns::{Cols, f64s, i64s, opt_f64, opt_i64_f64, strings, text_or_dash};
 use crate::util::error::{Error, Result};
 use crate::util::stats::display;
 
@@ -164,17 +164,7 @@ async fn dates(ds: &Dataset, o: &ReportOptions) -> Result<Dates> {
         ));
     }
     let stop = parse_local(ds, "period", &next)?.min(end);
-    let text = |t: i64| {
-        micros_to_local(&tz, t)
-            .map(|l| {
-                if l.time() == chrono::NaiveTime::MIN {
-                    l.format("%Y-%m-%d").to_string()
-                } else {
-                    l.format("%Y-%m-%d %H:%M:%S").to_string()
-                }
-            })
-            .unwrap_or_default()
-    };
+    let text = |t: i64| local_text(&tz, t);
     let risk_from = (stop - RISK_DEFAULT_DAYS * 86_400_000_000).max(start);
     Ok(Dates {
         year,
@@ -186,50 +176,22 @@ async fn dates(ds: &Dataset, o: &ReportOptions) -> Result<Dates> {
 
 /// The label of a vocabulary code in the report's language.
 fn term(w: &Words, code: &str) -> String {
-    for v in [HAZARD_LEVELS, VIOLATION_KINDS] {
+    // The display terms first (`owner` the escalation step, not the role).
+    for v in [DISPLAY_TERMS, HAZARD_LEVELS, VIOLATION_KINDS] {
         if let Some(t) = v.term(code) {
             return (if w.zh { t.zh } else { t.en }).to_string();
         }
     }
-    match code {
-        "red" => w.w("重大风险", "major"),
-        "orange" => w.w("较大风险", "high"),
-        "yellow" => w.w("一般风险", "moderate"),
-        "blue" => w.w("低风险", "low"),
-        "static" => w.w("固有风险评估", "fixed assessment"),
-        "dynamic" => w.w("当前证据", "current evidence"),
-        "both" => w.w("静态与动态一致", "assessment and evidence agree"),
-        "up" => w.w("上升", "rising"),
-        "down" => w.w("下降", "falling"),
-        "flat" => w.w("持平", "steady"),
-        "new" => w.w("新出现", "new"),
-        "achieved" => w.w("已达成", "achieved"),
-        "on_track" => w.w("正常", "on track"),
-        "at_risk" => w.w("有风险", "at risk"),
-        "off_track" => w.w("偏离", "off track"),
-        "missed" => w.w("未达成", "missed"),
-        "no_data" => w.w("无数据", "no data"),
-        "owner" => w.w("责任人", "owner"),
-        "supervisor" => w.w("主管督办", "supervisor"),
-        "leadership" => w.w("领导督办", "leadership"),
-        "hot_99" => w.w("热点（99% 置信）", "hot spot (99 %)"),
-        "hot_95" => w.w("热点（95% 置信）", "hot spot (95 %)"),
-        "hot_90" => w.w("热点（90% 置信）", "hot spot (90 %)"),
-        "trir" => w.w("可记录事件率 TRIR", "TRIR"),
-        "fatalities" => w.w("死亡人数", "fatalities"),
-        "rectification_rate" => w.w("隐患整改率", "rectification rate"),
-        "rectification_cycle_hours" => w.w("整改周期（小时）", "rectification cycle (h)"),
-        "training_coverage" => w.w("培训覆盖率", "training coverage"),
-        "drill_response_minutes" => w.w("演练响应（分钟）", "drill response (min)"),
-        "leader_inspections_per_month" => w.w(
-            "领导带班检查（次/人·月）",
-            "leader inspections per leader and month",
-        ),
-        "suggestions_per_month" => w.w("合理化建议（条/月）", "suggestions per month"),
-        "equipment_readiness" => w.w("应急设备完好率", "equipment readiness"),
-        other => other,
+    code.to_string()
+}
+
+/// A KPI's name with its unit where the number alone does not say it.
+fn kpi_name(w: &Words, kpi: &str, unit: &str) -> String {
+    match unit {
+        "ratio" | "count" => term(w, kpi),
+        u if w.zh => format!("{}（{}）", term(w, kpi), term(w, u)),
+        u => format!("{} ({})", term(w, kpi), term(w, u)),
     }
-    .to_string()
 }
 
 /// The value kind of a KPI unit, for its decimals.
@@ -306,7 +268,6 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             w.w("全年预测", "Projection"),
             w.w("状态", "Status"),
         );
-        let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         for i in 0..t.num_rows() {
             if !period.value(i).starts_with(&year) {
                 continue;
@@ -318,15 +279,15 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             } else {
                 "≥"
             };
-            let a = n.n("targets", &key, "actual", opt(&actual, i), k);
-            let g = n.n("targets", &key, "effective_target", opt(&target, i), k);
+            let a = n.n("targets", &key, "actual", opt_f64(&actual, i), k);
+            let g = n.n("targets", &key, "effective_target", opt_f64(&target, i), k);
             let _ = write!(
                 body,
                 "<tr data-status=\"{}\"><td>{}</td><td>{}</td><td>{a}</td><td>{op} {g}</td><td>{}</td><td class=\"st-{}\">{}</td></tr>",
                 esc(status.value(i)),
-                esc(&term(&w, kpi.value(i))),
+                esc(&kpi_name(&w, kpi.value(i), unit.value(i))),
                 esc(period.value(i)),
-                n.n("targets", &key, "projection", opt(&projection, i), k),
+                n.n("targets", &key, "projection", opt_f64(&projection, i), k),
                 esc(status.value(i)),
                 esc(&term(&w, status.value(i))),
             );
@@ -475,9 +436,6 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             i64s(&ov, "open_alerts")?,
         );
         let (score, trir) = (f64s(&ov, "score")?, f64s(&ov, "trir")?);
-        let iv =
-            |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i) as f64);
-        let fv = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         for i in 0..ov.num_rows() {
             if scope_c.value(i) != "site" || site.as_ref().is_some_and(|x| x != s.value(i)) {
                 continue;
@@ -488,17 +446,35 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             let _ = write!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td class=\"lv-{}\">{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                n.n("overview", &key, "rank", iv(&rank, i), "count"),
+                n.n("overview", &key, "rank", opt_i64_f64(&rank, i), "count"),
                 esc(&key),
                 esc(lv),
                 esc(&term(&w, lv)),
-                n.n("overview", &key, "red_cells", iv(&red, i), "count"),
-                n.n("overview", &key, "orange_cells", iv(&orange, i), "count"),
-                n.n("overview", &key, "score", fv(&score, i), "score"),
+                n.n("overview", &key, "red_cells", opt_i64_f64(&red, i), "count"),
+                n.n(
+                    "overview",
+                    &key,
+                    "orange_cells",
+                    opt_i64_f64(&orange, i),
+                    "count"
+                ),
+                n.n("overview", &key, "score", opt_f64(&score, i), "score"),
                 esc(&term(&w, tr)),
-                n.n("overview", &key, "trir", fv(&trir, i), "rate"),
-                n.n("overview", &key, "overdue_hazards", iv(&over, i), "count"),
-                n.n("overview", &key, "open_alerts", iv(&al, i), "count"),
+                n.n("overview", &key, "trir", opt_f64(&trir, i), "rate"),
+                n.n(
+                    "overview",
+                    &key,
+                    "overdue_hazards",
+                    opt_i64_f64(&over, i),
+                    "count"
+                ),
+                n.n(
+                    "overview",
+                    &key,
+                    "open_alerts",
+                    opt_i64_f64(&al, i),
+                    "count"
+                ),
             );
         }
     }
@@ -563,36 +539,28 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             f64s(&risk, "ratio")?,
             f64s(&risk, "score")?,
         );
-        let t = |a: &arrow::array::StringArray, i: usize| {
-            if a.is_null(i) {
-                "—".to_string()
-            } else {
-                a.value(i).to_string()
-            }
-        };
-        let fv = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         for &(_, _, i) in hot_cells.iter().take(top * 2) {
-            let key = t(&cell, i);
+            let key = text_or_dash(&cell, i);
             let assessment = if method.is_null(i) {
                 "—".to_string()
             } else {
                 format!(
                     "{} {}",
                     method.value(i).to_uppercase(),
-                    n.n("risk", &key, "static_value", fv(&sv, i), "score")
+                    n.n("risk", &key, "static_value", opt_f64(&sv, i), "score")
                 )
             };
             let _ = write!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"lv-{}\">{}</td><td>{}</td><td>{assessment}</td><td>{}</td><td>{}</td></tr>",
                 esc(&key),
-                esc(&t(&zone, i)),
-                esc(&t(&owner, i)),
+                esc(&text_or_dash(&zone, i)),
+                esc(&text_or_dash(&owner, i)),
                 esc(level.value(i)),
                 esc(&term(&w, level.value(i))),
                 esc(&term(&w, source.value(i))),
-                n.n("risk", &key, "ratio", fv(&ratio, i), "ratio"),
-                n.n("risk", &key, "score", fv(&score, i), "score"),
+                n.n("risk", &key, "ratio", opt_f64(&ratio, i), "ratio"),
+                n.n("risk", &key, "score", opt_f64(&score, i), "score"),
             );
         }
     }
@@ -803,18 +771,15 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
         let hours = f64s(&oh, "hours_overdue")?;
         // (owner, step) → (count, longest hours overdue)
         let mut by: BTreeMap<(String, String), (usize, f64)> = BTreeMap::new();
-        let t = |a: &arrow::array::StringArray, i: usize| {
-            if a.is_null(i) {
-                "—".to_string()
-            } else {
-                a.value(i).to_string()
-            }
-        };
         for i in 0..oh.num_rows() {
-            let e = by.entry((t(&owner, i), t(&step, i))).or_insert((0, 0.0));
+            let e = by
+                .entry((text_or_dash(&owner, i), text_or_dash(&step, i)))
+                .or_insert((0, 0.0));
             e.0 += 1;
             e.1 = e.1.max(hours.value(i));
-            *overdue_by_site.entry((t(&s, i), t(&zone, i))).or_default() += 1;
+            *overdue_by_site
+                .entry((text_or_dash(&s, i), text_or_dash(&zone, i)))
+                .or_default() += 1;
         }
         overdue_total = oh.num_rows();
         let mut rows: Vec<_> = by.into_iter().collect();
