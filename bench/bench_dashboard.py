@@ -155,6 +155,13 @@ def main() -> None:
             k: round(statistics.median(r[k][0] for r in runs) / 1000, 2) for k in ("init", "fetched", "load")
         },
         "first_recompute_s_median": round(statistics.median(r["recompute"][0] for r in runs) / 1000, 2),
+        # The computations of the first render (the overview of every unit,
+        # the category choices, then the first unit's views), each the
+        # first of its name.
+        "first_compute_ms_median": {
+            k.split(":", 1)[1]: round(statistics.median(r[k][0] for r in runs))
+            for k in runs[0] if k.startswith("compute:")
+        },
         "filter_ms_median": round(statistics.median(filters)),
         "filter_compute_ms_median": {
             k.split(":", 1)[1]: round(statistics.median(x for r in runs for x in r[k][1:]))

@@ -718,6 +718,22 @@ async function inflate(b64) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+// The site's data: its manifest, every file it lists (downloaded at once)
+// and the mapping, if any.
+async function fetchData() {
+  const get = async (url) => {
+    const resp = await fetch(url);
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+    return resp;
+  };
+  const manifest = await (await get("data/manifest.json")).json();
+  const [files, mapping] = await Promise.all([
+    Promise.all(manifest.files.map(async (f) => new Uint8Array(await (await get(f.file)).arrayBuffer()))),
+    manifest.mapping ? get(manifest.mapping).then((r) => r.text()) : null,
+  ]);
+  return { manifest, files, mapping };
+}
+
 async function main() {
   $("status").textContent = t("loading");
   $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
@@ -738,28 +754,21 @@ async function main() {
     const inline = document.getElementById("safetyscope-data");
     const bundle = inline ? JSON.parse(inline.textContent) : null;
     const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+    // The data files download while the module compiles.
+    const fetched = bundle ? null : fetchData();
+    // A failed download is reported once the module is ready (below).
+    fetched?.catch(() => {});
     if (bundle) await init({ module_or_path: await inflate(bundle.wasm_gzip) });
     else await init();
     PALETTE = JSON.parse(palettes());
     const risk = JSON.parse(registry()).find((a) => a.name === "risk");
     for (const o of risk.options) RISK_DEFAULTS[o.name] = o.default;
     performance.measure("safetyscope:init", { start: 0, end: performance.now() });
-    const manifest = bundle ?? await (await fetch("data/manifest.json")).json();
+    const { manifest, files, mapping } = bundle
+      ? { manifest: bundle, files: bundle.files.map((f) => b64(f.b64)), mapping: bundle.mapping_text ?? null }
+      : await fetched;
     leftOut = bundle?.left_out ?? [];
-    const tables = [], names = [], files = [];
-    for (const f of manifest.files) {
-      tables.push(f.table); names.push(f.file);
-      if (bundle) { files.push(b64(f.b64)); continue; }
-      const resp = await fetch(f.file);
-      if (!resp.ok) throw new Error(`${f.file}: HTTP ${resp.status}`);
-      files.push(new Uint8Array(await resp.arrayBuffer()));
-    }
-    let mapping = bundle ? bundle.mapping_text ?? null : null;
-    if (!bundle && manifest.mapping) {
-      const resp = await fetch(manifest.mapping);
-      if (!resp.ok) throw new Error(`${manifest.mapping}: HTTP ${resp.status}`);
-      mapping = await resp.text();
-    }
+    const tables = manifest.files.map((f) => f.table), names = manifest.files.map((f) => f.file);
     performance.measure("safetyscope:fetched", { start: 0, end: performance.now() });
     await startSession(tables, names, files, mapping, manifest.timezone ?? null);
     performance.measure("safetyscope:first-render", { start: 0, end: performance.now() });

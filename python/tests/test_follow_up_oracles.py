@@ -34,7 +34,7 @@ def write_hazards(d, rows) -> None:
     (d / "hazards.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def ledger_oracle(path, as_of: str) -> pd.DataFrame:
+def ledger_oracle(path, as_of: str, floor: float = FLOOR) -> pd.DataFrame:
     """Per person and month of the year of `as_of` (up to its month): the
     points of the hazards they reported and the violations they were caught
     in before `as_of`, the running total from the base, and the flag below
@@ -67,7 +67,7 @@ def ledger_oracle(path, as_of: str) -> pd.DataFrame:
     out = grid.join(sums).fillna(0.0).reset_index().sort_values(["site", "person_id", "month"])
     out["change"] = out.rewards - out.penalties
     out["total"] = BASE + out.groupby(["site", "person_id"]).change.cumsum()
-    out["below_floor"] = out.total < FLOOR
+    out["below_floor"] = out.total < floor
     out["month"] = [f"{last.year}-{m:02d}" for m in out.month]
     return out.reset_index(drop=True)
 
@@ -85,6 +85,28 @@ def test_points_ledger_equals_the_rules(sample, as_of):
     for c in ["rewards", "penalties", "change", "total"]:
         np.testing.assert_allclose(got[c].to_numpy(), want[c].to_numpy(), rtol=0, atol=1e-9, err_msg=c)
     assert got.below_floor.tolist() == want.below_floor.tolist()
+
+
+@pytest.mark.parametrize("as_of", ["2025-07-01", "2026-01-01"])
+def test_low_points_alerts_equal_the_rules(sample, as_of):
+    """The `low_points` alerts are the people whose total at the ledger's
+    last month is below the floor, sorted by site and person, each with
+    that total and the floor. The floor is raised to the base so that the
+    sample's people with more penalties than rewards are flagged."""
+    path, _ = sample
+    ds = safetyscope.Dataset.open(path)
+    floor = BASE
+    got = ds.alerts(as_of=as_of, points={"floor": floor}).to_pandas()
+    got = got[got.kind == "low_points"].reset_index(drop=True)
+    want = ledger_oracle(path, as_of, floor)
+    want = want[want.month == want.month.max()]
+    want = want[want.below_floor].sort_values(["site", "person_id"]).reset_index(drop=True)
+    assert len(got) == len(want) > 0
+    assert got.site.tolist() == want.site.tolist()
+    assert got.subject.tolist() == want.person_id.tolist()
+    np.testing.assert_allclose(got.amount.to_numpy(), want.total.to_numpy(), rtol=0, atol=1e-9)
+    assert (got.limit == floor).all()
+    assert (got.since == want.month.iloc[0]).all()
 
 
 def test_the_points_ledger_flags_and_carries_over(tmp_path):

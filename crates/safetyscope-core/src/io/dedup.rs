@@ -169,12 +169,24 @@ pub(crate) fn id_fingerprint(bytes: &[u8]) -> u128 {
         0x243f_6a88_85a3_08d3 ^ bytes.len() as u64,
         0x1319_8a2e_0370_7344 ^ (bytes.len() as u64).rotate_left(32),
     );
-    for chunk in bytes.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
+    let mut step = |w: u64| {
         a = (a.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         b = (b.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    };
+    // Whole words are read in place; the last partial word is zero-padded.
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for chunk in words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        step(u64::from_le_bytes(w));
+    }
+    if !tail.is_empty() {
+        let w = tail
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &c)| w | (u64::from(c) << (8 * i)));
+        step(w);
     }
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -308,5 +320,35 @@ mod tests {
             vec![0, 2, 4]
         );
         assert!(!dir.path().join("spill").exists());
+    }
+
+    #[test]
+    fn fingerprints_read_words_as_zero_padded_bytes() {
+        // The same hash written the plain way: every 8 bytes, the last
+        // zero-padded, little-endian.
+        fn plain(bytes: &[u8]) -> u128 {
+            let (mut a, mut b) = (
+                0x243f_6a88_85a3_08d3 ^ bytes.len() as u64,
+                0x1319_8a2e_0370_7344 ^ (bytes.len() as u64).rotate_left(32),
+            );
+            for chunk in bytes.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                let w = u64::from_le_bytes(w);
+                a = (a.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+                b = (b.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            }
+            let mix = |mut z: u64| {
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            };
+            (u128::from(mix(a)) << 64) | u128::from(mix(b))
+        }
+        let text = "INC-000123-隐患-ÿ\u{0}abcdefghijklmnopqrstuvwxyz";
+        for n in 0..text.len() {
+            let bytes = &text.as_bytes()[..n];
+            assert_eq!(id_fingerprint(bytes), plain(bytes), "{n} bytes");
+        }
     }
 }

@@ -28,6 +28,9 @@ use crate::util::error::{Error, Result};
 /// computes it, read back by downcasting.
 pub(crate) type FactsCache = Arc<dyn std::any::Any + Send + Sync>;
 
+/// Time spans by table and column.
+type Spans = BTreeMap<(TableKind, String), Option<(i64, i64)>>;
+
 /// Canonical tables in a DataFusion session plus their validation report.
 #[derive(Clone)]
 pub struct Dataset {
@@ -46,6 +49,9 @@ pub struct Dataset {
     /// The latest instant of the dated tables once computed (the data do
     /// not change after loading): every analysis's default "now".
     latest: Arc<std::sync::OnceLock<Option<i64>>>,
+    /// The first and last instant of each timestamp column asked for, once
+    /// computed (see [`Dataset::time_span`]).
+    spans: Arc<std::sync::Mutex<Spans>>,
     /// A shared lock on the store the dataset reads (held while it lives;
     /// a writer of the store waits for it).
     #[cfg_attr(not(feature = "native"), allow(dead_code))]
@@ -158,6 +164,7 @@ impl Dataset {
             roster: None,
             facts: None,
             latest: Default::default(),
+            spans: Default::default(),
             lock: None,
         })
     }
@@ -182,6 +189,7 @@ impl Dataset {
             roster: None,
             facts: None,
             latest: Default::default(),
+            spans: Default::default(),
             lock: None,
         }
     }
@@ -410,8 +418,29 @@ impl Dataset {
     }
 
     /// The first and last instant (µs) of a timestamp column, computed in the
-    /// plan; `None` for an empty or absent table.
+    /// plan once per column (the data do not change after loading); `None`
+    /// for an empty or absent table.
     pub async fn time_span(&self, kind: TableKind, column: &str) -> Result<Option<(i64, i64)>> {
+        let key = (kind, column.to_string());
+        let known = |s: &Self| {
+            s.spans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .copied()
+        };
+        if let Some(span) = known(self) {
+            return Ok(span);
+        }
+        let span = self.compute_span(kind, column).await?;
+        self.spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, span);
+        Ok(span)
+    }
+
+    async fn compute_span(&self, kind: TableKind, column: &str) -> Result<Option<(i64, i64)>> {
         use datafusion::functions_aggregate::expr_fn::{max, min};
         use datafusion::logical_expr::col;
         if !self.has_table(kind) {

@@ -300,20 +300,14 @@ pub async fn repeat_violators(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
 
 // ------------------------------------------------------------------ points
 
-/// Rewards and penalties of the year of `as_of`: the year, the last month
-/// of the ledger, and a stream of `site`, `person`, `month` (1–12),
-/// `rewards`, `penalties` per (site, person, month) with any, sorted by
-/// site, person and month. The plan sums them (spilling to disk under a
-/// memory limit), so nothing per row is held here.
-async fn ledger(
+/// The rows of the points ledger: every hazard reported and every violation
+/// of the year of `as_of` up to `as_of`, as `site`, `person`, `month` (the
+/// local month, 1–12), `rewards` and `penalties`; with the year and the
+/// ledger's last month. `None` without hazards and violations.
+async fn points_rows(
     ds: &Dataset,
     o: &AlertOptions,
-) -> Result<(
-    i32,
-    u32,
-    datafusion::physical_plan::SendableRecordBatchStream,
-)> {
-    use datafusion::functions_aggregate::expr_fn::sum;
+) -> Result<(i32, u32, Option<datafusion::dataframe::DataFrame>)> {
     use datafusion::logical_expr::when;
     o.check()?;
     let (_, as_of) = window(ds, o).await?;
@@ -382,11 +376,32 @@ async fn ledger(
     }
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
-        return Ok((year, last_month, crate::session::context::empty_stream()));
+        return Ok((year, last_month, None));
     };
     for p in parts {
         all = all.union(p)?;
     }
+    Ok((year, last_month, Some(all)))
+}
+
+/// Rewards and penalties of the year of `as_of`: the year, the last month
+/// of the ledger, and a stream of `site`, `person`, `month` (1–12),
+/// `rewards`, `penalties` per (site, person, month) with any, sorted by
+/// site, person and month. The plan sums them (spilling to disk under a
+/// memory limit), so nothing per row is held here.
+async fn ledger(
+    ds: &Dataset,
+    o: &AlertOptions,
+) -> Result<(
+    i32,
+    u32,
+    datafusion::physical_plan::SendableRecordBatchStream,
+)> {
+    use datafusion::functions_aggregate::expr_fn::sum;
+    let (year, last_month, rows) = points_rows(ds, o).await?;
+    let Some(all) = rows else {
+        return Ok((year, last_month, crate::session::context::empty_stream()));
+    };
     let stream = all
         .aggregate(
             vec![col("site"), col("person"), col("month")],
@@ -444,14 +459,6 @@ async fn each_person(
         f(a, p, m);
     }
     Ok(())
-}
-
-/// A person's total at the end of month `last` (1–12), month by month as
-/// the ledger's running total adds up.
-fn total(months: &Months, base: f64, last: u32) -> f64 {
-    months[..last as usize]
-        .iter()
-        .fold(base, |t, (r, p)| t + (r - p))
 }
 
 /// The safety points ledger of the calendar year of `as_of`, per person and
@@ -737,12 +744,14 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
             &cell_owners,
         );
     }
-    let (year, last_month, stream) = ledger(ds, o).await?;
+    let (year, last_month, low) = low_points(ds, o).await?;
     let last = format!("{year}-{last_month:02}");
-    let (base, floor) = (o.points.base, o.points.floor);
-    each_person(stream, |site, person, months| {
-        let total = total(months, base, last_month);
-        if total < floor {
+    let floor = o.points.floor;
+    for b in &low {
+        let (site, person) = (strs(b, "site")?, strs(b, "person")?);
+        let totals = floats(b, "total")?;
+        for i in 0..b.num_rows() {
+            let (site, person, total) = (site.value(i), person.value(i), totals.value(i));
             rows.push(
                 Alert {
                     kind: "low_points",
@@ -762,9 +771,38 @@ pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
                 &cell_owners,
             );
         }
-    })
-    .await?;
+    }
     rows.finish()
+}
+
+/// The people whose points total at `as_of` is below the floor: `site`,
+/// `person`, `total` (the ledger's total of its last month), sorted by site
+/// and person. The plan sums each person's year and keeps only those below
+/// the floor, so only they reach this process.
+async fn low_points(ds: &Dataset, o: &AlertOptions) -> Result<(i32, u32, Vec<RecordBatch>)> {
+    use datafusion::functions_aggregate::expr_fn::sum;
+    let (year, last_month, rows) = points_rows(ds, o).await?;
+    let Some(all) = rows else {
+        return Ok((year, last_month, vec![]));
+    };
+    let total = lit(o.points.base) + (col("rewards") - col("penalties"));
+    let low = all
+        .aggregate(
+            vec![col("site"), col("person")],
+            vec![
+                sum(col("rewards")).alias("rewards"),
+                sum(col("penalties")).alias("penalties"),
+            ],
+        )?
+        .filter(total.clone().lt(lit(o.points.floor)))?
+        .select(vec![col("site"), col("person"), total.alias("total")])?
+        .sort(vec![
+            col("site").sort(true, true),
+            col("person").sort(true, true),
+        ])?
+        .collect()
+        .await?;
+    Ok((year, last_month, low))
 }
 
 /// The owner of each cell of the site plan (none without a plan).

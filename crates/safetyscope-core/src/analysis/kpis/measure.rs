@@ -44,7 +44,8 @@ enum Input {
     Incidents,
     /// Hazards, one row each.
     Hazards,
-    /// Training and inspections with a person, grouped by site and person.
+    /// Training and inspections with a person: one row per site, person
+    /// and kind with the instants as a list.
     People,
     /// Drills and equipment checks, sorted.
     Valued,
@@ -206,10 +207,19 @@ async fn plan(
             let times: &[&str] = &["reported_at", "due_at", "closed_at"];
             rows(ds, kind, (cols, times), None, 0, site).await
         }
-        // Grouped by person, so that a window counts each person once.
+        // Grouped by person, so that a window counts each person once: a
+        // hash aggregate, with no sort of the rows.
         Input::People => {
-            let cols: &[&str] = &["site", "person_id", "kind"];
-            rows(ds, kind, (cols, &["at"]), Some(per_person()), 2, site).await
+            use datafusion::functions_aggregate::expr_fn::array_agg;
+            Ok(table(ds, kind, site)
+                .await?
+                .filter(per_person())?
+                .aggregate(
+                    vec![col("site"), col("person_id"), col("kind")],
+                    vec![array_agg(cast(col("at"), DataType::Int64)).alias("at")],
+                )?
+                .execute_stream()
+                .await?)
         }
         // In a total order, so that sums of values have the same bits on
         // every run.
@@ -281,19 +291,75 @@ async fn outline(ds: &Dataset, site: Option<&str>) -> Result<Outline> {
     Ok(o)
 }
 
+/// The outline of kept inputs (see [`outline`]): every row of the KPI
+/// tables is in one of them, as itself or in its day's group.
+fn outline_of(kept: &[Vec<RecordBatch>]) -> Result<Outline> {
+    let mut o = Outline::default();
+    // (input, zoned, the columns of its earliest and latest instants when
+    // its times count in the span)
+    let inputs: [(Input, bool, Option<(&str, &str)>); 7] = [
+        (Input::Incidents, true, Some(("t0", "t1"))),
+        (Input::Hazards, true, Some(("reported_at", "reported_at"))),
+        (Input::Exposure, true, None),
+        (Input::Violations, false, Some(("t0", "t1"))),
+        (Input::People, false, None),
+        (Input::Valued, false, None),
+        (Input::Counted, false, None),
+    ];
+    for (input, zoned, span) in inputs {
+        for b in &kept[input as usize] {
+            let s = strs(b, "site")?;
+            let z = if zoned { Some(strs(b, "zone")?) } else { None };
+            let t = match span {
+                Some((a, z)) => Some((typed::<Int64Array>(b, a)?, typed::<Int64Array>(b, z)?)),
+                None => None,
+            };
+            for i in 0..b.num_rows() {
+                // Rows of a group come together: skip the lookups while
+                // the site and zone repeat.
+                let same = i > 0
+                    && s.value(i) == s.value(i - 1)
+                    && z.is_none_or(|z| {
+                        z.is_null(i) == z.is_null(i - 1) && z.value(i) == z.value(i - 1)
+                    });
+                if !same && !o.sites.contains(s.value(i)) {
+                    o.sites.insert(s.value(i).to_string());
+                }
+                if let Some(z) = z.filter(|_| !same) {
+                    if !o.zones.contains_key(s.value(i)) {
+                        o.zones.insert(s.value(i).to_string(), Default::default());
+                    }
+                    if let Some(e) = o.zones.get_mut(s.value(i))
+                        && !z.is_null(i)
+                        && !e.contains(z.value(i))
+                    {
+                        e.insert(z.value(i).to_string());
+                    }
+                }
+                if let Some((t0, t1)) = t
+                    && !t0.is_null(i)
+                {
+                    let (a, b) = (t0.value(i), t1.value(i));
+                    o.span = Some(o.span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
 impl Facts {
     /// The facts of a dataset (or one of its sites); `keep` collects the
     /// inputs once for repeated measurements.
     pub(crate) async fn open(ds: &Dataset, site: Option<&str>, keep: bool) -> Result<Facts> {
-        let outline = outline(ds, site).await?;
-        let kept = if keep {
+        let (outline, kept) = if keep {
             let mut all = vec![];
             for i in INPUTS {
                 all.push(plan(ds, i, site).await?.try_collect().await?);
             }
-            Some(all)
+            (outline_of(&all)?, Some(all))
         } else {
-            None
+            (outline(ds, site).await?, None)
         };
         Ok(Facts {
             site: site.map(str::to_string),
@@ -362,7 +428,11 @@ impl Facts {
         while let Some(b) = s.next().await {
             m.hazards(&b?, None)?;
         }
-        for input in [Input::People, Input::Valued, Input::Counted] {
+        let mut s = self.input(ds, Input::People).await?;
+        while let Some(b) = s.next().await {
+            m.people(&b?)?;
+        }
+        for input in [Input::Valued, Input::Counted] {
             let mut s = self.input(ds, input).await?;
             while let Some(b) = s.next().await {
                 m.activities(&b?)?;
@@ -463,9 +533,9 @@ struct Meter<'w> {
     acc: Vec<Acc>,
     /// Closed hazards per window and cycle bin.
     hist: IntMap<u64>,
-    /// Sequence number of the current (site, person) of the activities.
+    /// Sequence number of the current (site, person, kind) of the
+    /// training and inspections.
     person: u64,
-    last_person: Option<(String, String)>,
 }
 
 impl<'w> Meter<'w> {
@@ -508,7 +578,6 @@ impl<'w> Meter<'w> {
             acc: vec![Acc::default(); windows.len()],
             hist: IntMap::default(),
             person: 0,
-            last_person: None,
         }
     }
 
@@ -667,25 +736,58 @@ impl<'w> Meter<'w> {
         Ok(())
     }
 
+    /// Training and inspections (see [`Input::People`]): each row is one
+    /// person's instants of one kind, so a window counts the person once.
+    fn people(&mut self, b: &RecordBatch) -> Result<()> {
+        use arrow::array::ListArray;
+        let (s, k) = (strs(b, "site")?, strs(b, "kind")?);
+        let at = typed::<ListArray>(b, "at")?;
+        let mut look = Lookup::new(&self.scopes);
+        for i in 0..b.num_rows() {
+            self.person += 1;
+            let training = k.value(i) == "training";
+            let instants = at.value(i);
+            let Some(instants) = instants.as_any().downcast_ref::<Int64Array>() else {
+                return Err(Error::schema(
+                    "activities",
+                    "`at` is not a list of instants",
+                ));
+            };
+            for &sc in look.get(s.value(i), None).as_slice() {
+                if self.zoned[sc] {
+                    continue;
+                }
+                for t in instants.iter().flatten() {
+                    for &w in self.timelines[sc].covering(t) {
+                        let acc = &mut self.acc[w as usize];
+                        if training {
+                            if acc.trained_mark != self.person {
+                                acc.trained_mark = self.person;
+                                acc.trained += 1.0;
+                            }
+                        } else {
+                            acc.inspections += 1.0;
+                            if acc.inspector_mark != self.person {
+                                acc.inspector_mark = self.person;
+                                acc.inspectors += 1.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drills, equipment checks and the other activities, one row each.
     fn activities(&mut self, b: &RecordBatch) -> Result<()> {
-        let (s, p, k) = (strs(b, "site")?, strs(b, "person_id")?, strs(b, "kind")?);
+        let (s, k) = (strs(b, "site")?, strs(b, "kind")?);
         let t = typed::<Int64Array>(b, "at")?;
         let v = b
             .column_by_name("value")
             .and_then(|c| c.as_any().downcast_ref::<Float64Array>());
         let mut look = Lookup::new(&self.scopes);
         for i in 0..b.num_rows() {
-            let person = (!p.is_null(i)).then(|| p.value(i));
-            if let Some(pid) = person {
-                let same = self
-                    .last_person
-                    .as_ref()
-                    .is_some_and(|(a, b)| a == s.value(i) && b == pid);
-                if !same {
-                    self.person += 1;
-                    self.last_person = Some((s.value(i).to_string(), pid.to_string()));
-                }
-            }
             let value = v.and_then(|v| (!v.is_null(i)).then(|| v.value(i)));
             let kind = k.value(i);
             for &sc in look.get(s.value(i), None).as_slice() {
@@ -695,17 +797,6 @@ impl<'w> Meter<'w> {
                 for &w in self.timelines[sc].covering(t.value(i)) {
                     let acc = &mut self.acc[w as usize];
                     match kind {
-                        "training" if person.is_some() && acc.trained_mark != self.person => {
-                            acc.trained_mark = self.person;
-                            acc.trained += 1.0;
-                        }
-                        "inspection" => {
-                            acc.inspections += 1.0;
-                            if person.is_some() && acc.inspector_mark != self.person {
-                                acc.inspector_mark = self.person;
-                                acc.inspectors += 1.0;
-                            }
-                        }
                         "drill" => {
                             acc.drills += 1.0;
                             if let Some(v) = value {

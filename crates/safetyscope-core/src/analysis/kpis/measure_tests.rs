@@ -152,3 +152,57 @@ fn hazard_measures_equal_a_direct_computation() {
         );
     }
 }
+
+/// The outline taken from kept inputs equals the one planned over the
+/// tables, with a zone left empty and a site whose only rows are trainings
+/// without a person.
+#[test]
+fn the_kept_outline_equals_the_planned_one() {
+    let csv = |kind: TableKind, text: &str| {
+        (
+            kind,
+            format!("{}.csv", kind.name()),
+            bytes::Bytes::from(text.to_string()),
+        )
+    };
+    let ds = Dataset::from_bytes(
+        Some("Asia/Shanghai"),
+        vec![
+            csv(
+                TableKind::Incidents,
+                "id,occurred_at,site,zone,category,severity\ni1,2025-01-03 08:00,A,z1,fire,minor\ni2,2025-02-03 08:00,A,,fire,first_aid\ni3,2025-03-09 23:30,B,z9,fire,near_miss\n",
+            ),
+            csv(
+                TableKind::Hazards,
+                "id,reported_at,site,zone,category,level\nh1,2024-12-30 10:00,C,zc,fire,general\n",
+            ),
+            csv(
+                TableKind::Violations,
+                "id,detected_at,site,zone,kind\nv1,2025-06-01 09:00,D,zd,phone\n",
+            ),
+            csv(
+                TableKind::Exposure,
+                "site,zone,period_start,period_end,hours_worked\nE,ze,2025-01-01,2025-02-01,1000\n",
+            ),
+            csv(
+                TableKind::Activities,
+                "at,site,kind,person_id\n2025-01-05 09:00,T,training,\n2025-01-06 09:00,A,training,P1\n",
+            ),
+        ],
+        None,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (kept, planned) = rt.block_on(async {
+        (
+            Facts::open(&ds, None, true).await.unwrap().outline,
+            Facts::open(&ds, None, false).await.unwrap().outline,
+        )
+    });
+    assert_eq!(kept.sites, planned.sites);
+    assert_eq!(kept.zones, planned.zones);
+    assert_eq!(kept.span, planned.span);
+    assert!(kept.sites.contains("T") && kept.zones["A"].len() == 1);
+}
