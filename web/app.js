@@ -595,19 +595,20 @@ async function recompute() {
     // after the unit's views are drawn (its sections say they are updating).
     const ovKey = `overview|${from}|${to}`;
     s.overview = results.get(ovKey) ?? null;
-    const w = { site, from, to };
+    // Charts (the exports) are drawn by the core in the page's language.
+    const w = { site, from, to, lang };
     const out = timed("map", () => view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
     s.map = out.rows;
     s.mapSvg = out.svg;
     // A zone the unit does not have falls back to all zones.
     const unitZones = new Set(s.map.map((r) => r.zone));
     const z = unitZones.has($("zone").value) ? $("zone").value : "", c = $("category").value, sv = $("severity").value;
-    const po = { kinds: kinds.length ? kinds : ["incidents"], site, from, to, zone: z || null, categories: c ? [c] : [], severities: sv ? [sv] : [] };
+    const po = { kinds: kinds.length ? kinds : ["incidents"], site, from, to, zone: z || null, categories: c ? [c] : [], severities: sv ? [sv] : [], lang };
     const pk = timed("peaks", () => JSON.parse(session.peaks(JSON.stringify(po))));
     s.peaks = { cells: pk.cells, periods: pk.periods, svg: pk.svg };
     const zh = timed("zonehour", () => JSON.parse(session.patterns("profile", JSON.stringify({ ...po, by: ["zone"] }))));
     s.zonehour = zh.rows; s.zonehourSvg = zh.svg;
-    const tr = cached(`trend|${site}|${to}`, () => timed("trends", () => run("trends", { kinds: ["incidents"], site, to })));
+    const tr = cached(`trend|${site}|${to}|${lang}`, () => timed("trends", () => run("trends", { kinds: ["incidents"], site, to, lang })));
     s.trend = tr.rows; s.trendSvg = tr.svg;
     if (selected) {
       const ct = cached(`trend|${site}|${selected}|${to}`, () => run("trends", { kinds: ["incidents"], site, cell: selected, to }));
@@ -617,7 +618,7 @@ async function recompute() {
     s.recent = {};
     for (const e of recent) (s.recent[e.cell] ??= []).push(e);
     for (const k of Object.keys(s.recent)) s.recent[k] = s.recent[k].slice(-5).reverse();
-    const tt = cached(`targets|${to}`, () => timed("targets", () => run("targets", { as_of: to })));
+    const tt = cached(`targets|${to}|${lang}`, () => timed("targets", () => run("targets", { as_of: to, lang })));
     s.targets = tt.rows; s.targetsSvg = tt.svg;
     s.alerts = cached(`alerts|${site}|${to}`, () => timed("alerts", () => JSON.parse(session.alerts("all", JSON.stringify({ site, as_of: to }))).rows));
     const t1 = performance.now();
@@ -736,7 +737,9 @@ async function fetchData() {
 
 async function main() {
   $("status").textContent = t("loading");
-  $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); });
+  // The page's words change at once; the charts behind the exports are
+  // drawn again in the new language.
+  $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); recompute(); });
   $("own-files").addEventListener("change", (e) => loadOwnFiles([...e.target.files]));
   document.body.addEventListener("dragover", (e) => e.preventDefault());
   document.body.addEventListener("drop", (e) => { e.preventDefault(); loadOwnFiles([...e.dataTransfer.files]); });

@@ -210,6 +210,46 @@ def test_exports_equal_the_screen(dashboard, sample, cli, tmp_path):
     assert d.value.suggested_filename.startswith(f"safetyscope-alerts-{site}-")
 
 
+# Names of methods and measures a Chinese chart keeps.
+KEPT = {"FDR", "Getis", "Ord", "Gi", "TRIR", "LTIFR", "LEC", "LS"}
+
+
+def svg_words(svg: str) -> set[str]:
+    """English words in an SVG's texts, hover titles and label."""
+    import html
+
+    texts = re.findall(r"<(?:text|title)[^>]*>(.*?)</(?:text|title)>", svg, re.S)
+    texts += re.findall(r'aria-label="([^"]*)"', svg)
+    words = {w for t in texts for w in re.findall(r"[A-Za-z]{2,}", html.unescape(t))}
+    return words - KEPT
+
+
+def test_exports_speak_the_ui_language(dashboard):
+    page = dashboard(accept_downloads=True)
+    page.click("#grid .cell >> nth=4")
+
+    def export(section: str) -> str:
+        with page.expect_download() as d:
+            page.click(f"button[data-section={section}][data-export=svg]")
+        return pathlib.Path(d.value.path()).read_text(encoding="utf-8")
+
+    sections = ["map", "when", "zonehour", "targets", "trend"]
+    for view in ["risk", "events", "hotspots"]:
+        page.check(f"#view input[value={view}]")
+        ready(page)
+        assert svg_words(export("map")) == set(), view
+    for section in sections[1:]:
+        assert svg_words(export(section)) == set(), section
+    # In English the core draws the charts again in English.
+    page.click("#lang")
+    ready(page)
+    page.check("#view input[value=risk]")
+    ready(page)
+    svg = export("map")
+    assert "Risk four-colour map" in svg and "风险四色图" not in svg
+    assert "Monthly trend" in export("trend")
+
+
 def test_axe_finds_no_serious_violations(dashboard):
     page = dashboard()
     page.click("#grid .cell >> nth=2")

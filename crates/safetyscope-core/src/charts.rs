@@ -4,6 +4,7 @@
 use arrow::array::{Array, RecordBatch, StringArray};
 use safetyscope_render::{GridCell, GridChart};
 
+use crate::model::vocab::Lang;
 use crate::util::columns::ints;
 use crate::util::columns::strings;
 use crate::util::error::Result;
@@ -42,6 +43,7 @@ pub(crate) fn site_grid(
     title: &str,
     legend: &str,
     legend_items: Vec<(String, String)>,
+    lang: Lang,
     look: impl Fn(&Placed<'_>) -> Result<Look>,
 ) -> Result<String> {
     let mut chosen: Option<String> = site.map(str::to_string);
@@ -62,7 +64,7 @@ pub(crate) fn site_grid(
                 continue;
             }
             let name = if cell.is_null(i) {
-                "(no cell)".to_string()
+                lang.w("（无网格）", "(no cell)").to_string()
             } else {
                 cell.value(i).to_string()
             };
@@ -87,7 +89,7 @@ pub(crate) fn site_grid(
                 value: l.value,
                 text: l.text,
                 title: match &p.owner {
-                    Some(o) => format!("{}\nowner {o}", l.title),
+                    Some(o) => format!("{}\n{} {o}", l.title, lang.w("责任人", "owner")),
                     None => l.title,
                 },
                 fill: l.fill,

@@ -655,8 +655,9 @@ pub fn line_svg(title: &str, x_labels: &[String], series: &[Series]) -> String {
 }
 
 /// Render a Pareto chart: bars in the given order with the cumulative share
-/// as a line on a 0–100 % axis and the 80 % line.
-pub fn pareto_svg(title: &str, items: &[(String, f64)]) -> String {
+/// as a line on a 0–100 % axis and the 80 % line; `cumulative` is the word
+/// for the share in the hover text.
+pub fn pareto_svg(title: &str, items: &[(String, f64)], cumulative: &str) -> String {
     let (left, top, ph) = (56.0, 40.0, 240.0);
     let bw = 36.0;
     let pw = bw * items.len().max(1) as f64;
@@ -689,10 +690,11 @@ pub fn pareto_svg(title: &str, items: &[(String, f64)]) -> String {
         let share = if total > 0.0 { cum / total } else { 0.0 };
         let _ = write!(
             s,
-            r##"<g><title>{}: {} ({:.1} % cumulative)</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#d95f0e"/></g><text transform="translate({:.1},{}) rotate(45)" font-size="10">{}</text>"##,
+            r##"<g><title>{}: {} ({:.1} % {})</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#d95f0e"/></g><text transform="translate({:.1},{}) rotate(45)" font-size="10">{}</text>"##,
             escape(label),
             short_number(*v),
             share * 100.0,
+            escape(cumulative),
             x + 3.0,
             top + ph - h,
             bw - 6.0,
@@ -736,9 +738,34 @@ pub struct Bullet {
     pub color: String,
 }
 
+/// The words of a bullet chart: the names of its three values in the hover
+/// text and the key under the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulletWords {
+    /// The actual value's name.
+    pub actual: String,
+    /// The target's name.
+    pub target: String,
+    /// The projection's name.
+    pub projection: String,
+    /// The key under the rows.
+    pub key: String,
+}
+
+impl Default for BulletWords {
+    fn default() -> Self {
+        BulletWords {
+            actual: "actual".into(),
+            target: "target".into(),
+            projection: "projection".into(),
+            key: "bar = actual to date · | = target · ○ = projection to the period end".into(),
+        }
+    }
+}
+
 /// Render bullet charts, one row each, every row on its own scale (0 to the
 /// largest of actual, target and projection).
-pub fn bullets_svg(title: &str, rows: &[Bullet]) -> String {
+pub fn bullets_svg(title: &str, rows: &[Bullet], words: &BulletWords) -> String {
     let label_w = rows
         .iter()
         .map(|r| text_width(&r.label, 12.0))
@@ -767,10 +794,13 @@ pub fn bullets_svg(title: &str, rows: &[Bullet]) -> String {
         let x = |v: f64| label_w + bar_w * (v / max).clamp(0.0, 1.0);
         let _ = write!(
             s,
-            r##"<g><title>{}: actual {} · target {} · projection {} · {}</title><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{bar_w}" height="16" fill="#eeeeee"/>"##,
+            r##"<g><title>{}: {} {} · {} {} · {} {} · {}</title><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{bar_w}" height="16" fill="#eeeeee"/>"##,
             escape(&r.label),
+            escape(&words.actual),
             r.actual.map_or("–".into(), short_number),
+            escape(&words.target),
             r.target.map_or("–".into(), short_number),
+            escape(&words.projection),
             r.projection.map_or("–".into(), short_number),
             escape(&r.status),
             label_w - 6.0,
@@ -817,7 +847,8 @@ pub fn bullets_svg(title: &str, rows: &[Bullet]) -> String {
     let ly = top + row_h * rows.len() as f64 + 16.0;
     let _ = write!(
         s,
-        r##"<text x="{label_w}" y="{ly}" font-size="11">bar = actual to date · | = target · ○ = projection to the period end</text></svg>"##
+        r##"<text x="{label_w}" y="{ly}" font-size="11">{}</text></svg>"##,
+        escape(&words.key)
     );
     s
 }

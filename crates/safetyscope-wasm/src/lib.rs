@@ -226,8 +226,15 @@ impl Session {
     /// "svg": "<svg…>" }` (options as JSON of `PatternOptions`).
     pub fn peaks(&self, options: &str) -> Result<String, JsError> {
         use safetyscope_core::patterns::{PatternOptions, peaks_charted};
-        let o: PatternOptions = parse(options, "pattern options")?;
-        let (cells, periods, svg) = block_on(peaks_charted(&self.ds, &o)).map_err(js)?;
+        let mut m: serde_json::Map<String, serde_json::Value> = match options.trim() {
+            "" => serde_json::Map::new(),
+            text => serde_json::from_str(text)
+                .map_err(|e| JsError::new(&format!("invalid pattern options: {e}")))?,
+        };
+        let lang = safetyscope_core::api::chart_lang(&mut m).map_err(js)?;
+        let o: PatternOptions = serde_json::from_value(serde_json::Value::Object(m))
+            .map_err(|e| JsError::new(&format!("invalid pattern options: {e}")))?;
+        let (cells, periods, svg) = block_on(peaks_charted(&self.ds, &o, lang)).map_err(js)?;
         let text = |b| String::from_utf8(batch_json(b)?).map_err(|e| JsError::new(&e.to_string()));
         Ok(format!(
             "{{\"cells\":{},\"periods\":{},\"svg\":{}}}",

@@ -330,6 +330,7 @@ class Dataset:
         kinds: Optional[Union[str, Sequence[str]]] = None,
         site: Optional[str] = None,
         to: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Events per cell of the site plan, with an SVG grid.
 
@@ -347,8 +348,10 @@ class Dataset:
           incidents).
         - ``site`` (text, default none): Only this site.
         - ``to`` (text, default none): End of the window, exclusive, local time.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("heatmap", by=by, from_=from_, kinds=kinds, site=site, to=to)
+        return self.run("heatmap", by=by, from_=from_, kinds=kinds, site=site, to=to, lang=lang)
 
     def hotspots(
         self,
@@ -364,6 +367,7 @@ class Dataset:
         to: Optional[str] = None,
         transform: Optional[str] = None,
         weights: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Getis-Ord Gi* hot and cold spots over the cells of the site plan.
 
@@ -391,8 +395,10 @@ class Dataset:
           transformation (default binary).
         - ``weights`` (``"rook"`` | ``"queen"`` | ``"distance"``, default
           ``"queen"``): Neighbourhood definition (default queen).
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("hotspots", alpha=alpha, distance=distance, fdr=fdr, from_=from_, kinds=kinds, permutations=permutations, seed=seed, site=site, to=to, transform=transform, weights=weights)
+        return self.run("hotspots", alpha=alpha, distance=distance, fdr=fdr, from_=from_, kinds=kinds, permutations=permutations, seed=seed, site=site, to=to, transform=transform, weights=weights, lang=lang)
 
     def risk_map(
         self,
@@ -410,6 +416,7 @@ class Dataset:
         site: Optional[str] = None,
         to: Optional[str] = None,
         weights: Optional[Any] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """The risk four-colour map: a level per cell (or zone, site) from the static LEC/LS assessment and the evidence of a window.
 
@@ -471,8 +478,10 @@ class Dataset:
           "overdue_growth_per_day": 0.14285714285714285, "overdue_hazard_general":
           2.0, "overdue_hazard_major": 8.0, "serious": 15.0, "violation": 0.5}``):
           Evidence weights.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("risk", alerts=alerts, by=by, dynamic_bands=dynamic_bands, from_=from_, half_life_days=half_life_days, lec_bands=lec_bands, ls_bands=ls_bands, per_exposure=per_exposure, prior_hours=prior_hours, rule=rule, site=site, to=to, weights=weights)
+        return self.run("risk", alerts=alerts, by=by, dynamic_bands=dynamic_bands, from_=from_, half_life_days=half_life_days, lec_bands=lec_bands, ls_bands=ls_bands, per_exposure=per_exposure, prior_hours=prior_hours, rule=rule, site=site, to=to, weights=weights, lang=lang)
 
     def density(
         self,
@@ -487,6 +496,7 @@ class Dataset:
         source: Optional[str] = None,
         to: Optional[str] = None,
         weight: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """A kernel density surface of point data over one site's plan.
 
@@ -516,8 +526,10 @@ class Dataset:
         - ``weight`` (text, default none): A numeric column weighting each point
           (e.g. `lost_days`); rows where it is null weigh 0. Default: every point
           weighs 1.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("density", bandwidth=bandwidth, bandwidth_rule=bandwidth_rule, bbox=bbox, from_=from_, kernel=kernel, resolution=resolution, site=site, source=source, to=to, weight=weight)
+        return self.run("density", bandwidth=bandwidth, bandwidth_rule=bandwidth_rule, bbox=bbox, from_=from_, kernel=kernel, resolution=resolution, site=site, source=source, to=to, weight=weight, lang=lang)
 
     def emerging_hotspots(
         self,
@@ -529,6 +541,7 @@ class Dataset:
         slice: Optional[str] = None,
         to: Optional[str] = None,
         weights: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Emerging hot spots: Gi* per week or month and the Mann-Kendall trend of each cell's z-scores.
 
@@ -551,8 +564,10 @@ class Dataset:
           after the latest event).
         - ``weights`` (``"rook"`` | ``"queen"`` | ``"distance"``, default
           ``"queen"``): Neighbourhood of Gi* (default queen).
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("emerging", alpha=alpha, from_=from_, kinds=kinds, site=site, slice=slice, to=to, weights=weights)
+        return self.run("emerging", alpha=alpha, from_=from_, kinds=kinds, site=site, slice=slice, to=to, weights=weights, lang=lang)
 
     def patterns(
         self,
@@ -577,6 +592,7 @@ class Dataset:
         weekday_factors: Optional[Sequence[float]] = None,
         weights: Optional[Any] = None,
         zone: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Time-of-day patterns: the hour × weekday profile, shift profiles, events by shift, Pareto, cross-tab or accident pyramid.
 
@@ -632,8 +648,10 @@ class Dataset:
           Severity weights of `weighted`: the incident severity weights, the
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("patterns", view=view, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("patterns", view=view, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone, lang=lang)
 
     def peaks(
         self,
@@ -658,6 +676,7 @@ class Dataset:
         weekday_factors: Optional[Sequence[float]] = None,
         weights: Optional[Any] = None,
         zone: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Peaks: every hour × weekday (or hour) cell against the rest of the week by the exact Poisson rate test with exposure, FDR-adjusted.
 
@@ -714,8 +733,10 @@ class Dataset:
           Severity weights of `weighted`: the incident severity weights, the
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("peaks", cells=cells, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("peaks", cells=cells, alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone, lang=lang)
 
     def trends(
         self,
@@ -739,6 +760,7 @@ class Dataset:
         weekday_factors: Optional[Sequence[float]] = None,
         weights: Optional[Any] = None,
         zone: Optional[str] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """Monthly trend with rolling means, year-over-year change and seasonality.
 
@@ -792,8 +814,10 @@ class Dataset:
           Severity weights of `weighted`: the incident severity weights, the
           open-hazard weights by level and the violation weight of the risk map.
         - ``zone`` (text, default none): Only this zone.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("trends", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone)
+        return self.run("trends", alpha=alpha, by=by, categories=categories, cell=cell, columns=columns, dim=dim, exposure=exposure, from_=from_, grid=grid, kinds=kinds, max_aoristic_hours=max_aoristic_hours, severities=severities, shifts=shifts, site=site, time=time, to=to, weekday_factors=weekday_factors, weights=weights, zone=zone, lang=lang)
 
     def knox(
         self,
@@ -931,6 +955,7 @@ class Dataset:
         repeat_kinds: Optional[Union[str, Sequence[str]]] = None,
         site: Optional[str] = None,
         thresholds: Optional[Mapping[str, float]] = None,
+        lang: Optional[str] = None,
     ) -> Result:
         """What to chase as of a date: overdue hazards, repeat violators, fence intrusions, sensor alarm episodes, low safety points.
 
@@ -974,8 +999,10 @@ class Dataset:
         - ``site`` (text, default none): Only this site.
         - ``thresholds`` (mapping of name to number, default ``{}``): Alarm
           thresholds per metric overriding the thresholds table.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
         """
-        return self.run("alerts", list=list, as_of=as_of, authorised=authorised, from_=from_, hysteresis=hysteresis, ladder=ladder, max_gap_minutes=max_gap_minutes, min_duration_minutes=min_duration_minutes, points=points, reading_gap_minutes=reading_gap_minutes, repeat_days=repeat_days, repeat_kinds=repeat_kinds, site=site, thresholds=thresholds)
+        return self.run("alerts", list=list, as_of=as_of, authorised=authorised, from_=from_, hysteresis=hysteresis, ladder=ladder, max_gap_minutes=max_gap_minutes, min_duration_minutes=min_duration_minutes, points=points, reading_gap_minutes=reading_gap_minutes, repeat_days=repeat_days, repeat_kinds=repeat_kinds, site=site, thresholds=thresholds, lang=lang)
 
     def overview(
         self,
@@ -1171,7 +1198,8 @@ class Dataset:
         missed, no_data). ``targets``: a CSV/TOML file, a list of dicts
         with kpi/scope/period/target/direction[/baseline], or None for the
         dataset's targets table. Options (``as_of``, ``expectation``,
-        ``tolerance``) as ``safetyscope.analyses()`` lists them for
+        ``tolerance``, and ``lang``, the language of the chart's words:
+        ``"zh"`` or ``"en"``) as ``safetyscope.analyses()`` lists them for
         ``targets``.
 
         >>> import safetyscope, tempfile

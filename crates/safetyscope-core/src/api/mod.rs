@@ -41,6 +41,7 @@ use crate::analysis::spatial::risk::{RiskOptions, risk_batch, risk_chart};
 use crate::analysis::temporal::patterns::{
     KnoxOptions, PatternOptions, PatternView, knox, knox_batch, run_view as pattern_view,
 };
+use crate::model::vocab::Lang;
 use crate::session::dataset::Dataset;
 use crate::util::error::{Error, Result};
 
@@ -85,7 +86,7 @@ pub struct Param {
     pub default: &'static str,
 }
 
-type Run = for<'a> fn(&'a Dataset, Map<String, Value>) -> BoxFuture<'a, Result<Output>>;
+type Run = for<'a> fn(&'a Dataset, Map<String, Value>, Lang) -> BoxFuture<'a, Result<Output>>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One analysis of the registry.
@@ -124,9 +125,19 @@ impl std::fmt::Debug for Analysis {
 }
 
 impl Analysis {
-    /// The options, by name: kind, default and doc, from the options type.
+    /// The options, by name: kind, default and doc, from the options type,
+    /// and `lang` for an analysis that draws a chart.
     pub fn options(&self) -> Vec<OptionSpec> {
-        options::specs(&(self.schema)())
+        let mut specs = options::specs(&(self.schema)());
+        if self.chart.is_some() {
+            specs.push(OptionSpec {
+                name: CHART_LANG.into(),
+                kind: OptionKind::Choice(vec!["zh".into(), "en".into()]),
+                default: Value::String(Lang::default().code().into()),
+                doc: "Language of the chart's words: zh (Chinese) or en (English).".into(),
+            });
+        }
+        specs
     }
 
     /// Run on a dataset with an options object (parameters included);
@@ -144,7 +155,13 @@ impl Analysis {
                 .and_then(Value::as_str)
                 .map(|v| (*k, v.to_string()))
         });
-        let out = (self.run)(ds, options).await?;
+        let mut options = options;
+        let lang = if self.chart.is_some() {
+            chart_lang(&mut options)?
+        } else {
+            Lang::default()
+        };
+        let out = (self.run)(ds, options, lang).await?;
         let instant = match given {
             Some((k, v)) => Some(crate::session::window::parse_local(ds, k, &v)?),
             None => crate::session::window::data_end(ds, "as_of").await.ok(),
@@ -157,6 +174,23 @@ impl Analysis {
             Some(t) => out.with_metadata(AS_OF_KEY, &t),
             None => Ok(out),
         }
+    }
+}
+
+/// The option of the chart's language, taken by every analysis that draws
+/// one.
+pub const CHART_LANG: &str = "lang";
+
+/// Take the chart's language out of an options object (see
+/// [`CHART_LANG`]; English when absent).
+pub fn chart_lang(options: &mut Map<String, Value>) -> Result<Lang> {
+    match options.remove(CHART_LANG) {
+        None | Some(Value::Null) => Ok(Lang::default()),
+        Some(Value::String(v)) => Lang::parse(Some(&v), Lang::default()),
+        Some(other) => Err(Error::option(
+            CHART_LANG,
+            format!("`{other}` is not zh or en"),
+        )),
     }
 }
 
@@ -287,13 +321,13 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(HeatmapOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: HeatmapOptions = parse("heatmap", m)?;
                 let df = event_heatmap(ds, &o).await?;
                 let schema = df.schema().inner().clone();
                 let batches = df.collect().await?;
-                let chart = heatmap_chart(&batches, &o)?;
+                let chart = heatmap_chart(&batches, &o, lang)?;
                 Ok(Output {
                     schema,
                     batches,
@@ -313,11 +347,16 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[("row-standardize", "transform", Some("\"row\""))],
         needs: Needs::both(EVENTS, &[TableKind::Cells]),
         schema: || schemars::schema_for!(HotspotOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: HotspotOptions = parse("hotspots", m)?;
                 let b = hotspots_batch(ds, &o).await?;
-                let svg = hotspots_svg(&b, o.site.as_deref(), "Hot spots (Getis-Ord Gi*)")?;
+                let svg = hotspots_svg(
+                    &b,
+                    o.site.as_deref(),
+                    lang.w("热点分析（Getis-Ord Gi*）", "Hot spots (Getis-Ord Gi*)"),
+                    lang,
+                )?;
                 Ok(Output::one(b, Some(svg)))
             })
         },
@@ -332,11 +371,11 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[("no-exposure", "per_exposure", Some("false"))],
         needs: Needs::any(EVIDENCE),
         schema: || schemars::schema_for!(RiskOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: RiskOptions = parse("risk", m)?;
                 let b = risk_batch(ds, &o).await?;
-                let chart = risk_chart(&b, &o)?;
+                let chart = risk_chart(&b, &o, lang)?;
                 Ok(Output::one(b, chart))
             })
         },
@@ -351,11 +390,11 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(DensityOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: DensityOptions = parse("density", m)?;
                 let b = density_batch(ds, &o).await?;
-                let svg = density_svg(&b, "Kernel density")?;
+                let svg = density_svg(&b, lang.w("核密度", "Kernel density"), lang)?;
                 Ok(Output::one(b, Some(svg)))
             })
         },
@@ -370,11 +409,16 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::both(EVENTS, &[TableKind::Cells]),
         schema: || schemars::schema_for!(EmergingOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: EmergingOptions = parse("emerging", m)?;
                 let b = emerging_batch(ds, &o).await?;
-                let svg = emerging_svg(&b, o.site.as_deref(), "Emerging hot spots")?;
+                let svg = emerging_svg(
+                    &b,
+                    o.site.as_deref(),
+                    lang.w("新兴热点", "Emerging hot spots"),
+                    lang,
+                )?;
                 Ok(Output::one(b, Some(svg)))
             })
         },
@@ -401,10 +445,10 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: PATTERN_ALIASES,
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
-        run: |ds, mut m| {
+        run: |ds, mut m, lang| {
             Box::pin(async move {
                 let view = take(&mut m, "patterns", "view", "profile")?;
-                patterns(ds, &view, m).await
+                patterns(ds, &view, m, lang).await
             })
         },
     },
@@ -423,7 +467,7 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: PATTERN_ALIASES,
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
-        run: |ds, mut m| {
+        run: |ds, mut m, lang| {
             Box::pin(async move {
                 let cells = take(&mut m, "peaks", "cells", "false")?;
                 let view = match cells.as_str() {
@@ -436,7 +480,7 @@ pub static ANALYSES: &[Analysis] = &[
                         ));
                     }
                 };
-                patterns(ds, view, m).await
+                patterns(ds, view, m, lang).await
             })
         },
     },
@@ -450,7 +494,7 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: PATTERN_ALIASES,
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(PatternOptions),
-        run: |ds, m| Box::pin(async move { patterns(ds, "trends", m).await }),
+        run: |ds, m, lang| Box::pin(async move { patterns(ds, "trends", m, lang).await }),
     },
     Analysis {
         name: "knox",
@@ -462,7 +506,7 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: PATTERN_ALIASES,
         needs: Needs::any(&[TableKind::Incidents]),
         schema: knox_schema,
-        run: |ds, m| {
+        run: |ds, m, _| {
             Box::pin(async move {
                 let o = knox_options(m)?;
                 Ok(Output::one(knox_batch(&knox(ds, &o).await?)?, None))
@@ -485,7 +529,7 @@ pub static ANALYSES: &[Analysis] = &[
             TableKind::Exposure,
         ]),
         schema: || schemars::schema_for!(KpiOptions),
-        run: |ds, m| {
+        run: |ds, m, _| {
             Box::pin(async move {
                 let o: KpiOptions = parse("kpis", m)?;
                 Ok(Output::one(kpis(ds, &o).await?, None))
@@ -502,11 +546,11 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::both(&[], &[TableKind::Targets]),
         schema: || schemars::schema_for!(TargetOptions),
-        run: |ds, m| {
+        run: |ds, m, lang| {
             Box::pin(async move {
                 let o: TargetOptions = parse("targets", m)?;
                 let b = track_targets(ds, &o).await?;
-                let svg = targets_svg(&b, "Targets")?;
+                let svg = targets_svg(&b, lang.w("目标完成情况", "Targets"), lang)?;
                 Ok(Output::one(b, Some(svg)))
             })
         },
@@ -538,11 +582,11 @@ pub static ANALYSES: &[Analysis] = &[
             TableKind::Positions,
         ]),
         schema: || schemars::schema_for!(AlertOptions),
-        run: |ds, mut m| {
+        run: |ds, mut m, lang| {
             Box::pin(async move {
                 let view = AlertView::parse(&take(&mut m, "alerts", "list", "all")?)?;
                 let o: AlertOptions = parse("alerts", m)?;
-                let (b, svg) = alert_view(ds, view, &o).await?;
+                let (b, svg) = alert_view(ds, view, &o, lang).await?;
                 Ok(Output::one(b, svg))
             })
         },
@@ -557,7 +601,7 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::any(EVIDENCE),
         schema: || schemars::schema_for!(OverviewOptions),
-        run: |ds, m| {
+        run: |ds, m, _| {
             Box::pin(async move {
                 let o: OverviewOptions = parse("overview", m)?;
                 Ok(Output::one(overview(ds, &o).await?, None))
@@ -574,7 +618,7 @@ pub static ANALYSES: &[Analysis] = &[
         aliases: &[],
         needs: Needs::any(EVENTS),
         schema: || schemars::schema_for!(ReportOptions),
-        run: |ds, m| {
+        run: |ds, m, _| {
             Box::pin(async move {
                 let o: ReportOptions = parse("report", m)?;
                 let r = report(ds, &o).await?;
@@ -637,6 +681,7 @@ pub async fn write_streamed(
     }
     let mut o = options.clone();
     o.remove("list");
+    o.remove(CHART_LANG);
     let o: AlertOptions = parse("alerts", o)?;
     let (rows, sizes) =
         crate::analysis::followup::alerts::write_points_ledger(ds, &o, paths).await?;
@@ -688,10 +733,10 @@ fn take(m: &mut Map<String, Value>, analysis: &str, key: &str, default: &str) ->
     }
 }
 
-async fn patterns(ds: &Dataset, view: &str, m: Map<String, Value>) -> Result<Output> {
+async fn patterns(ds: &Dataset, view: &str, m: Map<String, Value>, lang: Lang) -> Result<Output> {
     let view = PatternView::parse(view)?;
     let o: PatternOptions = parse("pattern", m)?;
-    let (b, svg) = pattern_view(ds, view, &o).await?;
+    let (b, svg) = pattern_view(ds, view, &o, lang).await?;
     Ok(Output::one(b, svg))
 }
 

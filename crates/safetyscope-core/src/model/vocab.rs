@@ -391,8 +391,76 @@ pub const DISPLAY_TERMS: Vocabulary = Vocabulary {
         term!("min", "分钟", "min"),
         term!("per leader per month", "次/人·月", "per leader per month"),
         term!("per month", "条/月", "per month"),
+        term!("group", "集团", "Group"),
+        term!("consecutive", "连续热点", "Consecutive"),
+        term!("intensifying", "加剧热点", "Intensifying"),
+        term!("persistent", "持续热点", "Persistent"),
+        term!("diminishing", "减弱热点", "Diminishing"),
+        term!("sporadic", "零星热点", "Sporadic"),
+        term!("oscillating", "振荡热点", "Oscillating"),
+        term!("historical", "历史热点", "Historical"),
+        term!("no_pattern", "无模式", "No pattern"),
     ],
 };
+
+/// The language of the words a chart or a document shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English (the charts' default).
+    #[default]
+    En,
+    /// Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// The language of `zh` or `en`; `None` gives `default`.
+    pub fn parse(value: Option<&str>, default: Lang) -> crate::util::error::Result<Lang> {
+        match value {
+            None => Ok(default),
+            Some("zh") => Ok(Lang::Zh),
+            Some("en") => Ok(Lang::En),
+            Some(other) => Err(crate::util::error::Error::option(
+                "lang",
+                format!("`{other}` is not zh or en"),
+            )),
+        }
+    }
+
+    /// The code: `zh` or `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The text of this language.
+    pub fn w<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// The name of a vocabulary code in this language (display terms
+    /// first, then the tables' vocabularies); an unknown code as it is.
+    pub fn term(self, code: &str) -> String {
+        // The display terms first (`owner` the escalation step, not the
+        // role).
+        [
+            DISPLAY_TERMS,
+            HAZARD_LEVELS,
+            VIOLATION_KINDS,
+            SEVERITIES,
+            ACCIDENT_TYPES,
+            ACTIVITY_KINDS,
+        ]
+        .iter()
+        .find_map(|v| v.term(code))
+        .map_or_else(|| code.to_string(), |t| self.w(t.zh, t.en).to_string())
+    }
+}
 
 /// Severity rank (0 = near miss … 4 = fatal) of a canonical severity code.
 pub fn severity_rank(code: &str) -> Option<u8> {

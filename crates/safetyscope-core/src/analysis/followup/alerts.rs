@@ -935,12 +935,20 @@ pub async fn run_view(
     ds: &Dataset,
     view: AlertView,
     o: &AlertOptions,
+    lang: crate::model::vocab::Lang,
 ) -> Result<(RecordBatch, Option<String>)> {
     Ok(match view {
         AlertView::All => (alerts(ds, o).await?, None),
         AlertView::Overdue => {
             let b = overdue_hazards(ds, o).await?;
-            let svg = overdue_svg(&b, "Overdue hazards by time past the deadline")?;
+            let svg = overdue_svg(
+                &b,
+                lang.w(
+                    "逾期隐患（按逾期时长）",
+                    "Overdue hazards by time past the deadline",
+                ),
+                lang,
+            )?;
             (b, Some(svg))
         }
         AlertView::Repeats => (repeat_violators(ds, o).await?, None),
@@ -952,10 +960,17 @@ pub async fn run_view(
 
 /// Overdue-hazard ageing bars: open overdue hazards by time past the
 /// deadline (< 1 day, 1–3 days, 3–7 days, 7–30 days, > 30 days).
-pub fn overdue_svg(b: &RecordBatch, title: &str) -> Result<String> {
+pub fn overdue_svg(
+    b: &RecordBatch,
+    title: &str,
+    lang: crate::model::vocab::Lang,
+) -> Result<String> {
     let hours = floats(b, "hours_overdue")?;
     let edges = [24.0, 72.0, 168.0, 720.0, f64::INFINITY];
-    let labels = ["< 1 d", "1–3 d", "3–7 d", "7–30 d", "> 30 d"];
+    let labels = match lang {
+        crate::model::vocab::Lang::Zh => ["< 1 天", "1–3 天", "3–7 天", "7–30 天", "> 30 天"],
+        crate::model::vocab::Lang::En => ["< 1 d", "1–3 d", "3–7 d", "7–30 d", "> 30 d"],
+    };
     let mut counts = [0.0; 5];
     for i in 0..b.num_rows() {
         let h = hours.value(i);

@@ -297,7 +297,8 @@ fn outline_of(kept: &[Vec<RecordBatch>]) -> Result<Outline> {
     let mut o = Outline::default();
     // (input, zoned, the columns of its earliest and latest instants when
     // its times count in the span)
-    let inputs: [(Input, bool, Option<(&str, &str)>); 7] = [
+    type Read = (Input, bool, Option<(&'static str, &'static str)>);
+    let inputs: [Read; 7] = [
         (Input::Incidents, true, Some(("t0", "t1"))),
         (Input::Hazards, true, Some(("reported_at", "reported_at"))),
         (Input::Exposure, true, None),

@@ -555,7 +555,11 @@ pub fn status_color(status: &str) -> &'static str {
 /// tick the effective target, the hollow marker the projection, the colour
 /// and text the status), followed by a milestone strip per KPI and scope
 /// with quarterly rows.
-pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
+pub fn targets_svg(
+    b: &RecordBatch,
+    title: &str,
+    lang: crate::model::vocab::Lang,
+) -> Result<String> {
     let kpi = strs(b, "kpi")?;
     let scope = strs(b, "scope")?;
     let period = strs(b, "period")?;
@@ -564,22 +568,40 @@ pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
     let f = |n: &str| typed::<Float64Array>(b, n);
     let (target, actual, proj) = (f("effective_target")?, f("actual")?, f("projection")?);
     let opt = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    // Codes as they are in English, named in Chinese.
+    let shown = |code: &str| match lang {
+        crate::model::vocab::Lang::En => code.to_string(),
+        crate::model::vocab::Lang::Zh => lang.term(code),
+    };
+    let shown_status = |code: &str| match lang {
+        crate::model::vocab::Lang::En => code.replace('_', " "),
+        crate::model::vocab::Lang::Zh => lang.term(code),
+    };
     let rows: Vec<safetyscope_render::Bullet> = (0..b.num_rows())
         .map(|i| safetyscope_render::Bullet {
             label: format!(
                 "{} · {} · {}",
-                kpi.value(i),
-                scope.value(i),
+                shown(kpi.value(i)),
+                shown(scope.value(i)),
                 period.value(i)
             ),
             actual: opt(actual, i),
             target: opt(target, i),
             projection: opt(proj, i),
-            status: status.value(i).replace('_', " "),
+            status: shown_status(status.value(i)),
             color: status_color(status.value(i)).to_string(),
         })
         .collect();
-    let mut parts = vec![safetyscope_render::bullets_svg(title, &rows)];
+    let words = match lang {
+        crate::model::vocab::Lang::En => safetyscope_render::BulletWords::default(),
+        crate::model::vocab::Lang::Zh => safetyscope_render::BulletWords {
+            actual: "实际".into(),
+            target: "目标".into(),
+            projection: "预测".into(),
+            key: "条 = 截至目前的实际 · | = 目标 · ○ = 期末预测".into(),
+        },
+    };
+    let mut parts = vec![safetyscope_render::bullets_svg(title, &rows, &words)];
     // (kpi, scope) → (period, text, colour) boxes.
     type Strip = Vec<(String, String, String)>;
     let mut strips: BTreeMap<(String, String), Strip> = BTreeMap::new();
@@ -593,7 +615,7 @@ pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
                     format!(
                         "{} · {}",
                         opt(actual, i).map_or("–".into(), safetyscope_render::short_number),
-                        status.value(i).replace('_', " ")
+                        shown_status(status.value(i))
                     ),
                     status_color(status.value(i)).to_string(),
                 ));
@@ -601,7 +623,12 @@ pub fn targets_svg(b: &RecordBatch, title: &str) -> Result<String> {
     }
     for ((k, s), items) in strips {
         parts.push(safetyscope_render::strip_svg(
-            &format!("Quarterly milestones · {k} · {s}"),
+            &format!(
+                "{} · {} · {}",
+                lang.w("季度里程碑", "Quarterly milestones"),
+                shown(&k),
+                shown(&s)
+            ),
             &items,
         ));
     }

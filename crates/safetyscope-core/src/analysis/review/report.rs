@@ -26,7 +26,7 @@ use crate::analysis::temporal::options::PatternOptions;
 use crate::analysis::temporal::patterns::{PatternView, run_view};
 use crate::model::schema::TableKind;
 use crate::model::time::{local_text, micros_to_local, parse_tz};
-use crate::model::vocab::{DISPLAY_TERMS, HAZARD_LEVELS, VIOLATION_KINDS};
+use crate::model::vocab::Lang;
 use crate::session::dataset::Dataset;
 use crate::session::window::{data_end, parse_local};
 use crate::util::columns::{Cols, f64s, i64s, opt_f64, opt_i64_f64, strings, text_or_dash};
@@ -66,17 +66,6 @@ struct Dates {
     to: String,
     /// The window of the risk map: the 90 days before `to`.
     risk_from: String,
-}
-
-/// Words of the report in its two languages.
-struct Words {
-    zh: bool,
-}
-
-impl Words {
-    fn w<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
-        if self.zh { zh } else { en }
-    }
 }
 
 /// Collects the numbers of the document as it is written.
@@ -174,23 +163,12 @@ async fn dates(ds: &Dataset, o: &ReportOptions) -> Result<Dates> {
     })
 }
 
-/// The label of a vocabulary code in the report's language.
-fn term(w: &Words, code: &str) -> String {
-    // The display terms first (`owner` the escalation step, not the role).
-    for v in [DISPLAY_TERMS, HAZARD_LEVELS, VIOLATION_KINDS] {
-        if let Some(t) = v.term(code) {
-            return (if w.zh { t.zh } else { t.en }).to_string();
-        }
-    }
-    code.to_string()
-}
-
 /// A KPI's name with its unit where the number alone does not say it.
-fn kpi_name(w: &Words, kpi: &str, unit: &str) -> String {
+fn kpi_name(w: Lang, kpi: &str, unit: &str) -> String {
     match unit {
-        "ratio" | "count" => term(w, kpi),
-        u if w.zh => format!("{}（{}）", term(w, kpi), term(w, u)),
-        u => format!("{} ({})", term(w, kpi), term(w, u)),
+        "ratio" | "count" => w.term(kpi),
+        u if (w == Lang::Zh) => format!("{}（{}）", w.term(kpi), w.term(u)),
+        u => format!("{} ({})", w.term(kpi), w.term(u)),
     }
 }
 
@@ -209,15 +187,7 @@ const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 /// Write the review report for a year.
 pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
-    let w = Words {
-        zh: match o.lang.as_deref() {
-            None | Some("zh") => true,
-            Some("en") => false,
-            Some(other) => {
-                return Err(Error::option("lang", format!("`{other}` is not zh or en")));
-            }
-        },
-    };
+    let w = Lang::parse(o.lang.as_deref(), Lang::Zh)?;
     let top = o.top.unwrap_or(10).clamp(1, 1000);
     let d = dates(ds, o).await?;
     let site = o.site.clone();
@@ -285,11 +255,11 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 body,
                 "<tr data-status=\"{}\"><td>{}</td><td>{}</td><td>{a}</td><td>{op} {g}</td><td>{}</td><td class=\"st-{}\">{}</td></tr>",
                 esc(status.value(i)),
-                esc(&kpi_name(&w, kpi.value(i), unit.value(i))),
+                esc(&kpi_name(w, kpi.value(i), unit.value(i))),
                 esc(period.value(i)),
                 n.n("targets", &key, "projection", opt_f64(&projection, i), k),
                 esc(status.value(i)),
-                esc(&term(&w, status.value(i))),
+                esc(&w.term(status.value(i))),
             );
             if period.value(i) == year
                 && matches!(status.value(i), "missed" | "off_track" | "at_risk")
@@ -299,7 +269,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
         }
         body.push_str("</tbody></table>");
         if t.num_rows() > 0 {
-            body.push_str(&targets_svg(&t, w.w("目标完成情况", "Targets"))?);
+            body.push_str(&targets_svg(&t, w.w("目标完成情况", "Targets"), w)?);
         }
         body.push_str("</section>");
     }
@@ -384,6 +354,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 site: site.clone(),
                 ..Default::default()
             },
+            w,
         )
         .await?;
         if let Some(svg) = trend {
@@ -449,7 +420,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 n.n("overview", &key, "rank", opt_i64_f64(&rank, i), "count"),
                 esc(&key),
                 esc(lv),
-                esc(&term(&w, lv)),
+                esc(&w.term(lv)),
                 n.n("overview", &key, "red_cells", opt_i64_f64(&red, i), "count"),
                 n.n(
                     "overview",
@@ -459,7 +430,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                     "count"
                 ),
                 n.n("overview", &key, "score", opt_f64(&score, i), "score"),
-                esc(&term(&w, tr)),
+                esc(&w.term(tr)),
                 n.n("overview", &key, "trir", opt_f64(&trir, i), "rate"),
                 n.n(
                     "overview",
@@ -557,8 +528,8 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 esc(&text_or_dash(&zone, i)),
                 esc(&text_or_dash(&owner, i)),
                 esc(level.value(i)),
-                esc(&term(&w, level.value(i))),
-                esc(&term(&w, source.value(i))),
+                esc(&w.term(level.value(i))),
+                esc(&w.term(source.value(i))),
                 n.n("risk", &key, "ratio", opt_f64(&ratio, i), "ratio"),
                 n.n("risk", &key, "score", opt_f64(&score, i), "score"),
             );
@@ -582,11 +553,12 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             &risk,
             Some(&unit),
             w.w("风险四色图", "Risk four-colour map"),
+            w,
         )?);
     }
     body.push_str("</section>");
     if red_n > 0 {
-        tasks.push(if w.zh {
+        tasks.push(if w == Lang::Zh {
             format!("{red_n} 个网格为重大风险（红色）、{orange_n} 个为较大风险（橙色）：逐格落实责任人和管控措施，下一周期复评。")
         } else {
             format!("{red_n} cells are at major risk (red) and {orange_n} at high risk (orange): name an owner and a control for each and reassess next period.")
@@ -632,7 +604,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             hot_list.push(format!(
                 "{} {} (z = {})",
                 esc(&key),
-                esc(&term(&w, class.value(i))),
+                esc(&w.term(class.value(i))),
                 n.n(
                     "hotspots",
                     &key,
@@ -663,7 +635,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             }
         );
         if !rows.is_empty() {
-            tasks.push(if w.zh {
+            tasks.push(if w == Lang::Zh {
                 format!("{} 个网格为统计显著的事故热点：安排专项检查，核查作业条件。", rows.len())
             } else {
                 format!("{} cells are statistically significant accident hot spots: schedule targeted inspections.", rows.len())
@@ -679,6 +651,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             site: site.clone(),
             ..Default::default()
         },
+        w,
     )
     .await?;
     let _ = write!(
@@ -708,7 +681,12 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 "—".to_string()
             } else {
                 let k = wd.value(i).clamp(0, 6) as usize;
-                (if w.zh { WEEKDAYS_ZH[k] } else { WEEKDAYS_EN[k] }).to_string()
+                (if w == Lang::Zh {
+                    WEEKDAYS_ZH[k]
+                } else {
+                    WEEKDAYS_EN[k]
+                })
+                .to_string()
             };
             let _ = write!(
                 body,
@@ -726,7 +704,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 ),
             );
             if i == 0 {
-                tasks.push(if w.zh {
+                tasks.push(if w == Lang::Zh {
                     format!("事故最集中的时段为{day} {}:00–{}:00（率比 {}）：该时段加强带班和巡查。", hf.value(i), ht.value(i), display(rr.value(i), "ratio"))
                 } else {
                     format!("Accidents concentrate on {day} {}:00–{}:00 (rate ratio {}): add supervision and patrols then.", hf.value(i), ht.value(i), display(rr.value(i), "ratio"))
@@ -820,7 +798,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(o_),
-                esc(&term(&w, s_)),
+                esc(&w.term(s_)),
                 n.n("overdue", &key, "count", Some(*c as f64), "count"),
                 n.n("overdue", &key, "max_days_overdue", Some(*h / 24.0), "days"),
             );
@@ -881,14 +859,14 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(person.value(i)),
                 esc(s.value(i)),
-                esc(&term(&w, kind.value(i))),
+                esc(&w.term(kind.value(i))),
                 esc(first.value(i)),
                 n.n("repeats", &key, "days", Some(days.value(i) as f64), "count"),
             );
         }
         body.push_str("</tbody></table>");
         if !people.is_empty() {
-            tasks.push(if w.zh {
+            tasks.push(if w == Lang::Zh {
                 format!("{} 人出现连续违章：约谈并复训，班组长跟踪。", people.len())
             } else {
                 format!("{} people violated on consecutive days: interview and retrain them, team leaders to follow up.", people.len())
@@ -1016,12 +994,12 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
     n.current = "tasks".into();
     let mut problems: Vec<String> = Vec::new();
     for (kpi, actual, target) in &target_rows {
-        let mut line = if w.zh {
-            format!("{}为 {actual}，未达到目标 {target}", esc(&term(&w, kpi)))
+        let mut line = if w == Lang::Zh {
+            format!("{}为 {actual}，未达到目标 {target}", esc(&w.term(kpi)))
         } else {
             format!(
                 "{} is {actual}, against a target of {target}",
-                esc(&term(&w, kpi))
+                esc(&w.term(kpi))
             )
         };
         if kpi == "rectification_rate"
@@ -1030,7 +1008,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
                 .iter()
                 .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
         {
-            line.push_str(&if w.zh {
+            line.push_str(&if w == Lang::Zh {
                 format!(
                     "：{overdue_total} 项隐患逾期，其中 {c} 项在 {} {}",
                     esc(s_),
@@ -1074,7 +1052,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
     if overdue_total > 0 {
         tasks.insert(
             0,
-            if w.zh {
+            if w == Lang::Zh {
                 format!("{overdue_total} 项逾期隐患按督办层级逐项销号，领导督办项限期整改。")
             } else {
                 format!("Close the {overdue_total} overdue hazards step by step; the leadership-step ones first, with deadlines.")
@@ -1086,7 +1064,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
     }
     body.push_str("</ol></section>");
 
-    let title = if w.zh {
+    let title = if w == Lang::Zh {
         format!("{} {} 年度安全生产工作总结", esc(&scope), d.year)
     } else {
         format!("{} safety review {}", esc(&scope), d.year)
@@ -1102,7 +1080,7 @@ pub async fn report(ds: &Dataset, o: &ReportOptions) -> Result<Report> {
             "由 safetyscope 生成；每个数字均可与同日期的命令行输出核对。",
             "Made by safetyscope; every number equals the command line's output for the same dates."
         ),
-        lang = if w.zh { "zh-CN" } else { "en" },
+        lang = if w == Lang::Zh { "zh-CN" } else { "en" },
     );
     Ok(Report {
         html,

@@ -362,7 +362,11 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
 }
 
 /// Render a density raster as SVG with a sequential colour scale.
-pub fn density_svg(batch: &RecordBatch, title: &str) -> Result<String> {
+pub fn density_svg(
+    batch: &RecordBatch,
+    title: &str,
+    lang: crate::model::vocab::Lang,
+) -> Result<String> {
     let ix = crate::util::columns::ints(batch, "ix")?;
     let iy = crate::util::columns::ints(batch, "iy")?;
     let v = f64s(batch, "intensity")?;
@@ -381,7 +385,11 @@ pub fn density_svg(batch: &RecordBatch, title: &str) -> Result<String> {
     } else {
         title.to_string()
     };
-    Ok(safetyscope_render::raster_svg(&t, "points per m²", &cells))
+    Ok(safetyscope_render::raster_svg(
+        &t,
+        lang.w("每平方米点数", "points per m²"),
+        &cells,
+    ))
 }
 
 #[cfg(test)]

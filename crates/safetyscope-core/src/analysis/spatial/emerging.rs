@@ -522,7 +522,12 @@ fn category_color(c: &str) -> &'static str {
 
 /// Render an emerging hot-spot result of one site as an SVG grid with the
 /// category in words and its hot/cold history on hover.
-pub fn emerging_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
+pub fn emerging_svg(
+    batch: &RecordBatch,
+    site: Option<&str>,
+    title: &str,
+    lang: crate::model::vocab::Lang,
+) -> Result<String> {
     let cat = strings(batch, "category")?;
     let hist = strings(batch, "history")?;
     let events = crate::util::columns::f64s(batch, "events")?;
@@ -538,20 +543,40 @@ pub fn emerging_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Res
         "cold_*",
     ]
     .iter()
-    .map(|c| (category_color(c).to_string(), (*c).to_string()))
+    .map(|c| {
+        let name = match *c {
+            "cold_*" => lang.w("冷点", "cold_*").to_string(),
+            c => match lang {
+                crate::model::vocab::Lang::Zh => lang.term(c),
+                crate::model::vocab::Lang::En => c.to_string(),
+            },
+        };
+        (category_color(c).to_string(), name)
+    })
     .collect();
+    let name = |c: &str| match lang {
+        crate::model::vocab::Lang::Zh => lang.term(c),
+        crate::model::vocab::Lang::En => c.to_string(),
+    };
     crate::charts::site_grid(
         std::slice::from_ref(batch),
         site,
         title,
-        "history: H hot, C cold, . neither, oldest first",
+        lang.w(
+            "历程：H 热点，C 冷点，. 均非，由远及近",
+            "history: H hot, C cold, . neither, oldest first",
+        ),
         items,
+        lang,
         |p| {
             let i = p.i;
             Ok(crate::charts::Look {
                 value: events.value(i),
-                text: cat.value(i).replace('_', " "),
-                title: format!("{}: {} — {}", p.cell, cat.value(i), hist.value(i)),
+                text: match lang {
+                    crate::model::vocab::Lang::Zh => lang.term(cat.value(i)),
+                    crate::model::vocab::Lang::En => cat.value(i).replace('_', " "),
+                },
+                title: format!("{}: {} — {}", p.cell, name(cat.value(i)), hist.value(i)),
                 fill: Some(category_color(cat.value(i)).to_string()),
                 suffix: None,
             })

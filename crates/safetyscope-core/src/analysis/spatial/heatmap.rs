@@ -2,6 +2,7 @@
 //! cell, joined to the site plan so that every cell appears (with zeros) and
 //! events in cells missing from the plan are kept and flagged.
 
+use crate::model::vocab::Lang;
 use arrow::array::{Array, RecordBatch};
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
@@ -208,24 +209,41 @@ pub async fn event_heatmap(ds: &Dataset, o: &HeatmapOptions) -> Result<DataFrame
 }
 
 /// The chart of a heat-map result: the grid for cell rows, none for roll-ups.
-pub fn heatmap_chart(batches: &[RecordBatch], o: &HeatmapOptions) -> Result<Option<String>> {
+pub fn heatmap_chart(
+    batches: &[RecordBatch],
+    o: &HeatmapOptions,
+    lang: Lang,
+) -> Result<Option<String>> {
     match o.by {
-        crate::model::options::RollUp::Cell => {
-            heatmap_svg(batches, o.site.as_deref(), "Events per cell").map(Some)
-        }
+        crate::model::options::RollUp::Cell => heatmap_svg(
+            batches,
+            o.site.as_deref(),
+            lang.w("各网格事件数", "Events per cell"),
+            lang,
+        )
+        .map(Some),
         _ => Ok(None),
     }
 }
 
 /// Render a heat-map result as an SVG grid of one site (the first site when
 /// `site` is `None`). Cells outside the plan are listed below the grid.
-pub fn heatmap_svg(batches: &[RecordBatch], site: Option<&str>, title: &str) -> Result<String> {
-    crate::charts::site_grid(batches, site, title, "events", vec![], |p| {
+pub fn heatmap_svg(
+    batches: &[RecordBatch],
+    site: Option<&str>,
+    title: &str,
+    lang: Lang,
+) -> Result<String> {
+    let legend = lang.w("事件数", "events");
+    crate::charts::site_grid(batches, site, title, legend, vec![], lang, |p| {
         let events = crate::util::columns::f64s(p.batch, "events")?.value(p.i);
         let zone = crate::util::columns::strings(p.batch, "zone")?;
-        let mut tip = format!("{}: {events} events", p.cell);
+        let mut tip = match lang {
+            Lang::Zh => format!("{}：{events} 起事件", p.cell),
+            Lang::En => format!("{}: {events} events", p.cell),
+        };
         if !zone.is_null(p.i) {
-            tip.push_str(&format!("\nzone {}", zone.value(p.i)));
+            tip.push_str(&format!("\n{} {}", lang.w("区域", "zone"), zone.value(p.i)));
         }
         Ok(crate::charts::Look {
             value: events,

@@ -539,29 +539,38 @@ pub fn class_color(class: &str) -> &'static str {
 
 /// Render a hot-spot result of one site (the first when `site` is `None`)
 /// as an SVG grid: colour and a ±3 … ±1 label per class.
-pub fn hotspots_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
+pub fn hotspots_svg(
+    batch: &RecordBatch,
+    site: Option<&str>,
+    title: &str,
+    lang: crate::model::vocab::Lang,
+) -> Result<String> {
     let class = strings(batch, "class")?;
     let conf = ints(batch, "confidence")?;
     let value = crate::util::columns::f64s(batch, "value")?;
     let z = crate::util::columns::f64s(batch, "z")?;
     let items = [
-        ("hot_99", "+3 hot 99%"),
-        ("hot_95", "+2 hot 95%"),
-        ("hot_90", "+1 hot 90%"),
-        ("not_significant", "0 not significant"),
-        ("cold_90", "−1 cold 90%"),
-        ("cold_95", "−2 cold 95%"),
-        ("cold_99", "−3 cold 99%"),
+        ("hot_99", "+3"),
+        ("hot_95", "+2"),
+        ("hot_90", "+1"),
+        ("not_significant", "0"),
+        ("cold_90", "−1"),
+        ("cold_95", "−2"),
+        ("cold_99", "−3"),
     ]
     .iter()
-    .map(|(c, l)| (class_color(c).to_string(), (*l).to_string()))
+    .map(|(c, l)| (class_color(c).to_string(), format!("{l} {}", lang.term(c))))
     .collect();
     crate::charts::site_grid(
         std::slice::from_ref(batch),
         site,
         title,
-        "Getis-Ord Gi*, classes by FDR-adjusted significance; hover a cell for its z-score",
+        lang.w(
+            "Getis-Ord Gi*，按 FDR 校正后的显著性分级；悬停网格可见 z 值",
+            "Getis-Ord Gi*, classes by FDR-adjusted significance; hover a cell for its z-score",
+        ),
         items,
+        lang,
         |p| {
             let i = p.i;
             let zt = if z.is_null(i) {
@@ -577,12 +586,20 @@ pub fn hotspots_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Res
                 } else {
                     c.to_string()
                 },
-                title: format!(
-                    "{}: {} events, z = {zt}, {}",
-                    p.cell,
-                    value.value(i),
-                    class.value(i)
-                ),
+                title: match lang {
+                    crate::model::vocab::Lang::Zh => format!(
+                        "{}：{} 起事件，z = {zt}，{}",
+                        p.cell,
+                        value.value(i),
+                        lang.term(class.value(i))
+                    ),
+                    crate::model::vocab::Lang::En => format!(
+                        "{}: {} events, z = {zt}, {}",
+                        p.cell,
+                        value.value(i),
+                        class.value(i)
+                    ),
+                },
                 fill: Some(class_color(class.value(i)).to_string()),
                 suffix: None,
             })

@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
 
 use crate::model::options::RollUp;
+use crate::model::vocab::Lang;
 use crate::session::dataset::Dataset;
 use crate::session::window::resolve_window;
 use crate::util::columns::f64s;
@@ -508,17 +509,28 @@ fn build(rows: Vec<Row>) -> Result<RecordBatch> {
 }
 
 /// The chart of a risk-map result: the grid for cell rows, none for roll-ups.
-pub fn risk_chart(batch: &RecordBatch, o: &RiskOptions) -> Result<Option<String>> {
+pub fn risk_chart(batch: &RecordBatch, o: &RiskOptions, lang: Lang) -> Result<Option<String>> {
     match o.by {
-        RollUp::Cell => risk_svg(batch, o.site.as_deref(), "Risk four-colour map").map(Some),
+        RollUp::Cell => risk_svg(
+            batch,
+            o.site.as_deref(),
+            lang.w("风险四色图", "Risk four-colour map"),
+            lang,
+        )
+        .map(Some),
         _ => Ok(None),
     }
 }
 
 /// Render a cell-level risk map of one site (the first when `site` is
 /// `None`) as an SVG grid in the four colours, each cell labelled with its
-/// level in words and its score.
-pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<String> {
+/// level in words and its score, the words in `lang`.
+pub fn risk_svg(
+    batch: &RecordBatch,
+    site: Option<&str>,
+    title: &str,
+    lang: Lang,
+) -> Result<String> {
     let level = strings(batch, "level")?;
     let source = strings(batch, "level_source")?;
     let trend = strings(batch, "trend")?;
@@ -526,14 +538,24 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
     let hotspot = strings(batch, "hotspot").ok();
     let items = [Level::Red, Level::Orange, Level::Yellow, Level::Blue]
         .iter()
-        .map(|l| (l.color().to_string(), format!("{} {}", l.zh(), l.name())))
+        .map(|l| {
+            let name = match lang {
+                Lang::Zh => l.zh().to_string(),
+                Lang::En => format!("{} ({})", lang.term(l.name()), l.name()),
+            };
+            (l.color().to_string(), name)
+        })
         .collect();
     crate::charts::site_grid(
         std::slice::from_ref(batch),
         site,
         title,
-        "cell label: level (▲ = statistically significant hot spot of the score, Gi* with FDR); number: evidence score in the window",
+        lang.w(
+            "格内：风险等级（▲ = 评分的显著热点，Gi* 经 FDR 校正）；数字：窗口内的证据评分",
+            "cell label: level (▲ = statistically significant hot spot of the score, Gi* with FDR); number: evidence score in the window",
+        ),
         items,
+        lang,
         |p| {
             let i = p.i;
             let l = match level.value(i) {
@@ -545,15 +567,25 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
             Ok(crate::charts::Look {
                 value: score.value(i),
                 text: crate::util::stats::round_half_away(score.value(i), 0),
-                title: format!(
-                    "{}: {} ({}), score {:.1}, from {}, trend {}",
-                    p.cell,
-                    l.name(),
-                    l.zh(),
-                    score.value(i),
-                    source.value(i),
-                    trend.value(i)
-                ),
+                title: match lang {
+                    Lang::Zh => format!(
+                        "{}：{}，评分 {:.1}，依据 {}，趋势 {}",
+                        p.cell,
+                        l.zh(),
+                        score.value(i),
+                        lang.term(source.value(i)),
+                        lang.term(trend.value(i))
+                    ),
+                    Lang::En => format!(
+                        "{}: {} ({}), score {:.1}, from {}, trend {}",
+                        p.cell,
+                        l.name(),
+                        l.zh(),
+                        score.value(i),
+                        source.value(i),
+                        trend.value(i)
+                    ),
+                },
                 fill: Some(l.color().to_string()),
                 suffix: Some(
                     match hotspot
@@ -561,8 +593,8 @@ pub fn risk_svg(batch: &RecordBatch, site: Option<&str>, title: &str) -> Result<
                         .filter(|h| !h.is_null(i))
                         .map(|h| h.value(i))
                     {
-                        Some(h) if h.starts_with("hot_") => format!("{} ▲", l.zh()),
-                        _ => l.zh().to_string(),
+                        Some(h) if h.starts_with("hot_") => format!("{} ▲", lang.term(l.name())),
+                        _ => lang.term(l.name()),
                     },
                 ),
             })

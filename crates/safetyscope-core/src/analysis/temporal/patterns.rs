@@ -20,6 +20,7 @@ pub use crate::analysis::temporal::options::*;
 pub use crate::analysis::temporal::profile::{peaks, shift_events, shift_profile, time_profile};
 use crate::analysis::temporal::summaries::key_of;
 pub use crate::analysis::temporal::summaries::{crosstab, pareto, pyramid, trends};
+use crate::model::vocab::Lang;
 use crate::session::dataset::Dataset;
 use crate::util::columns::col_as;
 use crate::util::columns::str_col;
@@ -68,11 +69,18 @@ impl PatternView {
 pub async fn peaks_charted(
     ds: &Dataset,
     o: &PatternOptions,
+    lang: Lang,
 ) -> Result<(RecordBatch, RecordBatch, String)> {
     let (cells, periods) = peaks(ds, o).await?;
     let svg = match o.grid {
-        PeakGrid::HourWeekday => profile_svg(&cells, Some(&cells), o, "Hour × weekday peaks")?,
-        PeakGrid::Hour => group_hour_svg(&cells, o, "Events by hour")?,
+        PeakGrid::HourWeekday => profile_svg(
+            &cells,
+            Some(&cells),
+            o,
+            lang.w("时段 × 星期高峰", "Hour × weekday peaks"),
+            lang,
+        )?,
+        PeakGrid::Hour => group_hour_svg(&cells, o, lang.w("各时段事件", "Events by hour"), lang)?,
     };
     Ok((cells, periods, svg))
 }
@@ -85,19 +93,25 @@ pub async fn run_view(
     ds: &Dataset,
     view: PatternView,
     o: &PatternOptions,
+    lang: Lang,
 ) -> Result<(RecordBatch, Option<String>)> {
     Ok(match view {
         PatternView::Profile => {
             let b = time_profile(ds, o).await?;
             let svg = if o.by.len() == 1 && o.by[0] != Dim::Kind {
-                group_hour_svg(&b, o, &format!("{} × hour", o.by[0].name()))?
+                let dim = o.by[0].name();
+                let title = match lang {
+                    Lang::Zh => format!("{} × 时段", dim_zh(dim)),
+                    Lang::En => format!("{dim} × hour"),
+                };
+                group_hour_svg(&b, o, &title, lang)?
             } else {
-                profile_svg(&b, None, o, "Hour × weekday")?
+                profile_svg(&b, None, o, lang.w("时段 × 星期", "Hour × weekday"), lang)?
             };
             (b, Some(svg))
         }
         PatternView::Peaks | PatternView::PeakCells => {
-            let (cells, periods, svg) = peaks_charted(ds, o).await?;
+            let (cells, periods, svg) = peaks_charted(ds, o, lang).await?;
             let b = if view == PatternView::Peaks {
                 periods
             } else {
@@ -107,12 +121,12 @@ pub async fn run_view(
         }
         PatternView::Trends => {
             let b = trends(ds, o).await?;
-            let svg = trends_svg(&b, o, "Monthly trend")?;
+            let svg = trends_svg(&b, o, lang.w("月度趋势", "Monthly trend"), lang)?;
             (b, Some(svg))
         }
         PatternView::Pareto => {
             let b = pareto(ds, o).await?;
-            let svg = pareto_chart(&b, o, "Pareto")?;
+            let svg = pareto_chart(&b, o, lang.w("帕累托图", "Pareto"), lang)?;
             (b, Some(svg))
         }
         PatternView::Shifts => (shift_profile(ds, o).await?, None),
@@ -123,6 +137,33 @@ pub async fn run_view(
 }
 
 // ---------------------------------------------------------------- charts
+
+/// The Chinese name of a grouping dimension.
+fn dim_zh(dim: &str) -> &str {
+    match dim {
+        "zone" => "区域",
+        "cell" => "网格",
+        "site" => "单位",
+        "category" => "事故类别",
+        "severity" => "严重程度",
+        "kind" => "类型",
+        "shift" => "班次",
+        other => other,
+    }
+}
+
+/// A group label as a reader sees it: each part's vocabulary code named in
+/// `lang`.
+fn shown(label: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => label.to_string(),
+        Lang::Zh => label
+            .split(" / ")
+            .map(|p| lang.term(p))
+            .collect::<Vec<_>>()
+            .join(" / "),
+    }
+}
 
 fn group_label(b: &RecordBatch, o: &PatternOptions, i: usize) -> Result<String> {
     let parts: Vec<String> = key_of(b, &o.by, i)?
@@ -139,6 +180,7 @@ pub fn profile_svg(
     peak_cells: Option<&RecordBatch>,
     o: &PatternOptions,
     title: &str,
+    lang: Lang,
 ) -> Result<String> {
     let wd = col_as::<Int32Array>(profile, "weekday")?;
     let hr = col_as::<Int32Array>(profile, "hour")?;
@@ -173,29 +215,39 @@ pub fn profile_svg(
         }
     }
     let title = match &first {
-        Some(g) if !g.is_empty() => format!("{title} · {g}"),
+        Some(g) if !g.is_empty() => format!("{title} · {}", shown(g, lang)),
         _ => title.to_string(),
     };
     Ok(safetyscope_render::matrix_svg(
         &safetyscope_render::MatrixChart {
             title,
-            legend: "events".into(),
-            rows: WEEKDAYS_ZH
-                .iter()
-                .zip(WEEKDAYS)
-                .map(|(z, e)| format!("{z} {e}"))
-                .collect(),
+            legend: lang.w("事件数", "events").into(),
+            rows: match lang {
+                Lang::Zh => WEEKDAYS_ZH.iter().map(|d| d.to_string()).collect(),
+                Lang::En => WEEKDAYS_ZH
+                    .iter()
+                    .zip(WEEKDAYS)
+                    .map(|(z, e)| format!("{z} {e}"))
+                    .collect(),
+            },
             cols: (0..24).map(|h| format!("{h}")).collect(),
             values,
             outlined,
-            outline_label: "significant peak (FDR)".into(),
+            outline_label: lang
+                .w("显著高峰（FDR 校正）", "significant peak (FDR)")
+                .into(),
         },
     ))
 }
 
 /// A group × hour heat map (e.g. zone × hour) of a profile grouped by one
 /// dimension: events summed over weekdays.
-pub fn group_hour_svg(profile: &RecordBatch, o: &PatternOptions, title: &str) -> Result<String> {
+pub fn group_hour_svg(
+    profile: &RecordBatch,
+    o: &PatternOptions,
+    title: &str,
+    lang: Lang,
+) -> Result<String> {
     let hr = col_as::<Int32Array>(profile, "hour")?;
     let ev = col_as::<Float64Array>(profile, "events")?;
     let mut rows: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
@@ -212,8 +264,8 @@ pub fn group_hour_svg(profile: &RecordBatch, o: &PatternOptions, title: &str) ->
     Ok(safetyscope_render::matrix_svg(
         &safetyscope_render::MatrixChart {
             title: title.into(),
-            legend: "events".into(),
-            rows: rows.keys().cloned().collect(),
+            legend: lang.w("事件数", "events").into(),
+            rows: rows.keys().map(|k| shown(k, lang)).collect(),
             cols: (0..24).map(|h| format!("{h}")).collect(),
             values: rows.into_values().collect(),
             outlined: vec![],
@@ -223,7 +275,7 @@ pub fn group_hour_svg(profile: &RecordBatch, o: &PatternOptions, title: &str) ->
 }
 
 /// Monthly trend lines of the first group: events, 3- and 12-month means.
-pub fn trends_svg(t: &RecordBatch, o: &PatternOptions, title: &str) -> Result<String> {
+pub fn trends_svg(t: &RecordBatch, o: &PatternOptions, title: &str, lang: Lang) -> Result<String> {
     let month = str_col(t, "month")?;
     let first = if t.num_rows() > 0 {
         Some(group_label(t, o, 0)?)
@@ -249,33 +301,38 @@ pub fn trends_svg(t: &RecordBatch, o: &PatternOptions, title: &str) -> Result<St
     let [a, b, c] = s;
     let series = vec![
         safetyscope_render::Series {
-            label: "events / month".into(),
+            label: lang.w("月事件数", "events / month").into(),
             color: "#d95f0e".into(),
             values: a,
             dashed: false,
         },
         safetyscope_render::Series {
-            label: "3-month mean".into(),
+            label: lang.w("3 个月均值", "3-month mean").into(),
             color: "#08519c".into(),
             values: b,
             dashed: false,
         },
         safetyscope_render::Series {
-            label: "12-month mean".into(),
+            label: lang.w("12 个月均值", "12-month mean").into(),
             color: "#555555".into(),
             values: c,
             dashed: true,
         },
     ];
     let title = match &first {
-        Some(g) if !g.is_empty() => format!("{title} · {g}"),
+        Some(g) if !g.is_empty() => format!("{title} · {}", shown(g, lang)),
         _ => title.to_string(),
     };
     Ok(safetyscope_render::line_svg(&title, &labels, &series))
 }
 
 /// The Pareto chart of the first group.
-pub fn pareto_chart(p: &RecordBatch, o: &PatternOptions, title: &str) -> Result<String> {
+pub fn pareto_chart(
+    p: &RecordBatch,
+    o: &PatternOptions,
+    title: &str,
+    lang: Lang,
+) -> Result<String> {
     let v = str_col(p, o.dim.name())?;
     let ev = col_as::<Float64Array>(p, "events")?;
     let first = if p.num_rows() > 0 {
@@ -287,7 +344,7 @@ pub fn pareto_chart(p: &RecordBatch, o: &PatternOptions, title: &str) -> Result<
     for i in 0..p.num_rows() {
         if Some(group_label(p, o, i)?) == first {
             let label = if v.is_null(i) {
-                "(none)".to_string()
+                lang.w("（无）", "(none)").to_string()
             } else {
                 crate::model::vocab::ACCIDENT_TYPES
                     .term(v.value(i))
@@ -296,7 +353,11 @@ pub fn pareto_chart(p: &RecordBatch, o: &PatternOptions, title: &str) -> Result<
             items.push((label, ev.value(i)));
         }
     }
-    Ok(safetyscope_render::pareto_svg(title, &items))
+    Ok(safetyscope_render::pareto_svg(
+        title,
+        &items,
+        lang.w("累计", "cumulative"),
+    ))
 }
 
 #[cfg(test)]
