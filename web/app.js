@@ -679,18 +679,22 @@ async function startSession(tables, names, files, mapping, timezone) {
   if (sites.length) $("site").value = sites[0];
   $("from").value = ov[0].from.slice(0, 10);
   $("to").value = addDays(ov[0].to.slice(0, 10), -1);
-  for (const id of ["zone", "category", "severity"]) $(id).replaceChildren();
-  const fill = (id, values) => {
-    $(id).append(el("option", t("all"), { value: "" }));
-    for (const v of values) $(id).append(el("option", label(v), { value: v }));
-  };
-  // Zones: those of the chosen unit's plan, filled as its map is drawn.
-  $("zone").append(el("option", t("all"), { value: "" }));
-  const pareto = timed("choices", () => JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows);
-  fill("category", pareto.map((r) => r.category).filter((c) => c != null));
-  fill("severity", ["near_miss", "first_aid", "minor", "serious", "fatal"]);
+  for (const id of ["zone", "category", "severity"]) $(id).replaceChildren(el("option", t("all"), { value: "" }));
+  // Zones: those of the chosen unit's plan, filled as its map is drawn;
+  // the categories once the first views are drawn (fillChoices).
+  for (const v of SEVERITIES) $("severity").append(el("option", label(v), { value: v }));
   applyLang();
   await recompute();
+}
+
+const SEVERITIES = ["near_miss", "first_aid", "minor", "serious", "fatal"];
+
+// The event categories of the data, most frequent first: filled after the
+// first views are drawn (the list is closed until then).
+function fillChoices() {
+  if (!session) return;
+  const pareto = timed("choices", () => JSON.parse(session.patterns("pareto", JSON.stringify({ kinds: ["incidents"] }))).rows);
+  for (const c of pareto.map((r) => r.category).filter((c) => c != null)) $("category").append(el("option", label(c), { value: c }));
 }
 
 // Files the user chooses or drops: each named after its table
@@ -707,6 +711,7 @@ async function loadOwnFiles(fileList) {
   try {
     leftOut = [];
     await startSession(tables, names, files, mapping, null);
+    fillChoices();
   } catch (e) {
     showError(t("failed") + String(e.message ?? e));
     $("status").dataset.state = "error";
@@ -775,6 +780,7 @@ async function main() {
     performance.measure("safetyscope:fetched", { start: 0, end: performance.now() });
     await startSession(tables, names, files, mapping, manifest.timezone ?? null);
     performance.measure("safetyscope:first-render", { start: 0, end: performance.now() });
+    fillChoices();
   } catch (e) {
     showError(t("failed") + String(e.message ?? e));
     $("status").dataset.state = "error";

@@ -31,6 +31,12 @@ pub(crate) type FactsCache = Arc<dyn std::any::Any + Send + Sync>;
 /// Time spans by table and column.
 type Spans = BTreeMap<(TableKind, String), Option<(i64, i64)>>;
 
+/// Results kept by an interactive session, the latest last.
+type Memo = std::collections::VecDeque<(String, RecordBatch)>;
+
+/// How many results an interactive session keeps.
+const MEMO_SIZE: usize = 16;
+
 /// Canonical tables in a DataFusion session plus their validation report.
 #[derive(Clone)]
 pub struct Dataset {
@@ -46,6 +52,9 @@ pub struct Dataset {
     /// facts), when kept (see [`Dataset::keep_facts`]). Held as `Any`: the
     /// session layer does not know the analyses above it.
     facts: Option<Arc<std::sync::OnceLock<FactsCache>>>,
+    /// The latest results of analyses that others reuse (targets and the
+    /// alerts of every site as of a date), when the facts are kept.
+    memo: Option<Arc<std::sync::Mutex<Memo>>>,
     /// The latest instant of the dated tables once computed (the data do
     /// not change after loading): every analysis's default "now".
     latest: Arc<std::sync::OnceLock<Option<i64>>>,
@@ -163,6 +172,7 @@ impl Dataset {
             stored: BTreeMap::new(),
             roster: None,
             facts: None,
+            memo: None,
             latest: Default::default(),
             spans: Default::default(),
             lock: None,
@@ -188,6 +198,7 @@ impl Dataset {
             stored,
             roster: None,
             facts: None,
+            memo: None,
             latest: Default::default(),
             spans: Default::default(),
             lock: None,
@@ -284,7 +295,27 @@ impl Dataset {
     /// analyses.
     pub fn keep_facts(mut self) -> Dataset {
         self.facts = Some(Arc::default());
+        self.memo = Some(Arc::default());
         self
+    }
+
+    /// A result kept under `key` (see [`Dataset::keep_facts`]).
+    pub(crate) fn recall(&self, key: &str) -> Option<RecordBatch> {
+        let memo = self.memo.as_ref()?;
+        let m = memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.iter().rev().find(|(k, _)| k == key).map(|(_, b)| b.clone())
+    }
+
+    /// Keep a result under `key` when the dataset keeps facts (the oldest
+    /// goes beyond [`MEMO_SIZE`]).
+    pub(crate) fn remember(&self, key: String, batch: &RecordBatch) {
+        let Some(memo) = &self.memo else { return };
+        let mut m = memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.retain(|(k, _)| *k != key);
+        m.push_back((key, batch.clone()));
+        while m.len() > MEMO_SIZE {
+            m.pop_front();
+        }
     }
 
     /// The kept KPI facts, when [`Dataset::keep_facts`] is on.

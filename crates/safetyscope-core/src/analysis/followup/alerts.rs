@@ -597,6 +597,38 @@ impl LedgerRows {
 /// supervisor, 1 the rest). Ordered by kind and then longest standing first.
 pub async fn alerts(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
+    // An interactive session asks for every site's list (the overview),
+    // then for one site's: the latter are the former's rows of that site.
+    let (from, as_of) = window(ds, o).await?;
+    let key = format!(
+        "alerts {from} {as_of} {}",
+        serde_json::to_string(&AlertOptions {
+            as_of: None,
+            from: None,
+            site: None,
+            ..o.clone()
+        })
+        .unwrap_or_default()
+    );
+    if let Some(all) = ds.recall(&key) {
+        return match &o.site {
+            None => Ok(all),
+            Some(s) => {
+                let site = arrow::array::StringArray::new_scalar(s.as_str());
+                let keep = arrow::compute::kernels::cmp::eq(&strings(&all, "site")?, &site)?;
+                Ok(arrow::compute::filter_record_batch(&all, &keep)?)
+            }
+        };
+    }
+    let b = alert_list(ds, o).await?;
+    if o.site.is_none() {
+        ds.remember(key, &b);
+    }
+    Ok(b)
+}
+
+/// [`alerts`], computed.
+async fn alert_list(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     let tz = parse_tz(ds.timezone())?;
     let (_, as_of) = window(ds, o).await?;
     let local = |t: i64| micros_to_local(&tz, t).map(|l| l.format("%Y-%m-%d %H:%M").to_string());

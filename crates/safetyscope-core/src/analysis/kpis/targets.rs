@@ -304,11 +304,24 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
         }
         None => dataset_targets(ds).await?,
     };
-    let f = Facts::of_dataset(ds).await?;
     let as_of = match parse_as_of(ds, o.as_of.as_deref())? {
         Some(a) => a,
         None => crate::session::window::data_end(ds, "as_of").await?,
     };
+    // An interactive session asks for the same date more than once (the
+    // overview, then the targets' cards).
+    let key = format!(
+        "targets {as_of} {}",
+        serde_json::to_string(&TargetOptions {
+            as_of: None,
+            ..o.clone()
+        })
+        .unwrap_or_default()
+    );
+    if let Some(b) = ds.recall(&key) {
+        return Ok(b);
+    }
+    let f = Facts::of_dataset(ds).await?;
     let mut c: Vec<Vec<Option<String>>> = vec![vec![]; 6];
     let mut n: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
     // Each target reads a few windows (to date, its baseline, last year's
@@ -527,7 +540,9 @@ pub async fn track_targets(ds: &Dataset, o: &TargetOptions) -> Result<RecordBatc
         .collect();
     fields.push(Field::new("unit", DataType::Utf8, true));
     arrays.push(Arc::new(StringArray::from(units)));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    ds.remember(key, &b);
+    Ok(b)
 }
 
 pub(crate) fn shift_years(d: NaiveDate, years: i32) -> NaiveDate {
