@@ -302,15 +302,22 @@ impl Dataset {
     /// A result kept under `key` (see [`Dataset::keep_facts`]).
     pub(crate) fn recall(&self, key: &str) -> Option<RecordBatch> {
         let memo = self.memo.as_ref()?;
-        let m = memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        m.iter().rev().find(|(k, _)| k == key).map(|(_, b)| b.clone())
+        let m = memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b.clone())
     }
 
     /// Keep a result under `key` when the dataset keeps facts (the oldest
     /// goes beyond [`MEMO_SIZE`]).
     pub(crate) fn remember(&self, key: String, batch: &RecordBatch) {
         let Some(memo) = &self.memo else { return };
-        let mut m = memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.retain(|(k, _)| *k != key);
         m.push_back((key, batch.clone()));
         while m.len() > MEMO_SIZE {
