@@ -36,9 +36,14 @@ ANALYSIS_ORDER = {
     "kpis": 0,
     "temporal": 0,
     "spatial": 1,
-    "review": 2,
+    "forecast": 2,
+    "review": 3,
 }
-ANALYSIS_MAY_IMPORT = {"spatial": {"followup"}, "review": {"followup", "kpis", "spatial", "temporal"}}
+ANALYSIS_MAY_IMPORT = {
+    "spatial": {"followup"},
+    "forecast": {"spatial"},
+    "review": {"followup", "kpis", "spatial", "temporal", "forecast"},
+}
 
 PATH = re.compile(r"crate::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)")
 GROUP = re.compile(r"crate::\{([^;]*?)\}", re.S)

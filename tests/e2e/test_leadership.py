@@ -211,7 +211,7 @@ def test_exports_equal_the_screen(dashboard, sample, cli, tmp_path):
 
 
 # Names of methods and measures a Chinese chart keeps.
-KEPT = {"FDR", "Getis", "Ord", "Gi", "TRIR", "LTIFR", "LEC", "LS"}
+KEPT = {"FDR", "Getis", "Ord", "Gi", "TRIR", "LTIFR", "LEC", "LS", "PAI"}
 
 
 def svg_words(svg: str) -> set[str]:

@@ -52,6 +52,7 @@ pub mod dataset {
     pub use crate::session::context::{new_context, set_memory_limit};
     pub use crate::session::dataset::*;
 }
+pub use analysis::forecast;
 pub use analysis::spatial::{density, emerging, hotspots};
 /// Event heat maps (see [`analysis::spatial::heatmap`]).
 pub mod heatmap {

@@ -9,7 +9,9 @@ use safetyscope_core::generate::GenerateOptions;
 use serde_json::{Map, Value, json};
 
 /// Words a Chinese chart keeps: names of methods and of measures.
-const KEPT: &[&str] = &["FDR", "Getis", "Ord", "Gi", "TRIR", "LTIFR", "LEC", "LS"];
+const KEPT: &[&str] = &[
+    "FDR", "Getis", "Ord", "Gi", "TRIR", "LTIFR", "LEC", "LS", "PAI",
+];
 
 /// The texts of an SVG: the contents of its `<text>` and `<title>`
 /// elements and its `aria-label`.

@@ -1004,6 +1004,96 @@ class Dataset:
         """
         return self.run("alerts", list=list, as_of=as_of, authorised=authorised, from_=from_, hysteresis=hysteresis, ladder=ladder, max_gap_minutes=max_gap_minutes, min_duration_minutes=min_duration_minutes, points=points, reading_gap_minutes=reading_gap_minutes, repeat_days=repeat_days, repeat_kinds=repeat_kinds, site=site, thresholds=thresholds, lang=lang)
 
+    def forecast(
+        self,
+        *,
+        view: Optional[str] = None,
+        from_: Optional[str] = None,
+        level: Optional[float] = None,
+        origins: Optional[int] = None,
+        period: Optional[str] = None,
+        site: Optional[str] = None,
+        target: Optional[str] = None,
+        to: Optional[str] = None,
+        lang: Optional[str] = None,
+    ) -> Result:
+        """Next period's expected events per cell (and zone, site, group) from a Poisson model of the history, with prediction intervals and each cell's main drivers.
+
+        A Poisson GLM with the hours worked as offset, the leading indicators of the
+        period before (near misses, hazards reported, hazards overdue, violations,
+        as ln(1 + count)), a trend and the season, fitted by IRLS; each cell's own
+        level by empirical Bayes, shrunk to its zone. Intervals from the Poisson or,
+        when the counts vary more, the negative binomial with Pearson's dispersion.
+        Views: the forecast per cell, the model's coefficients with rate ratios, or
+        its design rows.
+
+        Keywords (None: the default):
+
+        - ``view`` (cells | coefficients | design, default ``cells``): What to
+          return.
+        - ``from_`` (text, default none): Start of the history, local time (default:
+          the first incident); whole periods only.
+        - ``level`` (number, default ``0.9``): Coverage of the prediction intervals.
+        - ``origins`` (integer, default ``6``): Backtest: how many of the last
+          periods are each predicted from the periods before them.
+        - ``period`` (``"week"`` | ``"month"``, default ``"month"``): The period:
+          `month` or `week` (local calendar weeks from Monday).
+        - ``site`` (text, default none): Only this site.
+        - ``target`` (``"injuries"`` | ``"incidents"``, default ``"injuries"``):
+          What is forecast: `injuries` (incidents with an injury) or `incidents`
+          (near misses included).
+        - ``to`` (text, default none): End of the history, exclusive, local time
+          (default: the day after the latest record); the forecast is for the period
+          after the last whole one.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
+        """
+        return self.run("forecast", view=view, from_=from_, level=level, origins=origins, period=period, site=site, target=target, to=to, lang=lang)
+
+    def backtest(
+        self,
+        *,
+        view: Optional[str] = None,
+        from_: Optional[str] = None,
+        level: Optional[float] = None,
+        origins: Optional[int] = None,
+        period: Optional[str] = None,
+        site: Optional[str] = None,
+        target: Optional[str] = None,
+        to: Optional[str] = None,
+        lang: Optional[str] = None,
+    ) -> Result:
+        """How often the forecasts come true: each of the last periods predicted from the ones before, by the model and three baselines, with the predictive accuracy index, hit rates, deviance and calibration.
+
+        A rolling-origin evaluation: the model refitted at each origin against the
+        cell's count in the period before, its long-run mean and the risk map's
+        score. The share of events caught by the top 5, 10 and 20 % of cells, that
+        share over the share of cells (PAI), the Poisson deviance and a calibration
+        table by decile of the prediction.
+
+        Keywords (None: the default):
+
+        - ``view`` (summary | calibration | predictions, default ``summary``): What
+          to return.
+        - ``from_`` (text, default none): Start of the history, local time (default:
+          the first incident); whole periods only.
+        - ``level`` (number, default ``0.9``): Coverage of the prediction intervals.
+        - ``origins`` (integer, default ``6``): Backtest: how many of the last
+          periods are each predicted from the periods before them.
+        - ``period`` (``"week"`` | ``"month"``, default ``"month"``): The period:
+          `month` or `week` (local calendar weeks from Monday).
+        - ``site`` (text, default none): Only this site.
+        - ``target`` (``"injuries"`` | ``"incidents"``, default ``"injuries"``):
+          What is forecast: `injuries` (incidents with an injury) or `incidents`
+          (near misses included).
+        - ``to`` (text, default none): End of the history, exclusive, local time
+          (default: the day after the latest record); the forecast is for the period
+          after the last whole one.
+        - ``lang`` (``"zh"`` | ``"en"``, default ``"en"``): Language of the chart's
+          words: zh (Chinese) or en (English).
+        """
+        return self.run("backtest", view=view, from_=from_, level=level, origins=origins, period=period, site=site, target=target, to=to, lang=lang)
+
     def overview(
         self,
         *,

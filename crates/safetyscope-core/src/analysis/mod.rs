@@ -5,10 +5,12 @@
 //!
 //! Within this layer: `followup` and `kpis` import no other analysis,
 //! `spatial` imports `followup` (the risk map counts its episodes), and
-//! `temporal` imports none; `review` (the overview) reads the results of
-//! all the others.
+//! `temporal` imports none; `forecast` imports `spatial` (the plan, the
+//! hours per cell and the risk map its backtest compares with); `review`
+//! (the overview) reads the results of all the others.
 
 pub mod followup;
+pub mod forecast;
 pub mod kpis;
 pub mod review;
 pub mod spatial;

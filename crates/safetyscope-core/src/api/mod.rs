@@ -29,6 +29,9 @@ use serde_json::{Map, Value};
 
 use crate::analysis::followup::alerts::{AlertView, run_view as alert_view};
 use crate::analysis::followup::options::AlertOptions;
+use crate::analysis::forecast::{
+    BACKTEST_VIEWS, FORECAST_VIEWS, ForecastOptions, backtest, backtest_svg, forecast, forecast_svg,
+};
 use crate::analysis::kpis::compute::{KpiOptions, kpis};
 use crate::analysis::kpis::targets::{TargetOptions, targets_svg, track_targets};
 use crate::analysis::review::overview::{OverviewOptions, overview};
@@ -588,6 +591,62 @@ pub static ANALYSES: &[Analysis] = &[
                 let o: AlertOptions = parse("alerts", m)?;
                 let (b, svg) = alert_view(ds, view, &o, lang).await?;
                 Ok(Output::one(b, svg))
+            })
+        },
+    },
+    Analysis {
+        name: "forecast",
+        python: "forecast",
+        summary: "Next period's expected events per cell (and zone, site, group) from a Poisson model of the history, with prediction intervals and each cell's main drivers.",
+        about: "A Poisson GLM with the hours worked as offset, the leading indicators of the period before (near misses, hazards reported, hazards overdue, violations, as ln(1 + count)), a trend and the season, fitted by IRLS; each cell's own level by empirical Bayes, shrunk to its zone. Intervals from the Poisson or, when the counts vary more, the negative binomial with Pearson's dispersion. Views: the forecast per cell, the model's coefficients with rate ratios, or its design rows.",
+        chart: Some("Expected events per cell next period (view = cells)"),
+        params: &[Param {
+            name: "view",
+            doc: "What to return.",
+            choices: &FORECAST_VIEWS,
+            default: "cells",
+        }],
+        aliases: &[],
+        needs: Needs::both(&[TableKind::Incidents], &[TableKind::Cells]),
+        schema: || schemars::schema_for!(ForecastOptions),
+        run: |ds, mut m, lang| {
+            Box::pin(async move {
+                let view = take(&mut m, "forecast", "view", "cells")?;
+                let o: ForecastOptions = parse("forecast", m)?;
+                let b = forecast(ds, &o, &view).await?;
+                let chart = match view.as_str() {
+                    "cells" => Some(forecast_svg(&b, o.site.as_deref(), lang)?),
+                    _ => None,
+                };
+                Ok(Output::one(b, chart))
+            })
+        },
+    },
+    Analysis {
+        name: "backtest",
+        python: "backtest",
+        summary: "How often the forecasts come true: each of the last periods predicted from the ones before, by the model and three baselines, with the predictive accuracy index, hit rates, deviance and calibration.",
+        about: "A rolling-origin evaluation: the model refitted at each origin against the cell's count in the period before, its long-run mean and the risk map's score. The share of events caught by the top 5, 10 and 20 % of cells, that share over the share of cells (PAI), the Poisson deviance and a calibration table by decile of the prediction.",
+        chart: Some("Predictive accuracy index at 10 % of cells per method (view = summary)"),
+        params: &[Param {
+            name: "view",
+            doc: "What to return.",
+            choices: &BACKTEST_VIEWS,
+            default: "summary",
+        }],
+        aliases: &[],
+        needs: Needs::both(&[TableKind::Incidents], &[TableKind::Cells]),
+        schema: || schemars::schema_for!(ForecastOptions),
+        run: |ds, mut m, lang| {
+            Box::pin(async move {
+                let view = take(&mut m, "backtest", "view", "summary")?;
+                let o: ForecastOptions = parse("backtest", m)?;
+                let b = backtest(ds, &o, &view).await?;
+                let chart = match view.as_str() {
+                    "summary" => Some(backtest_svg(&b, lang)?),
+                    _ => None,
+                };
+                Ok(Output::one(b, chart))
             })
         },
     },

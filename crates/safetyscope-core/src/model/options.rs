@@ -107,3 +107,13 @@ impl EventKind {
         }
     }
 }
+
+/// Length of a time slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Slice {
+    /// Calendar weeks starting Monday (local time).
+    Week,
+    /// Calendar months (local time).
+    Month,
+}

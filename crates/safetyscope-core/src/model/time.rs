@@ -394,6 +394,32 @@ pub fn local_micros_expr(
     Ok(micros + offset)
 }
 
+/// Start of the slice containing a local date.
+pub fn slice_start(d: NaiveDate, slice: crate::model::options::Slice) -> NaiveDate {
+    use chrono::Datelike;
+    match slice {
+        crate::model::options::Slice::Week => {
+            d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
+        }
+        crate::model::options::Slice::Month => d.with_day(1).expect("day 1 exists"),
+    }
+}
+
+/// Start of the slice after the one starting on `d`.
+pub fn next_slice(d: NaiveDate, slice: crate::model::options::Slice) -> NaiveDate {
+    use chrono::Datelike;
+    match slice {
+        crate::model::options::Slice::Week => d + Duration::days(7),
+        crate::model::options::Slice::Month => {
+            if d.month() == 12 {
+                NaiveDate::from_ymd_opt(d.year() + 1, 1, 1).expect("valid")
+            } else {
+                NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1).expect("valid")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod local_day_tests {
     use super::*;

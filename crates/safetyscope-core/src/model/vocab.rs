@@ -400,6 +400,27 @@ pub const DISPLAY_TERMS: Vocabulary = Vocabulary {
         term!("oscillating", "振荡热点", "Oscillating"),
         term!("historical", "历史热点", "Historical"),
         term!("no_pattern", "无模式", "No pattern"),
+        term!("intercept", "截距", "Intercept"),
+        term!(
+            "lag_near_misses",
+            "上期未遂事件",
+            "Near misses, period before"
+        ),
+        term!(
+            "lag_hazards",
+            "上期隐患上报",
+            "Hazards reported, period before"
+        ),
+        term!(
+            "lag_overdue_hazards",
+            "上期末逾期隐患",
+            "Hazards overdue, end of period before"
+        ),
+        term!("lag_violations", "上期违章", "Violations, period before"),
+        term!("trend", "长期趋势", "Trend"),
+        term!("season_sin", "季节（正弦）", "Season (sine)"),
+        term!("season_cos", "季节（余弦）", "Season (cosine)"),
+        term!("cell", "网格自身水平", "The cell's own level"),
     ],
 };
 

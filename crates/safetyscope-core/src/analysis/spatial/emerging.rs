@@ -26,7 +26,6 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use chrono::{Datelike, Duration, NaiveDate};
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn::date_trunc;
 use datafusion::functions_aggregate::expr_fn::count;
@@ -35,24 +34,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::spatial::hotspots::{Transform, WeightsKind, gi_star};
 use crate::model::options::EventKind;
+pub use crate::model::options::Slice;
 use crate::model::schema::TableKind;
 use crate::model::time::{local_to_micros, micros_to_local, parse_tz};
+use crate::model::time::{next_slice, slice_start};
 use crate::session::dataset::Dataset;
 use crate::session::window::filtered;
 use crate::util::columns::ints;
 use crate::util::columns::strings;
 use crate::util::error::{Error, Result};
 use crate::util::stats::{benjamini_hochberg, two_sided_p};
-
-/// Length of a time slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Slice {
-    /// Calendar weeks starting Monday (local time).
-    Week,
-    /// Calendar months (local time).
-    Month,
-}
 
 /// Options of [`emerging_hotspots`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -192,27 +183,6 @@ pub fn categorize(hot: &[bool], cold: &[bool], trend: &MannKendall, alpha: f64) 
         return format!("cold_{c}");
     }
     "no_pattern".to_string()
-}
-
-/// Start of the slice containing a local date.
-fn slice_start(d: NaiveDate, slice: Slice) -> NaiveDate {
-    match slice {
-        Slice::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
-        Slice::Month => d.with_day(1).expect("day 1 exists"),
-    }
-}
-
-fn next_slice(d: NaiveDate, slice: Slice) -> NaiveDate {
-    match slice {
-        Slice::Week => d + Duration::days(7),
-        Slice::Month => {
-            if d.month() == 12 {
-                NaiveDate::from_ymd_opt(d.year() + 1, 1, 1).expect("valid")
-            } else {
-                NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1).expect("valid")
-            }
-        }
-    }
 }
 
 /// A cell of the plan.

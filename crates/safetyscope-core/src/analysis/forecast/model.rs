@@ -1,0 +1,242 @@
+//! The count model of a forecast: per cell and period,
+//!
+//! ln E[y] = ln hours + β₀ + Σ β_j ln(1 + indicator_j of the period before)
+//!           + β_t trend + β_s sin 2πs + β_c cos 2πs + ln θ_cell,
+//!
+//! a Poisson GLM (IRLS, [`super::glm`]) for the terms shared by every cell,
+//! then each cell's own level θ by empirical Bayes: a gamma prior centred
+//! on its zone's ratio of observed to fitted events, its shape from the
+//! spread of the cells' ratios (method of moments), so that a cell with
+//! little history stays near its zone.
+
+use crate::analysis::forecast::glm::{Fit, count_quantile, fit_poisson};
+use crate::analysis::forecast::history::History;
+use crate::util::error::Result;
+
+/// The model's terms, in design order.
+#[derive(Debug, Clone)]
+pub(crate) struct Design {
+    /// Term names.
+    pub terms: Vec<String>,
+    /// Which indicators (index into the history's) the lag terms are.
+    pub lags: Vec<usize>,
+}
+
+impl Design {
+    /// The terms a history supports: the intercept, every indicator with
+    /// any count, the trend and the season.
+    pub fn of(h: &History) -> Design {
+        let mut terms = vec!["intercept".to_string()];
+        let mut lags = vec![];
+        for (j, (name, g)) in h.indicators.iter().enumerate() {
+            if g.iter().flatten().any(|&v| v > 0.0) {
+                terms.push(format!("lag_{name}"));
+                lags.push(j);
+            }
+        }
+        terms.extend(["trend", "season_sin", "season_cos"].map(String::from));
+        Design { terms, lags }
+    }
+
+    /// The row of cell `c` for period `t` (≥ 1; `t` may be the period after
+    /// the history, whose lags are the last period's).
+    pub fn row(&self, h: &History, c: usize, t: usize) -> Vec<f64> {
+        let mid = h.periods() as f64 / 2.0;
+        let angle = 2.0 * std::f64::consts::PI * h.season[t];
+        let mut r = Vec::with_capacity(self.terms.len());
+        r.push(1.0);
+        for &j in &self.lags {
+            r.push(h.indicators[j].1[c][t - 1].ln_1p());
+        }
+        r.push((t as f64 - mid) / h.per_year);
+        r.push(angle.sin());
+        r.push(angle.cos());
+        r
+    }
+}
+
+/// Hours of cell `c` in period `t` (1 without exposure).
+fn hours(h: &History, c: usize, t: usize) -> f64 {
+    h.hours.as_ref().map_or(1.0, |g| g[c][t])
+}
+
+/// Hours expected in the period after `last` (exclusive): the mean of the
+/// three periods before it.
+pub(crate) fn hours_ahead(h: &History, c: usize, last: usize) -> f64 {
+    let from = last.saturating_sub(3);
+    let n = (last - from).max(1) as f64;
+    (from..last).map(|t| hours(h, c, t)).sum::<f64>() / n
+}
+
+/// A model fitted to the periods `1..until` of a history.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    pub design: Design,
+    pub fit: Fit,
+    /// Each cell's level θ (1 = as the shared terms predict).
+    pub level: Vec<f64>,
+    /// The prior shape of the cell levels.
+    pub shape: f64,
+    /// Rows used.
+    pub rows: usize,
+}
+
+/// The rows a model is fitted to.
+pub(crate) struct Rows {
+    /// The design, row-major.
+    pub x: Vec<f64>,
+    /// The counts.
+    pub y: Vec<f64>,
+    /// ln hours.
+    pub offset: Vec<f64>,
+    /// The cell and period of each row.
+    pub at: Vec<(usize, usize)>,
+}
+
+/// The design rows, counts and offsets of periods `1..until` (cell-periods
+/// without hours left out), with the cell of each row.
+pub(crate) fn rows(h: &History, d: &Design, until: usize) -> Rows {
+    let (mut x, mut y, mut off, mut at) = (vec![], vec![], vec![], vec![]);
+    for c in 0..h.cells.len() {
+        for t in 1..until {
+            let hw = hours(h, c, t);
+            if hw <= 0.0 {
+                continue;
+            }
+            x.extend(d.row(h, c, t));
+            y.push(h.target[c][t]);
+            off.push(hw.ln());
+            at.push((c, t));
+        }
+    }
+    Rows {
+        x,
+        y,
+        offset: off,
+        at,
+    }
+}
+
+/// Fit the model to periods `1..until`.
+pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
+    let d = Design::of(h);
+    let p = d.terms.len();
+    let Rows {
+        x,
+        y,
+        offset: off,
+        at,
+    } = rows(h, &d, until);
+    let f = fit_poisson(&x, p, &y, &off)?;
+    // Observed and fitted events per cell.
+    let n_cells = h.cells.len();
+    let (mut obs, mut exp) = (vec![0.0; n_cells], vec![0.0; n_cells]);
+    for (r, &(c, _)) in at.iter().enumerate() {
+        let eta = off[r]
+            + x[r * p..(r + 1) * p]
+                .iter()
+                .zip(&f.beta)
+                .map(|(a, b)| a * b)
+                .sum::<f64>();
+        obs[c] += y[r];
+        exp[c] += eta.clamp(-700.0, 700.0).exp();
+    }
+    // The zone's ratio of observed to fitted events.
+    let mut zone: std::collections::BTreeMap<(&str, &str), (f64, f64)> = Default::default();
+    for (c, cell) in h.cells.iter().enumerate() {
+        let e = zone.entry((&cell.site, &cell.zone)).or_default();
+        e.0 += obs[c];
+        e.1 += exp[c];
+    }
+    let ratio = |c: usize| {
+        let (o, e) = zone[&(h.cells[c].site.as_str(), h.cells[c].zone.as_str())];
+        if e > 0.0 && o > 0.0 { o / e } else { 1.0 }
+    };
+    // Method of moments: the spread of r_c / ρ_zone beyond what Poisson
+    // noise gives (1 / E_c) is the prior's variance 1 / shape.
+    let (mut num, mut den) = (0.0, 0.0);
+    for c in 0..n_cells {
+        if exp[c] > 0.0 {
+            let rho = ratio(c);
+            let r = obs[c] / exp[c] / rho;
+            num += exp[c] * ((r - 1.0).powi(2) - 1.0 / (exp[c] * rho));
+            den += exp[c];
+        }
+    }
+    let inv_shape = if den > 0.0 {
+        (num / den).clamp(1e-3, 1e3)
+    } else {
+        1e-3
+    };
+    let shape = 1.0 / inv_shape;
+    let level = (0..n_cells)
+        .map(|c| {
+            let rho = ratio(c);
+            (obs[c] + shape) / (exp[c] + shape / rho)
+        })
+        .collect();
+    Ok(Model {
+        design: d,
+        fit: f,
+        level,
+        shape,
+        rows: y.len(),
+    })
+}
+
+/// One cell's forecast for the period after `last` (exclusive end of the
+/// data the model saw): the expected count, its interval and the terms
+/// that push it up most against the average cell.
+#[derive(Debug, Clone)]
+pub(crate) struct Expected {
+    pub mean: f64,
+    pub hours: f64,
+    /// The terms and their effect on this cell (rate ratio against the
+    /// mean of the cells), strongest first, only those above 1.
+    pub drivers: Vec<(String, f64)>,
+}
+
+/// Forecasts of every cell for period `t` (its lags from `t − 1`).
+pub(crate) fn expected(h: &History, m: &Model, t: usize) -> Vec<Expected> {
+    let p = m.design.terms.len();
+    let n = h.cells.len();
+    let rows: Vec<Vec<f64>> = (0..n).map(|c| m.design.row(h, c, t)).collect();
+    let mean: Vec<f64> = (0..p)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let mean_level = m.level.iter().map(|l| l.ln()).sum::<f64>() / n as f64;
+    (0..n)
+        .map(|c| {
+            let hw = hours_ahead(h, c, t);
+            let eta: f64 = rows[c].iter().zip(&m.fit.beta).map(|(a, b)| a * b).sum();
+            let mu = if hw > 0.0 {
+                (eta + hw.ln() + m.level[c].ln()).clamp(-700.0, 700.0).exp()
+            } else {
+                0.0
+            };
+            let mut drivers: Vec<(String, f64)> = (1..p)
+                .map(|j| {
+                    (
+                        m.design.terms[j].clone(),
+                        (m.fit.beta[j] * (rows[c][j] - mean[j])).exp(),
+                    )
+                })
+                .collect();
+            drivers.push(("cell".into(), (m.level[c].ln() - mean_level).exp()));
+            drivers.retain(|d| d.1 > 1.0);
+            drivers.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            Expected {
+                mean: mu,
+                hours: hw,
+                drivers,
+            }
+        })
+        .collect()
+}
+
+/// The interval of a count with mean `mu` at `level` (0.9: the 5 % and
+/// 95 % quantiles) for the model's dispersion.
+pub(crate) fn interval(mu: f64, phi: f64, level: f64) -> (f64, f64) {
+    let a = (1.0 - level) / 2.0;
+    (count_quantile(mu, phi, a), count_quantile(mu, phi, 1.0 - a))
+}

@@ -1,0 +1,154 @@
+"""Independent oracles for the forecast and its backtest: the model's
+coefficients and standard errors against statsmodels' GLM on the design the
+forecast reports, the design's counts against pandas from the raw tables,
+the intervals against scipy, and PAI, hit rates, deviance and calibration
+against pandas from the backtest's predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as st
+import statsmodels.api as sm
+
+import safetyscope
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture(scope="module")
+def ds(sample):
+    path, _ = sample
+    return safetyscope.Dataset.open(path)
+
+
+def test_coefficients_equal_statsmodels_on_the_design(ds):
+    design = ds.forecast(view="design").to_pandas()
+    coef = ds.forecast(view="coefficients").to_pandas().set_index("term")
+    terms = list(coef.index)
+    assert terms[0] == "intercept" and {"trend", "season_sin", "season_cos"} <= set(terms)
+    assert any(t.startswith("lag_") for t in terms)
+    fit = sm.GLM(design.y, design[terms], family=sm.families.Poisson(), offset=design.offset).fit(tol=1e-12)
+    np.testing.assert_allclose(coef.estimate.to_numpy(), fit.params.to_numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(coef.std_error.to_numpy(), fit.bse.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(coef.deviance.iloc[0], fit.deviance, rtol=1e-9)
+    np.testing.assert_allclose(coef.dispersion.iloc[0], fit.pearson_chi2 / fit.df_resid, rtol=1e-9)
+    np.testing.assert_allclose(coef.p_value.to_numpy(), fit.pvalues.to_numpy(), rtol=1e-5, atol=1e-12)
+    ci = np.exp(fit.conf_int())
+    np.testing.assert_allclose(coef.rate_ratio_low.to_numpy(), ci[0].to_numpy(), rtol=1e-6)
+    assert (coef.rows == len(design)).all()
+
+
+def test_the_design_counts_the_raw_tables(sample, ds):
+    """Target injuries per cell and month, the lagged near misses and
+    violations, and ln hours, from the Parquet files with pandas."""
+    path, _ = sample
+    design = ds.forecast(view="design").to_pandas()
+    inc = pd.read_parquet(path / "incidents.parquet")
+    inc = inc[inc.cell.notna()]
+    inc["period"] = inc.occurred_at.dt.tz_convert(TZ).dt.strftime("%Y-%m")
+    injuries = inc[inc.severity != "near_miss"].groupby(["site", "cell", "period"]).size()
+    got = design.set_index(["site", "cell", "period"]).y
+    want = injuries.reindex(got.index, fill_value=0)
+    assert (got.to_numpy() == want.to_numpy()).all()
+    # Lags: the count of the month before, as ln(1 + n).
+    months = sorted(design.period.unique())
+    before = {m: p for p, m in zip(months, months[1:])}
+    first = pd.Period(months[0], "M") - 1
+    before[months[0]] = str(first)
+    near = inc[inc.severity == "near_miss"].groupby(["site", "cell", "period"]).size()
+    key = list(zip(design.site, design.cell, design.period.map(before)))
+    want_lag = np.log1p(near.reindex(pd.MultiIndex.from_tuples(key), fill_value=0).to_numpy())
+    np.testing.assert_allclose(design.lag_near_misses.to_numpy(), want_lag, atol=1e-12)
+    v = pd.read_parquet(path / "violations.parquet")
+    v = v[v.cell.notna()]
+    v["period"] = v.detected_at.dt.tz_convert(TZ).dt.strftime("%Y-%m")
+    vc = v.groupby(["site", "cell", "period"]).size()
+    want_v = np.log1p(vc.reindex(pd.MultiIndex.from_tuples(key), fill_value=0).to_numpy())
+    np.testing.assert_allclose(design.lag_violations.to_numpy(), want_v, atol=1e-12)
+
+
+def test_the_forecast_sums_and_intervals(ds):
+    f = ds.forecast().to_pandas()
+    coef = ds.forecast(view="coefficients").to_pandas()
+    phi = coef.dispersion.iloc[0]
+    cells = f[f.scope == "cell"]
+    assert len(cells) > 0 and (cells.expected >= 0).all()
+    # Every roll-up is the sum of its cells.
+    g = f[f.scope == "group"].iloc[0]
+    np.testing.assert_allclose(g.expected, cells.expected.sum(), rtol=1e-12)
+    for site, part in cells.groupby("site"):
+        row = f[(f.scope == "site") & (f.site == site)].iloc[0]
+        np.testing.assert_allclose(row.expected, part.expected.sum(), rtol=1e-12)
+    # The 90 % interval: quantiles of the Poisson (φ ≤ 1) or of the
+    # negative binomial with variance φ μ.
+    for _, r in f.sample(min(len(f), 60), random_state=1).iterrows():
+        mu = r.expected
+        if phi <= 1:
+            lo, hi = st.poisson.ppf([0.05, 0.95], mu)
+        else:
+            n = mu / (phi - 1)
+            lo, hi = st.nbinom.ppf([0.05, 0.95], n, n / (n + mu))
+        assert (r.lower, r.upper) == (lo, hi), (r.scope, mu, phi)
+    # Drivers are named terms with a ratio above 1, strongest first.
+    d = cells.dropna(subset=["driver_1"])
+    assert len(d) > 0 and (d.driver_1_ratio > 1).all()
+    both = d.dropna(subset=["driver_2"])
+    assert (both.driver_1_ratio >= both.driver_2_ratio).all()
+
+
+def test_backtest_metrics_equal_pandas(ds):
+    p = ds.backtest(view="predictions", origins=4).to_pandas()
+    s = ds.backtest(view="summary", origins=4).to_pandas()
+    cal = ds.backtest(view="calibration", origins=4).to_pandas()
+    assert set(p.method) == {"model", "last_period", "long_run_mean", "risk_score"}
+    assert p.origin.nunique() == 4
+    rows = []
+    for (method, origin), g in p.groupby(["method", "origin"], sort=False):
+        g = g.reset_index(drop=True)
+        # Highest prediction first, ties in plan order.
+        order = g.assign(i=range(len(g))).sort_values(["predicted", "i"], ascending=[False, True])
+        n, events = len(g), g.observed.sum()
+        row = {"method": method, "origin": origin, "events": events}
+        for pct in (5, 10, 20):
+            k = max(1, int(np.ceil(pct / 100 * n)))
+            caught = order.observed.iloc[:k].sum()
+            row[f"caught_{pct}"] = caught
+            row[f"hit_{pct}"] = caught / events if events else np.nan
+            row[f"pai_{pct}"] = (caught / events) / (k / n) if events else np.nan
+        mu = np.maximum(g.predicted, 1e-3)
+        y = g.observed
+        row["deviance"] = np.nan if method == "risk_score" else float(
+            2 * (np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu)).sum()
+        )
+        rows.append(row)
+    want = pd.DataFrame(rows)
+    got = s[s.origin != "all"].merge(want, on=["method", "origin"], suffixes=("", "_want"))
+    assert len(got) == 16
+    for c in ["events", "hit_5", "hit_10", "hit_20", "pai_5", "pai_10", "pai_20", "deviance"]:
+        np.testing.assert_allclose(got[c].to_numpy(dtype=float), got[c + "_want"].to_numpy(dtype=float), rtol=1e-12, equal_nan=True, err_msg=c)
+    # Over all origins: the events caught over all events, and the share
+    # of cells taken.
+    for method, g in want.groupby("method"):
+        allrow = s[(s.method == method) & (s.origin == "all")].iloc[0]
+        np.testing.assert_allclose(allrow.hit_10, g.caught_10.sum() / g.events.sum(), rtol=1e-12)
+    # Calibration: ten groups of the pooled predictions by rank.
+    for method in ["model", "last_period", "long_run_mean"]:
+        g = p[p.method == method].reset_index(drop=True)
+        g = g.assign(i=range(len(g))).sort_values(["predicted", "i"], kind="mergesort").reset_index(drop=True)
+        g["decile"] = (np.arange(len(g)) * 10 // len(g)) + 1
+        w = g.groupby("decile").agg(predicted=("predicted", "mean"), observed=("observed", "mean"), n=("observed", "size")).reset_index()
+        c = cal[cal.method == method].reset_index(drop=True)
+        np.testing.assert_allclose(c.predicted, w.predicted, rtol=1e-12)
+        np.testing.assert_allclose(c.observed, w.observed, rtol=1e-12)
+        assert c.n.tolist() == w.n.tolist()
+
+
+def test_bad_options_are_clear(ds):
+    with pytest.raises(safetyscope.OptionError, match="level"):
+        ds.forecast(level=1.5)
+    with pytest.raises(safetyscope.OptionError, match="origins"):
+        ds.backtest(origins=400)
+    with pytest.raises(safetyscope.OptionError, match="view"):
+        ds.forecast(view="nope")
