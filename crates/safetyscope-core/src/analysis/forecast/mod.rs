@@ -625,7 +625,9 @@ pub fn forecast_svg(
                 format!(", {}", lang.term(driver.value(p.i)))
             };
             Ok(crate::charts::Look {
-                value: v,
+                // The module's and the native build's floating point may
+                // differ in the last bits: the chart carries six decimals.
+                value: (v * 1e6).round() / 1e6,
                 text: crate::util::stats::round_half_away(v, 1),
                 title: format!(
                     "{}: {:.2} [{} – {}]{why}",
