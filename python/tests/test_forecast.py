@@ -152,3 +152,25 @@ def test_bad_options_are_clear(ds):
         ds.backtest(origins=400)
     with pytest.raises(safetyscope.OptionError, match="view"):
         ds.forecast(view="nope")
+
+
+def test_leading_indicators_per_site_equal_statsmodels(ds, sample):
+    """The indicator table: the group's rows are the coefficients' lag
+    terms; each site's equal statsmodels on that site's design."""
+    t = ds.forecast(view="indicators").to_pandas()
+    coef = ds.forecast(view="coefficients").to_pandas().set_index("term")
+    g = t[t.scope == "group"].set_index("indicator")
+    for ind, r in g.iterrows():
+        np.testing.assert_allclose(r.rate_ratio, coef.loc[f"lag_{ind}", "rate_ratio"], rtol=1e-12)
+    sites = sorted(s for s in t.scope.unique() if s != "group")
+    assert len(sites) >= 2
+    site = sites[0]
+    d = ds.forecast(view="design", site=site).to_pandas()
+    terms = [c for c in d.columns if c not in ("site", "cell", "period", "y", "offset")]
+    fit = sm.GLM(d.y, d[terms], family=sm.families.Poisson(), offset=d.offset).fit(tol=1e-12)
+    s = t[t.scope == site].set_index("indicator")
+    for ind, r in s.iterrows():
+        b, se = fit.params[f"lag_{ind}"], fit.bse[f"lag_{ind}"]
+        np.testing.assert_allclose(r.rate_ratio, np.exp(b), rtol=1e-6)
+        np.testing.assert_allclose(r.rate_ratio_high, np.exp(b + 1.959963984540054 * se), rtol=1e-6)
+        np.testing.assert_allclose(r.p_value, fit.pvalues[f"lag_{ind}"], rtol=1e-5, atol=1e-12)

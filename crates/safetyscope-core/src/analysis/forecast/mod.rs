@@ -76,7 +76,7 @@ impl ForecastOptions {
 }
 
 /// The views of [`forecast`].
-pub const FORECAST_VIEWS: [&str; 3] = ["cells", "coefficients", "design"];
+pub const FORECAST_VIEWS: [&str; 4] = ["cells", "coefficients", "indicators", "design"];
 
 /// The views of [`backtest`].
 pub const BACKTEST_VIEWS: [&str; 3] = ["summary", "calibration", "predictions"];
@@ -93,10 +93,18 @@ pub const BACKTEST_VIEWS: [&str; 3] = ["summary", "calibration", "predictions"];
 ///   `rate_ratio` with its 95 % interval, and the fit's `rows`,
 ///   `deviance`, `dispersion` (Pearson), `prior_shape` and the IRLS
 ///   `iterations`;
+/// - `indicators`: do the leading indicators predict the target? The
+///   model fitted to the group and to each site alone (where its history
+///   allows a fit): per `scope` and `indicator`, the `rate_ratio` of one
+///   unit of ln(1 + count) of the period before, its 95 % interval,
+///   `p_value` and the `rows` fitted;
 /// - `design`: the model's rows (`site`, `cell`, `period`, `y`, `offset`
-///   = ln hours, one column per term), to refit elsewhere.
+///   = ln hours + ln cell level, one column per term), to refit elsewhere.
 pub async fn forecast(ds: &Dataset, o: &ForecastOptions, view: &str) -> Result<RecordBatch> {
     o.check()?;
+    if view == "indicators" {
+        return indicators_view(ds, o).await;
+    }
     let h = history(
         ds,
         o.target,
@@ -228,6 +236,61 @@ fn cells_view(h: &History, m: &Model, o: &ForecastOptions) -> Result<RecordBatch
     c.done()
 }
 
+async fn indicators_view(ds: &Dataset, o: &ForecastOptions) -> Result<RecordBatch> {
+    let mut scopes: Vec<Option<String>> = vec![o.site.clone()];
+    if o.site.is_none() {
+        let mut sites: Vec<String> = crate::analysis::spatial::risk_evidence::plan(ds, None)?
+            .into_iter()
+            .map(|c| c.site)
+            .collect();
+        sites.sort();
+        sites.dedup();
+        scopes.extend(sites.into_iter().map(Some));
+    }
+    let (mut scope, mut name, mut rr, mut lo, mut hi, mut p, mut n) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for site in scopes {
+        let h = history(
+            ds,
+            o.target,
+            o.period,
+            o.from.as_deref(),
+            o.to.as_deref(),
+            site.as_deref(),
+        )
+        .await?;
+        // A site whose history cannot carry the model is left out; the
+        // first scope's fit is required.
+        let m = match fit(&h, h.periods()) {
+            Ok(m) => m,
+            Err(e) if scope.is_empty() => return Err(e),
+            Err(_) => continue,
+        };
+        for (j, term) in m.design.terms.iter().enumerate() {
+            let Some(ind) = term.strip_prefix("lag_") else {
+                continue;
+            };
+            let (b, se) = (m.fit.beta[j], m.fit.se[j]);
+            scope.push(Some(site.clone().unwrap_or_else(|| "group".into())));
+            name.push(Some(ind.to_string()));
+            rr.push(Some(b.exp()));
+            lo.push(Some((b - 1.959_963_984_540_054 * se).exp()));
+            hi.push(Some((b + 1.959_963_984_540_054 * se).exp()));
+            p.push(Some(two_sided_p(b / se)));
+            n.push(Some(m.rows as i64));
+        }
+    }
+    Cols::default()
+        .text("scope", scope)
+        .text("indicator", name)
+        .float("rate_ratio", rr)
+        .float("rate_ratio_low", lo)
+        .float("rate_ratio_high", hi)
+        .float("p_value", p)
+        .int("rows", n)
+        .done()
+}
+
 fn coefficients_view(m: &Model) -> Result<RecordBatch> {
     let f = &m.fit;
     let n = m.design.terms.len();
@@ -261,12 +324,13 @@ fn coefficients_view(m: &Model) -> Result<RecordBatch> {
 
 fn design_view(h: &History, m: &Model) -> Result<RecordBatch> {
     let p = m.design.terms.len();
-    let model::Rows {
-        x,
-        y,
-        offset: off,
-        at,
-    } = rows(h, &m.design, h.periods());
+    let model::Rows { x, y, offset, at } = rows(h, &m.design, h.periods());
+    // The offset the model was fitted with: ln hours and the cell's level.
+    let off: Vec<f64> = offset
+        .iter()
+        .zip(&at)
+        .map(|(o, (c, _))| o + m.level[*c].ln())
+        .collect();
     let mut c = Cols::default()
         .text(
             "site",

@@ -117,28 +117,21 @@ pub(crate) fn rows(h: &History, d: &Design, until: usize) -> Rows {
     }
 }
 
-/// Fit the model to periods `1..until`.
-pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
-    let d = Design::of(h);
-    let p = d.terms.len();
-    let Rows {
-        x,
-        y,
-        offset: off,
-        at,
-    } = rows(h, &d, until);
-    let f = fit_poisson(&x, p, &y, &off)?;
-    // Observed and fitted events per cell.
+/// The cells' levels given the shared terms `beta`: the empirical-Bayes
+/// posterior means, and the prior's shape.
+/// `rows.offset` is ln hours alone.
+fn levels(h: &History, rows: &Rows, p: usize, beta: &[f64]) -> (Vec<f64>, f64) {
+    // Observed and fitted events per cell (the fit without the levels).
     let n_cells = h.cells.len();
     let (mut obs, mut exp) = (vec![0.0; n_cells], vec![0.0; n_cells]);
-    for (r, &(c, _)) in at.iter().enumerate() {
-        let eta = off[r]
-            + x[r * p..(r + 1) * p]
+    for (r, &(c, _)) in rows.at.iter().enumerate() {
+        let eta = rows.offset[r]
+            + rows.x[r * p..(r + 1) * p]
                 .iter()
-                .zip(&f.beta)
+                .zip(beta)
                 .map(|(a, b)| a * b)
                 .sum::<f64>();
-        obs[c] += y[r];
+        obs[c] += rows.y[r];
         exp[c] += eta.clamp(-700.0, 700.0).exp();
     }
     // The zone's ratio of observed to fitted events.
@@ -175,12 +168,46 @@ pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
             (obs[c] + shape) / (exp[c] + shape / rho)
         })
         .collect();
+    (level, shape)
+}
+
+/// Fit the model to periods `1..until`: the shared terms with the cells'
+/// levels as part of the offset, the levels from the shared terms, in turn
+/// until the levels move by less than 1e-6 (on the log scale; at most 50
+/// rounds), so that a leading indicator's coefficient compares a cell
+/// with itself rather than busy cells with quiet ones.
+pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
+    let d = Design::of(h);
+    let p = d.terms.len();
+    // `base.offset` is ln hours; `offset` adds the cells' levels.
+    let base = rows(h, &d, until);
+    let mut offset = base.offset.clone();
+    let mut level = vec![1.0; h.cells.len()];
+    let mut f = fit_poisson(&base.x, p, &base.y, &offset)?;
+    let mut shape = f64::INFINITY;
+    for _ in 0..50 {
+        let (next, a) = levels(h, &base, p, &f.beta);
+        shape = a;
+        let moved = next
+            .iter()
+            .zip(&level)
+            .map(|(a, b): (&f64, &f64)| (a.ln() - b.ln()).abs())
+            .fold(0.0, f64::max);
+        level = next;
+        for ((o, hw), &(c, _)) in offset.iter_mut().zip(&base.offset).zip(&base.at) {
+            *o = hw + level[c].ln();
+        }
+        f = fit_poisson(&base.x, p, &base.y, &offset)?;
+        if moved < 1e-6 {
+            break;
+        }
+    }
     Ok(Model {
         design: d,
         fit: f,
         level,
         shape,
-        rows: y.len(),
+        rows: base.y.len(),
     })
 }
 
