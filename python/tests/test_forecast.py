@@ -174,3 +174,17 @@ def test_leading_indicators_per_site_equal_statsmodels(ds, sample):
         np.testing.assert_allclose(r.rate_ratio, np.exp(b), rtol=1e-6)
         np.testing.assert_allclose(r.rate_ratio_high, np.exp(b + 1.959963984540054 * se), rtol=1e-6)
         np.testing.assert_allclose(r.p_value, fit.pvalues[f"lag_{ind}"], rtol=1e-5, atol=1e-12)
+
+
+def test_weekly_counts_equal_pandas(sample, ds):
+    """Weeks from Monday in local time, labelled by ISO week."""
+    path, _ = sample
+    design = ds.forecast(view="design", period="week").to_pandas()
+    inc = pd.read_parquet(path / "incidents.parquet")
+    inc = inc[inc.cell.notna() & (inc.severity != "near_miss")]
+    local = inc.occurred_at.dt.tz_convert(TZ)
+    inc["period"] = local.dt.strftime("%G-W%V")
+    want = inc.groupby(["site", "cell", "period"]).size()
+    got = design.set_index(["site", "cell", "period"]).y
+    assert (got.to_numpy() == want.reindex(got.index, fill_value=0).to_numpy()).all()
+    assert got.sum() > 0 and design.period.nunique() > 50

@@ -371,6 +371,60 @@ pub fn local_day_expr(
     Ok((local - r) / lit(DAY))
 }
 
+/// The key of the local period (see [`slice_key`]) a local day number
+/// (days since 1970-01-01, an Int64 expression such as [`local_day_expr`]
+/// gives) falls in, in integer arithmetic: for weeks from Monday the
+/// number of the week, for months `year × 12 + month − 1` (the civil date
+/// by H. Hinnant's days-to-civil algorithm, valid for years 0 and later).
+pub fn slice_key_expr(
+    day: datafusion::logical_expr::Expr,
+    slice: crate::model::options::Slice,
+) -> datafusion::logical_expr::Expr {
+    use datafusion::logical_expr::{lit, when};
+    match slice {
+        // 1970-01-05 was a Monday: day + 3 counts from a Monday.
+        crate::model::options::Slice::Week => {
+            let d = day + lit(3i64);
+            let r = ((d.clone() % lit(7i64)) + lit(7i64)) % lit(7i64);
+            (d - r) / lit(7i64)
+        }
+        crate::model::options::Slice::Month => {
+            let z = day + lit(719_468i64);
+            let era = z.clone() / lit(146_097i64);
+            let doe = z - era.clone() * lit(146_097i64);
+            let yoe = (doe.clone() - doe.clone() / lit(1460i64) + doe.clone() / lit(36_524i64)
+                - doe.clone() / lit(146_096i64))
+                / lit(365i64);
+            let doy = doe
+                - (lit(365i64) * yoe.clone() + yoe.clone() / lit(4i64) - yoe.clone() / lit(100i64));
+            let mp = (lit(5i64) * doy + lit(2i64)) / lit(153i64);
+            // Months from March: 0 … 9 are March … December, 10 and 11
+            // January and February of the next year.
+            let year = yoe
+                + era * lit(400i64)
+                + when(mp.clone().gt_eq(lit(10i64)), lit(1i64))
+                    .otherwise(lit(0i64))
+                    .expect("a CASE with an ELSE");
+            let month0 = when(mp.clone().lt(lit(10i64)), mp.clone() + lit(2i64))
+                .otherwise(mp - lit(10i64))
+                .expect("a CASE with an ELSE");
+            year * lit(12i64) + month0
+        }
+    }
+}
+
+/// The key [`slice_key_expr`] gives the period starting on local date `d`.
+pub fn slice_key(d: NaiveDate, slice: crate::model::options::Slice) -> i64 {
+    use chrono::Datelike;
+    match slice {
+        crate::model::options::Slice::Week => {
+            let days = (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days();
+            (days + 3).div_euclid(7)
+        }
+        crate::model::options::Slice::Month => i64::from(d.year()) * 12 + i64::from(d.month0()),
+    }
+}
+
 /// The local wall-clock time of the instant `micros` as µs since
 /// 1970-01-01T00:00 local (an Int64 expression), exact for instants in
 /// `[lo, hi]`.
@@ -422,6 +476,57 @@ pub fn next_slice(d: NaiveDate, slice: crate::model::options::Slice) -> NaiveDat
 
 #[cfg(test)]
 mod local_day_tests {
+    #[test]
+    fn slice_keys_in_the_plan_equal_the_calendar() {
+        use crate::model::options::Slice;
+        use datafusion::logical_expr::col;
+        use datafusion::prelude::SessionContext;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // Every day from 1900 to 2200 (leap years and centuries included).
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let first = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        let days: Vec<i64> = (0..110_000)
+            .map(|k| (first - epoch).num_days() + k)
+            .collect();
+        let batch = RecordBatch::try_from_iter([(
+            "d",
+            Arc::new(Int64Array::from(days.clone())) as Arc<dyn Array>,
+        )])
+        .unwrap();
+        for slice in [Slice::Week, Slice::Month] {
+            let ctx = SessionContext::new();
+            let out = rt
+                .block_on(async {
+                    ctx.read_batch(batch.clone())?
+                        .select(vec![col("d"), slice_key_expr(col("d"), slice).alias("k")])?
+                        .collect()
+                        .await
+                })
+                .unwrap();
+            // Pairs of day and key (the plan need not keep the row order).
+            let column = |b: &RecordBatch, i: usize| {
+                b.column(i)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            };
+            let got: Vec<(i64, i64)> = out
+                .iter()
+                .flat_map(|b| column(b, 0).into_iter().zip(column(b, 1)))
+                .collect();
+            assert_eq!(got.len(), days.len());
+            for (d, k) in got.iter().map(|(d, k)| (d, k)) {
+                let date = epoch + chrono::Duration::days(*d);
+                let start = slice_start(date, slice);
+                assert_eq!(*k, slice_key(start, slice), "{date} {slice:?}");
+            }
+        }
+    }
+
     use super::*;
     use arrow::array::{Array, Int64Array, RecordBatch};
     use std::sync::Arc;

@@ -9,14 +9,16 @@ use std::collections::BTreeMap;
 use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
-use datafusion::functions::expr_fn::date_trunc;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
-use crate::analysis::spatial::risk_evidence::{PlanCell, hours_per_cell, plan};
+use crate::analysis::spatial::risk_evidence::{PlanCell, exposure_rows, plan, spread_hours};
 use crate::model::options::Slice;
 use crate::model::schema::TableKind;
-use crate::model::time::{local_to_micros, micros_to_local, next_slice, parse_tz, slice_start};
+use crate::model::time::{
+    local_day_expr, local_to_micros, micros_to_local, next_slice, parse_tz, slice_key,
+    slice_key_expr, slice_start,
+};
 use crate::session::dataset::Dataset;
 use crate::util::columns::strings;
 use crate::util::error::{Error, Result};
@@ -89,41 +91,50 @@ fn season_of(d: chrono::NaiveDate) -> f64 {
     f64::from(d.ordinal0()) / days
 }
 
-/// Rows of `kind` in [from, to) of the site, counted per site, cell and
-/// period start (µs): `(site, cell, start) → n`.
+/// The key of the local period (see [`slice_key_expr`]) of the instants in
+/// the timestamp column `time` of `kind`, exact for the column's span.
+async fn key_of(ds: &Dataset, kind: TableKind, time: &str, slice: Slice) -> Result<Expr> {
+    let tz = parse_tz(ds.timezone())?;
+    let (lo, hi) = ds.time_span(kind, time).await?.unwrap_or((0, 0));
+    let day = local_day_expr(&tz, cast(col(time), DataType::Int64), lo, hi)?;
+    Ok(slice_key_expr(day, slice))
+}
+
+/// Counts per site, cell and period key, `(site, cell, key) → n`: one map
+/// per expression of `counted` (an Int64 of 0 or 1 per row; `None` counts
+/// every row), in one aggregate.
 async fn per_period(
-    ds: &Dataset,
     df: DataFrame,
-    time: &str,
-    slice: Slice,
-) -> Result<BTreeMap<(String, String, i64), f64>> {
-    let _ = ds;
-    let unit = match slice {
-        Slice::Week => "week",
-        Slice::Month => "month",
-    };
+    key: Expr,
+    counted: &[Option<Expr>],
+) -> Result<Vec<BTreeMap<(String, String, i64), f64>>> {
+    use datafusion::functions_aggregate::expr_fn::sum;
+    let aggs = counted
+        .iter()
+        .enumerate()
+        .map(|(j, e)| match e {
+            Some(e) => sum(e.clone()).alias(format!("n{j}")),
+            None => count(lit(1i64)).alias(format!("n{j}")),
+        })
+        .collect();
     let batches = df
         .filter(col("cell").is_not_null())?
-        .aggregate(
-            vec![
-                col("site"),
-                col("cell"),
-                cast(date_trunc(lit(unit), col(time)), DataType::Int64).alias("start"),
-            ],
-            vec![count(lit(1i64)).alias("n")],
-        )?
+        .aggregate(vec![col("site"), col("cell"), key.alias("start")], aggs)?
         .collect()
         .await?;
-    let mut out = BTreeMap::new();
+    let mut out = vec![BTreeMap::new(); counted.len()];
     for b in &batches {
         let (s, c) = (strings(b, "site")?, strings(b, "cell")?);
-        let (t, n) = (ints(b, "start")?, ints(b, "n")?);
-        for i in 0..b.num_rows() {
-            if t.is_null(i) {
-                continue;
+        let t = ints(b, "start")?;
+        for (j, m) in out.iter_mut().enumerate() {
+            let n = ints(b, &format!("n{j}"))?;
+            for i in 0..b.num_rows() {
+                if t.is_null(i) || n.is_null(i) || n.value(i) == 0 {
+                    continue;
+                }
+                *m.entry((s.value(i).to_string(), c.value(i).to_string(), t.value(i)))
+                    .or_default() += n.value(i) as f64;
             }
-            *out.entry((s.value(i).to_string(), c.value(i).to_string(), t.value(i)))
-                .or_default() += n.value(i) as f64;
         }
     }
     Ok(out)
@@ -209,7 +220,7 @@ pub(crate) async fn history(
     if start_of(d).is_some_and(|s| s < from) {
         d = next_slice(d, slice);
     }
-    let (mut bounds, mut labels, mut season) = (vec![], vec![], vec![]);
+    let (mut bounds, mut labels, mut season, mut keys) = (vec![], vec![], vec![], vec![]);
     while let Some(s) = start_of(d) {
         let next = next_slice(d, slice);
         let Some(e) = start_of(next) else { break };
@@ -217,6 +228,7 @@ pub(crate) async fn history(
             break;
         }
         bounds.push(s);
+        keys.push(slice_key(d, slice));
         labels.push(label(d, slice));
         season.push(season_of(d));
         d = next;
@@ -240,11 +252,7 @@ pub(crate) async fn history(
     season.push(season_of(d));
     let n_periods = bounds.len() - 1;
     let (lo, hi) = (bounds[0], end);
-    let index: BTreeMap<i64, usize> = bounds[..n_periods]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (*s, i))
-        .collect();
+    let index: BTreeMap<i64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
 
     let cells = plan(ds, site)?;
     if cells.is_empty() {
@@ -263,52 +271,46 @@ pub(crate) async fn history(
         grid(counts, &cell_index, &index, n_cells, n_periods)
     };
 
-    let injury = col("severity").not_eq(lit("near_miss"));
-    let keep = match target {
-        Target::Injuries => Some(injury),
+    // The target and the near misses in one aggregate of the incidents.
+    let flag = |e: Expr| {
+        datafusion::logical_expr::when(e, lit(1i64))
+            .otherwise(lit(0i64))
+            .map_err(Error::from)
+    };
+    let target_flag = match target {
+        Target::Injuries => Some(flag(col("severity").not_eq(lit("near_miss")))?),
         Target::Incidents => None,
     };
-    let inc = rows(ds, TableKind::Incidents, "occurred_at", lo, hi, site, keep).await?;
-    let target_grid = on_grid(&per_period(ds, inc, "occurred_at", slice).await?);
-
-    let mut indicators = vec![];
-    let near = rows(
-        ds,
-        TableKind::Incidents,
-        "occurred_at",
-        lo,
-        hi,
-        site,
-        Some(col("severity").eq(lit("near_miss"))),
-    )
-    .await?;
-    indicators.push((
-        "near_misses",
-        on_grid(&per_period(ds, near, "occurred_at", slice).await?),
-    ));
+    let near_flag = Some(flag(col("severity").eq(lit("near_miss")))?);
+    let inc = rows(ds, TableKind::Incidents, "occurred_at", lo, hi, site, None).await?;
+    let at = key_of(ds, TableKind::Incidents, "occurred_at", slice).await?;
+    let mut counts = per_period(inc, at, &[target_flag, near_flag]).await?;
+    let near = counts.pop().unwrap_or_default();
+    let target_grid = on_grid(&counts.pop().unwrap_or_default());
+    let mut indicators = vec![("near_misses", on_grid(&near))];
     if ds.has_table(TableKind::Hazards) {
         let h = rows(ds, TableKind::Hazards, "reported_at", lo, hi, site, None).await?;
-        indicators.push((
-            "hazards",
-            on_grid(&per_period(ds, h, "reported_at", slice).await?),
-        ));
+        let key = key_of(ds, TableKind::Hazards, "reported_at", slice).await?;
+        let n = per_period(h, key, &[None]).await?;
+        indicators.push(("hazards", on_grid(&n[0])));
         indicators.push((
             "overdue_hazards",
-            overdue(ds, slice, &bounds, &cell_index, site).await?,
+            overdue(ds, slice, &bounds, &keys, &cell_index, site).await?,
         ));
     }
     if ds.has_table(TableKind::Violations) {
         let v = rows(ds, TableKind::Violations, "detected_at", lo, hi, site, None).await?;
-        indicators.push((
-            "violations",
-            on_grid(&per_period(ds, v, "detected_at", slice).await?),
-        ));
+        let key = key_of(ds, TableKind::Violations, "detected_at", slice).await?;
+        let n = per_period(v, key, &[None]).await?;
+        indicators.push(("violations", on_grid(&n[0])));
     }
 
     let hours = if ds.row_count(TableKind::Exposure) > 0 {
+        // Read once, spread per period.
+        let exposure = exposure_rows(ds, lo, hi).await?;
         let mut g = vec![vec![0.0; n_periods]; n_cells];
         for t in 0..n_periods {
-            let h = hours_per_cell(ds, &cells, bounds[t], bounds[t + 1]).await?;
+            let h = spread_hours(&exposure, &cells, bounds[t], bounds[t + 1]);
             for (ci, c) in cells.iter().enumerate() {
                 g[ci][t] = h
                     .get(&(c.site.clone(), c.cell.clone()))
@@ -343,13 +345,10 @@ async fn overdue(
     ds: &Dataset,
     slice: Slice,
     bounds: &[i64],
+    keys: &[i64],
     cells: &BTreeMap<(String, String), usize>,
     site: Option<&str>,
 ) -> Result<Grid> {
-    let unit = match slice {
-        Slice::Week => "week",
-        Slice::Month => "month",
-    };
     let n_periods = bounds.len() - 1;
     let end = bounds[n_periods];
     let due = cast(col("due_at"), DataType::Int64);
@@ -371,8 +370,12 @@ async fn overdue(
             vec![
                 col("site"),
                 col("cell"),
-                cast(date_trunc(lit(unit), col("due_at")), DataType::Int64).alias("d"),
-                cast(date_trunc(lit(unit), col("closed_at")), DataType::Int64).alias("k"),
+                key_of(ds, TableKind::Hazards, "due_at", slice)
+                    .await?
+                    .alias("d"),
+                key_of(ds, TableKind::Hazards, "closed_at", slice)
+                    .await?
+                    .alias("k"),
             ],
             vec![count(lit(1i64)).alias("n")],
         )?
@@ -380,7 +383,10 @@ async fn overdue(
         .await?;
     // Period index of a period start: before the first → 0 (or −1 for a
     // closing), after the last → n.
-    let position = |t: i64| bounds[..n_periods].partition_point(|&s| s <= t) as i64 - 1;
+    // The period of a key: before the first → −1, after the last → the
+    // last (a closing after the history is caught by `end` below).
+    let position = |k: i64| keys.partition_point(|&s| s <= k) as i64 - 1;
+    let last_key = keys[n_periods - 1];
     let mut delta = vec![vec![0.0; n_periods + 1]; cells.len()];
     for b in &batches {
         let (s, c) = (strings(b, "site")?, strings(b, "cell")?);
@@ -393,7 +399,7 @@ async fn overdue(
                 continue;
             }
             let first = position(d.value(i)).max(0) as usize;
-            let stop = if k.is_null(i) || k.value(i) >= end {
+            let stop = if k.is_null(i) || k.value(i) > last_key {
                 n_periods as i64
             } else {
                 position(k.value(i)).min(n_periods as i64)

@@ -447,18 +447,13 @@ pub(crate) fn plan(ds: &Dataset, site: Option<&str>) -> Result<Vec<PlanCell>> {
     Ok(out)
 }
 
-/// Hours worked per cell in [from, to): each exposure row's hours times the
-/// share of its period inside the window, spread evenly over the cells of
-/// its zone (or of its site when the row has no zone).
-pub(crate) async fn hours_per_cell(
-    ds: &Dataset,
-    cells: &[PlanCell],
-    from: i64,
-    to: i64,
-) -> Result<BTreeMap<CellKey, f64>> {
-    let mut per_zone: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
-    // The rows overlapping the window, in a fixed order: the sums are the
-    // same whatever order the files or partitions are read in.
+/// The exposure rows overlapping [from, to), in a fixed order (the sums
+/// over them are the same whatever order the files or partitions are read
+/// in): site, zone, start and end (µs), hours.
+pub(crate) type ExposureRow = (String, Option<String>, i64, i64, f64);
+
+/// Read the exposure rows overlapping [from, to) (see [`ExposureRow`]).
+pub(crate) async fn exposure_rows(ds: &Dataset, from: i64, to: i64) -> Result<Vec<ExposureRow>> {
     let (s0, s1) = (
         cast(col("period_start"), DataType::Int64),
         cast(col("period_end"), DataType::Int64),
@@ -483,6 +478,7 @@ pub(crate) async fn hours_per_cell(
         ])?
         .collect()
         .await?;
+    let mut out = vec![];
     for b in &batches {
         let (s, z) = (strings(b, "site")?, strings(b, "zone")?);
         let ts = |n: &str| -> Result<Int64Array> { i64s(b, n) };
@@ -492,19 +488,51 @@ pub(crate) async fn hours_per_cell(
             .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned())
             .ok_or_else(|| Error::schema("exposure", "hours_worked"))?;
         for i in 0..b.num_rows() {
-            let (a, e) = (p0.value(i), p1.value(i));
-            if e <= a {
-                continue;
-            }
-            let overlap = (e.min(to) - a.max(from)).max(0) as f64 / (e - a) as f64;
-            if overlap > 0.0 {
-                *per_zone
-                    .entry((
-                        s.value(i).to_string(),
-                        (!z.is_null(i)).then(|| z.value(i).to_string()),
-                    ))
-                    .or_default() += hours.value(i) * overlap;
-            }
+            out.push((
+                s.value(i).to_string(),
+                (!z.is_null(i)).then(|| z.value(i).to_string()),
+                p0.value(i),
+                p1.value(i),
+                hours.value(i),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Hours worked per cell in [from, to): each exposure row's hours times the
+/// share of its period inside the window, spread evenly over the cells of
+/// its zone (or of its site when the row has no zone).
+pub(crate) async fn hours_per_cell(
+    ds: &Dataset,
+    cells: &[PlanCell],
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<CellKey, f64>> {
+    Ok(spread_hours(
+        &exposure_rows(ds, from, to).await?,
+        cells,
+        from,
+        to,
+    ))
+}
+
+/// [`hours_per_cell`] of exposure rows already read.
+pub(crate) fn spread_hours(
+    rows: &[ExposureRow],
+    cells: &[PlanCell],
+    from: i64,
+    to: i64,
+) -> BTreeMap<CellKey, f64> {
+    let mut per_zone: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
+    for (site, zone, a, e, hours) in rows {
+        let (a, e) = (*a, *e);
+        if e <= a {
+            continue;
+        }
+        let overlap = (e.min(to) - a.max(from)).max(0) as f64 / (e - a) as f64;
+        if overlap > 0.0 {
+            *per_zone.entry((site.clone(), zone.clone())).or_default() += hours * overlap;
         }
     }
     let mut zone_cells: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
@@ -527,5 +555,5 @@ pub(crate) async fn hours_per_cell(
         }
         out.insert((c.site.clone(), c.cell.clone()), h);
     }
-    Ok(out)
+    out
 }
