@@ -188,3 +188,33 @@ def test_weekly_counts_equal_pandas(sample, ds):
     got = design.set_index(["site", "cell", "period"]).y
     assert (got.to_numpy() == want.reindex(got.index, fill_value=0).to_numpy()).all()
     assert got.sum() > 0 and design.period.nunique() > 50
+
+
+def test_hours_of_the_week_spread_the_forecast(sample, ds):
+    """Each cell's forecast times its site's smoothed share of injuries in
+    each local weekday and hour, from pandas."""
+    path, _ = sample
+    hours = ds.forecast(view="hours").to_pandas()
+    cells = ds.forecast().to_pandas()
+    cells = cells[cells.scope == "cell"].set_index(["site", "cell"]).expected
+    assert len(hours) == 168 * len(cells)
+    design = ds.forecast(view="design").to_pandas()
+    first, last = design.period.min(), design.period.max()
+    inc = pd.read_parquet(path / "incidents.parquet")
+    local = inc.occurred_at.dt.tz_convert(TZ)
+    start = pd.Period(first, "M") - 1  # the design starts at the second month
+    inc = inc[(local >= start.start_time.tz_localize(TZ)) & (local < (pd.Period(last, "M") + 1).start_time.tz_localize(TZ))]
+    inc = inc[(inc.severity != "near_miss") & (inc.time_known != False)]  # noqa: E712
+    local = inc.occurred_at.dt.tz_convert(TZ)
+    n = inc.assign(weekday=local.dt.day_of_week, hour=local.dt.hour).groupby(["site", "weekday", "hour"]).size()
+    for site in hours.site.unique():
+        counts = n.reindex(pd.MultiIndex.from_product([[site], range(7), range(24)]), fill_value=0).to_numpy()
+        share = (counts + 0.5) / (counts.sum() + 84)
+        got = hours[hours.site == site]
+        one = got[got.cell == got.cell.iloc[0]]
+        np.testing.assert_allclose(one.share.to_numpy(), share, rtol=1e-12)
+        want = cells.loc[(site, one.cell.iloc[0])] * share
+        np.testing.assert_allclose(one.expected.to_numpy(), want, rtol=1e-12)
+    # The hours of a cell add up to its forecast.
+    sums = hours.groupby(["site", "cell"]).expected.sum()
+    np.testing.assert_allclose(sums.to_numpy(), cells.reindex(sums.index).to_numpy(), rtol=1e-9)

@@ -1029,8 +1029,8 @@ class Dataset:
 
         Keywords (None: the default):
 
-        - ``view`` (cells | coefficients | indicators | design, default ``cells``):
-          What to return.
+        - ``view`` (cells | hours | coefficients | indicators | design, default
+          ``cells``): What to return.
         - ``from_`` (text, default none): Start of the history, local time (default:
           the first incident); whole periods only.
         - ``level`` (number, default ``0.9``): Coverage of the prediction intervals.

@@ -425,3 +425,72 @@ async fn overdue(
         })
         .collect())
 }
+
+/// Each site's share of the target events in each of the 168 hours of the
+/// week (index weekday × 24 + hour, Monday 0, local time) over the
+/// history, smoothed: (n + ½) / (N + 84). Counted in the plan per site,
+/// weekday and hour; rows whose time of day is unknown are left out.
+pub(crate) async fn hour_shares(
+    ds: &Dataset,
+    h: &History,
+    target: Target,
+    site: Option<&str>,
+) -> Result<BTreeMap<String, [f64; 168]>> {
+    use crate::model::time::local_micros_expr;
+    const HOUR_US: i64 = 3_600_000_000;
+    let tz = parse_tz(ds.timezone())?;
+    let (lo, hi) = (h.bounds[0], h.bounds[h.bounds.len() - 1]);
+    let keep = match target {
+        Target::Injuries => Some(col("severity").not_eq(lit("near_miss"))),
+        Target::Incidents => None,
+    };
+    let mut df = rows(ds, TableKind::Incidents, "occurred_at", lo, hi, site, keep).await?;
+    if df.schema().has_column_with_unqualified_name("time_known") {
+        df = df.filter(col("time_known").is_not_false())?;
+    }
+    let local = local_micros_expr(&tz, cast(col("occurred_at"), DataType::Int64), lo, hi)?;
+    // Local hours since 1970-01-01 00:00 (floor), then weekday and hour.
+    let hours = {
+        let r = ((local.clone() % lit(HOUR_US)) + lit(HOUR_US)) % lit(HOUR_US);
+        (local - r) / lit(HOUR_US)
+    };
+    let day = {
+        let r = ((hours.clone() % lit(24i64)) + lit(24i64)) % lit(24i64);
+        (hours.clone() - r) / lit(24i64)
+    };
+    let hour = ((hours % lit(24i64)) + lit(24i64)) % lit(24i64);
+    // 1970-01-01 was a Thursday (weekday 3 from Monday).
+    let weekday = ((day + lit(3i64)) % lit(7i64) + lit(7i64)) % lit(7i64);
+    let batches = df
+        .aggregate(
+            vec![col("site"), weekday.alias("weekday"), hour.alias("hour")],
+            vec![count(lit(1i64)).alias("n")],
+        )?
+        .collect()
+        .await?;
+    let mut counts: BTreeMap<String, [f64; 168]> = BTreeMap::new();
+    for c in &h.cells {
+        counts.entry(c.site.clone()).or_insert([0.0; 168]);
+    }
+    for b in &batches {
+        let s = strings(b, "site")?;
+        let (w, hr, n) = (ints(b, "weekday")?, ints(b, "hour")?, ints(b, "n")?);
+        for i in 0..b.num_rows() {
+            if let Some(slot) = counts.get_mut(s.value(i)) {
+                let k = (w.value(i) * 24 + hr.value(i)).clamp(0, 167) as usize;
+                slot[k] += n.value(i) as f64;
+            }
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(s, c)| {
+            let total: f64 = c.iter().sum::<f64>() + 84.0;
+            let mut out = [0.0; 168];
+            for (o, n) in out.iter_mut().zip(c) {
+                *o = (n + 0.5) / total;
+            }
+            (s, out)
+        })
+        .collect())
+}

@@ -76,7 +76,7 @@ impl ForecastOptions {
 }
 
 /// The views of [`forecast`].
-pub const FORECAST_VIEWS: [&str; 4] = ["cells", "coefficients", "indicators", "design"];
+pub const FORECAST_VIEWS: [&str; 5] = ["cells", "hours", "coefficients", "indicators", "design"];
 
 /// The views of [`backtest`].
 pub const BACKTEST_VIEWS: [&str; 3] = ["summary", "calibration", "predictions"];
@@ -89,6 +89,11 @@ pub const BACKTEST_VIEWS: [&str; 3] = ["summary", "calibration", "predictions"];
 ///   `cell_level` (the cell's own level θ, 1 = as the shared terms say) and
 ///   up to three `driver_*` with `driver_*_ratio`: the terms that raise
 ///   this cell's forecast most against the average cell, as rate ratios;
+/// - `hours`: each cell's forecast spread over the 168 hours of the week
+///   (`weekday` 0 = Monday, `hour` 0–23, local time) by its site's share
+///   of the target events in each hour over the history, smoothed by
+///   adding ½ to every hour's count: `share` and `expected`. Events whose
+///   time of day is unknown do not count in the shares;
 /// - `coefficients`: per term, `estimate`, `std_error`, `z`, `p_value`,
 ///   `rate_ratio` with its 95 % interval, and the fit's `rows`,
 ///   `deviance`, `dispersion` (Pearson), `prior_shape` and the IRLS
@@ -118,6 +123,7 @@ pub async fn forecast(ds: &Dataset, o: &ForecastOptions, view: &str) -> Result<R
     let m = fit(&h, last)?;
     match view {
         "cells" => cells_view(&h, &m, o),
+        "hours" => hours_view(ds, &h, &m, o).await,
         "coefficients" => coefficients_view(&m),
         "design" => design_view(&h, &m),
         other => Err(Error::option(
@@ -234,6 +240,51 @@ fn cells_view(h: &History, m: &Model, o: &ForecastOptions) -> Result<RecordBatch
             .float(&format!("driver_{}_ratio", k + 1), r);
     }
     c.done()
+}
+
+async fn hours_view(
+    ds: &Dataset,
+    h: &History,
+    m: &Model,
+    o: &ForecastOptions,
+) -> Result<RecordBatch> {
+    let t = h.periods();
+    let e = expected(h, m, t);
+    let shares = history::hour_shares(ds, h, o.target, o.site.as_deref()).await?;
+    let n = h.cells.len() * 168;
+    let (mut site, mut zone, mut cell) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut wd, mut hr, mut share, mut exp) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (c, pc) in h.cells.iter().enumerate() {
+        let sh = shares.get(&pc.site).copied().unwrap_or([1.0 / 168.0; 168]);
+        for (k, v) in sh.iter().enumerate() {
+            site.push(Some(pc.site.clone()));
+            zone.push(Some(pc.zone.clone()));
+            cell.push(Some(pc.cell.clone()));
+            wd.push(Some((k / 24) as i64));
+            hr.push(Some((k % 24) as i64));
+            share.push(Some(*v));
+            exp.push(Some(e[c].mean * v));
+        }
+    }
+    Cols::default()
+        .text("site", site)
+        .text("zone", zone)
+        .text("cell", cell)
+        .text("period", vec![Some(h.labels[t].clone()); n])
+        .int("weekday", wd)
+        .int("hour", hr)
+        .float("share", share)
+        .float("expected", exp)
+        .done()
 }
 
 async fn indicators_view(ds: &Dataset, o: &ForecastOptions) -> Result<RecordBatch> {
