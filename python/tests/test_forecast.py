@@ -218,3 +218,75 @@ def test_hours_of_the_week_spread_the_forecast(sample, ds):
     # The hours of a cell add up to its forecast.
     sums = hours.groupby(["site", "cell"]).expected.sum()
     np.testing.assert_allclose(sums.to_numpy(), cells.reindex(sums.index).to_numpy(), rtol=1e-9)
+
+
+def test_the_forecast_of_a_cell_from_its_terms(sample, ds):
+    """Each cell's expected count rebuilt from the definition: the next
+    month's terms (last month's indicator counts from pandas, the trend and
+    the season) times the coefficients, the mean hours of the last three
+    months, and the cell's level, which is the empirical-Bayes posterior
+    mean (Y + a) / (E + a / ρ_zone) at the fitted coefficients scaled to
+    Σ E θ = Σ E, the shape a by the method of moments."""
+    path, _ = sample
+    design = ds.forecast(view="design").to_pandas()
+    coef = ds.forecast(view="coefficients").to_pandas().set_index("term")
+    cells = ds.forecast().to_pandas()
+    cells = cells[cells.scope == "cell"].set_index(["site", "cell"])
+    terms = list(coef.index)
+    beta = coef.estimate
+
+    # The levels: E_c at the coefficients without the level (ln hours =
+    # offset − ln level), Y_c, the zone's ratio, the shape by moments.
+    level = cells.cell_level
+    d = design.join(level.rename("level"), on=["site", "cell"])
+    hours = np.exp(d.offset) / d.level
+    d["fitted"] = hours * np.exp(d[terms].to_numpy() @ beta[terms].to_numpy())
+    per = d.groupby(["site", "cell"]).agg(Y=("y", "sum"), E=("fitted", "sum"))
+    per = per.join(cells.zone)
+    zone = per.groupby(["site", "zone"])[["Y", "E"]].sum()
+    rho = (zone.Y / zone.E).rename("rho")
+    per = per.join(rho, on=["site", "zone"])
+    r = per.Y / per.E / per.rho
+    inv_a = np.clip((per.E * ((r - 1) ** 2 - 1 / (per.E * per.rho))).sum() / per.E.sum(), 1e-3, 1e3)
+    a = 1 / inv_a
+    np.testing.assert_allclose(coef.prior_shape.iloc[0], a, rtol=1e-7)
+    eb = (per.Y + a) / (per.E + a / per.rho)
+    want_level = eb / ((per.E * eb).sum() / per.E.sum())
+    np.testing.assert_allclose(level.reindex(want_level.index), want_level, rtol=1e-7)
+
+    # The next month's terms.
+    months = sorted(design.period.unique())
+    last = pd.Period(months[-1], "M")
+    nxt = last + 1
+    start = last.start_time.tz_localize(TZ)
+    end = nxt.start_time.tz_localize(TZ)
+    inc = pd.read_parquet(path / "incidents.parquet")
+    hz = pd.read_parquet(path / "hazards.parquet")
+    v = pd.read_parquet(path / "violations.parquet")
+
+    def in_last(df, col):
+        t = df[col]
+        return df[df.cell.notna() & (t >= start) & (t < end)].groupby(["site", "cell"]).size()
+
+    lags = {
+        "lag_near_misses": in_last(inc[inc.severity == "near_miss"], "occurred_at"),
+        "lag_hazards": in_last(hz, "reported_at"),
+        "lag_violations": in_last(v, "detected_at"),
+        "lag_overdue_hazards": hz[hz.cell.notna() & (hz.due_at < end) & (hz.closed_at.isna() | (hz.closed_at >= end))]
+        .groupby(["site", "cell"]).size(),
+    }
+    n_periods = len(months) + 1  # the first month gives only lags
+    x = pd.DataFrame(index=cells.index)
+    x["intercept"] = 1.0
+    for t, counts in lags.items():
+        if t in terms:
+            x[t] = np.log1p(counts.reindex(cells.index, fill_value=0).to_numpy())
+    x["trend"] = (n_periods - n_periods / 2) / 12
+    s0 = nxt.start_time
+    angle = 2 * np.pi * (s0.day_of_year - 1) / (366 if s0.is_leap_year else 365)
+    x["season_sin"], x["season_cos"] = np.sin(angle), np.cos(angle)
+    last3 = [str(last - k) for k in range(3)]
+    mean_hours = hours[d.period.isin(last3)].groupby([d.site, d.cell]).sum() / 3
+    want = np.exp(x[terms].to_numpy() @ beta[terms].to_numpy()) * mean_hours.reindex(cells.index).to_numpy() * level.to_numpy()
+    np.testing.assert_allclose(cells.hours.to_numpy(), mean_hours.reindex(cells.index).to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(cells.expected.to_numpy(), want, rtol=1e-8)

@@ -476,53 +476,58 @@ pub fn next_slice(d: NaiveDate, slice: crate::model::options::Slice) -> NaiveDat
 
 #[cfg(test)]
 mod local_day_tests {
+    /// `(value, expr(value))` for every value of an Int64 column `v`,
+    /// evaluated by DataFusion (the plan need not keep the row order).
+    fn evaluate(values: &[i64], expr: datafusion::logical_expr::Expr) -> Vec<(i64, i64)> {
+        use datafusion::logical_expr::col;
+        use datafusion::prelude::SessionContext;
+        let batch = RecordBatch::try_from_iter([(
+            "v",
+            Arc::new(Int64Array::from(values.to_vec())) as Arc<dyn Array>,
+        )])
+        .unwrap();
+        let out = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                SessionContext::new()
+                    .read_batch(batch)?
+                    .select(vec![col("v"), expr.alias("k")])?
+                    .collect()
+                    .await
+            })
+            .unwrap();
+        let column = |b: &RecordBatch, i: usize| {
+            b.column(i)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        let got: Vec<(i64, i64)> = out
+            .iter()
+            .flat_map(|b| column(b, 0).into_iter().zip(column(b, 1)))
+            .collect();
+        assert_eq!(got.len(), values.len());
+        got
+    }
+
     #[test]
     fn slice_keys_in_the_plan_equal_the_calendar() {
         use crate::model::options::Slice;
         use datafusion::logical_expr::col;
-        use datafusion::prelude::SessionContext;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         // Every day from 1900 to 2200 (leap years and centuries included).
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
         let first = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
         let days: Vec<i64> = (0..110_000)
             .map(|k| (first - epoch).num_days() + k)
             .collect();
-        let batch = RecordBatch::try_from_iter([(
-            "d",
-            Arc::new(Int64Array::from(days.clone())) as Arc<dyn Array>,
-        )])
-        .unwrap();
         for slice in [Slice::Week, Slice::Month] {
-            let ctx = SessionContext::new();
-            let out = rt
-                .block_on(async {
-                    ctx.read_batch(batch.clone())?
-                        .select(vec![col("d"), slice_key_expr(col("d"), slice).alias("k")])?
-                        .collect()
-                        .await
-                })
-                .unwrap();
-            // Pairs of day and key (the plan need not keep the row order).
-            let column = |b: &RecordBatch, i: usize| {
-                b.column(i)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .values()
-                    .to_vec()
-            };
-            let got: Vec<(i64, i64)> = out
-                .iter()
-                .flat_map(|b| column(b, 0).into_iter().zip(column(b, 1)))
-                .collect();
-            assert_eq!(got.len(), days.len());
-            for (d, k) in got.iter().map(|(d, k)| (d, k)) {
-                let date = epoch + chrono::Duration::days(*d);
+            for (d, k) in evaluate(&days, slice_key_expr(col("v"), slice)) {
+                let date = epoch + chrono::Duration::days(d);
                 let start = slice_start(date, slice);
-                assert_eq!(*k, slice_key(start, slice), "{date} {slice:?}");
+                assert_eq!(k, slice_key(start, slice), "{date} {slice:?}");
             }
         }
     }
@@ -556,10 +561,6 @@ mod local_day_tests {
     #[test]
     fn local_day_in_the_plan_equals_chrono() {
         use datafusion::logical_expr::col;
-        use datafusion::prelude::SessionContext;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         for name in [
             "Europe/Berlin",
             "America/New_York",
@@ -575,34 +576,8 @@ mod local_day_tests {
             for (t, _) in offset_changes(&tz, lo, hi).1 {
                 ts.extend([t - 1, t, t + 1]);
             }
-            let batch = RecordBatch::try_from_iter([(
-                "t",
-                Arc::new(Int64Array::from(ts.clone())) as Arc<dyn Array>,
-            )])
-            .unwrap();
-            let ctx = SessionContext::new();
-            let expr = local_day_expr(&tz, col("t"), lo - 1, hi + 1).unwrap();
-            let out = rt
-                .block_on(async {
-                    ctx.read_batch(batch)?
-                        .select(vec![col("t"), expr.alias("day")])?
-                        .collect()
-                        .await
-                })
-                .unwrap();
-            let column = |b: &RecordBatch, i: usize| {
-                b.column(i)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .values()
-                    .to_vec()
-            };
-            let got: Vec<(i64, i64)> = out
-                .iter()
-                .flat_map(|b| column(b, 0).into_iter().zip(column(b, 1)))
-                .collect();
-            assert_eq!(got.len(), ts.len());
+            let expr = local_day_expr(&tz, col("v"), lo - 1, hi + 1).unwrap();
+            let got = evaluate(&ts, expr);
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
             for (t, d) in &got {
                 let want = (micros_to_local(&tz, *t).unwrap().date() - epoch).num_days();

@@ -35,10 +35,6 @@ pub enum Target {
     Incidents,
 }
 
-/// The leading indicators a forecast may use, each counted per cell and
-/// period and entering the model as ln(1 + count) of the period before.
-pub const INDICATORS: [&str; 4] = ["near_misses", "hazards", "overdue_hazards", "violations"];
-
 /// Counts per cell and period.
 pub(crate) type Grid = Vec<Vec<f64>>;
 

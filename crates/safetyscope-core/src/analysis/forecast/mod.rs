@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+pub use crate::analysis::forecast::history::Target;
 use crate::analysis::forecast::history::{History, history};
-pub use crate::analysis::forecast::history::{INDICATORS, Target};
 use crate::analysis::forecast::model::{Model, expected, fit, interval, rows};
 pub use crate::model::options::Slice;
 use crate::session::dataset::Dataset;
@@ -75,6 +75,19 @@ impl ForecastOptions {
     }
 }
 
+/// The history the options ask for, of one site or all.
+async fn history_of(ds: &Dataset, o: &ForecastOptions, site: Option<&str>) -> Result<History> {
+    history(
+        ds,
+        o.target,
+        o.period,
+        o.from.as_deref(),
+        o.to.as_deref(),
+        site,
+    )
+    .await
+}
+
 /// The views of [`forecast`].
 pub const FORECAST_VIEWS: [&str; 5] = ["cells", "hours", "coefficients", "indicators", "design"];
 
@@ -107,29 +120,23 @@ pub const BACKTEST_VIEWS: [&str; 3] = ["summary", "calibration", "predictions"];
 ///   = ln hours + ln cell level, one column per term), to refit elsewhere.
 pub async fn forecast(ds: &Dataset, o: &ForecastOptions, view: &str) -> Result<RecordBatch> {
     o.check()?;
+    if !FORECAST_VIEWS.contains(&view) {
+        return Err(Error::option(
+            "view",
+            format!("unknown view `{view}` ({})", FORECAST_VIEWS.join(", ")),
+        ));
+    }
     if view == "indicators" {
         return indicators_view(ds, o).await;
     }
-    let h = history(
-        ds,
-        o.target,
-        o.period,
-        o.from.as_deref(),
-        o.to.as_deref(),
-        o.site.as_deref(),
-    )
-    .await?;
+    let h = history_of(ds, o, o.site.as_deref()).await?;
     let last = h.periods();
     let m = fit(&h, last)?;
     match view {
         "cells" => cells_view(&h, &m, o),
         "hours" => hours_view(ds, &h, &m, o).await,
         "coefficients" => coefficients_view(&m),
-        "design" => design_view(&h, &m),
-        other => Err(Error::option(
-            "view",
-            format!("unknown view `{other}` ({})", FORECAST_VIEWS.join(", ")),
-        )),
+        _ => design_view(&h, &m),
     }
 }
 
@@ -301,15 +308,7 @@ async fn indicators_view(ds: &Dataset, o: &ForecastOptions) -> Result<RecordBatc
     let (mut scope, mut name, mut rr, mut lo, mut hi, mut p, mut n) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for site in scopes {
-        let h = history(
-            ds,
-            o.target,
-            o.period,
-            o.from.as_deref(),
-            o.to.as_deref(),
-            site.as_deref(),
-        )
-        .await?;
+        let h = history_of(ds, o, site.as_deref()).await?;
         // A site whose history cannot carry the model is left out; the
         // first scope's fit is required.
         let m = match fit(&h, h.periods()) {
@@ -459,15 +458,7 @@ pub async fn backtest(ds: &Dataset, o: &ForecastOptions, view: &str) -> Result<R
             format!("unknown view `{view}` ({})", BACKTEST_VIEWS.join(", ")),
         ));
     }
-    let h = history(
-        ds,
-        o.target,
-        o.period,
-        o.from.as_deref(),
-        o.to.as_deref(),
-        o.site.as_deref(),
-    )
-    .await?;
+    let h = history_of(ds, o, o.site.as_deref()).await?;
     let n_t = h.periods();
     // At least four periods to fit on (three with a lag).
     if n_t < o.origins + 4 {

@@ -162,18 +162,27 @@ fn levels(h: &History, rows: &Rows, p: usize, beta: &[f64]) -> (Vec<f64>, f64) {
         1e-3
     };
     let shape = 1.0 / inv_shape;
-    let level = (0..n_cells)
+    let mut level: Vec<f64> = (0..n_cells)
         .map(|c| {
             let rho = ratio(c);
             (obs[c] + shape) / (exp[c] + shape / rho)
         })
         .collect();
+    // A common factor of the levels is the intercept's to carry (the
+    // forecasts are the same either way): the levels average 1 over the
+    // fitted events, Σ E_c θ_c = Σ E_c.
+    let total: f64 = exp.iter().sum();
+    let weighted: f64 = exp.iter().zip(&level).map(|(e, l)| e * l).sum();
+    if total > 0.0 && weighted > 0.0 {
+        let k = weighted / total;
+        level.iter_mut().for_each(|l| *l /= k);
+    }
     (level, shape)
 }
 
 /// Fit the model to periods `1..until`: the shared terms with the cells'
 /// levels as part of the offset, the levels from the shared terms, in turn
-/// until the levels move by less than 1e-6 (on the log scale; at most 50
+/// until the levels move by less than 1e-9 (on the log scale; at most 200
 /// rounds), so that a leading indicator's coefficient compares a cell
 /// with itself rather than busy cells with quiet ones.
 pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
@@ -185,7 +194,7 @@ pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
     let mut level = vec![1.0; h.cells.len()];
     let mut f = fit_poisson(&base.x, p, &base.y, &offset)?;
     let mut shape = f64::INFINITY;
-    for _ in 0..50 {
+    for _ in 0..200 {
         let (next, a) = levels(h, &base, p, &f.beta);
         shape = a;
         let moved = next
@@ -198,7 +207,7 @@ pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
             *o = hw + level[c].ln();
         }
         f = fit_poisson(&base.x, p, &base.y, &offset)?;
-        if moved < 1e-6 {
+        if moved < 1e-9 {
             break;
         }
     }
