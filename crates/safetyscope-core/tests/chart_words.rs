@@ -74,6 +74,7 @@ fn chinese_charts_have_no_english_words() {
             ],
             "peaks" => vec![json!({}), json!({"grid": "hour"})],
             "alerts" => vec![json!({"list": "overdue"})],
+            "backtest" => vec![json!({}), json!({"view": "calibration"})],
             _ => vec![json!({})],
         };
         for case in cases {

@@ -654,6 +654,148 @@ pub fn line_svg(title: &str, x_labels: &[String], series: &[Series]) -> String {
     s
 }
 
+/// One series of points of a calibration chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Points {
+    /// Legend label.
+    pub label: String,
+    /// Colour of the points and their line.
+    pub color: String,
+    /// `(x, y)` pairs, joined in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The words of a calibration chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationWords {
+    /// Title.
+    pub title: String,
+    /// The x axis (predicted).
+    pub x: String,
+    /// The y axis (observed).
+    pub y: String,
+    /// The legend of the diagonal (perfect calibration).
+    pub diagonal: String,
+}
+
+/// Render a calibration chart: each series' points (mean predicted, mean
+/// observed) joined in order, over the diagonal where they would be equal;
+/// both axes from 0 to the largest value.
+pub fn calibration_svg(words: &CalibrationWords, series: &[Points]) -> String {
+    let (left, top, side) = (64.0, 40.0, 360.0);
+    let legend_x = left + side + 24.0;
+    let width = legend_x + 200.0;
+    let height = top + side + 48.0;
+    let max = series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1]))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.05;
+    let x = |v: f64| left + side * v / max;
+    let y = |v: f64| top + side - side * v / max;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="{}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/><text x="8" y="22" font-size="16" font-weight="600">{}</text>"##,
+        escape(FONT_FAMILY),
+        escape(&words.title),
+        escape(&words.title),
+    );
+    for k in 0..=4 {
+        let v = max * f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#eee"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end">{}</text><text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"##,
+            y(v),
+            left + side,
+            y(v),
+            left - 4.0,
+            y(v) + 3.0,
+            short_number(v),
+            x(v),
+            top + side + 14.0,
+            short_number(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#444"/><line x1="{left}" y1="{top}" x2="{left}" y2="{}" stroke="#444"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="4 3"><title>{}</title></line><text x="{:.1}" y="{}" font-size="11" text-anchor="middle">{}</text><text x="14" y="{:.1}" font-size="11" text-anchor="middle" transform="rotate(-90 14 {:.1})">{}</text>"##,
+        top + side,
+        left + side,
+        top + side,
+        top + side,
+        x(0.0),
+        y(0.0),
+        x(max),
+        y(max),
+        escape(&words.diagonal),
+        left + side / 2.0,
+        top + side + 32.0,
+        escape(&words.x),
+        top + side / 2.0,
+        top + side / 2.0,
+        escape(&words.y),
+    );
+    for (k, se) in series.iter().enumerate() {
+        let pts: Vec<&(f64, f64)> = se
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        let d: Vec<String> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!(
+                    "{}{:.1},{:.1}",
+                    if i == 0 { "M" } else { "L" },
+                    x(p.0),
+                    y(p.1)
+                )
+            })
+            .collect();
+        let color = escape(&se.color);
+        let _ = write!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{color}" stroke-width="1.5"/>"#,
+            d.join(" ")
+        );
+        for p in pts {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}"><title>{}: {} → {}</title></circle>"#,
+                x(p.0),
+                y(p.1),
+                escape(&se.label),
+                short_number(p.0),
+                short_number(p.1)
+            );
+        }
+        let ly = top + 10.0 + 18.0 * k as f64;
+        let _ = write!(
+            s,
+            r#"<circle cx="{}" cy="{ly}" r="4" fill="{color}"/><text x="{}" y="{}" font-size="11">{}</text>"#,
+            legend_x + 6.0,
+            legend_x + 16.0,
+            ly + 4.0,
+            escape(&se.label)
+        );
+    }
+    let ly = top + 10.0 + 18.0 * series.len() as f64;
+    let _ = write!(
+        s,
+        r##"<line x1="{legend_x}" y1="{ly}" x2="{}" y2="{ly}" stroke="#888" stroke-dasharray="4 3"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+        legend_x + 12.0,
+        legend_x + 16.0,
+        ly + 4.0,
+        escape(&words.diagonal)
+    );
+    s.push_str("</svg>");
+    s
+}
+
 /// Render a Pareto chart: bars in the given order with the cumulative share
 /// as a line on a 0–100 % axis and the 80 % line; `cumulative` is the word
 /// for the share in the hover text.

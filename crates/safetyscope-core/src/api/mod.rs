@@ -30,7 +30,8 @@ use serde_json::{Map, Value};
 use crate::analysis::followup::alerts::{AlertView, run_view as alert_view};
 use crate::analysis::followup::options::AlertOptions;
 use crate::analysis::forecast::{
-    BACKTEST_VIEWS, FORECAST_VIEWS, ForecastOptions, backtest, backtest_svg, forecast, forecast_svg,
+    BACKTEST_VIEWS, FORECAST_VIEWS, ForecastOptions, backtest, backtest_svg, calibration_svg,
+    forecast, forecast_svg,
 };
 use crate::analysis::kpis::compute::{KpiOptions, kpis};
 use crate::analysis::kpis::targets::{TargetOptions, targets_svg, track_targets};
@@ -627,7 +628,9 @@ pub static ANALYSES: &[Analysis] = &[
         python: "backtest",
         summary: "How often the forecasts come true: each of the last periods predicted from the ones before, by the model and three baselines, with the predictive accuracy index, hit rates, deviance and calibration.",
         about: "A rolling-origin evaluation: the model refitted at each origin against the cell's count in the period before, its long-run mean and the risk map's score. The share of events caught by the top 5, 10 and 20 % of cells, that share over the share of cells (PAI), the Poisson deviance and a calibration table by decile of the prediction.",
-        chart: Some("Predictive accuracy index at 10 % of cells per method (view = summary)"),
+        chart: Some(
+            "PAI curves: the predictive accuracy index at 5, 10 and 20 % of cells per method (view = summary); calibration: mean observed against mean predicted per tenth of the predictions (view = calibration)",
+        ),
         params: &[Param {
             name: "view",
             doc: "What to return.",
@@ -644,6 +647,7 @@ pub static ANALYSES: &[Analysis] = &[
                 let b = backtest(ds, &o, &view).await?;
                 let chart = match view.as_str() {
                     "summary" => Some(backtest_svg(&b, lang)?),
+                    "calibration" => Some(calibration_svg(&b, lang)?),
                     _ => None,
                 };
                 Ok(Output::one(b, chart))

@@ -126,6 +126,16 @@ pub struct GroundTruth {
     /// `(site, cell, category)` with category `new` (hot in December only) or
     /// `diminishing` (hot all year with a falling rate).
     pub emerging: Vec<(String, String, String)>,
+    /// The planted leading-indicator relation: the rate ratio of a cell's
+    /// injuries in a month per unit of ln(1 + the cell's count of the
+    /// indicator in the month before), `near_misses` over both years and
+    /// `violations` over the main year (the year the cameras record). Each
+    /// cell's near misses and violations rise and fall together from month
+    /// to month (a shared log-normal swing, σ = `leading_swing`).
+    pub leading_rate_ratios: BTreeMap<String, f64>,
+    /// σ of the monthly log-normal swing of each cell's near misses and
+    /// violations.
+    pub leading_swing: f64,
     /// Number of planted sensor alarm episodes.
     pub alarm_episodes: u64,
     /// Rows written per table.
@@ -289,6 +299,9 @@ const SEVERITY_SHARES: &[(&str, f64)] = &[
     ("fatal", 0.00002),
 ];
 
+/// Camera detections per unit and year at scale 1.
+pub(crate) const VIOLATIONS_PER_YEAR: f64 = 2000.0;
+
 /// People per unit at scale 1.
 pub(crate) const PEOPLE_PER_UNIT: f64 = 800.0;
 const VIOLATION_KINDS: &[(&str, f64)] = &[
@@ -328,12 +341,24 @@ fn headcount_factor(hour: u32) -> f64 {
     if (8..20).contains(&hour) { 1.0 } else { 0.5 }
 }
 
+/// The planted leading-indicator rate ratios (see
+/// [`GroundTruth::leading_rate_ratios`]).
+pub(crate) const LEADING_RATE_RATIOS: [(&str, f64); 2] =
+    [("near_misses", 1.5), ("violations", 1.3)];
+/// σ of the monthly swing of each cell's near misses and violations.
+pub(crate) const LEADING_SWING: f64 = 0.7;
+
 struct SitePlan {
     id: String,
+    /// Cell weights of the events (hot cells 3.5, others 0.6–1.4).
+    weights: Vec<f64>,
     cell_cum: Vec<f64>,
-    /// Incident cell weights per month (0–11) of the main year, where an
+    /// Near-miss cell weights per month (0–11) of the main year, where an
     /// emerging block changes them.
-    month_cum: Option<Vec<Vec<f64>>>,
+    month_weights: Option<Vec<Vec<f64>>>,
+    /// Each cell's monthly swing of near misses and violations, per month
+    /// from the January of the year before (24 months).
+    swing: Vec<Vec<f64>>,
     restricted: Vec<usize>,
     persons: Vec<String>,
 }
@@ -381,6 +406,11 @@ pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundT
             options: Some(o.clone()),
             hot_cell_factor: 3.5,
             hour_factor: 3.0,
+            leading_rate_ratios: LEADING_RATE_RATIOS
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            leading_swing: LEADING_SWING,
             ..Default::default()
         },
     };
@@ -393,14 +423,18 @@ pub fn generate(o: &GenerateOptions, sink: &mut dyn TableSink) -> Result<GroundT
     targets(&mut g)?;
     let wanted = |k: TableKind| o.only.as_ref().is_none_or(|only| only.contains(&k));
     for p in &plans {
+        // Next month's injuries follow this month's violations, so they
+        // are drawn (and counted) first, written only when wanted.
+        let camera = if wanted(TableKind::Violations) || wanted(TableKind::Incidents) {
+            violations(&mut g, p, wanted(TableKind::Violations))?
+        } else {
+            vec![]
+        };
         if wanted(TableKind::Incidents) {
-            incidents(&mut g, p)?;
+            incidents(&mut g, p, &camera)?;
         }
         if wanted(TableKind::Hazards) {
             hazards(&mut g, p)?;
-        }
-        if wanted(TableKind::Violations) {
-            violations(&mut g, p)?;
         }
         if wanted(TableKind::Readings) {
             readings(&mut g, p)?;
@@ -510,7 +544,7 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
         // Emerging patterns: a new hot block in the last month at the second
         // unit, a fading (diminishing) one at the third, away from the
         // persistent block.
-        let mut month_cum = None;
+        let mut month_weights = None;
         if g.o.plant_hot_cells && (s == 1 || s == 2) {
             let (hr, hc) = (hot[0] / 6, hot[0] % 6);
             let r0 = if hr < 3 { 4 } else { 0 };
@@ -529,7 +563,7 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
                     category.to_string(),
                 ));
             }
-            month_cum = Some(
+            month_weights = Some(
                 (0..12)
                     .map(|m| {
                         let mut w = weights.clone();
@@ -543,15 +577,27 @@ fn site_plans(g: &mut Gen<'_>) -> Result<Vec<SitePlan>> {
                                 w[b] = boost;
                             }
                         }
-                        cumulative(&w)
+                        w
                     })
                     .collect(),
             );
         }
+        // Log-normal with mean 1: busier and quieter months per cell.
+        let mut swing_rng = Rng::new(g.o.seed, &format!("swing-{site}"));
+        let sd = LEADING_SWING;
+        let swing = (0..24)
+            .map(|_| {
+                (0..36)
+                    .map(|_| (sd * swing_rng.normal() - sd * sd / 2.0).exp())
+                    .collect()
+            })
+            .collect();
         plans.push(SitePlan {
             id: site,
             cell_cum: cumulative(&weights),
-            month_cum,
+            weights,
+            month_weights,
+            swing,
             restricted,
             persons,
         });

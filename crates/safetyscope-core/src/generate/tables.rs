@@ -70,78 +70,168 @@ pub(crate) fn at(d: NaiveDate, hour: u32, rng: &mut Rng) -> NaiveDateTime {
     )
 }
 
-pub(crate) fn incidents(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
+/// The near misses and injuries of a unit over both years. Near misses
+/// fall on the cells by their weight and monthly swing; a cell's injuries
+/// in a month are its weight times the planted leading-indicator factor of
+/// its near misses (and, in the main year, violations) of the month before:
+/// (1 + near misses)^ln 1.5 × (1 + violations)^ln 1.3, scaled by constants
+/// that keep the levels near the cell's weight. `camera`: violations per
+/// month (24, from the January before) and cell.
+pub(crate) fn incidents(g: &mut Gen<'_>, p: &SitePlan, camera: &[Vec<f64>]) -> Result<()> {
     let mut rng = Rng::new(g.o.seed, &format!("incidents-{}", p.id));
     // ~1,550 events per unit and year at scale 1, the previous year 25 % more.
     let per_day = 1550.0 / 365.0 * g.o.scale;
+    let near_share = SEVERITY_SHARES[0].1;
+    let injury_shares = &SEVERITY_SHARES[1..];
     let hw: Vec<Vec<f64>> = (0..7).map(|wd| cumulative(&hour_weights(g, wd))).collect();
+    let total: f64 = p.weights.iter().sum();
+    let ratio = |name: &str| {
+        LEADING_RATE_RATIOS
+            .iter()
+            .find(|l| l.0 == name)
+            .map_or(0.0, |l| l.1.ln())
+    };
+    let (b_near, b_camera) = (ratio("near_misses"), ratio("violations"));
+    // A cell's usual month of near misses and of violations.
+    let usual_near: Vec<f64> = p
+        .weights
+        .iter()
+        .map(|w| per_day * 365.0 / 12.0 * near_share * w / total)
+        .collect();
+    let usual_camera: Vec<f64> = p
+        .weights
+        .iter()
+        .map(|w| VIOLATIONS_PER_YEAR / 12.0 * g.o.scale * w / total)
+        .collect();
+    // One constant for the months with violations, so that the camera
+    // factor changes no cell's level on average.
+    let camera_scale = p
+        .weights
+        .iter()
+        .zip(&usual_camera)
+        .map(|(w, v)| w * (1.0 + v).powf(b_camera))
+        .sum::<f64>()
+        / total;
+    let mut near = vec![vec![0.0; 36]; 24];
+    let mut month = usize::MAX;
+    let (mut near_cum, mut near_mass) = (vec![], 0.0);
+    let (mut injury_cum, mut injury_mass) = (vec![], 0.0);
     let mut n = 0u64;
-    for (year, factor) in [(g.o.year - 1, 1.25), (g.o.year, 1.0)] {
+    for (y, (year, factor)) in [(g.o.year - 1, 1.25), (g.o.year, 1.0)]
+        .into_iter()
+        .enumerate()
+    {
         for d in days_of(year) {
-            let wd = d.weekday().num_days_from_monday();
-            let count = rng.poisson(per_day * factor * day_factor(d));
-            for _ in 0..count {
-                n += 1;
-                let hour = rng.pick_cumulative(&hw[wd as usize]) as u32;
-                let cum = match (&p.month_cum, year == g.o.year) {
+            let m = y * 12 + d.month0() as usize;
+            if m != month {
+                month = m;
+                let base = match (&p.month_weights, y == 1) {
                     (Some(months), true) => &months[d.month0() as usize],
-                    _ => &p.cell_cum,
+                    _ => &p.weights,
                 };
-                let cell = rng.pick_cumulative(cum);
-                let (x, y) = point_in(&mut rng, cell);
-                let t = at(d, hour, &mut rng);
-                let time_known = !rng.chance(0.01);
-                let t = if time_known {
-                    t
-                } else {
-                    d.and_time(NaiveTime::MIN)
-                };
-                let until = if time_known && rng.chance(0.03) {
-                    Some(t + Duration::minutes(60 * (2 + rng.below(7) as i64)))
-                } else {
-                    None
-                };
-                let sev = pick_weighted(&mut rng, SEVERITY_SHARES);
-                let lost = match sev {
-                    "near_miss" => None,
-                    "first_aid" => Some(0),
-                    // Most recordable minor injuries need medical treatment
-                    // or restricted work but no lost day.
-                    "minor" if rng.chance(0.9) => Some(0),
-                    "minor" => Some(1 + (rng.f64().powi(2) * 29.0) as i32),
-                    "serious" => Some(105 + rng.below(300) as i32),
-                    _ => Some(6000),
-                };
-                let contractor = rng.chance(0.25);
-                let person = if sev == "near_miss" {
-                    None
-                } else {
-                    Some(p.persons[rng.below(p.persons.len())].clone())
-                };
-                let id = format!("{}-I{:07}", p.id, n);
-                let cell_name = cell_id(&p.id, cell / 6, cell % 6);
-                let row = [
-                    V::S(&id),
-                    V::T(g.ts(t)),
-                    until.map_or(V::N, |u| V::T(g.ts(u))),
-                    V::B(time_known),
-                    V::S(&p.id),
-                    V::S(zone_of(cell / 6)),
-                    V::S(&cell_name),
-                    V::F(x),
-                    V::F(y),
-                    V::S(pick_weighted(&mut rng, CATEGORIES)),
-                    V::S(sev),
-                    lost.map_or(V::N, V::I),
-                    V::N,
-                    V::B(contractor),
-                    person.as_deref().map_or(V::N, V::S),
-                ];
-                g.emit(TableKind::Incidents, &row)?;
+                let w: Vec<f64> = base.iter().zip(&p.swing[m]).map(|(a, b)| a * b).collect();
+                near_mass = w.iter().sum::<f64>() / total;
+                near_cum = cumulative(&w);
+                let w: Vec<f64> = (0..36)
+                    .map(|c| {
+                        let mut lead = 1.0;
+                        if m >= 1 {
+                            lead *= ((1.0 + near[m - 1][c]) / (1.0 + usual_near[c])).powf(b_near);
+                        }
+                        // Violations are recorded in the main year only.
+                        if m >= 13 {
+                            lead *= (1.0 + camera[m - 1][c]).powf(b_camera) / camera_scale;
+                        }
+                        p.weights[c] * lead
+                    })
+                    .collect();
+                injury_mass = w.iter().sum::<f64>() / total;
+                injury_cum = cumulative(&w);
+            }
+            let wd = d.weekday().num_days_from_monday() as usize;
+            let rate = per_day * factor * day_factor(d);
+            let near_count = rng.poisson(rate * near_share * near_mass);
+            for _ in 0..near_count {
+                n += 1;
+                let cell = rng.pick_cumulative(&near_cum);
+                near[m][cell] += 1.0;
+                incident(g, p, &mut rng, n, d, &hw[wd], cell, "near_miss")?;
+            }
+            let injury_count = rng.poisson(rate * (1.0 - near_share) * injury_mass);
+            for _ in 0..injury_count {
+                n += 1;
+                let cell = rng.pick_cumulative(&injury_cum);
+                let sev = pick_weighted(&mut rng, injury_shares);
+                incident(g, p, &mut rng, n, d, &hw[wd], cell, sev)?;
             }
         }
     }
     Ok(())
+}
+
+/// Write the `n`-th incident of a unit: in `cell` on day `d`, its hour by
+/// the weights `hours` (cumulative), of severity `sev`.
+#[allow(clippy::too_many_arguments)]
+fn incident(
+    g: &mut Gen<'_>,
+    p: &SitePlan,
+    rng: &mut Rng,
+    n: u64,
+    d: NaiveDate,
+    hours: &[f64],
+    cell: usize,
+    sev: &str,
+) -> Result<()> {
+    let hour = rng.pick_cumulative(hours) as u32;
+    let (x, y) = point_in(rng, cell);
+    let t = at(d, hour, rng);
+    let time_known = !rng.chance(0.01);
+    let t = if time_known {
+        t
+    } else {
+        d.and_time(NaiveTime::MIN)
+    };
+    let until = if time_known && rng.chance(0.03) {
+        Some(t + Duration::minutes(60 * (2 + rng.below(7) as i64)))
+    } else {
+        None
+    };
+    let lost = match sev {
+        "near_miss" => None,
+        "first_aid" => Some(0),
+        // Most recordable minor injuries need medical treatment
+        // or restricted work but no lost day.
+        "minor" if rng.chance(0.9) => Some(0),
+        "minor" => Some(1 + (rng.f64().powi(2) * 29.0) as i32),
+        "serious" => Some(105 + rng.below(300) as i32),
+        _ => Some(6000),
+    };
+    let contractor = rng.chance(0.25);
+    let person = if sev == "near_miss" {
+        None
+    } else {
+        Some(p.persons[rng.below(p.persons.len())].clone())
+    };
+    let id = format!("{}-I{:07}", p.id, n);
+    let cell_name = cell_id(&p.id, cell / 6, cell % 6);
+    let row = [
+        V::S(&id),
+        V::T(g.ts(t)),
+        until.map_or(V::N, |u| V::T(g.ts(u))),
+        V::B(time_known),
+        V::S(&p.id),
+        V::S(zone_of(cell / 6)),
+        V::S(&cell_name),
+        V::F(x),
+        V::F(y),
+        V::S(pick_weighted(rng, CATEGORIES)),
+        V::S(sev),
+        lost.map_or(V::N, V::I),
+        V::N,
+        V::B(contractor),
+        person.as_deref().map_or(V::N, V::S),
+    ];
+    g.emit(TableKind::Incidents, &row)
 }
 
 pub(crate) fn hazards(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
@@ -209,9 +299,15 @@ pub(crate) fn hazards(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn violations(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
+/// The camera detections of a unit in the main year (written when `emit`),
+/// their cells by weight and monthly swing; returns the count per month
+/// (24, from the January before) and cell.
+pub(crate) fn violations(g: &mut Gen<'_>, p: &SitePlan, emit: bool) -> Result<Vec<Vec<f64>>> {
     let mut rng = Rng::new(g.o.seed, &format!("violations-{}", p.id));
-    let per_day = 2000.0 / 365.0 * g.o.scale;
+    let per_day = VIOLATIONS_PER_YEAR / 365.0 * g.o.scale;
+    let mut counts = vec![vec![0.0; 36]; 24];
+    let mut month = usize::MAX;
+    let mut cell_cum = vec![];
     let hw = cumulative(&(0..24).map(headcount_factor).collect::<Vec<_>>());
     // The planted repeat violator: no helmet on 4 consecutive days in March.
     let repeat_person = p.persons[0].clone();
@@ -221,6 +317,17 @@ pub(crate) fn violations(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
         .push((p.id.clone(), repeat_person.clone(), first.to_string(), 4));
     let mut n = 0u64;
     for d in days_of(g.o.year) {
+        let m = 12 + d.month0() as usize;
+        if m != month {
+            month = m;
+            let w: Vec<f64> = p
+                .weights
+                .iter()
+                .zip(&p.swing[m])
+                .map(|(a, b)| a * b)
+                .collect();
+            cell_cum = cumulative(&w);
+        }
         let count = rng.poisson(per_day * day_factor(d));
         let planted = d >= first && d < first + Duration::days(4);
         for k in 0..count + u64::from(planted) {
@@ -228,7 +335,8 @@ pub(crate) fn violations(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
             let is_planted = planted && k == count;
             let hour = rng.pick_cumulative(&hw) as u32;
             let t = at(d, hour, &mut rng);
-            let cell = rng.pick_cumulative(&p.cell_cum);
+            let cell = rng.pick_cumulative(&cell_cum);
+            counts[m][cell] += 1.0;
             let (x, y) = point_in(&mut rng, cell);
             let kind = if is_planted {
                 "no_helmet"
@@ -259,10 +367,12 @@ pub(crate) fn violations(g: &mut Gen<'_>, p: &SitePlan) -> Result<()> {
                 V::S(&camera),
                 V::F(((0.6 + 0.39 * rng.f64()) * 100.0).round() / 100.0),
             ];
-            g.emit(TableKind::Violations, &row)?;
+            if emit {
+                g.emit(TableKind::Violations, &row)?;
+            }
         }
     }
-    Ok(())
+    Ok(counts)
 }
 
 pub(crate) fn thresholds(g: &mut Gen<'_>) -> Result<()> {

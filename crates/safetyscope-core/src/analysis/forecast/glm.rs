@@ -109,6 +109,20 @@ fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<(Vec<f64>, Vec<f64>)
 /// relative (statsmodels' default tolerance is 1e-8); at most 100
 /// iterations.
 pub(crate) fn fit_poisson(x: &[f64], p: usize, y: &[f64], offset: &[f64]) -> Result<Fit> {
+    fit_poisson_from(x, p, y, offset, None)
+}
+
+/// [`fit_poisson`] started from the coefficients `start` (a fit of a
+/// nearby problem, such as the same rows with a slightly different offset),
+/// or, without them, where statsmodels starts. The converged fit is the same
+/// either way (to the deviance tolerance); a good start saves iterations.
+pub(crate) fn fit_poisson_from(
+    x: &[f64],
+    p: usize,
+    y: &[f64],
+    offset: &[f64],
+    start: Option<&[f64]>,
+) -> Result<Fit> {
     let n = y.len();
     if p == 0 || x.len() != n * p || offset.len() != n {
         return Err(Error::data(
@@ -122,44 +136,36 @@ pub(crate) fn fit_poisson(x: &[f64], p: usize, y: &[f64], offset: &[f64]) -> Res
             format!("{n} cell-periods are too few to fit {p} terms"),
         ));
     }
-    // Start where statsmodels does: μ = (y + mean y) / 2.
-    let mean = y.iter().sum::<f64>() / n as f64;
-    let mut mu: Vec<f64> = y.iter().map(|&v| (v + mean) / 2.0).collect();
-    let mut eta: Vec<f64> = mu.iter().map(|m| m.ln()).collect();
+    let (mut mu, mut eta): (Vec<f64>, Vec<f64>) = match start {
+        Some(b) if b.len() == p && b.iter().all(|v| v.is_finite()) => (0..n)
+            .map(|r| {
+                let row = &x[r * p..(r + 1) * p];
+                let e = offset[r] + row.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+                (e.clamp(-700.0, 700.0).exp(), e)
+            })
+            .unzip(),
+        // Start where statsmodels does: μ = (y + mean y) / 2.
+        _ => {
+            let mean = y.iter().sum::<f64>() / n as f64;
+            let mu: Vec<f64> = y.iter().map(|&v| (v + mean) / 2.0).collect();
+            let eta = mu.iter().map(|m| m.ln()).collect();
+            (mu, eta)
+        }
+    };
+    let collinear = || {
+        Error::data(
+            "forecast",
+            "the terms of the model are collinear (a term is constant or a combination of others); leave one out",
+        )
+    };
     let mut beta = vec![0.0; p];
-    let mut inv = vec![0.0; p * p];
     let mut dev = poisson_deviance(y, &mu);
     let mut iterations = 0;
     for it in 1..=100 {
         iterations = it;
-        // Working response z = η − offset + (y − μ)/μ, weights w = μ.
-        let mut xtwx = vec![0.0; p * p];
-        let mut xtwz = vec![0.0; p];
-        for r in 0..n {
-            let w = mu[r];
-            let z = eta[r] - offset[r] + (y[r] - mu[r]) / mu[r];
-            let row = &x[r * p..(r + 1) * p];
-            for i in 0..p {
-                let wi = w * row[i];
-                xtwz[i] += wi * z;
-                for j in 0..=i {
-                    xtwx[i * p + j] += wi * row[j];
-                }
-            }
-        }
-        for i in 0..p {
-            for j in 0..i {
-                xtwx[j * p + i] = xtwx[i * p + j];
-            }
-        }
-        let Some((b, v)) = cholesky_solve(&xtwx, &xtwz, p) else {
-            return Err(Error::data(
-                "forecast",
-                "the terms of the model are collinear (a term is constant or a combination of others); leave one out",
-            ));
-        };
+        let (xtwx, xtwz) = normal_equations(x, p, y, offset, &mu, &eta);
+        let (b, _) = cholesky_solve(&xtwx, &xtwz, p).ok_or_else(collinear)?;
         beta = b;
-        inv = v;
         for r in 0..n {
             let row = &x[r * p..(r + 1) * p];
             eta[r] = offset[r] + row.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>();
@@ -176,6 +182,9 @@ pub(crate) fn fit_poisson(x: &[f64], p: usize, y: &[f64], offset: &[f64]) -> Res
     if beta.iter().any(|b| !b.is_finite()) {
         return Err(Error::data("forecast", "the model did not converge"));
     }
+    // The covariance is the inverse Fisher information at the estimate.
+    let (xtwx, xtwz) = normal_equations(x, p, y, offset, &mu, &eta);
+    let (_, inv) = cholesky_solve(&xtwx, &xtwz, p).ok_or_else(collinear)?;
     let pearson = y
         .iter()
         .zip(&mu)
@@ -190,6 +199,39 @@ pub(crate) fn fit_poisson(x: &[f64], p: usize, y: &[f64], offset: &[f64]) -> Res
         df_resid: (n - p) as f64,
         iterations,
     })
+}
+
+/// The IRLS normal equations at the means `mu` (linear predictors `eta`):
+/// X'WX and X'Wz with weights w = μ and working response
+/// z = η − offset + (y − μ)/μ.
+fn normal_equations(
+    x: &[f64],
+    p: usize,
+    y: &[f64],
+    offset: &[f64],
+    mu: &[f64],
+    eta: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut xtwx = vec![0.0; p * p];
+    let mut xtwz = vec![0.0; p];
+    for r in 0..y.len() {
+        let w = mu[r];
+        let z = eta[r] - offset[r] + (y[r] - mu[r]) / mu[r];
+        let row = &x[r * p..(r + 1) * p];
+        for i in 0..p {
+            let wi = w * row[i];
+            xtwz[i] += wi * z;
+            for j in 0..=i {
+                xtwx[i * p + j] += wi * row[j];
+            }
+        }
+    }
+    for i in 0..p {
+        for j in 0..i {
+            xtwx[j * p + i] = xtwx[i * p + j];
+        }
+    }
+    (xtwx, xtwz)
 }
 
 /// The `q`-quantile of a count with mean `mu` and dispersion `phi`: Poisson

@@ -57,6 +57,10 @@ pub(crate) struct History {
     pub target: Grid,
     /// The indicators present in the data, with their counts.
     pub indicators: Vec<(&'static str, Grid)>,
+    /// The first period of each indicator's table: the first in which the
+    /// table holds a row of the history's cells (before it, the table was
+    /// not yet kept, so a 0 there is no count).
+    pub recorded_from: Vec<usize>,
     /// Hours worked per cell and period (`None` without an exposure table).
     pub hours: Option<Grid>,
 }
@@ -159,6 +163,15 @@ async fn rows(
         f = f.and(k);
     }
     Ok(ds.table(kind).await?.filter(f)?)
+}
+
+/// The first period in which any of the grids counts something (0 when
+/// none does).
+fn first_period(grids: &[&Grid]) -> usize {
+    let periods = grids.first().and_then(|g| g.first()).map_or(0, Vec::len);
+    (0..periods)
+        .find(|&t| grids.iter().any(|g| g.iter().any(|row| row[t] > 0.0)))
+        .unwrap_or(0)
 }
 
 /// Place per-period counts on the grid of cells × periods.
@@ -283,22 +296,28 @@ pub(crate) async fn history(
     let mut counts = per_period(inc, at, &[target_flag, near_flag]).await?;
     let near = counts.pop().unwrap_or_default();
     let target_grid = on_grid(&counts.pop().unwrap_or_default());
-    let mut indicators = vec![("near_misses", on_grid(&near))];
+    let near = on_grid(&near);
+    let incidents_from = first_period(&[&target_grid, &near]);
+    let mut indicators = vec![("near_misses", near)];
+    let mut recorded_from = vec![incidents_from];
     if ds.has_table(TableKind::Hazards) {
         let h = rows(ds, TableKind::Hazards, "reported_at", lo, hi, site, None).await?;
         let key = key_of(ds, TableKind::Hazards, "reported_at", slice).await?;
-        let n = per_period(h, key, &[None]).await?;
-        indicators.push(("hazards", on_grid(&n[0])));
+        let n = on_grid(&per_period(h, key, &[None]).await?[0]);
+        let from = first_period(&[&n]);
+        indicators.push(("hazards", n));
         indicators.push((
             "overdue_hazards",
             overdue(ds, slice, &bounds, &keys, &cell_index, site).await?,
         ));
+        recorded_from.extend([from, from]);
     }
     if ds.has_table(TableKind::Violations) {
         let v = rows(ds, TableKind::Violations, "detected_at", lo, hi, site, None).await?;
         let key = key_of(ds, TableKind::Violations, "detected_at", slice).await?;
-        let n = per_period(v, key, &[None]).await?;
-        indicators.push(("violations", on_grid(&n[0])));
+        let n = on_grid(&per_period(v, key, &[None]).await?[0]);
+        recorded_from.push(first_period(&[&n]));
+        indicators.push(("violations", n));
     }
 
     let hours = if ds.row_count(TableKind::Exposure) > 0 {
@@ -329,6 +348,7 @@ pub(crate) async fn history(
         },
         target: target_grid,
         indicators,
+        recorded_from,
         hours,
     })
 }

@@ -749,30 +749,100 @@ pub fn forecast_svg(
     )
 }
 
-/// The backtest summary as bars: the predictive accuracy index at 10 % of
-/// cells over all origins, per method.
+/// A method's name in the charts, and its colour.
+fn method_words(method: &str, lang: crate::model::vocab::Lang) -> (String, &'static str) {
+    use crate::model::vocab::Lang;
+    let zh = lang == Lang::Zh;
+    match method {
+        "model" => (if zh { "模型" } else { "model" }.into(), "#08519c"),
+        "last_period" => (
+            if zh { "上期计数" } else { "last period" }.into(),
+            "#d95f0e",
+        ),
+        "long_run_mean" => (
+            if zh { "长期均值" } else { "long-run mean" }.into(),
+            "#555555",
+        ),
+        "risk_score" => (if zh { "风险评分" } else { "risk score" }.into(), "#31a354"),
+        other => (other.replace('_', " "), "#999999"),
+    }
+}
+
+/// The backtest summary as PAI curves: the predictive accuracy index over
+/// all origins at 5, 10 and 20 % of cells, one line per method.
 pub fn backtest_svg(b: &RecordBatch, lang: crate::model::vocab::Lang) -> Result<String> {
     use crate::util::columns::{f64s, strings};
     let (m, origin) = (strings(b, "method")?, strings(b, "origin")?);
-    let pai = f64s(b, "pai_10")?;
-    let items: Vec<(String, f64)> = (0..b.num_rows())
-        .filter(|&i| origin.value(i) == "all" && !arrow::array::Array::is_null(&pai, i))
+    let pai = [f64s(b, "pai_5")?, f64s(b, "pai_10")?, f64s(b, "pai_20")?];
+    let series: Vec<safetyscope_render::Series> = (0..b.num_rows())
+        .filter(|&i| origin.value(i) == "all")
         .map(|i| {
-            let name = match (lang, m.value(i)) {
-                (crate::model::vocab::Lang::Zh, "model") => "模型".to_string(),
-                (crate::model::vocab::Lang::Zh, "last_period") => "上期计数".to_string(),
-                (crate::model::vocab::Lang::Zh, "long_run_mean") => "长期均值".to_string(),
-                (crate::model::vocab::Lang::Zh, "risk_score") => "风险评分".to_string(),
-                (_, other) => other.replace('_', " "),
-            };
-            (name, pai.value(i))
+            let (label, color) = method_words(m.value(i), lang);
+            safetyscope_render::Series {
+                label,
+                color: color.into(),
+                values: pai
+                    .iter()
+                    .map(|a| (!arrow::array::Array::is_null(a, i)).then(|| a.value(i)))
+                    .collect(),
+                dashed: m.value(i) == "risk_score",
+            }
         })
         .collect();
-    Ok(safetyscope_render::bars_svg(
+    let share = lang.w("的网格", " of cells");
+    let x: Vec<String> = [5, 10, 20]
+        .iter()
+        .map(|p| format!("{p} %{share}"))
+        .collect();
+    Ok(safetyscope_render::line_svg(
         lang.w(
-            "回测：前 10% 网格的预测准确指数（PAI）",
-            "Backtest: predictive accuracy index at 10 % of cells",
+            "回测：按预测排名前 5% / 10% / 20% 网格的预测准确指数（PAI）",
+            "Backtest: predictive accuracy index of the top 5, 10 and 20 % of cells",
         ),
-        &items,
+        &x,
+        &series,
+    ))
+}
+
+/// The backtest's calibration: per method, the mean observed count of each
+/// tenth of the predictions against their mean prediction, over the
+/// diagonal of perfect calibration (the risk score, a ranking, has none).
+pub fn calibration_svg(b: &RecordBatch, lang: crate::model::vocab::Lang) -> Result<String> {
+    use crate::util::columns::{f64s, strings};
+    let m = strings(b, "method")?;
+    let (pred, obs) = (f64s(b, "predicted")?, f64s(b, "observed")?);
+    let mut series: Vec<safetyscope_render::Points> = vec![];
+    let mut last: Option<String> = None;
+    for i in 0..b.num_rows() {
+        if arrow::array::Array::is_null(&pred, i) || arrow::array::Array::is_null(&obs, i) {
+            continue;
+        }
+        let method = m.value(i).to_string();
+        if last.as_deref() != Some(method.as_str()) {
+            let (label, color) = method_words(&method, lang);
+            series.push(safetyscope_render::Points {
+                label,
+                color: color.into(),
+                points: vec![],
+            });
+            last = Some(method);
+        }
+        if let Some(s) = series.last_mut() {
+            s.points.push((pred.value(i), obs.value(i)));
+        }
+    }
+    Ok(safetyscope_render::calibration_svg(
+        &safetyscope_render::CalibrationWords {
+            title: lang
+                .w(
+                    "回测校准：按预测十分位的平均预测与实际事件数",
+                    "Backtest calibration: mean predicted and observed events by tenth of the predictions",
+                )
+                .into(),
+            x: lang.w("平均预测", "Mean predicted").into(),
+            y: lang.w("平均实际", "Mean observed").into(),
+            diagonal: lang.w("预测 = 实际", "predicted = observed").into(),
+        },
+        &series,
     ))
 }

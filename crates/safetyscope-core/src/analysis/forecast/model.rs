@@ -9,7 +9,7 @@
 //! spread of the cells' ratios (method of moments), so that a cell with
 //! little history stays near its zone.
 
-use crate::analysis::forecast::glm::{Fit, count_quantile, fit_poisson};
+use crate::analysis::forecast::glm::{Fit, count_quantile, fit_poisson, fit_poisson_from};
 use crate::analysis::forecast::history::History;
 use crate::util::error::Result;
 
@@ -20,22 +20,70 @@ pub(crate) struct Design {
     pub terms: Vec<String>,
     /// Which indicators (index into the history's) the lag terms are.
     pub lags: Vec<usize>,
+    /// Per lag term, each cell's mean of it over the fitted rows where its
+    /// indicator is recorded: the term `cell_mean_<indicator>`. With it the
+    /// lag's coefficient is the within-cell effect (a cell against its own
+    /// usual count, Mundlak's device), free of the busy cells' levels even
+    /// where the cell levels are shrunk.
+    pub means: Vec<Vec<f64>>,
+    /// The periods from which some indicator is recorded: a term
+    /// `unrecorded_until_<period>` is 1 in the rows whose lags precede it
+    /// (their lag is 0 there for want of records, not for want of events).
+    pub unrecorded: Vec<usize>,
 }
 
 impl Design {
-    /// The terms a history supports: the intercept, every indicator with
-    /// any count, the trend and the season.
-    pub fn of(h: &History) -> Design {
+    /// The terms the periods `1..until` of a history support: the
+    /// intercept, every indicator with a count in their lags and its cell
+    /// means, one term per period from which an indicator is recorded when
+    /// some of the rows lie before it, the trend and the season.
+    pub fn of(h: &History, until: usize) -> Design {
         let mut terms = vec!["intercept".to_string()];
         let mut lags = vec![];
+        let mut unrecorded = vec![];
+        let until = until.min(h.periods());
         for (j, (name, g)) in h.indicators.iter().enumerate() {
-            if g.iter().flatten().any(|&v| v > 0.0) {
+            // The lags of rows 1..until are the periods 0..until - 1.
+            if g.iter()
+                .any(|row| row[..until.saturating_sub(1)].iter().any(|&v| v > 0.0))
+            {
                 terms.push(format!("lag_{name}"));
                 lags.push(j);
+                let from = h.recorded_from[j];
+                if from >= 1 && !unrecorded.contains(&from) {
+                    unrecorded.push(from);
+                }
             }
         }
+        let means: Vec<Vec<f64>> = lags
+            .iter()
+            .map(|&j| {
+                let from = h.recorded_from[j];
+                let end = until.saturating_sub(1).max(from);
+                h.indicators[j]
+                    .1
+                    .iter()
+                    .map(|row| {
+                        let lagged = &row[from..end];
+                        lagged.iter().map(|v| v.ln_1p()).sum::<f64>() / lagged.len().max(1) as f64
+                    })
+                    .collect()
+            })
+            .collect();
+        for &j in &lags {
+            terms.push(format!("cell_mean_{}", h.indicators[j].0));
+        }
+        unrecorded.sort_unstable();
+        for &s in &unrecorded {
+            terms.push(format!("unrecorded_until_{}", h.labels[s]));
+        }
         terms.extend(["trend", "season_sin", "season_cos"].map(String::from));
-        Design { terms, lags }
+        Design {
+            terms,
+            lags,
+            means,
+            unrecorded,
+        }
     }
 
     /// The row of cell `c` for period `t` (≥ 1; `t` may be the period after
@@ -47,6 +95,12 @@ impl Design {
         r.push(1.0);
         for &j in &self.lags {
             r.push(h.indicators[j].1[c][t - 1].ln_1p());
+        }
+        for m in &self.means {
+            r.push(m[c]);
+        }
+        for &s in &self.unrecorded {
+            r.push(if t - 1 < s { 1.0 } else { 0.0 });
         }
         r.push((t as f64 - mid) / h.per_year);
         r.push(angle.sin());
@@ -186,7 +240,7 @@ fn levels(h: &History, rows: &Rows, p: usize, beta: &[f64]) -> (Vec<f64>, f64) {
 /// rounds), so that a leading indicator's coefficient compares a cell
 /// with itself rather than busy cells with quiet ones.
 pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
-    let d = Design::of(h);
+    let d = Design::of(h, until);
     let p = d.terms.len();
     // `base.offset` is ln hours; `offset` adds the cells' levels.
     let base = rows(h, &d, until);
@@ -206,7 +260,7 @@ pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
         for ((o, hw), &(c, _)) in offset.iter_mut().zip(&base.offset).zip(&base.at) {
             *o = hw + level[c].ln();
         }
-        f = fit_poisson(&base.x, p, &base.y, &offset)?;
+        f = fit_poisson_from(&base.x, p, &base.y, &offset, Some(&f.beta))?;
         if moved < 1e-9 {
             break;
         }
