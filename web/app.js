@@ -31,6 +31,9 @@ const I18N = {
     kinds_risk: "风险四色图综合全部证据，不按事件类型筛选", left_out: (t) => `单文件报告不含以下数据以控制体积：${t}（闯入围栏提醒因此不显示）`,
     cells: "网格", exposure: "工时", activities: "安全活动", readings: "传感器读数", positions: "人员定位", thresholds: "报警阈值",
     unit_count: "", unit_ratio: "",     status_line: (n, ms) => `${n} 个网格 · ${ms} 毫秒`, loading: "加载中…", updating: "正在按新日期更新…",
+    v_next: "下期预测", t_next: "下期预测：每个网格的期望伤害数", next_legend: (p) => `颜色越深，${p} 预期伤害越多；数字为期望值，点击网格查看预测区间和主要驱动因素`,
+    period: "预测期", expected_n: "期望伤害数", interval: (l) => `${l}% 预测区间`, cell_level: "网格自身水平（1 = 与模型一致）", drivers: "主要驱动因素（对比平均网格的率比）", no_driver: "无高于平均的因素",
+    backtest_line: (n, k, a, b, c) => `回测（过去 ${n} 个月逐月预测）：预测排名前 10% 的 ${k} 个网格捕获了 ${a} 的伤害，按上月计数选取为 ${b}，按长期均值为 ${c}。`,
   },
   en: {
     title: "Safety risk dashboard", site: "Unit", from: "From", to: "To (inclusive)", incidents: "Incidents", hazards: "Hazards", violations: "Violations",
@@ -57,6 +60,9 @@ const I18N = {
     kinds_risk: "The risk map weighs every kind of evidence; it is not filtered by kind", left_out: (t) => `Left out of this single file to keep it small: ${t} (so no fence-intrusion alerts)`,
     cells: "Cells", exposure: "Hours worked", activities: "Safety activities", readings: "Sensor readings", positions: "Position fixes", thresholds: "Alarm thresholds",
     unit_count: "", unit_ratio: "",     status_line: (n, ms) => `${n} cells · ${ms} ms`, loading: "Loading…", updating: "Updating for the new dates…",
+    v_next: "Next period", t_next: "Next period: expected injuries per cell", next_legend: (p) => `Darker = more injuries expected in ${p}; the number is the expected count. Choose a cell for its interval and main drivers`,
+    period: "Forecast for", expected_n: "Expected injuries", interval: (l) => `${l} % prediction interval`, cell_level: "The cell's own level (1 = as the model says)", drivers: "Main drivers (rate ratio against the average cell)", no_driver: "nothing above the average cell",
+    backtest_line: (n, k, a, b, c) => `Backtest (each of the last ${n} months predicted from the months before): the ${k} cells ranked top 10 % caught ${a} of the injuries, against ${b} for last month's counts and ${c} for the long-run mean.`,
   },
 };
 let lang = "zh";
@@ -65,6 +71,7 @@ let view = "risk";
 // The colours, labels and decimals of the core, read once the module is loaded.
 let PALETTE = { levels: {}, classes: {}, statuses: {}, inks: {}, labels: {}, decimals: {}, sequential: [[0, "#ffffe5"]] };
 let RISK_DEFAULTS = {};
+let FORECAST_DEFAULTS = {};
 // What is on screen: the last computation that succeeded.
 let shown = null;
 let selected = null;
@@ -217,6 +224,10 @@ function look(r, max) {
     const c = r.confidence;
     return { bg, tag: "", value: c > 0 ? `+${c}` : String(c), desc: label(r.class), attr: { class: r.class, value: String(r.value) } };
   }
+  if (view === "next") {
+    const { bg } = color(r.expected, max);
+    return { bg, tag: "", value: num(r.expected, "rate"), desc: `${t("expected_n")} ${num(r.expected, "rate")}`, attr: { value: String(r.expected) } };
+  }
   const { bg } = color(r.events, max);
   return { bg, tag: "", value: num(r.events), desc: `${t("events")} ${num(r.events)}`, attr: { value: String(r.events) } };
 }
@@ -226,7 +237,7 @@ function drawMap(s) {
   grid.replaceChildren();
   const rows = s.map;
   const placed = rows.filter((r) => r.row !== null && r.row !== undefined);
-  const max = Math.max(0, ...rows.map((r) => r.events ?? 0));
+  const max = Math.max(0, ...rows.map((r) => r.events ?? r.expected ?? 0));
   for (const r of placed) {
     const l = look(r, max);
     const b = el("button", null, { type: "button", class: "cell", "data-cell": r.cell });
@@ -246,11 +257,27 @@ function drawMap(s) {
     grid.append(b);
   }
   $("map-title").textContent = `${t(`t_${view}`)} · ${s.site} · ${s.from} – ${s.toIncl}`;
-  $("legend").textContent = view === "risk" ? t("risk_legend") : view === "hotspots" ? t("hot_legend") : `${t("legend")} ${num(max)}`;
+  $("legend").textContent = view === "risk" ? t("risk_legend") : view === "hotspots" ? t("hot_legend") : view === "next" ? t("next_legend", rows[0]?.period ?? "") : `${t("legend")} ${num(max)}`;
+  drawBacktestLine(s);
   const un = $("unplaced");
   un.replaceChildren();
   const unplaced = rows.filter((r) => r.row === null || r.row === undefined);
   if (unplaced.length) un.append(el("p", `${t("unplaced")}: ` + unplaced.map((r) => `${r.cell ?? "?"} (${num(r.events ?? r.value ?? r.score, "score")})`).join(", ")));
+}
+
+// Under the next-period map: how often such forecasts came true for this
+// unit, the model's top 10 % of cells against last month's counts.
+function drawBacktestLine(s) {
+  const line = $("backtest-line");
+  line.hidden = view !== "next" || !s.backtest;
+  if (line.hidden) return;
+  const all = (m) => s.backtest.find((r) => r.method === m && r.origin === "all");
+  const hit = (r) => pct(r?.hit_10);
+  const model = all("model");
+  const origins = new Set(s.backtest.map((r) => r.origin)).size - 1;
+  line.textContent = t("backtest_line", num(origins), num(Math.ceil(0.1 * (model?.cells ?? 0) / Math.max(1, origins))), hit(model), hit(all("last_period")), hit(all("long_run_mean")));
+  line.dataset.model = String(model?.hit_10 ?? "");
+  line.dataset.lastPeriod = String(all("last_period")?.hit_10 ?? "");
 }
 
 // Band thresholds as text: "red > 320, orange > 160, yellow > 70".
@@ -296,6 +323,19 @@ function drawPanel(s) {
     add("exposure", `${num(r.hours, "count")} ${label("h")}`, "hours", r.hours);
     add("rate", num(r.rate_per_1000h, "rate"), "rate_per_1000h", r.rate_per_1000h);
     add("smoothed", num(r.smoothed_per_1000h, "rate"), "smoothed_per_1000h", r.smoothed_per_1000h);
+  } else if (view === "next") {
+    add("period", r.period, "period", r.period);
+    add("expected_n", num(r.expected, "rate"), "expected", r.expected);
+    dl.append(el("dt", t("interval", num(100 * FORECAST_DEFAULTS.level, "percent"))), el("dd", `${num(r.lower)} – ${num(r.upper)}`, { "data-field": "upper", "data-value": String(r.upper), "data-lower": String(r.lower) }));
+    add("exposure", `${num(r.hours, "count")} ${label("h")}`, "hours", r.hours);
+    add("cell_level", num(r.cell_level, "ratio"), "cell_level", r.cell_level);
+    group("drivers");
+    const drivers = [1, 2, 3].filter((k) => r[`driver_${k}`] != null);
+    for (const k of drivers) {
+      const dd = el("dd", `× ${num(r[`driver_${k}_ratio`], "ratio")}`, { "data-field": `driver_${k}`, "data-value": r[`driver_${k}`] });
+      dl.append(el("dt", label(r[`driver_${k}`])), dd);
+    }
+    if (!drivers.length) dl.append(el("dd", t("no_driver")));
   } else if (view === "hotspots") {
     add("class", label(r.class), "class", r.class); add("z", num(r.z, "z"), "z", r.z); add("events", num(r.value), "value", r.value);
   } else {
@@ -488,7 +528,7 @@ function drawAll(s) {
   drawTargets(s);
   fillAlertKinds(s);
   drawAlerts(s);
-  const kindsOff = view === "risk";
+  const kindsOff = view === "risk" || view === "next";
   $("kinds").disabled = kindsOff;
   $("kinds").title = kindsOff ? t("kinds_risk") : "";
   $("window-note").textContent = t("window", s.from, s.toIncl, spanDays(s.from, s.to));
@@ -597,8 +637,9 @@ async function recompute() {
     s.overview = results.get(ovKey) ?? null;
     // Charts (the exports) are drawn by the core in the page's language.
     const w = { site, from, to, lang };
-    const out = timed("map", () => view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
-    s.map = out.rows;
+    const out = timed("map", () => view === "next" ? cached(`forecast|${site}|${to}|${lang}`, () => run("forecast", { site, to, lang })) : view === "risk" ? run("risk", w) : view === "hotspots" ? run("hotspots", { ...w, kinds }) : run("heatmap", { ...w, kinds }));
+    s.map = view === "next" ? out.rows.filter((r) => r.scope === "cell") : out.rows;
+    s.backtest = view === "next" ? cached(`backtest|${site}|${to}`, () => timed("backtest", () => run("backtest", { site, to }).rows)) : null;
     s.mapSvg = out.svg;
     // A zone the unit does not have falls back to all zones.
     const unitZones = new Set(s.map.map((r) => r.zone));
@@ -769,8 +810,9 @@ async function main() {
     if (bundle) await init({ module_or_path: await inflate(bundle.wasm_gzip) });
     else await init();
     PALETTE = JSON.parse(palettes());
-    const risk = JSON.parse(registry()).find((a) => a.name === "risk");
-    for (const o of risk.options) RISK_DEFAULTS[o.name] = o.default;
+    const analyses = JSON.parse(registry());
+    for (const o of analyses.find((a) => a.name === "risk").options) RISK_DEFAULTS[o.name] = o.default;
+    for (const o of analyses.find((a) => a.name === "forecast").options) FORECAST_DEFAULTS[o.name] = o.default;
     performance.measure("safetyscope:init", { start: 0, end: performance.now() });
     const { manifest, files, mapping } = bundle
       ? { manifest: bundle, files: bundle.files.map((f) => b64(f.b64)), mapping: bundle.mapping_text ?? null }

@@ -317,3 +317,41 @@ def test_monthly_trend_against_last_year(dashboard, sample, cli, tmp_path):
         # The change against the year before, from the two counts.
         pct = (trend[month] - was) / was * 100
         assert change.replace("−", "-").replace("±", "+").replace(" %", "") == f"{pct:+.1f}", (month, change, pct)
+
+
+def test_next_period_view_equals_the_forecast(dashboard, sample, cli, tmp_path):
+    """The "next period" view: each cell's colour value is the CLI's
+    forecast for the unit, the panel gives the interval and the drivers,
+    and the line under the map is the unit's backtest."""
+    page = dashboard()
+    site, _, flags = page_window(page)
+    to = flags[flags.index("--to") + 1]
+    page.check("#view input[value=next]")
+    ready(page)
+    forecast = {r["cell"]: r for r in cli_json(cli, sample, tmp_path, "forecast", "--site", site, "--to", to) if r["scope"] == "cell"}
+    shown = dict(page.eval_on_selector_all("#grid .cell", "els => els.map(e => [e.dataset.cell, e.dataset.value])"))
+    assert set(shown) == set(forecast)
+    for cell, v in shown.items():
+        assert abs(float(v) - forecast[cell]["expected"]) <= 1e-9 * max(1.0, forecast[cell]["expected"]), cell
+    top = max(forecast.values(), key=lambda r: r["expected"])
+    page.click(f"#grid .cell[data-cell='{top['cell']}']")
+    fields = dict(page.eval_on_selector_all("#detail dd[data-field]", "els => els.map(e => [e.dataset.field, e.dataset.value])"))
+    # The browser's module and the CLI agree to rounding (their exp and ln differ in the last bits).
+    assert abs(float(fields["expected"]) - top["expected"]) <= 1e-9 * top["expected"]
+    assert float(fields["upper"]) == top["upper"]
+    assert fields.get("driver_1") == top["driver_1"]
+    text = page.inner_text("#detail")
+    assert "预测区间" in text and "主要驱动因素" in text
+    assert top["driver_1"] not in text  # named in Chinese, not by its code
+    summary = cli_json(cli, sample, tmp_path, "backtest", "--site", site, "--to", to)
+    want = {r["method"]: r["hit_10"] for r in summary if r["origin"] == "all"}
+    line = page.locator("#backtest-line")
+    assert line.is_visible()
+    assert abs(float(line.get_attribute("data-model")) - want["model"]) <= 1e-12
+    assert abs(float(line.get_attribute("data-last-period")) - want["last_period"]) <= 1e-12
+    assert f"{100 * want['model']:.1f}" in line.inner_text()
+    # The view follows a language change.
+    page.click("#lang")
+    ready(page)
+    assert "Expected injuries" in page.inner_text("#detail")
+    assert "Backtest" in line.inner_text()

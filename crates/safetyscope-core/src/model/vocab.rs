@@ -417,6 +417,26 @@ pub const DISPLAY_TERMS: Vocabulary = Vocabulary {
             "Hazards overdue, end of period before"
         ),
         term!("lag_violations", "上期违章", "Violations, period before"),
+        term!(
+            "cell_mean_near_misses",
+            "该网格通常的未遂事件数",
+            "The cell's usual near misses"
+        ),
+        term!(
+            "cell_mean_hazards",
+            "该网格通常的隐患上报数",
+            "The cell's usual hazard reports"
+        ),
+        term!(
+            "cell_mean_overdue_hazards",
+            "该网格通常的逾期隐患数",
+            "The cell's usual overdue hazards"
+        ),
+        term!(
+            "cell_mean_violations",
+            "该网格通常的违章数",
+            "The cell's usual violations"
+        ),
         term!("trend", "长期趋势", "Trend"),
         term!("season_sin", "季节（正弦）", "Season (sine)"),
         term!("season_cos", "季节（余弦）", "Season (cosine)"),

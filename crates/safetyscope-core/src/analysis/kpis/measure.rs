@@ -104,6 +104,7 @@ async fn daily(
     time: &str,
     keys: &[&str],
     site: Option<&str>,
+    cuts: &[i64],
 ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
     use datafusion::functions_aggregate::expr_fn::{count, max, min};
     let t = cast(col(time), DataType::Int64);
@@ -114,6 +115,20 @@ async fn daily(
     let day = crate::model::time::local_day_expr(&tz, t.clone(), lo, hi)?;
     let mut group: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
     group.push(day.alias("day"));
+    // A window that starts or ends within a day splits that day's rows at
+    // its instant: each group then lies on one side of every cut, and its
+    // first instant places it.
+    if let Some(segment) = cuts
+        .iter()
+        .map(|&c| {
+            datafusion::logical_expr::when(t.clone().gt_eq(lit(c)), lit(1i64)).otherwise(lit(0i64))
+        })
+        .collect::<datafusion::common::Result<Vec<Expr>>>()?
+        .into_iter()
+        .reduce(|a, b| a + b)
+    {
+        group.push(segment.alias("segment"));
+    }
     Ok(table(ds, kind, site)
         .await?
         .aggregate(
@@ -176,10 +191,13 @@ fn valued() -> Expr {
     col("kind").in_list(vec![lit("drill"), lit("equipment_check")], false)
 }
 
+/// The rows of one input of the meter. `cuts`: the window bounds that fall
+/// within a local day, where the per-day counts must split.
 async fn plan(
     ds: &Dataset,
     input: Input,
     site: Option<&str>,
+    cuts: &[i64],
 ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
     let kind = match input {
         Input::Incidents => TableKind::Incidents,
@@ -199,6 +217,7 @@ async fn plan(
                 "occurred_at",
                 &["site", "zone", "severity", "recordable", "lost_days"],
                 site,
+                cuts,
             )
             .await
         }
@@ -237,7 +256,7 @@ async fn plan(
             let times: &[&str] = &["period_start", "period_end"];
             rows(ds, kind, (cols, times), None, 6, site).await
         }
-        Input::Violations => daily(ds, kind, "detected_at", &["site", "zone"], site).await,
+        Input::Violations => daily(ds, kind, "detected_at", &["site", "zone"], site, cuts).await,
     }
 }
 
@@ -356,7 +375,7 @@ impl Facts {
         let (outline, kept) = if keep {
             let mut all = vec![];
             for i in INPUTS {
-                all.push(plan(ds, i, site).await?.try_collect().await?);
+                all.push(plan(ds, i, site, &[]).await?.try_collect().await?);
             }
             (outline_of(&all)?, Some(all))
         } else {
@@ -388,11 +407,13 @@ impl Facts {
         &self,
         ds: &Dataset,
         input: Input,
+        cuts: &[i64],
     ) -> Result<BoxStream<'_, Result<RecordBatch>>> {
-        if let Some(k) = &self.kept {
+        let per_day = matches!(input, Input::Incidents | Input::Violations);
+        if let Some(k) = self.kept.as_ref().filter(|_| !per_day || cuts.is_empty()) {
             return Ok(futures::stream::iter(k[input as usize].iter().cloned().map(Ok)).boxed());
         }
-        Ok(plan(ds, input, self.site.as_deref())
+        Ok(plan(ds, input, self.site.as_deref(), cuts)
             .await?
             .map(|b| b.map_err(Error::from))
             .boxed())
@@ -416,30 +437,42 @@ impl Facts {
             "scopes",
             "narrow the KPIs with `site`, `scopes`, `periods` or `as_of`",
         )?;
+        // Window bounds within a local day (an `as_of` with a time of day).
+        let tz = parse_tz(ds.timezone())?;
+        let mut cuts: Vec<i64> = windows
+            .iter()
+            .flat_map(|w| [w.a, w.b])
+            .filter(|&x| {
+                crate::model::time::micros_to_local(&tz, x)
+                    .is_some_and(|l| l.time() != chrono::NaiveTime::MIN)
+            })
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
         let mut m = Meter::new(windows);
-        let mut s = self.input(ds, Input::Exposure).await?;
+        let mut s = self.input(ds, Input::Exposure, &cuts).await?;
         while let Some(b) = s.next().await {
             m.exposure(&b?)?;
         }
-        let mut s = self.input(ds, Input::Incidents).await?;
+        let mut s = self.input(ds, Input::Incidents, &cuts).await?;
         while let Some(b) = s.next().await {
             m.incidents(&b?)?;
         }
-        let mut s = self.input(ds, Input::Hazards).await?;
+        let mut s = self.input(ds, Input::Hazards, &cuts).await?;
         while let Some(b) = s.next().await {
             m.hazards(&b?, None)?;
         }
-        let mut s = self.input(ds, Input::People).await?;
+        let mut s = self.input(ds, Input::People, &cuts).await?;
         while let Some(b) = s.next().await {
             m.people(&b?)?;
         }
         for input in [Input::Valued, Input::Counted] {
-            let mut s = self.input(ds, input).await?;
+            let mut s = self.input(ds, input, &cuts).await?;
             while let Some(b) = s.next().await {
                 m.activities(&b?)?;
             }
         }
-        let mut s = self.input(ds, Input::Violations).await?;
+        let mut s = self.input(ds, Input::Violations, &cuts).await?;
         while let Some(b) = s.next().await {
             m.violations(&b?)?;
         }
@@ -449,7 +482,7 @@ impl Facts {
             Picks::default()
         };
         if !picks.bins.is_empty() {
-            let mut s = self.input(ds, Input::Hazards).await?;
+            let mut s = self.input(ds, Input::Hazards, &cuts).await?;
             while let Some(b) = s.next().await {
                 m.hazards(&b?, Some(&mut picks))?;
             }
