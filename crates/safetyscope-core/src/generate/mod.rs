@@ -346,7 +346,7 @@ fn headcount_factor(hour: u32) -> f64 {
 pub(crate) const LEADING_RATE_RATIOS: [(&str, f64); 2] =
     [("near_misses", 1.5), ("violations", 1.3)];
 /// σ of the monthly swing of each cell's near misses and violations.
-pub(crate) const LEADING_SWING: f64 = 0.7;
+pub(crate) const LEADING_SWING: f64 = 0.2;
 
 struct SitePlan {
     id: String,

@@ -34,19 +34,26 @@ pub(crate) struct Design {
 
 impl Design {
     /// The terms the periods `1..until` of a history support: the
-    /// intercept, every indicator with a count in their lags and its cell
-    /// means, one term per period from which an indicator is recorded when
+    /// intercept, every indicator whose lags count something in a row with
+    /// a target event, and its cell means, one term per period from which an indicator is recorded when
     /// some of the rows lie before it, the trend and the season.
-    pub fn of(h: &History, until: usize) -> Design {
+    /// `skip`: indicators left out (their fit did not converge).
+    pub fn of(h: &History, until: usize, skip: &[usize]) -> Design {
         let mut terms = vec!["intercept".to_string()];
         let mut lags = vec![];
         let mut unrecorded = vec![];
         let until = until.min(h.periods());
         for (j, (name, g)) in h.indicators.iter().enumerate() {
-            // The lags of rows 1..until are the periods 0..until - 1.
-            if g.iter()
-                .any(|row| row[..until.saturating_sub(1)].iter().any(|&v| v > 0.0))
-            {
+            // The lags of rows 1..until are the periods 0..until - 1. A lag
+            // whose rows with a count hold no target event would have no
+            // maximum-likelihood estimate (its coefficient runs to −∞), so it
+            // stays out.
+            let events_with = (0..h.cells.len())
+                .flat_map(|c| (1..until).map(move |t| (c, t)))
+                .filter(|&(c, t)| g[c][t - 1] > 0.0)
+                .map(|(c, t)| h.target[c][t])
+                .sum::<f64>();
+            if events_with > 0.0 && !skip.contains(&j) {
                 terms.push(format!("lag_{name}"));
                 lags.push(j);
                 let from = h.recorded_from[j];
@@ -240,7 +247,31 @@ fn levels(h: &History, rows: &Rows, p: usize, beta: &[f64]) -> (Vec<f64>, f64) {
 /// rounds), so that a leading indicator's coefficient compares a cell
 /// with itself rather than busy cells with quiet ones.
 pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
-    let d = Design::of(h, until);
+    let mut skip = vec![];
+    loop {
+        let m = fit_design(h, until, Design::of(h, until, &skip))?;
+        match diverged(&m) {
+            Some(j) => skip.push(j),
+            None => return Ok(m),
+        }
+    }
+}
+
+/// The indicator whose lag or cell-mean coefficient ran off (a standard
+/// error above 1,000 on the log scale: the likelihood keeps rising as the
+/// coefficient goes to ±∞, so the maximum-likelihood estimate does not
+/// exist, as when a rare indicator's counts separate the rows), the worst
+/// first.
+fn diverged(m: &Model) -> Option<usize> {
+    let k = m.design.lags.len();
+    (1..=2 * k)
+        .filter(|&t| !(m.fit.se[t] <= 1e3))
+        .max_by(|&a, &b| m.fit.se[a].total_cmp(&m.fit.se[b]))
+        .map(|t| m.design.lags[(t - 1) % k])
+}
+
+/// [`fit`] of one design.
+fn fit_design(h: &History, until: usize, d: Design) -> Result<Model> {
     let p = d.terms.len();
     // `base.offset` is ln hours; `offset` adds the cells' levels.
     let base = rows(h, &d, until);
