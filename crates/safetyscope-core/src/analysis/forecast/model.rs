@@ -265,7 +265,7 @@ pub(crate) fn fit(h: &History, until: usize) -> Result<Model> {
 fn diverged(m: &Model) -> Option<usize> {
     let k = m.design.lags.len();
     (1..=2 * k)
-        .filter(|&t| !(m.fit.se[t] <= 1e3))
+        .filter(|&t| m.fit.se[t].is_nan() || m.fit.se[t] > 1e3)
         .max_by(|&a, &b| m.fit.se[a].total_cmp(&m.fit.se[b]))
         .map(|t| m.design.lags[(t - 1) % k])
 }
