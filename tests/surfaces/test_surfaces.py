@@ -68,8 +68,12 @@ def test_the_four_surfaces_give_one_result(
     # The command line and the job write the same JSON text.
     assert (job / f"{name}.json").read_text().strip() == cli_json
     # WASM: the same rows; its math library (exp, ln) may differ from the
-    # native one in the last bits, so floats agree to 1e-12 relative.
-    assert_close(wasm["results"][name]["rows"], json.loads(cli_json), name)
+    # native one in the last bits, so floats agree to 1e-12 relative. The
+    # forecast's fits are iterative and stop at a tolerance (IRLS at a
+    # relative deviance change of 1e-10, the cell levels at 1e-9), which the
+    # two libraries reach at points 1e-12 apart: 1e-9 for them.
+    rel = 1e-9 if name in ("forecast", "backtest") else 1e-12
+    assert_close(wasm["results"][name]["rows"], json.loads(cli_json), name, rel)
     # Python's Arrow table equals the command line's Parquet file.
     py = safetyscope.Dataset.open(str(sample)).run(name).to_arrow()
     assert py.num_rows == cli_table.num_rows and py.num_rows > 0, name
@@ -84,17 +88,17 @@ def test_wasm_lists_the_registry(wasm: dict[str, Any]) -> None:
     assert wasm["registry"] == REGISTRY
 
 
-def assert_close(got: Any, want: Any, where: str) -> None:
+def assert_close(got: Any, want: Any, where: str, rel: float = 1e-12) -> None:
     if isinstance(want, float) and isinstance(got, float):
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-300), where
+        assert got == pytest.approx(want, rel=rel, abs=1e-300), where
     elif isinstance(want, dict):
         assert isinstance(got, dict) and list(got) == list(want), where
         for k in want:
-            assert_close(got[k], want[k], f"{where}.{k}")
+            assert_close(got[k], want[k], f"{where}.{k}", rel)
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), where
         for i, (g, w) in enumerate(zip(got, want)):
-            assert_close(g, w, f"{where}[{i}]")
+            assert_close(g, w, f"{where}[{i}]", rel)
     else:
         assert type(got) is type(want) and got == want, (where, got, want)
 

@@ -251,22 +251,94 @@ pub(crate) fn count_quantile(mu: f64, phi: f64, q: f64) -> f64 {
             beta_inc(size, k + 1.0, pr)
         }
     };
-    // From a little below the mean (the quantile is never far from it).
+    if !mu.is_finite() {
+        return mu;
+    }
     let sd = (mu * phi.max(1.0)).sqrt();
-    let mut k = (mu - 10.0 * sd).floor().max(0.0);
-    while k > 0.0 && cdf(k - 1.0) >= q {
-        k -= 1.0;
+    if mu > 1e9 {
+        // Beyond a billion the incomplete gamma and beta functions lose
+        // their digits to cancellation, while the normal approximation is
+        // within a count or two (the skewness term, (z² − 1)/6 · √φ).
+        let z = normal_quantile(q);
+        return (mu + z * sd).round().max(0.0);
     }
-    let limit = mu + 60.0 * sd + 100.0;
-    while cdf(k) < q && k < limit {
-        k += 1.0;
+    // The smallest k with P(X ≤ k) ≥ q, by bisection between bounds many
+    // standard deviations either side of the mean: a few dozen evaluations
+    // whatever the mean.
+    let mut lo = (mu - 40.0 * sd - 10.0).floor().max(0.0);
+    if cdf(lo) >= q {
+        if lo == 0.0 || cdf(0.0) >= q {
+            return 0.0;
+        }
+        lo = 0.0;
     }
-    k
+    let mut hi = (mu + 60.0 * sd + 100.0).ceil();
+    if cdf(hi) < q {
+        return hi;
+    }
+    // cdf(lo) < q ≤ cdf(hi).
+    for _ in 0..2_000 {
+        let mid = ((lo + hi) / 2.0).floor();
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if cdf(mid) >= q {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// The standard normal quantile, by bisection on the survival function.
+fn normal_quantile(q: f64) -> f64 {
+    let (mut lo, mut hi) = (-40.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if 1.0 - crate::util::stats::normal_sf(mid) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// scipy: poisson.ppf([0.05, 0.95], 3.7) = [1, 7]; nbinom with
+    /// n = 3.7 / (2.5 − 1), p = n / (n + 3.7): ppf([0.05, 0.95]) = [0, 10];
+    /// poisson.ppf(0.95, 1e6) = 1001645.
+    #[test]
+    fn quantiles_match_scipy_and_absurd_means_return() {
+        assert_eq!(count_quantile(3.7, 1.0, 0.05), 1.0);
+        assert_eq!(count_quantile(3.7, 1.0, 0.95), 7.0);
+        assert_eq!(count_quantile(3.7, 2.5, 0.05), 0.0);
+        assert_eq!(count_quantile(3.7, 2.5, 0.95), 10.0);
+        assert_eq!(count_quantile(1e6, 1.0, 0.95), 1_001_645.0);
+        // Either side of the switch to the normal approximation.
+        let (below, above) = (
+            count_quantile(9.99e8, 1.0, 0.95),
+            count_quantile(1.001e9, 1.0, 0.95),
+        );
+        assert!(((below - 9.99e8) / 9.99e8f64.sqrt() - 1.6449).abs() < 1e-3);
+        assert!(((above - 1.001e9) / 1.001e9f64.sqrt() - 1.6449).abs() < 1e-3);
+        for mu in [1e12, 1e18, 1e300] {
+            for phi in [1.0, 3.0] {
+                let (a, b) = (count_quantile(mu, phi, 0.05), count_quantile(mu, phi, 0.95));
+                assert!(
+                    a.is_finite() && b.is_finite() && a <= mu && b >= mu * (1.0 - 1e-9),
+                    "{mu} {phi} {a} {b}"
+                );
+            }
+        }
+        assert!(count_quantile(f64::MAX, 3.0, 0.5) >= 0.0);
+        assert_eq!(count_quantile(f64::INFINITY, 1.0, 0.5), f64::INFINITY);
+        assert_eq!(count_quantile(0.0, 1.0, 0.5), 0.0);
+    }
 
     /// statsmodels 0.15: GLM(y, X, family=Poisson(), offset=off).fit(tol=1e-12)
     /// on y = [2, 3, 6, 7, 8, 9, 10, 12, 15], x = 1..9, off = ln([1, 1, 2,
