@@ -6,6 +6,8 @@ against pandas from the backtest's predictions."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,6 +150,7 @@ def test_backtest_metrics_equal_pandas(ds):
         allrow = s[(s.method == method) & (s.origin == "all")].iloc[0]
         np.testing.assert_allclose(allrow.hit_10, g.caught_10.sum() / g.events.sum(), rtol=1e-12)
     # Calibration: ten groups of the pooled predictions by rank.
+    svg = ds.backtest(view="calibration", origins=4).plot().svg
     for method in ["model", "last_period", "long_run_mean"]:
         g = p[p.method == method].reset_index(drop=True)
         g = g.assign(i=range(len(g))).sort_values(["predicted", "i"], kind="mergesort").reset_index(drop=True)
@@ -157,6 +160,13 @@ def test_backtest_metrics_equal_pandas(ds):
         np.testing.assert_allclose(c.predicted, w.predicted, rtol=1e-12)
         np.testing.assert_allclose(c.observed, w.observed, rtol=1e-12)
         assert c.n.tolist() == w.n.tolist()
+        # The calibration chart draws these points, a series per method in
+        # the view's order, each titled "method: predicted → observed".
+        k = ["model", "last_period", "long_run_mean"].index(method)
+        pts = [(float(a), float(b)) for a, b in re.findall(r"<title>[^<:]*: ([-\d.]+) → ([-\d.]+)</title>", svg)]
+        assert len(pts) == 30
+        np.testing.assert_allclose([x for x, _ in pts[10 * k:10 * k + 10]], w.predicted, atol=0.0051)
+        np.testing.assert_allclose([y for _, y in pts[10 * k:10 * k + 10]], w.observed, atol=0.0051)
 
 
 def test_bad_options_are_clear(ds):

@@ -211,3 +211,20 @@ def test_targets_on_the_real_service_requests(repo, as_of, expectation, monkeypa
     f = Facts(tables={**empty, "hazards": ds.table("hazards").to_pandas()})
     got = ds.track_targets(targets=NYC_TARGETS, as_of=as_of, expectation=expectation).to_pandas()
     compare(got, NYC_TARGETS, f, as_of, expectation=expectation)
+
+
+def test_a_time_of_day_as_of_counts_that_day_to_the_instant():
+    """An as-of with a time of day counts that day's incidents before it and
+    none after: the per-day counts are split at the instant (the oracle:
+    pandas on the instants). Before, all of the day's incidents counted from
+    its first one on."""
+    times = pd.to_datetime(
+        ["2025-03-01 23:30", "2025-03-02 09:00", "2025-03-02 11:59", "2025-03-02 12:00", "2025-03-02 15:00"]
+    ).tz_localize(TZ)
+    inc = pd.DataFrame({"id": [f"I{i}" for i in range(5)], "occurred_at": times, "site": "U01",
+                        "category": "other", "severity": "near_miss"})
+    ds = safetyscope.Dataset.from_tables(incidents=inc, timezone=TZ)
+    target = [{"kpi": "incidents", "scope": "group", "period": "2025", "target": 100.0, "direction": "at_most"}]
+    for as_of in ["2025-03-02 09:00", "2025-03-02 09:30", "2025-03-02 12:00", "2025-03-02 12:01", "2025-03-03"]:
+        got = ds.track_targets(targets=target, as_of=as_of).to_pandas().actual[0]
+        assert got == (times < pd.Timestamp(as_of, tz=TZ)).sum(), as_of

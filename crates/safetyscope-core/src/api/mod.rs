@@ -599,7 +599,7 @@ pub static ANALYSES: &[Analysis] = &[
         name: "forecast",
         python: "forecast",
         summary: "Next period's expected events per cell (and zone, site, group) from a Poisson model of the history, with prediction intervals and each cell's main drivers.",
-        about: "A Poisson GLM with the hours worked as offset, the leading indicators of the period before (near misses, hazards reported, hazards overdue, violations, as ln(1 + count)), a trend and the season, fitted by IRLS; each cell's own level by empirical Bayes, shrunk to its zone. Intervals from the Poisson or, when the counts vary more, the negative binomial with Pearson's dispersion. Views: the forecast per cell, the model's coefficients with rate ratios, or its design rows.",
+        about: "A Poisson GLM with the hours worked as offset, the leading indicators of the period before (near misses, hazards reported, hazards overdue, violations, as ln(1 + count)) with each cell's mean of them (so that an indicator's effect compares a cell with itself), a term for the periods before an indicator was recorded, a trend and the season, fitted by IRLS; each cell's own level by empirical Bayes, shrunk to its zone. Intervals from the Poisson or, when the counts vary more, the negative binomial with Pearson's dispersion. Views: the forecast per cell, spread over the hours of the week, the model's coefficients with rate ratios, the leading-indicator table (group and each site), or its design rows.",
         chart: Some("Expected events per cell next period (view = cells)"),
         params: &[Param {
             name: "view",

@@ -441,6 +441,10 @@ pub const DISPLAY_TERMS: Vocabulary = Vocabulary {
         term!("season_sin", "季节（正弦）", "Season (sine)"),
         term!("season_cos", "季节（余弦）", "Season (cosine)"),
         term!("cell", "网格自身水平", "The cell's own level"),
+        term!("model", "模型", "Model"),
+        term!("last_period", "上期计数", "Last period's count"),
+        term!("long_run_mean", "长期均值", "Long-run mean"),
+        term!("risk_score", "风险评分", "Risk score"),
     ],
 };
 

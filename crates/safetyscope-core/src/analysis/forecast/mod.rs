@@ -749,23 +749,16 @@ pub fn forecast_svg(
     )
 }
 
-/// A method's name in the charts, and its colour.
+/// A method's name in the charts (the display vocabulary), and its colour.
 fn method_words(method: &str, lang: crate::model::vocab::Lang) -> (String, &'static str) {
-    use crate::model::vocab::Lang;
-    let zh = lang == Lang::Zh;
-    match method {
-        "model" => (if zh { "模型" } else { "model" }.into(), "#08519c"),
-        "last_period" => (
-            if zh { "上期计数" } else { "last period" }.into(),
-            "#d95f0e",
-        ),
-        "long_run_mean" => (
-            if zh { "长期均值" } else { "long-run mean" }.into(),
-            "#555555",
-        ),
-        "risk_score" => (if zh { "风险评分" } else { "risk score" }.into(), "#31a354"),
-        other => (other.replace('_', " "), "#999999"),
-    }
+    let color = match method {
+        "model" => "#08519c",
+        "last_period" => "#d95f0e",
+        "long_run_mean" => "#555555",
+        "risk_score" => "#31a354",
+        _ => "#999999",
+    };
+    (lang.term(method), color)
 }
 
 /// The backtest summary as PAI curves: the predictive accuracy index over

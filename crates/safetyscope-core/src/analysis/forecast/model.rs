@@ -34,10 +34,10 @@ pub(crate) struct Design {
 
 impl Design {
     /// The terms the periods `1..until` of a history support: the
-    /// intercept, every indicator whose lags count something in a row with
-    /// a target event, and its cell means, one term per period from which an indicator is recorded when
-    /// some of the rows lie before it, the trend and the season.
-    /// `skip`: indicators left out (their fit did not converge).
+    /// intercept; every indicator (not in `skip`) whose lags count something
+    /// in a row with a target event, and its cell mean; one term per period
+    /// from which an indicator is recorded, when some rows lie before it;
+    /// the trend and the season.
     pub fn of(h: &History, until: usize, skip: &[usize]) -> Design {
         let mut terms = vec!["intercept".to_string()];
         let mut lags = vec![];
@@ -62,17 +62,19 @@ impl Design {
                 }
             }
         }
+        // Over the fitted rows (those with hours) whose lag is recorded.
         let means: Vec<Vec<f64>> = lags
             .iter()
             .map(|&j| {
-                let from = h.recorded_from[j];
-                let end = until.saturating_sub(1).max(from);
-                h.indicators[j]
-                    .1
-                    .iter()
-                    .map(|row| {
-                        let lagged = &row[from..end];
-                        lagged.iter().map(|v| v.ln_1p()).sum::<f64>() / lagged.len().max(1) as f64
+                let from = h.recorded_from[j] + 1;
+                (0..h.cells.len())
+                    .map(|c| {
+                        let (sum, n) = (from..until)
+                            .filter(|&t| hours(h, c, t) > 0.0)
+                            .fold((0.0, 0usize), |(s, n), t| {
+                                (s + h.indicators[j].1[c][t - 1].ln_1p(), n + 1)
+                            });
+                        sum / n.max(1) as f64
                     })
                     .collect()
             })
