@@ -26,6 +26,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs)
 # zstd-sys (a C library in the dependency graph) compiles for wasm32 with clang.
 command -v clang >/dev/null || need_apt+=(clang)
+# The cluster tests count the bytes the job runner reads from the store.
+command -v strace >/dev/null || need_apt+=(strace)
 # A CJK font so that Chinese labels render in the browser and in screenshots.
 fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then

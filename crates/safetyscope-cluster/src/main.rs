@@ -14,9 +14,10 @@
 //!   cluster, which reads the store's Parquet files (every process must see
 //!   them at the same paths: a shared file system, or one machine).
 //!
-//! The analyses use DataFusion's built-in functions only, so the stock
-//! scheduler and executor logic needs nothing of ours; they are built here
-//! so that a platform team gets one binary of one version.
+//! The scheduler and executors are Ballista's, with safetyscope's aggregate
+//! functions (the alarm-episode and fence-intrusion folds) registered in
+//! their sessions, so that the plans that name them run on the executors;
+//! a stock Ballista cluster cannot run those plans.
 //!
 //! Exit codes: as `safetyscope` (0 done; 1 bad data; 2 bad job or options;
 //! 3 an output could not be written; 4 a query failed, including a cluster
@@ -177,6 +178,16 @@ async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String
         .map_err(|e: std::net::AddrParseError| e.to_string())?;
     let config: ballista_scheduler::config::SchedulerConfig =
         opt.try_into().map_err(|e| format!("{e}"))?;
+    // Plans name safetyscope's aggregate functions: the scheduler's
+    // sessions know them.
+    let config = config.with_override_session_builder(Arc::new(|c| {
+        use datafusion::execution::FunctionRegistry;
+        let mut state = ballista_core::utils::default_session_builder(c)?;
+        for f in safetyscope_core::session::episodes::udafs() {
+            state.register_udaf(f)?;
+        }
+        Ok(state)
+    }));
     let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
@@ -186,8 +197,14 @@ async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String
 }
 
 async fn executor(opt: ballista_executor::config::Config) -> Result<(), String> {
-    let config: ballista_executor::executor_process::ExecutorProcessConfig =
+    let mut config: ballista_executor::executor_process::ExecutorProcessConfig =
         opt.try_into().map_err(|e| format!("{e}"))?;
+    // The tasks' plans name safetyscope's aggregate functions.
+    let mut registry = ballista_core::registry::BallistaFunctionRegistry::default();
+    for f in safetyscope_core::session::episodes::udafs() {
+        registry.aggregate_functions.insert(f.name().to_string(), f);
+    }
+    config.override_function_registry = Some(Arc::new(registry));
     init_logs(&config.special_mod_log_level);
     ballista_executor::executor_process::start_executor_process(Arc::new(config))
         .await

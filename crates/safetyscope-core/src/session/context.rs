@@ -73,7 +73,11 @@ pub fn new_context() -> SessionContext {
         .with_runtime_env(runtime);
     #[cfg(not(target_arch = "wasm32"))]
     let builder = builder.with_default_features();
-    SessionContext::new_with_state(builder.build())
+    let ctx = SessionContext::new_with_state(builder.build());
+    for f in crate::session::episodes::udafs() {
+        ctx.register_udaf(f.as_ref().clone());
+    }
+    ctx
 }
 
 /// Reserve `bytes` of the session's memory pool for `what`, the state an

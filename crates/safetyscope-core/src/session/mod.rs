@@ -1,9 +1,11 @@
 //! A dataset in a DataFusion session: the session and its memory pool, the
 //! dataset's tables, stores of canonical files, windows and the scans the
-//! analyses count over. Imports `util`, `model` and `io`.
+//! analyses count over, and the aggregate functions of safetyscope's own
+//! operators. Imports `util`, `model` and `io`.
 
 pub mod context;
 pub mod dataset;
+pub mod episodes;
 pub(crate) mod scan;
 #[cfg(feature = "native")]
 pub mod store;

@@ -2,18 +2,19 @@
 //! episodes and electronic-fence intrusions. The risk map and the alert
 //! lists count the same episodes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use arrow::array::{Array, BooleanArray, RecordBatch};
-use arrow::datatypes::DataType;
-use datafusion::logical_expr::{cast, col, lit};
-use futures::StreamExt;
+use arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StructArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Expr, cast, col, lit, when};
 
 use crate::analysis::followup::common::*;
 use crate::analysis::followup::options::AlertOptions;
 use crate::analysis::followup::options::MINUTE;
 use crate::model::schema::TableKind;
 use crate::session::dataset::Dataset;
+use crate::session::episodes::{ENDED_BY, Ep, Kind, udaf};
 use crate::util::columns::str_col as strs;
 use crate::util::error::{Error, Result};
 
@@ -83,7 +84,9 @@ pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBa
     fence_intrusions_in(ds, o, from, as_of).await
 }
 
-/// [`fence_intrusions`] over `[from, as_of)` given as instants (µs).
+/// [`fence_intrusions`] over `[from, as_of)` given as instants (µs): the
+/// fixes' fences are a `CASE` of the plan, the episodes the
+/// `fence_episodes` aggregate per site and person.
 pub(crate) async fn fence_intrusions_in(
     ds: &Dataset,
     o: &AlertOptions,
@@ -91,103 +94,176 @@ pub(crate) async fn fence_intrusions_in(
     as_of: i64,
 ) -> Result<RecordBatch> {
     let fences = fences(ds, o.site.as_deref()).await?;
-    let authorised: BTreeSet<&str> = o.authorised.iter().map(String::as_str).collect();
-    type Track = Vec<(i64, f64, f64)>;
-    let mut tracks: BTreeMap<(String, String), Track> = BTreeMap::new();
-    if !fences.is_empty() {
+    let mut eps: Vec<(String, String, Ep)> = vec![];
+    if !fences.is_empty() && ds.has_table(TableKind::Positions) {
+        // The fence a fix lies in: the first of its site's restricted cells
+        // that holds it.
+        let mut sites: BTreeMap<&str, Vec<(usize, &Fence)>> = BTreeMap::new();
+        for (i, f) in fences.iter().enumerate() {
+            sites.entry(f.0.as_str()).or_default().push((i, f));
+        }
+        let (x, y) = (col("x"), col("y"));
+        let mut by_site = when(lit(false), lit(ScalarValue::Float64(None)));
+        for (site, fs) in &sites {
+            let mut inside = when(lit(false), lit(ScalarValue::Float64(None)));
+            for (i, f) in fs {
+                inside = inside.when(
+                    x.clone()
+                        .gt_eq(lit(f.3))
+                        .and(x.clone().lt(lit(f.5)))
+                        .and(y.clone().gt_eq(lit(f.4)))
+                        .and(y.clone().lt(lit(f.6))),
+                    lit(*i as f64),
+                );
+            }
+            by_site = by_site.when(col("site").eq(lit(site.to_string())), inside.end()?);
+        }
         let t = cast(col("ts"), DataType::Int64);
-        let in_window = t.clone().gt_eq(lit(from)).and(t.lt(lit(as_of)));
-        let mut batches = table_stream_where(
-            ds,
-            TableKind::Positions,
-            o.site.as_deref(),
-            Some(in_window),
-            &["site", "person_id"],
-            &["ts"],
-            &["x", "y"],
-        )
-        .await?;
-        while let Some(b) = batches.next().await {
-            let b = b?;
-            let (s, p) = (strs(&b, "site")?, strs(&b, "person_id")?);
-            let t = ints(&b, "ts_us")?;
-            let (x, y) = (floats(&b, "x")?, floats(&b, "y")?);
-            for i in 0..b.num_rows() {
-                let ti = t.value(i);
-                if ti < from || ti >= as_of || authorised.contains(p.value(i)) {
-                    continue;
-                }
-                tracks
-                    .entry((s.value(i).into(), p.value(i).into()))
-                    .or_default()
-                    .push((ti, x.value(i), y.value(i)));
-            }
+        let mut wanted = t.clone().gt_eq(lit(from)).and(t.clone().lt(lit(as_of)));
+        if !o.authorised.is_empty() {
+            let list = o.authorised.iter().map(|p| lit(p.clone())).collect();
+            wanted = wanted.and(col("person_id").in_list(list, true));
+        }
+        let gap = (o.max_gap_minutes * MINUTE as f64) as i64;
+        let fence = by_site.end()?;
+        let f = udaf(Kind::Fence).call(vec![t, fence.clone(), lit(gap)]);
+        let keys = &["site", "person_id"];
+        for (key, list) in episode_groups(ds, o, TableKind::Positions, wanted, keys, f).await? {
+            let [site, person] = <[Option<String>; 2]>::try_from(key).expect("two keys");
+            let (site, person) = (site.unwrap_or_default(), person.unwrap_or_default());
+            eps.extend(list.into_iter().map(|e| (site.clone(), person.clone(), e)));
         }
     }
-    let gap = (o.max_gap_minutes * MINUTE as f64) as i64;
-    let mut eps: Vec<(String, String, usize, i64, i64, i64, &'static str)> = vec![];
-    for ((site, person), mut fixes) in tracks {
-        fixes.sort_by_key(|f| f.0);
-        let inside = |x: f64, y: f64| {
-            fences
-                .iter()
-                .position(|f| f.0 == site && x >= f.3 && x < f.5 && y >= f.4 && y < f.6)
-        };
-        // (fence, entry, last inside, fixes)
-        let mut cur: Option<(usize, i64, i64, i64)> = None;
-        for &(t, x, y) in &fixes {
-            let here = inside(x, y);
-            if let Some((f, entry, last, n)) = cur {
-                if t - last > gap {
-                    eps.push((site.clone(), person.clone(), f, entry, last, n, "gap"));
-                    cur = None;
-                } else if here != Some(f) {
-                    eps.push((site.clone(), person.clone(), f, entry, t, n, "exit"));
-                    cur = None;
-                } else {
-                    cur = Some((f, entry, t, n + 1));
-                    continue;
-                }
-            }
-            if let Some(f) = here {
-                cur = Some((f, t, t, 1));
-            }
-        }
-        if let Some((f, entry, last, n)) = cur {
-            eps.push((site.clone(), person.clone(), f, entry, last, n, "ongoing"));
-        }
-    }
+    let fence = |e: &Ep| &fences[e.value as usize];
     let tz = ds.timezone();
     Cols::default()
         .text("site", eps.iter().map(|e| Some(e.0.clone())).collect())
         .text("person_id", eps.iter().map(|e| Some(e.1.clone())).collect())
         .text(
             "cell",
-            eps.iter().map(|e| Some(fences[e.2].1.clone())).collect(),
+            eps.iter().map(|e| Some(fence(&e.2).1.clone())).collect(),
         )
         .text(
             "zone",
-            eps.iter().map(|e| Some(fences[e.2].2.clone())).collect(),
+            eps.iter().map(|e| Some(fence(&e.2).2.clone())).collect(),
         )
-        .time("entry", tz, eps.iter().map(|e| Some(e.3)).collect())
-        .time("exit", tz, eps.iter().map(|e| Some(e.4)).collect())
+        .time("entry", tz, eps.iter().map(|e| Some(e.2.start)).collect())
+        .time("exit", tz, eps.iter().map(|e| Some(e.2.end)).collect())
         .float(
             "dwell_minutes",
             eps.iter()
-                .map(|e| Some((e.4 - e.3) as f64 / MINUTE as f64))
+                .map(|e| Some((e.2.end - e.2.start) as f64 / MINUTE as f64))
                 .collect(),
         )
-        .int("fixes", eps.iter().map(|e| Some(e.5)).collect())
+        .int("fixes", eps.iter().map(|e| Some(e.2.n)).collect())
         .text(
             "ended_by",
-            eps.iter().map(|e| Some(e.6.to_string())).collect(),
+            eps.iter()
+                .map(|e| Some(ENDED_BY[e.2.by].to_string()))
+                .collect(),
         )
         .done()
 }
 
+/// Rows per batch in the episode plans.
+const EPISODE_BATCH: usize = 1024;
+
+/// The episodes of `f`, an episode aggregate, per group of `keys` over the
+/// rows of `kind` that pass `wanted` (and the site option), groups in the
+/// order of their keys: only the episodes reach this process.
+async fn episode_groups(
+    ds: &Dataset,
+    o: &AlertOptions,
+    kind: TableKind,
+    wanted: Expr,
+    keys: &[&str],
+    f: Expr,
+) -> Result<Vec<(Vec<Option<String>>, Vec<Ep>)>> {
+    let mut df = ds.table(kind).await?.filter(wanted)?;
+    if let Some(s) = &o.site {
+        df = df.filter(col("site").eq(lit(s.clone())))?;
+    }
+    let df = df
+        .aggregate(
+            keys.iter().map(|k| col(*k)).collect(),
+            vec![f.alias("episodes")],
+        )?
+        .select(
+            keys.iter()
+                .map(|k| cast(col(*k), DataType::Utf8).alias(*k))
+                .chain([col("episodes")])
+                .collect::<Vec<_>>(),
+        )?;
+    // A partial aggregate would only copy every point, and then hand the
+    // final one a single batch of all its groups' points: rows go to the
+    // final aggregate as they come, in small batches, so that its state
+    // grows with them (BENCHMARKS.md, "Episodes in the plan").
+    let (mut state, plan) = df.into_parts();
+    let execution = &mut state.config_mut().options_mut().execution;
+    execution.batch_size = datafusion::common::config::ConfigNonZeroUsize::try_new(EPISODE_BATCH)?;
+    execution.skip_partial_aggregation_probe_rows_threshold = 0;
+    execution.skip_partial_aggregation_probe_ratio_threshold = 0.0;
+    let df = datafusion::dataframe::DataFrame::new(state, plan);
+    let mut out = vec![];
+    for b in df.collect().await? {
+        let key_cols = keys
+            .iter()
+            .map(|k| strs(&b, k))
+            .collect::<Result<Vec<_>>>()?;
+        let lists = b
+            .column_by_name("episodes")
+            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
+            .ok_or_else(|| Error::schema(kind.name(), "episode aggregate is not a list"))?;
+        for i in 0..b.num_rows() {
+            let items = lists.value(i);
+            let items = items
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .ok_or_else(|| Error::schema(kind.name(), "episodes are not structs"))?;
+            let field = |n: &str| items.column_by_name(n).cloned();
+            let (start, end, n, value, by) = (
+                field("start"),
+                field("end"),
+                field("n"),
+                field("value"),
+                field("ended_by"),
+            );
+            let (Some(start), Some(end), Some(n), Some(value), Some(by)) =
+                (start, end, n, value, by)
+            else {
+                return Err(Error::schema(kind.name(), "episodes lack a field"));
+            };
+            let (start, end, n) = (
+                start.as_primitive::<Int64Type>(),
+                end.as_primitive::<Int64Type>(),
+                n.as_primitive::<Int64Type>(),
+            );
+            let (value, by) = (value.as_primitive::<Float64Type>(), by.as_string::<i32>());
+            let eps = (0..items.len())
+                .map(|j| Ep {
+                    start: start.value(j),
+                    end: end.value(j),
+                    n: n.value(j),
+                    value: value.value(j),
+                    by: ENDED_BY.iter().position(|b| *b == by.value(j)).unwrap_or(3),
+                })
+                .collect::<Vec<_>>();
+            if !eps.is_empty() {
+                out.push((
+                    key_cols.iter().map(|c| opt_s(c, i)).collect::<Vec<_>>(),
+                    eps,
+                ));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 // ------------------------------------------------------------------ episodes
 
-/// Sensor alarm episodes in `[from, as_of)`: per sensor and metric, readings
+/// Sensor alarm episodes in `[from, as_of)`: per sensor, metric and place
+/// (a sensor moved to another zone or cell starts a new series), readings
 /// in time order; an episode starts at a reading at or above the alarm
 /// threshold (the thresholds table, or `thresholds`), continues while
 /// readings stay at or above `alarm − hysteresis` no more than
@@ -227,126 +303,65 @@ pub(crate) async fn alarm_episodes_in(
         }
     }
     limits.extend(o.thresholds.clone());
-    type Key = (String, String);
-    type Series = (Vec<(i64, f64)>, [Option<String>; 3]);
-    let mut series: BTreeMap<Key, Series> = BTreeMap::new();
-    let t = cast(col("ts"), DataType::Int64);
-    let wanted = t
-        .clone()
-        .gt_eq(lit(from))
-        .and(t.lt(lit(as_of)))
-        .and(col("value").is_not_null())
-        .and(if limits.is_empty() {
-            lit(false)
-        } else {
-            col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false)
-        });
-    let mut batches = table_stream_where(
-        ds,
-        TableKind::Readings,
-        o.site.as_deref(),
-        Some(wanted),
-        &["sensor_id", "metric", "site", "zone", "cell"],
-        &["ts"],
-        &["value"],
-    )
-    .await?;
-    while let Some(b) = batches.next().await {
-        let b = b?;
-        let (sn, m) = (strs(&b, "sensor_id")?, strs(&b, "metric")?);
-        let (s, z, c) = (strs(&b, "site")?, strs(&b, "zone")?, strs(&b, "cell")?);
-        let t = ints(&b, "ts_us")?;
-        let v = floats(&b, "value")?;
-        for i in 0..b.num_rows() {
-            let ti = t.value(i);
-            if ti < from || ti >= as_of || !limits.contains_key(m.value(i)) || v.is_null(i) {
-                continue;
-            }
-            let e = series
-                .entry((sn.value(i).into(), m.value(i).into()))
-                .or_insert_with(|| (vec![], [opt_s(s, i), opt_s(z, i), opt_s(c, i)]));
-            e.0.push((ti, v.value(i)));
+    let mut eps: Vec<(Vec<Option<String>>, f64, Ep)> = vec![];
+    if !limits.is_empty() && ds.has_table(TableKind::Readings) {
+        let t = cast(col("ts"), DataType::Int64);
+        let wanted = t
+            .clone()
+            .gt_eq(lit(from))
+            .and(t.clone().lt(lit(as_of)))
+            .and(col("value").is_not_null())
+            .and(col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false));
+        let mut alarm = when(lit(false), lit(ScalarValue::Float64(None)));
+        for (m, a) in &limits {
+            alarm = alarm.when(col("metric").eq(lit(m.clone())), lit(*a));
         }
-    }
-    let gap = (o.reading_gap_minutes * MINUTE as f64) as i64;
-    let min_len = (o.min_duration_minutes * MINUTE as f64) as i64;
-    struct Ep {
-        key: (String, String),
-        place: [Option<String>; 3],
-        start: i64,
-        end: i64,
-        peak: f64,
-        n: i64,
-        limit: f64,
-        by: &'static str,
-    }
-    let mut eps: Vec<Ep> = vec![];
-    for (key, (mut pts, place)) in series {
-        pts.sort_by_key(|p| p.0);
-        let limit = limits[&key.1];
-        let clear = limit - o.hysteresis;
-        // (start, last, peak, readings)
-        let mut cur: Option<(i64, i64, f64, i64)> = None;
-        let mut close = |cur: &mut Option<(i64, i64, f64, i64)>, end: i64, by: &'static str| {
-            if let Some((s, _, peak, n)) = cur.take()
-                && end - s >= min_len
-            {
-                eps.push(Ep {
-                    key: key.clone(),
-                    place: place.clone(),
-                    start: s,
-                    end,
-                    peak,
-                    n,
-                    limit,
-                    by,
-                });
-            }
-        };
-        for &(t, v) in &pts {
-            if let Some((_, last, _, _)) = cur
-                && t - last > gap
-            {
-                close(&mut cur, last, "gap");
-            }
-            match cur {
-                Some((s, _, peak, n)) if v >= clear => cur = Some((s, t, peak.max(v), n + 1)),
-                Some(_) => close(&mut cur, t, "clear"),
-                None if v >= limit => cur = Some((t, t, v, 1)),
-                None => {}
-            }
-        }
-        if let Some((_, last, _, _)) = cur {
-            close(&mut cur, last, "ongoing");
+        let alarm = alarm.end()?;
+        let gap = (o.reading_gap_minutes * MINUTE as f64) as i64;
+        let min_len = (o.min_duration_minutes * MINUTE as f64) as i64;
+        let value = cast(col("value"), DataType::Float64);
+        let f = udaf(Kind::Alarm).call(vec![
+            t,
+            value.clone(),
+            alarm.clone(),
+            alarm.clone() - lit(o.hysteresis),
+            lit(gap),
+            lit(min_len),
+        ]);
+        let keys = &["sensor_id", "metric", "site", "zone", "cell"];
+        for (key, list) in episode_groups(ds, o, TableKind::Readings, wanted, keys, f).await? {
+            let limit = key[1]
+                .as_ref()
+                .and_then(|m| limits.get(m))
+                .copied()
+                .unwrap_or(f64::NAN);
+            eps.extend(list.into_iter().map(|e| (key.clone(), limit, e)));
         }
     }
     let tz = ds.timezone();
+    let text = |k: usize| eps.iter().map(|e| e.0[k].clone()).collect();
     Cols::default()
-        .text(
-            "sensor_id",
-            eps.iter().map(|e| Some(e.key.0.clone())).collect(),
-        )
-        .text(
-            "metric",
-            eps.iter().map(|e| Some(e.key.1.clone())).collect(),
-        )
-        .text("site", eps.iter().map(|e| e.place[0].clone()).collect())
-        .text("zone", eps.iter().map(|e| e.place[1].clone()).collect())
-        .text("cell", eps.iter().map(|e| e.place[2].clone()).collect())
-        .time("start", tz, eps.iter().map(|e| Some(e.start)).collect())
-        .time("end", tz, eps.iter().map(|e| Some(e.end)).collect())
+        .text("sensor_id", text(0))
+        .text("metric", text(1))
+        .text("site", text(2))
+        .text("zone", text(3))
+        .text("cell", text(4))
+        .time("start", tz, eps.iter().map(|e| Some(e.2.start)).collect())
+        .time("end", tz, eps.iter().map(|e| Some(e.2.end)).collect())
         .float(
             "duration_minutes",
             eps.iter()
-                .map(|e| Some((e.end - e.start) as f64 / MINUTE as f64))
+                .map(|e| Some((e.2.end - e.2.start) as f64 / MINUTE as f64))
                 .collect(),
         )
-        .float("peak", eps.iter().map(|e| Some(e.peak)).collect())
-        .int("readings", eps.iter().map(|e| Some(e.n)).collect())
-        .float("threshold", eps.iter().map(|e| Some(e.limit)).collect())
+        .float("peak", eps.iter().map(|e| Some(e.2.value)).collect())
+        .int("readings", eps.iter().map(|e| Some(e.2.n)).collect())
+        .float("threshold", eps.iter().map(|e| Some(e.1)).collect())
         .text(
             "ended_by",
-            eps.iter().map(|e| Some(e.by.to_string())).collect(),
+            eps.iter()
+                .map(|e| Some(ENDED_BY[e.2.by].to_string()))
+                .collect(),
         )
         .done()
 }
