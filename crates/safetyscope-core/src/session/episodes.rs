@@ -441,9 +441,11 @@ impl GroupsAccumulator for Series {
                 None,
             )?),
         ];
+        // A group that has no row yet (all filtered out) has no parameters:
+        // null, so that merging it keeps another state's.
         for p in 0..k {
-            out.push(Arc::new(Float64Array::from_iter_values(
-                (0..groups.len()).map(|g| params[g * k + p]),
+            out.push(Arc::new(Float64Array::from_iter(
+                (0..groups.len()).map(|g| Some(params[g * k + p]).filter(|v| !v.is_nan())),
             )));
         }
         Ok(out)
@@ -602,6 +604,34 @@ mod tests {
             .collect();
         // 4 min–5 min lasts 1 minute, 30 min is a single reading: dropped.
         assert_eq!(got, vec![(MIN, 3 * MIN, 2, 5.0, "clear")]);
+    }
+
+    #[test]
+    fn filtered_rows_leave_the_parameters_of_other_states() {
+        // Rows outside an aggregate's FILTER become states without
+        // parameters; merged after a state with them, they keep them.
+        let series = || Series {
+            kind: Kind::Alarm,
+            constants: vec![10 * MIN, 0],
+            groups: vec![],
+            params: vec![],
+            capacity: 0,
+        };
+        let ts: ArrayRef = Arc::new(Int64Array::from(vec![0, MIN, 2 * MIN]));
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![6.0, 7.0, 1.0]));
+        let alarm: ArrayRef = Arc::new(Float64Array::from(vec![5.0; 3]));
+        let clear: ArrayRef = Arc::new(Float64Array::from(vec![4.0; 3]));
+        let values = [ts, v, alarm, clear];
+        let keep = BooleanArray::from(vec![true, true, true]);
+        let none = BooleanArray::from(vec![false, false, false]);
+        let a = series().convert_to_state(&values, Some(&keep)).unwrap();
+        let b = series().convert_to_state(&values, Some(&none)).unwrap();
+        let mut m = series();
+        m.merge_batch(&a, &[0, 0, 0], 1).unwrap();
+        m.merge_batch(&b, &[0, 0, 0], 1).unwrap();
+        let got = m.evaluate(EmitTo::All).unwrap();
+        let l = got.as_list::<i32>();
+        assert_eq!(l.value(0).len(), 1, "{got:?}");
     }
 
     #[test]

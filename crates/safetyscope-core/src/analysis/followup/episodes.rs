@@ -81,21 +81,23 @@ pub(crate) async fn fences(ds: &Dataset, site: Option<&str>) -> Result<Vec<Fence
 pub async fn fence_intrusions(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let (from, as_of) = window(ds, o).await?;
-    fence_intrusions_in(ds, o, from, as_of).await
+    Ok(fence_intrusions_over(ds, o, &[(from, as_of)])
+        .await?
+        .remove(0))
 }
 
-/// [`fence_intrusions`] over `[from, as_of)` given as instants (µs): the
-/// fixes' fences are a `CASE` of the plan, the episodes the
-/// `fence_episodes` aggregate per site and person.
-pub(crate) async fn fence_intrusions_in(
+/// [`fence_intrusions`] over each of `windows` (`[from, to)` in µs), from
+/// one scan of the positions: the fixes' fences are a `CASE` of the plan,
+/// the episodes one `fence_episodes` aggregate per window (its `FILTER` the
+/// window), per site and person.
+pub(crate) async fn fence_intrusions_over(
     ds: &Dataset,
     o: &AlertOptions,
-    from: i64,
-    as_of: i64,
-) -> Result<RecordBatch> {
+    windows: &[(i64, i64)],
+) -> Result<Vec<RecordBatch>> {
     let fences = fences(ds, o.site.as_deref()).await?;
-    let mut eps: Vec<(String, String, Ep)> = vec![];
-    if !fences.is_empty() && ds.has_table(TableKind::Positions) {
+    let mut eps: Vec<Vec<(String, String, Ep)>> = vec![vec![]; windows.len()];
+    if !fences.is_empty() && ds.has_table(TableKind::Positions) && !windows.is_empty() {
         // The fence a fix lies in: the first of its site's restricted cells
         // that holds it.
         let mut sites: BTreeMap<&str, Vec<(usize, &Fence)>> = BTreeMap::new();
@@ -118,82 +120,105 @@ pub(crate) async fn fence_intrusions_in(
             }
             by_site = by_site.when(col("site").eq(lit(site.to_string())), inside.end()?);
         }
+        let fence = by_site.end()?;
         let t = cast(col("ts"), DataType::Int64);
-        let mut wanted = t.clone().gt_eq(lit(from)).and(t.clone().lt(lit(as_of)));
+        let mut wanted = within(&t, windows);
         if !o.authorised.is_empty() {
             let list = o.authorised.iter().map(|p| lit(p.clone())).collect();
             wanted = wanted.and(col("person_id").in_list(list, true));
         }
         let gap = (o.max_gap_minutes * MINUTE as f64) as i64;
-        let fence = by_site.end()?;
-        let f = udaf(Kind::Fence).call(vec![t, fence.clone(), lit(gap)]);
+        let f = udaf(Kind::Fence).call(vec![t.clone(), fence, lit(gap)]);
+        let fs = per_window(f, &t, windows)?;
         let keys = &["site", "person_id"];
-        for (key, list) in episode_groups(ds, o, TableKind::Positions, wanted, keys, f).await? {
+        for (key, lists) in episode_groups(ds, o, TableKind::Positions, wanted, keys, fs).await? {
             let [site, person] = <[Option<String>; 2]>::try_from(key).expect("two keys");
             let (site, person) = (site.unwrap_or_default(), person.unwrap_or_default());
-            eps.extend(list.into_iter().map(|e| (site.clone(), person.clone(), e)));
+            for (w, list) in lists.into_iter().enumerate() {
+                eps[w].extend(list.into_iter().map(|e| (site.clone(), person.clone(), e)));
+            }
         }
     }
     let fence = |e: &Ep| &fences[e.value as usize];
     let tz = ds.timezone();
-    Cols::default()
-        .text("site", eps.iter().map(|e| Some(e.0.clone())).collect())
-        .text("person_id", eps.iter().map(|e| Some(e.1.clone())).collect())
-        .text(
-            "cell",
-            eps.iter().map(|e| Some(fence(&e.2).1.clone())).collect(),
-        )
-        .text(
-            "zone",
-            eps.iter().map(|e| Some(fence(&e.2).2.clone())).collect(),
-        )
-        .time("entry", tz, eps.iter().map(|e| Some(e.2.start)).collect())
-        .time("exit", tz, eps.iter().map(|e| Some(e.2.end)).collect())
-        .float(
-            "dwell_minutes",
-            eps.iter()
-                .map(|e| Some((e.2.end - e.2.start) as f64 / MINUTE as f64))
-                .collect(),
-        )
-        .int("fixes", eps.iter().map(|e| Some(e.2.n)).collect())
-        .text(
-            "ended_by",
-            eps.iter()
-                .map(|e| Some(ENDED_BY[e.2.by].to_string()))
-                .collect(),
-        )
-        .done()
+    eps.iter()
+        .map(|eps| {
+            let cols = Cols::default()
+                .text("site", eps.iter().map(|e| Some(e.0.clone())).collect())
+                .text("person_id", eps.iter().map(|e| Some(e.1.clone())).collect())
+                .text(
+                    "cell",
+                    eps.iter().map(|e| Some(fence(&e.2).1.clone())).collect(),
+                )
+                .text(
+                    "zone",
+                    eps.iter().map(|e| Some(fence(&e.2).2.clone())).collect(),
+                );
+            let eps: Vec<&Ep> = eps.iter().map(|e| &e.2).collect();
+            span(cols, tz, ["entry", "exit", "dwell_minutes"], &eps)
+                .int("fixes", eps.iter().map(|e| Some(e.n)).collect())
+                .text("ended_by", ended_by(&eps))
+                .done()
+        })
+        .collect()
+}
+
+/// Rows whose instant `t` lies in one of `windows` (`[from, to)`): one
+/// range from the first start to the last end, which the scan can prune by.
+fn within(t: &Expr, windows: &[(i64, i64)]) -> Expr {
+    let from = windows.iter().map(|w| w.0).min().unwrap_or(0);
+    let to = windows.iter().map(|w| w.1).max().unwrap_or(0);
+    t.clone().gt_eq(lit(from)).and(t.clone().lt(lit(to)))
+}
+
+/// The aggregate `f` once per window, each over the rows of its window.
+fn per_window(f: Expr, t: &Expr, windows: &[(i64, i64)]) -> Result<Vec<Expr>> {
+    use datafusion::logical_expr::ExprFunctionExt;
+    windows
+        .iter()
+        .map(|&(a, b)| {
+            Ok(f.clone()
+                .filter(t.clone().gt_eq(lit(a)).and(t.clone().lt(lit(b))))
+                .build()?)
+        })
+        .collect()
 }
 
 /// Rows per batch in the episode plans.
 const EPISODE_BATCH: usize = 1024;
 
-/// The episodes of `f`, an episode aggregate, per group of `keys` over the
-/// rows of `kind` that pass `wanted` (and the site option), groups in the
-/// order of their keys: only the episodes reach this process.
+/// The episodes of each of `fs`, episode aggregates, per group of `keys`
+/// over the rows of `kind` that pass `wanted` (and the site option), groups
+/// with an episode in the order of their keys: only the episodes reach this
+/// process.
 async fn episode_groups(
     ds: &Dataset,
     o: &AlertOptions,
     kind: TableKind,
     wanted: Expr,
     keys: &[&str],
-    f: Expr,
-) -> Result<Vec<(Vec<Option<String>>, Vec<Ep>)>> {
+    fs: Vec<Expr>,
+) -> Result<Vec<(Vec<Option<String>>, Vec<Vec<Ep>>)>> {
     let mut df = ds.table(kind).await?.filter(wanted)?;
     if let Some(s) = &o.site {
         df = df.filter(col("site").eq(lit(s.clone())))?;
     }
-    let df = df
-        .aggregate(
-            keys.iter().map(|k| col(*k)).collect(),
-            vec![f.alias("episodes")],
-        )?
-        .select(
-            keys.iter()
-                .map(|k| cast(col(*k), DataType::Utf8).alias(*k))
-                .chain([col("episodes")])
-                .collect::<Vec<_>>(),
-        )?;
+    let df = df.aggregate(
+        keys.iter().map(|k| col(*k)).collect(),
+        fs.into_iter()
+            .enumerate()
+            .map(|(i, f)| f.alias(format!("episodes_{i}")))
+            .collect(),
+    )?;
+    let names: Vec<String> = (0..df.schema().fields().len() - keys.len())
+        .map(|i| format!("episodes_{i}"))
+        .collect();
+    let df = df.select(
+        keys.iter()
+            .map(|k| cast(col(*k), DataType::Utf8).alias(*k))
+            .chain(names.iter().map(|n| col(n.as_str())))
+            .collect::<Vec<_>>(),
+    )?;
     // A partial aggregate would only copy every point, and then hand the
     // final one a single batch of all its groups' points: rows go to the
     // final aggregate as they come, in small batches, so that its state
@@ -210,45 +235,20 @@ async fn episode_groups(
             .iter()
             .map(|k| strs(&b, k))
             .collect::<Result<Vec<_>>>()?;
-        let lists = b
-            .column_by_name("episodes")
-            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
-            .ok_or_else(|| Error::schema(kind.name(), "episode aggregate is not a list"))?;
+        let lists = names
+            .iter()
+            .map(|n| {
+                b.column_by_name(n)
+                    .and_then(|c| c.as_any().downcast_ref::<ListArray>())
+                    .ok_or_else(|| Error::schema(kind.name(), "episode aggregate is not a list"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         for i in 0..b.num_rows() {
-            let items = lists.value(i);
-            let items = items
-                .as_any()
-                .downcast_ref::<StructArray>()
-                .ok_or_else(|| Error::schema(kind.name(), "episodes are not structs"))?;
-            let field = |n: &str| items.column_by_name(n).cloned();
-            let (start, end, n, value, by) = (
-                field("start"),
-                field("end"),
-                field("n"),
-                field("value"),
-                field("ended_by"),
-            );
-            let (Some(start), Some(end), Some(n), Some(value), Some(by)) =
-                (start, end, n, value, by)
-            else {
-                return Err(Error::schema(kind.name(), "episodes lack a field"));
-            };
-            let (start, end, n) = (
-                start.as_primitive::<Int64Type>(),
-                end.as_primitive::<Int64Type>(),
-                n.as_primitive::<Int64Type>(),
-            );
-            let (value, by) = (value.as_primitive::<Float64Type>(), by.as_string::<i32>());
-            let eps = (0..items.len())
-                .map(|j| Ep {
-                    start: start.value(j),
-                    end: end.value(j),
-                    n: n.value(j),
-                    value: value.value(j),
-                    by: ENDED_BY.iter().position(|b| *b == by.value(j)).unwrap_or(3),
-                })
-                .collect::<Vec<_>>();
-            if !eps.is_empty() {
+            let eps = lists
+                .iter()
+                .map(|l| episodes_of(kind, &l.value(i)))
+                .collect::<Result<Vec<_>>>()?;
+            if eps.iter().any(|e| !e.is_empty()) {
                 out.push((
                     key_cols.iter().map(|c| opt_s(c, i)).collect::<Vec<_>>(),
                     eps,
@@ -258,6 +258,37 @@ async fn episode_groups(
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// One group's list of episode structs.
+fn episodes_of(kind: TableKind, items: &arrow::array::ArrayRef) -> Result<Vec<Ep>> {
+    let items = items
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| Error::schema(kind.name(), "episodes are not structs"))?;
+    let field = |n: &str| {
+        items
+            .column_by_name(n)
+            .cloned()
+            .ok_or_else(|| Error::schema(kind.name(), format!("episodes lack `{n}`")))
+    };
+    let (start, end, n) = (field("start")?, field("end")?, field("n")?);
+    let (value, by) = (field("value")?, field("ended_by")?);
+    let (start, end, n) = (
+        start.as_primitive::<Int64Type>(),
+        end.as_primitive::<Int64Type>(),
+        n.as_primitive::<Int64Type>(),
+    );
+    let (value, by) = (value.as_primitive::<Float64Type>(), by.as_string::<i32>());
+    Ok((0..items.len())
+        .map(|j| Ep {
+            start: start.value(j),
+            end: end.value(j),
+            n: n.value(j),
+            value: value.value(j),
+            by: ENDED_BY.iter().position(|b| *b == by.value(j)).unwrap_or(3),
+        })
+        .collect())
 }
 
 // ------------------------------------------------------------------ episodes
@@ -276,16 +307,19 @@ async fn episode_groups(
 pub async fn alarm_episodes(ds: &Dataset, o: &AlertOptions) -> Result<RecordBatch> {
     o.check()?;
     let (from, as_of) = window(ds, o).await?;
-    alarm_episodes_in(ds, o, from, as_of).await
+    Ok(alarm_episodes_over(ds, o, &[(from, as_of)])
+        .await?
+        .remove(0))
 }
 
-/// [`alarm_episodes`] over `[from, as_of)` given as instants (µs).
-pub(crate) async fn alarm_episodes_in(
+/// [`alarm_episodes`] over each of `windows` (`[from, to)` in µs), from one
+/// scan of the readings: one `alarm_episodes` aggregate per window (its
+/// `FILTER` the window), per sensor, metric and place.
+pub(crate) async fn alarm_episodes_over(
     ds: &Dataset,
     o: &AlertOptions,
-    from: i64,
-    as_of: i64,
-) -> Result<RecordBatch> {
+    windows: &[(i64, i64)],
+) -> Result<Vec<RecordBatch>> {
     let mut limits: BTreeMap<String, f64> = BTreeMap::new();
     for b in table_rows(
         ds,
@@ -303,13 +337,10 @@ pub(crate) async fn alarm_episodes_in(
         }
     }
     limits.extend(o.thresholds.clone());
-    let mut eps: Vec<(Vec<Option<String>>, f64, Ep)> = vec![];
-    if !limits.is_empty() && ds.has_table(TableKind::Readings) {
+    let mut eps: Vec<Vec<AlarmEp>> = vec![vec![]; windows.len()];
+    if !limits.is_empty() && ds.has_table(TableKind::Readings) && !windows.is_empty() {
         let t = cast(col("ts"), DataType::Int64);
-        let wanted = t
-            .clone()
-            .gt_eq(lit(from))
-            .and(t.clone().lt(lit(as_of)))
+        let wanted = within(&t, windows)
             .and(col("value").is_not_null())
             .and(col("metric").in_list(limits.keys().map(|m| lit(m.clone())).collect(), false));
         let mut alarm = when(lit(false), lit(ScalarValue::Float64(None)));
@@ -321,47 +352,69 @@ pub(crate) async fn alarm_episodes_in(
         let min_len = (o.min_duration_minutes * MINUTE as f64) as i64;
         let value = cast(col("value"), DataType::Float64);
         let f = udaf(Kind::Alarm).call(vec![
-            t,
+            t.clone(),
             value.clone(),
             alarm.clone(),
             alarm.clone() - lit(o.hysteresis),
             lit(gap),
             lit(min_len),
         ]);
+        let fs = per_window(f, &t, windows)?;
         let keys = &["sensor_id", "metric", "site", "zone", "cell"];
-        for (key, list) in episode_groups(ds, o, TableKind::Readings, wanted, keys, f).await? {
+        for (key, lists) in episode_groups(ds, o, TableKind::Readings, wanted, keys, fs).await? {
             let limit = key[1]
                 .as_ref()
                 .and_then(|m| limits.get(m))
                 .copied()
                 .unwrap_or(f64::NAN);
-            eps.extend(list.into_iter().map(|e| (key.clone(), limit, e)));
+            for (w, list) in lists.into_iter().enumerate() {
+                eps[w].extend(list.into_iter().map(|e| (key.clone(), limit, e)));
+            }
         }
     }
     let tz = ds.timezone();
+    eps.iter().map(|eps| alarm_batch(eps, tz)).collect()
+}
+
+/// An alarm episode: the sensor, metric and place, the threshold, the
+/// episode.
+type AlarmEp = (Vec<Option<String>>, f64, Ep);
+
+/// The alarm episodes' result columns.
+fn alarm_batch(eps: &[AlarmEp], tz: &str) -> Result<RecordBatch> {
     let text = |k: usize| eps.iter().map(|e| e.0[k].clone()).collect();
-    Cols::default()
+    let cols = Cols::default()
         .text("sensor_id", text(0))
         .text("metric", text(1))
         .text("site", text(2))
         .text("zone", text(3))
-        .text("cell", text(4))
-        .time("start", tz, eps.iter().map(|e| Some(e.2.start)).collect())
-        .time("end", tz, eps.iter().map(|e| Some(e.2.end)).collect())
-        .float(
-            "duration_minutes",
-            eps.iter()
-                .map(|e| Some((e.2.end - e.2.start) as f64 / MINUTE as f64))
-                .collect(),
-        )
-        .float("peak", eps.iter().map(|e| Some(e.2.value)).collect())
-        .int("readings", eps.iter().map(|e| Some(e.2.n)).collect())
-        .float("threshold", eps.iter().map(|e| Some(e.1)).collect())
-        .text(
-            "ended_by",
-            eps.iter()
-                .map(|e| Some(ENDED_BY[e.2.by].to_string()))
-                .collect(),
-        )
+        .text("cell", text(4));
+    let limits: Vec<Option<f64>> = eps.iter().map(|e| Some(e.1)).collect();
+    let eps: Vec<&Ep> = eps.iter().map(|e| &e.2).collect();
+    span(cols, tz, ["start", "end", "duration_minutes"], &eps)
+        .float("peak", eps.iter().map(|e| Some(e.value)).collect())
+        .int("readings", eps.iter().map(|e| Some(e.n)).collect())
+        .float("threshold", limits)
+        .text("ended_by", ended_by(&eps))
         .done()
+}
+
+/// An episode's start and end instants and its length in minutes, under
+/// `names`.
+fn span(cols: Cols, tz: &str, names: [&str; 3], eps: &[&Ep]) -> Cols {
+    cols.time(names[0], tz, eps.iter().map(|e| Some(e.start)).collect())
+        .time(names[1], tz, eps.iter().map(|e| Some(e.end)).collect())
+        .float(
+            names[2],
+            eps.iter()
+                .map(|e| Some((e.end - e.start) as f64 / MINUTE as f64))
+                .collect(),
+        )
+}
+
+/// How each episode ended ([`ENDED_BY`]).
+fn ended_by(eps: &[&Ep]) -> Vec<Option<String>> {
+    eps.iter()
+        .map(|e| Some(ENDED_BY[e.by].to_string()))
+        .collect()
 }

@@ -286,18 +286,21 @@ pub(crate) async fn evidence(
         from: None,
         ..o.alerts.clone()
     };
-    for (k, (a, b)) in [(from, to), (prev, from)].into_iter().enumerate() {
-        if w.alarm_episode != 0.0 {
-            let eps =
-                crate::analysis::followup::episodes::alarm_episodes_in(ds, &follow, a, b).await?;
-            add_episodes(&mut out[k], &eps, "start", b, o, w.alarm_episode, |e| {
+    // Each kind from one scan for both windows.
+    use crate::analysis::followup::episodes::{alarm_episodes_over, fence_intrusions_over};
+    let windows = [(from, to), (prev, from)];
+    if w.alarm_episode != 0.0 {
+        let eps = alarm_episodes_over(ds, &follow, &windows).await?;
+        for (k, (eps, (_, b))) in eps.iter().zip(windows).enumerate() {
+            add_episodes(&mut out[k], eps, "start", b, o, w.alarm_episode, |e| {
                 &mut e.alarms
             })?;
         }
-        if w.intrusion != 0.0 {
-            let eps =
-                crate::analysis::followup::episodes::fence_intrusions_in(ds, &follow, a, b).await?;
-            add_episodes(&mut out[k], &eps, "entry", b, o, w.intrusion, |e| {
+    }
+    if w.intrusion != 0.0 {
+        let eps = fence_intrusions_over(ds, &follow, &windows).await?;
+        for (k, (eps, (_, b))) in eps.iter().zip(windows).enumerate() {
+            add_episodes(&mut out[k], eps, "entry", b, o, w.intrusion, |e| {
                 &mut e.intrusions
             })?;
         }
