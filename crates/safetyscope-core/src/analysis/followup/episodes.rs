@@ -132,8 +132,11 @@ pub(crate) async fn fence_intrusions_over(
         let fs = per_window(f, &t, windows)?;
         let keys = &["site", "person_id"];
         for (key, lists) in episode_groups(ds, o, TableKind::Positions, wanted, keys, fs).await? {
-            let [site, person] = <[Option<String>; 2]>::try_from(key).expect("two keys");
-            let (site, person) = (site.unwrap_or_default(), person.unwrap_or_default());
+            let mut key = key.into_iter().map(Option::unwrap_or_default);
+            let (site, person) = (
+                key.next().unwrap_or_default(),
+                key.next().unwrap_or_default(),
+            );
             for (w, list) in lists.into_iter().enumerate() {
                 eps[w].extend(list.into_iter().map(|e| (site.clone(), person.clone(), e)));
             }
