@@ -114,7 +114,7 @@ JOB = pathlib.Path(__file__).with_name("job.toml").read_text()
 
 def job_text(out: str) -> str:
     lines = [ln for ln in JOB.splitlines() if not ln.startswith(("store =", "data =", "out ="))]
-    return "\n".join([f'data = "store"', f'out = "{out}"', *lines]) + "\n"
+    return "\n".join(['data = "store"', f'out = "{out}"', *lines]) + "\n"
 
 
 def main() -> None:

@@ -4,10 +4,11 @@
 //! sensor, metric and place.
 //!
 //! Both keep per group only the (instant, value) pairs of its rows (16
-//! bytes a row, counted in the session's memory pool, so that the
-//! aggregation spills past `--memory-limit`), merge partial states across
-//! partitions and executors, and at the end sort each group's pairs by time
-//! and fold them into episodes. The result per group is a list of
+//! bytes a row, counted in the session's memory pool: past `--memory-limit`
+//! the aggregation spills, though a spilled batch of whole groups must fit
+//! back; docs/cluster.md), merge partial states across partitions and
+//! executors, and at the end sort each group's pairs by time and fold them
+//! into episodes. The result per group is a list of
 //! `{start, end, n, value, ended_by}`: for fences `value` is the fence's
 //! number, `start` the entry and `end` the exit; for alarms `value` is the
 //! peak reading.
@@ -423,6 +424,14 @@ impl GroupsAccumulator for Series {
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
         let (groups, params) = self.take(emit_to);
         let k = self.kind.params();
+        let points: usize = groups.iter().map(Vec::len).sum();
+        if i32::try_from(points).is_err() {
+            return exec_err!(
+                "{} holds {points} rows in one state, more than a list holds ({})",
+                self.kind.name(),
+                i32::MAX
+            );
+        }
         let lengths = groups.iter().map(Vec::len);
         let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
         let ts = Int64Array::from_iter_values(groups.iter().flatten().map(|p| p.0));
@@ -487,10 +496,11 @@ impl GroupsAccumulator for Series {
         opt_filter: Option<&BooleanArray>,
     ) -> DfResult<Vec<ArrayRef>> {
         let mut one = Series {
+            kind: self.kind,
+            constants: self.constants.clone(),
             groups: vec![],
             params: vec![],
             capacity: 0,
-            ..self.clone()
         };
         let rows: Vec<usize> = (0..values[0].len()).collect();
         one.update_batch(values, &rows, opt_filter, rows.len())?;

@@ -138,6 +138,16 @@ pub(crate) async fn fence_intrusions_over(
                 key.next().unwrap_or_default(),
             );
             for (w, list) in lists.into_iter().enumerate() {
+                if let Some(e) = list.iter().find(|e| fences.get(e.value as usize).is_none()) {
+                    return Err(Error::data(
+                        "positions",
+                        format!(
+                            "an intrusion episode names fence {}, not one of the {} restricted cells",
+                            e.value,
+                            fences.len()
+                        ),
+                    ));
+                }
                 eps[w].extend(list.into_iter().map(|e| (site.clone(), person.clone(), e)));
             }
         }
