@@ -251,13 +251,14 @@ def bytes_read_from(trace: pathlib.Path, under: pathlib.Path) -> dict[str, int]:
     return total
 
 
-def test_episodes_run_on_the_executors_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
-    """The alarm-episode and fence-intrusion lists on the cluster: the
-    executors read the readings and positions and fold them into episodes
-    (the scheduler's stages that run `alarm_episodes` and `fence_episodes`
-    completed, and their scans read the window's rows); the job runner reads
-    under 1 % of the store's bytes (counted with strace: the files' footers
-    for their schemas), and the lists equal the one-process ones."""
+def test_row_work_runs_on_the_executors_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    """The alarm-episode and fence-intrusion lists, the KPIs and the targets
+    on the cluster: the executors read the tables and fold their rows (the
+    scheduler's stages that run `alarm_episodes`, `fence_episodes` and
+    `kpi_meter` completed, and their scans read the rows); the job runner
+    reads under 1 % of the store's bytes for all of them together (counted
+    with strace: the files' footers for their schemas), and every output
+    equals the one-process one."""
     subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "2", "--sites", "3"], check=True, capture_output=True)
     subprocess.run([cli, "ingest", str(tmp_path / "sample"), "--out", str(tmp_path / "store")], check=True, capture_output=True)
     job = """
@@ -274,6 +275,15 @@ options = {{ list = "intrusions" }}
 name = "episodes"
 kind = "alerts"
 options = {{ list = "episodes", from = "2025-10-01" }}
+
+[[analysis]]
+name = "kpis"
+kind = "kpis"
+options = {{ scopes = ["group", "site", "zone"] }}
+
+[[analysis]]
+name = "targets"
+kind = "targets"
 """
     (tmp_path / "local.toml").write_text(job.format(out="out-local"))
     (tmp_path / "cluster.toml").write_text(job.format(out="out-cluster"))
@@ -290,6 +300,7 @@ options = {{ list = "episodes", from = "2025-10-01" }}
         assert_same(read(local / f), read(remote / f), f)
     assert pq.read_table(local / "intrusions.parquet").num_rows > 10
     assert pq.read_table(local / "episodes.parquet").num_rows > 3
+    assert pq.read_table(local / "targets.parquet").num_rows > 3
 
     # Of each file, the runner reads at most its size (a buffered reader
     # that seeks reads some bytes twice): the manifest, the site plan
@@ -303,13 +314,17 @@ options = {{ list = "episodes", from = "2025-10-01" }}
 
     jobs = [j for j in scheduler_jobs(cluster) if j["job_id"] not in before]
     assert jobs and all(j["status"] == "Completed" for j in jobs)
-    for fold, table in (("fence_episodes", "positions"), ("alarm_episodes", "readings")):
+    folds = [("fence_episodes", "positions"), ("alarm_episodes", "readings")]
+    folds += [("kpi_meter", t) for t in ("incidents", "hazards", "activities", "exposure", "violations")]
+    for fold, table in folds:
         stages = [s for j in jobs for s in j["stages"] if fold in s["stage_plan"]]
         assert stages, fold
         assert all(s["stage_status"] == "Successful" and s["tasks"] for s in stages), fold
-        # The stage that scans the table feeds the fold every row in the window.
-        scans = [s for s in stages if f"{table}/part-" in s["stage_plan"]]
-        assert scans and sum(s["input_rows"] for s in scans) > 0, fold
+        # A job that folds also scans the table on the executors (in the
+        # fold's stage, or in a stage before it that groups the rows by day).
+        scans = [s for j in jobs if any(fold in x["stage_plan"] for x in j["stages"])
+                 for s in j["stages"] if f"{table}/part-" in s["stage_plan"]]
+        assert scans and sum(s["input_rows"] for s in scans) > 0, (fold, table)
     pos = pq.read_table(store / "positions").to_pandas()
     window = (pos["ts"] >= pd.Timestamp("2025-12-02", tz="Asia/Shanghai")) & (pos["ts"] < pd.Timestamp("2026-01-01", tz="Asia/Shanghai"))
     scans = [s for j in jobs for s in j["stages"] if "fence_episodes" in s["stage_plan"] and "positions/part-" in s["stage_plan"]]

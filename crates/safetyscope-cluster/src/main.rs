@@ -183,7 +183,7 @@ async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String
     let config = config.with_override_session_builder(Arc::new(|c| {
         use datafusion::execution::FunctionRegistry;
         let mut state = ballista_core::utils::default_session_builder(c)?;
-        for f in safetyscope_core::session::episodes::udafs() {
+        for f in safetyscope_core::udafs() {
             state.register_udaf(f)?;
         }
         Ok(state)
@@ -201,7 +201,7 @@ async fn executor(opt: ballista_executor::config::Config) -> Result<(), String> 
         opt.try_into().map_err(|e| format!("{e}"))?;
     // The tasks' plans name safetyscope's aggregate functions.
     let mut registry = ballista_core::registry::BallistaFunctionRegistry::default();
-    for f in safetyscope_core::session::episodes::udafs() {
+    for f in safetyscope_core::udafs() {
         registry.aggregate_functions.insert(f.name().to_string(), f);
     }
     config.override_function_registry = Some(Arc::new(registry));

@@ -102,6 +102,17 @@ pub use model::schema::TableKind;
 pub use session::dataset::Dataset;
 pub use util::error::{Error, ErrorKind, Result};
 
+/// safetyscope's aggregate functions: the episodes (`fence_episodes`,
+/// `alarm_episodes`) and the KPI meter (`kpi_meter`). Every session that
+/// runs safetyscope's plans must know them: a Ballista scheduler's and
+/// executors' included. A local session registers the episodes (so `sql`
+/// can call them); the KPI plans carry the meter themselves.
+pub fn udafs() -> Vec<std::sync::Arc<datafusion::logical_expr::AggregateUDF>> {
+    let mut all = session::episodes::udafs();
+    all.push(analysis::kpis::meter::udaf());
+    all
+}
+
 /// Re-exports of the engine crates at the versions safetyscope is built on.
 pub mod deps {
     pub use arrow;

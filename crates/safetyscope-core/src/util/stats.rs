@@ -351,6 +351,113 @@ pub(crate) fn quantile_at(lo: f64, hi: f64, frac: f64) -> f64 {
     lo + (hi - lo) * frac
 }
 
+/// A sum of `f64` values that is exact until read: Shewchuk's
+/// non-overlapping partials (the algorithm of Python's `math.fsum`). Its
+/// value is the sum correctly rounded, whatever the order of the additions
+/// and however they were split into sums that were then merged, so a sum
+/// taken over a plan's partitions has the same bits on every run.
+/// Non-finite values (and a sum past the largest `f64`) are added plainly
+/// and make the value infinite or NaN.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ExactSum {
+    partials: Vec<f64>,
+    special: f64,
+}
+
+impl ExactSum {
+    /// Adds `x`.
+    pub(crate) fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.special += x;
+            return;
+        }
+        let mut x = x;
+        let mut kept = 0;
+        for j in 0..self.partials.len() {
+            let mut y = self.partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            if !hi.is_finite() {
+                // Past the largest double: the value is infinite.
+                self.special += hi;
+                self.partials.clear();
+                return;
+            }
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(kept);
+        self.partials.push(x);
+    }
+
+    /// Adds every value another sum holds.
+    pub(crate) fn merge(&mut self, other: &ExactSum) {
+        for &p in &other.partials {
+            self.add(p);
+        }
+        self.special += other.special;
+    }
+
+    /// The sum, correctly rounded.
+    pub(crate) fn value(&self) -> f64 {
+        if self.special != 0.0 || self.special.is_nan() {
+            return self.special;
+        }
+        let p = &self.partials;
+        let Some(&top) = p.last() else { return 0.0 };
+        let (mut hi, mut lo) = (top, 0.0);
+        let mut n = p.len() - 1;
+        while n > 0 {
+            let x = hi;
+            n -= 1;
+            let y = p[n];
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
+        }
+        // Round half to even across the remaining partials: when the
+        // next one has the sign of the rounding error, the halfway case
+        // rounds the other way.
+        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
+    }
+
+    /// The partials, to store the sum (see [`ExactSum::from_parts`]).
+    pub(crate) fn parts(&self) -> (&[f64], f64) {
+        (&self.partials, self.special)
+    }
+
+    /// A sum from stored partials: added one by one, so any values give a
+    /// valid sum.
+    pub(crate) fn from_parts(partials: &[f64], special: f64) -> ExactSum {
+        let mut s = ExactSum::default();
+        for &p in partials {
+            s.add(p);
+        }
+        s.special += special;
+        s
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn heap_size(&self) -> usize {
+        self.partials.capacity() * std::mem::size_of::<f64>()
+    }
+}
+
 /// `v` rounded to `decimals` places, halves away from zero, as text: the
 /// one rounding rule of every label a chart or a page shows (the dashboard
 /// rounds the same way, [`DISPLAY_DECIMALS`] gives the places).
@@ -424,6 +531,71 @@ pub fn display(v: f64, kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sums of values on a grid of 2⁻³⁰ against the exact integer sum, in
+    /// shuffled orders and split into merged parts.
+    #[test]
+    fn exact_sums_are_correctly_rounded_in_any_order() {
+        let mut rng = crate::util::rng::Rng::new(11, "exact-sum");
+        for round in 0..200 {
+            let n = 1 + rng.below(300);
+            let scale = [1.0, 1e6, 1e12, 1e-6][round % 4];
+            let ticks: Vec<i128> = (0..n)
+                .map(|_| {
+                    let v = (rng.f64() - 0.3) * scale * (1u64 << 30) as f64;
+                    v as i128
+                })
+                .collect();
+            let unit = 1.0 / (1u64 << 30) as f64;
+            let values: Vec<f64> = ticks.iter().map(|&t| t as f64 * unit).collect();
+            let exact: i128 = ticks.iter().sum();
+            // The exact sum rounded once: an i128 of ticks converts to the
+            // nearest double (ties to even), then the power of two scales it.
+            let want = exact as f64 * unit;
+            let mut a = ExactSum::default();
+            values.iter().for_each(|&v| a.add(v));
+            assert_eq!(a.value().to_bits(), want.to_bits(), "round {round}");
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            let cut = rng.below(n + 1);
+            let (mut b, mut c) = (ExactSum::default(), ExactSum::default());
+            for (k, &i) in order.iter().enumerate() {
+                if k < cut {
+                    b.add(values[i])
+                } else {
+                    c.add(values[i])
+                }
+            }
+            c.merge(&b);
+            assert_eq!(c.value().to_bits(), want.to_bits(), "round {round}");
+            let (p, sp) = c.parts();
+            assert_eq!(
+                ExactSum::from_parts(p, sp).value().to_bits(),
+                want.to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn exact_sums_cancel_and_keep_non_finite_values() {
+        let mut s = ExactSum::default();
+        for v in [1e16, 1.0, -1e16, 1e-300] {
+            s.add(v);
+        }
+        assert_eq!(s.value(), 1.0 + 1e-300);
+        assert_eq!(ExactSum::default().value(), 0.0);
+        let mut big = ExactSum::default();
+        big.add(f64::MAX);
+        big.add(f64::MAX);
+        assert_eq!(big.value(), f64::INFINITY);
+        let mut nan = ExactSum::default();
+        nan.add(f64::INFINITY);
+        nan.add(f64::NEG_INFINITY);
+        nan.add(2.0);
+        assert!(nan.value().is_nan());
+    }
 
     #[test]
     fn normal_tail_values() {

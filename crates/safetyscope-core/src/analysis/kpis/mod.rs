@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod compute;
 pub(crate) mod measure;
+pub(crate) mod meter;
 pub mod scope;
 pub mod targets;
 pub(crate) mod timeline;
