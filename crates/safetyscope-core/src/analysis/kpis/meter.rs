@@ -20,7 +20,7 @@
 //! first argument, a constant (a dictionary-encoded binary literal, so
 //! that a batch does not copy it per row), and returns the encoded sums.
 //! It travels in plans to a Ballista cluster by name, whose scheduler and
-//! executors register it ([`crate::udafs`]).
+//! executors register it (`safetyscope_core::udafs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
