@@ -252,13 +252,14 @@ def bytes_read_from(trace: pathlib.Path, under: pathlib.Path) -> dict[str, int]:
 
 
 def test_row_work_runs_on_the_executors_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
-    """The alarm-episode and fence-intrusion lists, the KPIs and the targets
-    on the cluster: the executors read the tables and fold their rows (the
-    scheduler's stages that run `alarm_episodes`, `fence_episodes` and
-    `kpi_meter` completed, and their scans read the rows); the job runner
-    reads under 1 % of the store's bytes for all of them together (counted
-    with strace: the files' footers for their schemas), and every output
-    equals the one-process one."""
+    """The alarm-episode and fence-intrusion lists, the KPIs, the targets and
+    the risk map on the cluster: the executors read the tables and fold or
+    count their rows (the scheduler's stages that run `alarm_episodes`,
+    `fence_episodes` and `kpi_meter` completed, and their scans read the
+    rows); the job runner reads under 1 % of the store's bytes for all of
+    them together (counted with strace: the files' footers for their
+    schemas, where one process reads every incident, hazard and violation
+    for the risk map), and every output equals the one-process one."""
     subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "2", "--sites", "3"], check=True, capture_output=True)
     subprocess.run([cli, "ingest", str(tmp_path / "sample"), "--out", str(tmp_path / "store")], check=True, capture_output=True)
     job = """
@@ -280,6 +281,11 @@ options = {{ list = "episodes", from = "2025-10-01" }}
 name = "kpis"
 kind = "kpis"
 options = {{ scopes = ["group", "site", "zone"] }}
+
+[[analysis]]
+name = "risk"
+kind = "risk"
+options = {{ from = "2025-09-01", to = "2025-12-01", half_life_days = 30 }}
 
 [[analysis]]
 name = "targets"

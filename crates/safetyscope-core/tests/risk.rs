@@ -1,6 +1,8 @@
 //! The risk map of a store (its files scanned in parallel partitions, the
-//! string keys read dictionary-encoded) equals, bit for bit, the risk map of
-//! the same data held in memory, under every option that changes how rows
+//! string keys read dictionary-encoded and counted by hand) equals, bit for
+//! bit, the risk map of the same data held in memory and of the same store
+//! opened in a session of the caller's (both counted by grouped aggregates
+//! in the plan, as on a cluster), under every option that changes how rows
 //! are counted.
 
 use arrow::array::{Array, Float64Array, RecordBatch};
@@ -46,6 +48,8 @@ fn risk_of_a_store_equals_risk_in_memory() {
     assert!(m.tables["incidents"].files.len() > 3);
     let memory = Dataset::open(&data, None, OnTableError::Fail).unwrap();
     let stored = Dataset::open(&store, None, OnTableError::Fail).unwrap();
+    let session = safetyscope_core::deps::datafusion::prelude::SessionContext::new();
+    let planned = safetyscope_core::store::open_in(&store, None, session).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -90,10 +94,11 @@ fn risk_of_a_store_equals_risk_in_memory() {
         ("default window", RiskOptions::default()),
     ];
     for (name, o) in cases {
-        let (a, b) = rt.block_on(async {
+        let (a, b, c) = rt.block_on(async {
             (
                 risk_batch(&memory, &o).await.unwrap(),
                 risk_batch(&stored, &o).await.unwrap(),
+                risk_batch(&planned, &o).await.unwrap(),
             )
         });
         assert!(a.num_rows() > 0, "{name}");
@@ -107,5 +112,6 @@ fn risk_of_a_store_equals_risk_in_memory() {
             assert!(sum(&a, c) > 0.0, "{name}: {c} is all zero");
         }
         assert_eq!(a, b, "{name}");
+        assert_eq!(a, c, "{name}");
     }
 }

@@ -47,6 +47,10 @@ pub struct Dataset {
     /// Tables read from files by the session (a store) rather than held in
     /// memory, with their accepted rows.
     stored: BTreeMap<TableKind, u64>,
+    /// Whether the session is the caller's (a distributed engine's, see
+    /// `store::open_in`): its queries may run in other processes, so this
+    /// one reads no table's files itself.
+    remote: bool,
     roster: Option<crate::model::roster::Roster>,
     /// A value derived from the whole dataset once computed (the KPI
     /// facts), when kept (see [`Dataset::keep_facts`]). Held as `Any`: the
@@ -170,6 +174,7 @@ impl Dataset {
             report,
             tables,
             stored: BTreeMap::new(),
+            remote: false,
             roster: None,
             facts: None,
             memo: None,
@@ -196,6 +201,7 @@ impl Dataset {
             report,
             tables: memory,
             stored,
+            remote: false,
             roster: None,
             facts: None,
             memo: None,
@@ -276,6 +282,19 @@ impl Dataset {
     /// Declare the sites' shift roster (from the mapping's `[roster]`).
     /// The dataset holding `lock` while it lives.
     #[cfg(feature = "native")]
+    /// Marks the session as the caller's, whose queries may run in other
+    /// processes (see the `remote` field).
+    pub(crate) fn in_remote_session(mut self) -> Dataset {
+        self.remote = true;
+        self
+    }
+
+    /// Whether this process reads the table's files itself: a store's
+    /// table in a local session (not a distributed engine's).
+    pub(crate) fn reads_files_here(&self, kind: TableKind) -> bool {
+        self.is_stored(kind) && !self.remote
+    }
+
     pub(crate) fn with_lock(mut self, lock: Option<std::fs::File>) -> Dataset {
         self.lock = lock.map(Arc::new);
         self

@@ -4,10 +4,9 @@
 //! dictionary-encoded when they are read from Parquet files (each row's key
 //! is then an index into a small dictionary, looked up once per batch).
 //!
-//! A store's files are read by this process even when the session is a
-//! distributed engine's (whose processes read the same paths): counting
-//! rows here from the files beats shipping them from the engine's
-//! executors.
+//! Only a store's files in a local session are scanned here: when the
+//! session is a distributed engine's, the analyses count in the plan, on
+//! its executors, and this process reads no rows.
 
 use std::sync::Arc;
 

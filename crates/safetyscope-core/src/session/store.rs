@@ -771,11 +771,14 @@ fn open_with(
             stored.insert(kind, m.tables[kind.name()].rows);
         }
     }
-    Ok(
-        Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)
-            .with_roster(m.roster)
-            .with_lock(lock),
-    )
+    let ds = Dataset::from_session(ctx, m.timezone.clone(), m.report, memory, stored)
+        .with_roster(m.roster)
+        .with_lock(lock);
+    Ok(if files_only {
+        ds.in_remote_session()
+    } else {
+        ds
+    })
 }
 
 /// Check every file of a store's manifest before reading any: it is inside
