@@ -252,10 +252,11 @@ def bytes_read_from(trace: pathlib.Path, under: pathlib.Path) -> dict[str, int]:
 
 
 def test_row_work_runs_on_the_executors_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
-    """The alarm-episode and fence-intrusion lists, the KPIs, the targets and
-    the risk map on the cluster: the executors read the tables and fold or
-    count their rows (the scheduler's stages that run `alarm_episodes`,
-    `fence_episodes` and `kpi_meter` completed, and their scans read the
+    """The alarm-episode and fence-intrusion lists, the KPIs, the targets,
+    the risk map, a density raster and the Knox test on the cluster: the
+    executors read the tables and fold or count their rows (the scheduler's
+    stages that run `alarm_episodes`, `fence_episodes`, `kpi_meter`,
+    `kde_raster` and `knox_test` completed, and their scans read the
     rows); the job runner reads under 1 % of the store's bytes for all of
     them together (counted with strace: the files' footers for their
     schemas, where one process reads every incident, hazard and violation
@@ -290,6 +291,16 @@ options = {{ from = "2025-09-01", to = "2025-12-01", half_life_days = 30 }}
 [[analysis]]
 name = "targets"
 kind = "targets"
+
+[[analysis]]
+name = "density"
+kind = "density"
+options = {{ site = "U01", resolution = 5 }}
+
+[[analysis]]
+name = "knox"
+kind = "knox"
+options = {{ site = "U01", from = "2025-10-01", permutations = 19 }}
 """
     (tmp_path / "local.toml").write_text(job.format(out="out-local"))
     (tmp_path / "cluster.toml").write_text(job.format(out="out-cluster"))
@@ -322,9 +333,10 @@ kind = "targets"
     assert jobs and all(j["status"] == "Completed" for j in jobs)
     folds = [("fence_episodes", "positions"), ("alarm_episodes", "readings")]
     folds += [("kpi_meter", t) for t in ("incidents", "hazards", "activities", "exposure", "violations")]
+    folds += [("kde_raster", "incidents"), ("knox_test", "incidents")]
     for fold, table in folds:
         stages = [s for j in jobs for s in j["stages"] if fold in s["stage_plan"]]
-        assert stages, fold
+        assert stages, (fold, len(jobs), sorted({m for j in jobs for s in j["stages"] for m in re.findall(r"aggr=\[(\w+)", s["stage_plan"])}))
         assert all(s["stage_status"] == "Successful" and s["tasks"] for s in stages), fold
         # A job that folds also scans the table on the executors (in the
         # fold's stage, or in a stage before it that groups the rows by day).

@@ -103,13 +103,16 @@ pub use session::dataset::Dataset;
 pub use util::error::{Error, ErrorKind, Result};
 
 /// safetyscope's aggregate functions: the episodes (`fence_episodes`,
-/// `alarm_episodes`) and the KPI meter (`kpi_meter`). Every session that
+/// `alarm_episodes`), the KPI meter (`kpi_meter`), the kernel density
+/// raster (`kde_raster`) and the Knox test (`knox_test`). Every session that
 /// runs safetyscope's plans must know them: a Ballista scheduler's and
 /// executors' included. A local session registers the episodes (so `sql`
 /// can call them); the KPI plans carry the meter themselves.
 pub fn udafs() -> Vec<std::sync::Arc<datafusion::logical_expr::AggregateUDF>> {
     let mut all = session::episodes::udafs();
     all.push(analysis::kpis::meter::udaf());
+    all.push(analysis::spatial::density::udaf());
+    all.push(analysis::temporal::knox::udaf());
     all
 }
 

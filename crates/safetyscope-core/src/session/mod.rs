@@ -6,6 +6,7 @@
 pub mod context;
 pub mod dataset;
 pub mod episodes;
+pub(crate) mod points;
 pub(crate) mod scan;
 #[cfg(feature = "native")]
 pub mod store;

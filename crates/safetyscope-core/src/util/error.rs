@@ -150,6 +150,21 @@ impl Error {
         }
     }
 
+    /// The error of a plan's execution: one of safetyscope's own errors
+    /// raised inside the plan (by its aggregate functions) as itself, with
+    /// its kind; any other as a query error.
+    pub(crate) fn from_plan(e: datafusion::error::DataFusionError) -> Error {
+        use datafusion::error::DataFusionError;
+        match e {
+            DataFusionError::External(b) => match b.downcast::<Error>() {
+                Ok(own) => *own,
+                Err(other) => Error::Query(DataFusionError::External(other)),
+            },
+            DataFusionError::Context(_, inner) => Error::from_plan(*inner),
+            e => Error::Query(e),
+        }
+    }
+
     /// A short machine-readable kind, used by the bindings to pick an
     /// exception class and by the CLI to pick an exit code.
     pub fn kind(&self) -> ErrorKind {

@@ -463,7 +463,8 @@ impl Measured {
     pub(crate) fn get(&self, w: usize) -> Option<BTreeMap<&'static str, Measure>> {
         let win = self.meter.windows.get(w)?;
         let tl = &self.meter.timelines[self.meter.scope_of[w]];
-        let x = &self.meter.acc[w];
+        let none = Acc::default();
+        let x = self.meter.acc.get(w).unwrap_or(&none);
         let value = |k: u64, o: usize| self.meter.picked.get(&k).and_then(|v| v.get(o)).copied();
         let mut q = [None; 2];
         if let Some(wanted) = self.wanted.get(w) {
@@ -477,7 +478,10 @@ impl Measured {
         }
         let (cum, lti) = if win.b > win.a {
             let j = tl.at(win.b);
-            (std::array::from_fn(|i| tl.cum[i][j] as f64), tl.lti[j])
+            (
+                std::array::from_fn(|i| tl.cum[i].get(j).copied().unwrap_or(0) as f64),
+                tl.lti.get(j).copied().flatten(),
+            )
         } else {
             ([0.0; 8], None)
         };

@@ -216,6 +216,83 @@ impl Acc {
     }
 }
 
+impl Acc {
+    /// Whether nothing was added.
+    fn is_empty(&self) -> bool {
+        let mut c = self.clone();
+        c.counts().iter().all(|v| **v == 0.0) && c.sums().iter().all(|s| s.parts().0.is_empty())
+    }
+}
+
+/// Past this many windows, a meter keeps the sums of the windows rows
+/// reached in a map instead of one per window: every partition of a plan
+/// holds a meter, and most of many windows (years of months of a thousand
+/// sites) are reached by few of its rows.
+const DENSE_WINDOWS: usize = 1 << 16;
+
+/// The sums of the windows.
+#[derive(Debug)]
+pub(crate) enum Sums {
+    /// One per window.
+    Dense(Vec<Acc>),
+    /// Those of the windows rows reached.
+    Sparse(IntMap<Acc>),
+}
+
+impl Sums {
+    fn new(windows: usize) -> Sums {
+        if windows <= DENSE_WINDOWS {
+            Sums::Dense(vec![Acc::default(); windows])
+        } else {
+            Sums::Sparse(IntMap::default())
+        }
+    }
+
+    /// The sums of window `w`, to add to.
+    #[inline]
+    pub(crate) fn at(&mut self, w: u32) -> &mut Acc {
+        match self {
+            Sums::Dense(v) => &mut v[w as usize],
+            Sums::Sparse(m) => m.entry(u64::from(w)).or_default(),
+        }
+    }
+
+    /// The sums of window `w` (none when no row reached it).
+    pub(crate) fn get(&self, w: usize) -> Option<&Acc> {
+        match self {
+            Sums::Dense(v) => v.get(w),
+            Sums::Sparse(m) => m.get(&(w as u64)),
+        }
+    }
+
+    /// The windows rows reached, with their sums.
+    fn reached(&mut self) -> Vec<(u64, &mut Acc)> {
+        match self {
+            Sums::Dense(v) => v
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, a)| !a.is_empty())
+                .map(|(w, a)| (w as u64, a))
+                .collect(),
+            Sums::Sparse(m) => m.iter_mut().map(|(w, a)| (*w, a)).collect(),
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        let each = |a: &Acc| {
+            std::mem::size_of::<Acc>()
+                + [&a.hours, &a.heads, &a.drill_sum, &a.equipment_sum]
+                    .iter()
+                    .map(|s| s.heap_size())
+                    .sum::<usize>()
+        };
+        match self {
+            Sums::Dense(v) => v.iter().map(each).sum(),
+            Sums::Sparse(m) => m.values().map(|a| each(a) + 16).sum(),
+        }
+    }
+}
+
 /// A cycle's order-preserving bit pattern.
 pub(crate) fn order_key(v: f64) -> u64 {
     let b = v.to_bits();
@@ -250,7 +327,7 @@ pub(crate) struct Meter {
     scopes: Scopes,
     zoned: Vec<bool>,
     pub(crate) timelines: Vec<Timeline>,
-    pub(crate) acc: Vec<Acc>,
+    pub(crate) acc: Sums,
     /// Closed hazards per window and cycle bin.
     hist: IntMap<u64>,
     /// The cycles found in the picked bins (keys set before the second
@@ -299,7 +376,7 @@ impl Meter {
             scopes,
             zoned,
             timelines: per.into_iter().map(Timeline::new).collect(),
-            acc: vec![Acc::default(); windows.len()],
+            acc: Sums::new(windows.len()),
             hist: IntMap::default(),
             picked: bins.iter().map(|&k| (k, vec![])).collect(),
             person: 0,
@@ -338,7 +415,7 @@ impl Meter {
                     let win = &self.windows[w as usize];
                     let ov = (end.min(win.b) - start.max(win.a)) as f64;
                     if ov > 0.0 {
-                        let acc = &mut self.acc[w as usize];
+                        let acc = self.acc.at(w);
                         acc.hours.add(h.value(i) * ov / (end - start) as f64);
                         if !hc.is_null(i) {
                             acc.heads
@@ -372,12 +449,13 @@ impl Meter {
             for &sc in look.get(s.value(i), zone).as_slice() {
                 let tl = &mut self.timelines[sc];
                 if recordable && lost_days > 0.0 {
+                    tl.ensure();
                     let slot = tl.slot(t);
                     let v = (day.value(i), t1.value(i));
                     tl.lti[slot] = Some(tl.lti[slot].map_or(v, |x| x.max(v)));
                 }
                 for &w in tl.covering(t) {
-                    let acc = &mut self.acc[w as usize];
+                    let acc = self.acc.at(w);
                     acc.all += count;
                     if let Some(r) = rank {
                         acc.severity[r] += count;
@@ -432,6 +510,7 @@ impl Meter {
             let major = lv.value(i) == "major";
             for &sc in ids.as_slice() {
                 let tl = &mut self.timelines[sc];
+                tl.ensure();
                 let sr = tl.slot(rep);
                 let scl = c.map(|c| tl.slot(c));
                 let sd = d.map(|d| tl.slot(d));
@@ -450,7 +529,7 @@ impl Meter {
                 }
                 for &w in tl.cover_at(sr) {
                     let wb = self.windows[w as usize].b;
-                    let acc = &mut self.acc[w as usize];
+                    let acc = self.acc.at(w);
                     acc.found += 1.0;
                     if major {
                         acc.major_found += 1.0;
@@ -463,7 +542,7 @@ impl Meter {
                 if let (Some(d), Some(y)) = (d, sd) {
                     for &w in tl.cover_at(y) {
                         if rep < self.windows[w as usize].b {
-                            let acc = &mut self.acc[w as usize];
+                            let acc = self.acc.at(w);
                             acc.due += 1.0;
                             if c.is_some_and(|c| c <= d) {
                                 acc.on_time += 1.0;
@@ -499,7 +578,7 @@ impl Meter {
                 }
                 for t in instants.iter().flatten() {
                     for &w in self.timelines[sc].covering(t) {
-                        let acc = &mut self.acc[w as usize];
+                        let acc = self.acc.at(w);
                         if training {
                             if acc.trained_mark != self.person {
                                 acc.trained_mark = self.person;
@@ -535,7 +614,7 @@ impl Meter {
                     continue;
                 }
                 for &w in self.timelines[sc].covering(t.value(i)) {
-                    let acc = &mut self.acc[w as usize];
+                    let acc = self.acc.at(w);
                     match kind {
                         "drill" => {
                             acc.drills += 1.0;
@@ -568,7 +647,7 @@ impl Meter {
             let zone = (!z.is_null(i)).then(|| z.value(i));
             for &sc in look.get(s.value(i), zone).as_slice() {
                 for &w in self.timelines[sc].covering(t0.value(i)) {
-                    self.acc[w as usize].violations += n.value(i) as f64;
+                    self.acc.at(w).violations += n.value(i) as f64;
                 }
             }
         }
@@ -642,28 +721,18 @@ impl Meter {
 
     /// Bytes held.
     fn size(&self) -> usize {
-        let acc: usize = self
-            .acc
-            .iter()
-            .map(|a| {
-                std::mem::size_of::<Acc>()
-                    + [&a.hours, &a.heads, &a.drill_sum, &a.equipment_sum]
-                        .iter()
-                        .map(|s| s.heap_size())
-                        .sum::<usize>()
-            })
-            .sum();
         let timelines: usize = self
             .timelines
             .iter()
             .map(|t| {
-                (t.bounds.len() + 1) * (8 * 8 + 24)
-                    + t.cover.iter().map(|c| 24 + 4 * c.len()).sum::<usize>()
+                t.lti.capacity() * (8 * 8 + 24)
+                    + t.bounds.capacity() * 8
+                    + t.cover.iter().map(|c| 24 + 4 * c.capacity()).sum::<usize>()
             })
             .sum();
         let picked: usize = self.picked.values().map(|v| 48 + 8 * v.capacity()).sum();
         std::mem::size_of::<Self>()
-            + acc
+            + self.acc.heap_size()
             + timelines
             + picked
             + self.hist.len() * 24
@@ -675,7 +744,11 @@ impl Meter {
     /// The sums as bytes (the state of `kpi_meter`).
     pub(crate) fn encode(&mut self) -> Vec<u8> {
         let mut o = Out::default();
-        for a in &mut self.acc {
+        // Only the windows and scopes rows reached.
+        let reached = self.acc.reached();
+        o.u(reached.len() as u64);
+        for (w, a) in reached {
+            o.u(w);
             for c in a.counts() {
                 o.f(*c);
             }
@@ -687,6 +760,10 @@ impl Meter {
             }
         }
         for tl in &self.timelines {
+            o.u(u64::from(tl.touched()));
+            if !tl.touched() {
+                continue;
+            }
             for c in &tl.cum {
                 c.iter().for_each(|&x| o.i(x));
             }
@@ -719,7 +796,12 @@ impl Meter {
     /// Adds the sums of another meter of the same windows, as bytes.
     pub(crate) fn merge(&mut self, bytes: &[u8]) -> Result<()> {
         let mut r = In { b: bytes, at: 0 };
-        for a in &mut self.acc {
+        for _ in 0..r.len(8 * 24)? {
+            let w = u32::try_from(r.u()?)
+                .ok()
+                .filter(|&w| (w as usize) < self.windows.len())
+                .ok_or_else(state_error)?;
+            let a = self.acc.at(w);
             for c in a.counts() {
                 *c += r.f()?;
             }
@@ -731,6 +813,10 @@ impl Meter {
             }
         }
         for tl in &mut self.timelines {
+            if r.u()? == 0 {
+                continue;
+            }
+            tl.ensure();
             for c in &mut tl.cum {
                 for x in c.iter_mut() {
                     *x += r.i()?;
@@ -1150,9 +1236,11 @@ mod tests {
         };
         assert_eq!(Config::decode(&c.encode()).unwrap(), c);
         let mut m = Meter::new(windows.clone(), &[7]);
-        m.acc[1].all = 3.0;
-        m.acc[2].hours.add(0.1);
+        m.acc.at(1).all = 3.0;
+        m.acc.at(2).hours.add(0.1);
+        m.timelines[0].ensure();
         m.timelines[0].cum[2][1] = 4;
+        m.timelines[1].ensure();
         m.timelines[1].lti[1] = Some((5, 6));
         m.hist.insert(9, 2);
         m.picked.get_mut(&7).unwrap().push(2.5);
@@ -1160,8 +1248,9 @@ mod tests {
         let mut n = Meter::new(windows, &[7]);
         n.merge(&bytes).unwrap();
         n.merge(&bytes).unwrap();
-        assert_eq!(n.acc[1].all, 6.0);
-        assert_eq!(n.acc[2].hours.value(), 0.2);
+        assert_eq!(n.acc.at(1).all, 6.0);
+        assert_eq!(n.acc.at(2).hours.value(), 0.2);
+        assert!(n.acc.get(0).is_none_or(Acc::is_empty));
         assert_eq!(n.timelines[0].cum[2][1], 8);
         assert_eq!(n.timelines[1].lti[1], Some((5, 6)));
         assert_eq!(n.hist[&9], 4);

@@ -39,10 +39,11 @@ pub(crate) struct Timeline {
     /// Hazard counts by the slot of an instant, summed over slots `≤ j` to
     /// count instants before `bounds[j]`: reported, resolved
     /// (max(reported, closed)), late (max(reported, due)), late and
-    /// resolved; then the same for major hazards.
+    /// resolved; then the same for major hazards. Empty until a row adds
+    /// to them ([`Timeline::ensure`]).
     pub(crate) cum: [Vec<i64>; 8],
     /// The latest (local day, last instant) of a lost-time injury group by
-    /// slot of its first instant.
+    /// slot of its first instant (empty with `cum`).
     pub(crate) lti: Vec<Option<(i64, i64)>>,
 }
 
@@ -59,14 +60,28 @@ impl Timeline {
                 c.push(id);
             }
         }
-        let n = bounds.len() + 1;
         Timeline {
             cover,
             windows: windows.iter().map(|w| w.0).collect(),
-            cum: std::array::from_fn(|_| vec![0; n]),
-            lti: vec![None; n],
+            cum: Default::default(),
+            lti: vec![],
             bounds,
         }
+    }
+
+    /// Sizes the per-slot counts, on the first row that adds to them (a
+    /// scope no row reaches holds none).
+    pub(crate) fn ensure(&mut self) {
+        if self.lti.is_empty() {
+            let n = self.bounds.len() + 1;
+            self.cum = std::array::from_fn(|_| vec![0; n]);
+            self.lti = vec![None; n];
+        }
+    }
+
+    /// Whether a row has added to the per-slot counts.
+    pub(crate) fn touched(&self) -> bool {
+        !self.lti.is_empty()
     }
 
     /// The windows whose range holds `t`.

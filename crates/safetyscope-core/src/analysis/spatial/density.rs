@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::schema::TableKind;
 use crate::session::dataset::Dataset;
+use crate::session::points::{PointsFn, points_udaf};
 use crate::session::window::filtered;
 use crate::util::columns::f64s;
 use crate::util::error::{Error, Result};
@@ -258,74 +259,68 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
         }
         None => lit(1.0),
     };
-    let pts = df
+    // The bounding box: the option, else the site's plan, else (NaN) the
+    // points' bounds, found where the points are.
+    let bbox = o
+        .bbox
+        .or_else(|| extents.get(&site).map(|&(a, b, c, d)| [a, b, c, d]));
+    let [bx0, by0, bx1, by1] = bbox.unwrap_or([f64::NAN; 4]);
+    let rule = match o.bandwidth_rule {
+        BandwidthRule::Scott => 0i64,
+        BandwidthRule::Silverman => 1,
+    };
+    let kernel = match o.kernel {
+        Kernel::Gaussian => 0i64,
+        Kernel::Epanechnikov => 1,
+    };
+    // The points are gathered and the raster summed where the plan runs
+    // (on a cluster, on an executor): only the raster comes back.
+    let args = vec![
+        col("x"),
+        col("y"),
+        weight,
+        lit(bx0),
+        lit(by0),
+        lit(bx1),
+        lit(by1),
+        lit(o.resolution),
+        lit(o.bandwidth.unwrap_or(f64::NAN)),
+        lit(rule),
+        lit(kernel),
+        lit(site.clone()),
+        lit(kind.name()),
+    ];
+    let raster = df
         .filter(col("x").is_not_null().and(col("y").is_not_null()))?
-        .select(vec![col("x"), col("y"), weight.alias("w")])?
+        .aggregate(vec![], vec![udaf().call(args).alias("raster")])?
         .collect()
-        .await?;
-    let mut points = Vec::new();
-    for b in &pts {
-        let (x, y, w) = (f64s(b, "x")?, f64s(b, "y")?, f64s(b, "w")?);
-        for i in 0..b.num_rows() {
-            if w.value(i) > 0.0 {
-                points.push((x.value(i), y.value(i), w.value(i)));
-            }
-        }
-    }
-    let total: f64 = points.iter().map(|p| p.2).sum();
-    let h = match o.bandwidth {
-        Some(h) => h,
-        None => rule_bandwidth(&points, o.bandwidth_rule).ok_or_else(|| {
-            Error::data(kind.name(), format!("too few distinct weighted points at site {site} for a rule-of-thumb bandwidth; give `bandwidth`"))
-        })?,
+        .await
+        .map_err(Error::from_plan)?;
+    let row = raster
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| Error::schema("density", "the raster came back empty"))?;
+    let r = crate::util::columns::col_as::<arrow::array::StructArray>(row, "raster")?;
+    let field = |name: &str| -> Result<f64> {
+        r.column_by_name(name)
+            .and_then(|a| a.as_any().downcast_ref::<Float64Array>())
+            .map(|a| a.value(0))
+            .ok_or_else(|| Error::schema("density", format!("`{name}` is missing")))
     };
-    let [x0, y0, x1, y1] = match o.bbox {
-        Some(b) => b,
-        None => match extents.get(&site) {
-            Some(&(a, b, c, d)) => [a, b, c, d],
-            None => {
-                let fold = |f: fn(&(f64, f64, f64)) -> f64, init: f64, g: fn(f64, f64) -> f64| {
-                    points.iter().map(f).fold(init, g)
-                };
-                [
-                    fold(|p| p.0, f64::MAX, f64::min),
-                    fold(|p| p.1, f64::MAX, f64::min),
-                    fold(|p| p.0, f64::MIN, f64::max),
-                    fold(|p| p.1, f64::MIN, f64::max),
-                ]
-            }
-        },
-    };
-    if !(x1 > x0 && y1 > y0) {
-        return Err(Error::option(
-            "bbox",
-            format!("empty extent [{x0}, {y0}, {x1}, {y1}]"),
-        ));
+    let (h, total, x0, y0) = (field("h")?, field("total")?, field("x0")?, field("y0")?);
+    let (nx, ny) = (field("nx")? as i32, field("ny")? as i32);
+    let dens: Vec<f64> = r
+        .column_by_name("density")
+        .and_then(|a| a.as_any().downcast_ref::<arrow::array::ListArray>())
+        .map(|l| l.value(0))
+        .and_then(|v| v.as_any().downcast_ref::<Float64Array>().cloned())
+        .map(|v| v.values().to_vec())
+        .ok_or_else(|| Error::schema("density", "`density` is missing"))?;
+    let n = dens.len();
+    if n != (nx.max(0) as usize) * (ny.max(0) as usize) {
+        return Err(Error::schema("density", "the raster has the wrong size"));
     }
-    let nx = ((x1 - x0) / o.resolution).ceil() as i32;
-    let ny = ((y1 - y0) / o.resolution).ceil() as i32;
-    if i64::from(nx) * i64::from(ny) > 4_000_000 {
-        return Err(Error::option(
-            "resolution",
-            format!("{nx} × {ny} raster cells is too many; use a coarser resolution"),
-        ));
-    }
-    let n = (nx * ny) as usize;
-    // The density is summed exactly over every point at every raster cell:
-    // past this many kernel evaluations (tens of seconds on one core) the
-    // request is refused rather than left running.
-    let work = (n as u128) * (points.len() as u128);
-    if work > MAX_KERNEL_EVALUATIONS {
-        return Err(Error::option(
-            "resolution",
-            format!(
-                "{n} raster cells × {} points = {work} kernel evaluations, more than {MAX_KERNEL_EVALUATIONS}; use a coarser resolution, a smaller bbox or a shorter window (from/to)",
-                points.len()
-            ),
-        ));
-    }
-    let (mut ix, mut iy, mut xs, mut ys, mut dens) = (
-        Vec::with_capacity(n),
+    let (mut ix, mut iy, mut xs, mut ys) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -333,17 +328,10 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
     );
     for j in 0..ny {
         for i in 0..nx {
-            let x = x0 + (f64::from(i) + 0.5) * o.resolution;
-            let y = y0 + (f64::from(j) + 0.5) * o.resolution;
             ix.push(i);
             iy.push(j);
-            xs.push(x);
-            ys.push(y);
-            dens.push(if total > 0.0 {
-                kde_at(&points, total, h, o.kernel, x, y)
-            } else {
-                0.0
-            });
+            xs.push(x0 + (f64::from(i) + 0.5) * o.resolution);
+            ys.push(y0 + (f64::from(j) + 0.5) * o.resolution);
         }
     }
     let intensity: Vec<f64> = dens.iter().map(|d| d * total).collect();
@@ -359,6 +347,163 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
         Arc::new(Float64Array::from(vec![total; n])),
     ];
     Ok(RecordBatch::try_new(density_schema(), cols)?)
+}
+
+/// The kernel density raster as an aggregate function of the plan:
+/// `kde_raster(x, y, w, x0, y0, x1, y1, resolution, bandwidth, rule,
+/// kernel, site, table)`. Points weighing 0 or less are left out; a NaN
+/// box is the points' bounds and a NaN bandwidth the rule's. The points
+/// are summed in the order of x, then y, then weight, so the raster has
+/// the same bits on every run.
+#[derive(Debug)]
+struct KdeFn;
+
+fn raster_fields() -> arrow::datatypes::Fields {
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    vec![
+        f("h"),
+        f("total"),
+        f("x0"),
+        f("y0"),
+        f("nx"),
+        f("ny"),
+        Field::new(
+            "density",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
+            true,
+        ),
+    ]
+    .into()
+}
+
+impl PointsFn for KdeFn {
+    fn name(&self) -> &'static str {
+        "kde_raster"
+    }
+
+    fn constants(&self) -> usize {
+        10
+    }
+
+    fn return_type(&self) -> DataType {
+        DataType::Struct(raster_fields())
+    }
+
+    fn keep(&self, p: [f64; 3]) -> bool {
+        p[2] > 0.0
+    }
+
+    fn finish(
+        &self,
+        pts: &[[f64; 3]],
+        _: u64,
+        c: &[datafusion::common::ScalarValue],
+    ) -> Result<datafusion::common::ScalarValue> {
+        use crate::session::points::{float, int};
+        let text = |i: usize| match c.get(i) {
+            Some(datafusion::common::ScalarValue::Utf8(Some(s))) => s.clone(),
+            _ => String::new(),
+        };
+        let (site, table) = (text(8), text(9));
+        let points: Vec<(f64, f64, f64)> = pts.iter().map(|p| (p[0], p[1], p[2])).collect();
+        let resolution = float(c, 4);
+        let rule = match int(c, 6, self.name())? {
+            1 => BandwidthRule::Silverman,
+            _ => BandwidthRule::Scott,
+        };
+        let kernel = match int(c, 7, self.name())? {
+            1 => Kernel::Epanechnikov,
+            _ => Kernel::Gaussian,
+        };
+        let total: f64 = points.iter().map(|p| p.2).sum();
+        let h = match float(c, 5) {
+            h if !h.is_nan() => h,
+            _ => rule_bandwidth(&points, rule).ok_or_else(|| {
+                Error::data(table.clone(), format!("too few distinct weighted points at site {site} for a rule-of-thumb bandwidth; give `bandwidth`"))
+            })?,
+        };
+        let [x0, y0, x1, y1] = if float(c, 0).is_nan() {
+            let fold = |f: fn(&(f64, f64, f64)) -> f64, init: f64, g: fn(f64, f64) -> f64| {
+                points.iter().map(f).fold(init, g)
+            };
+            [
+                fold(|p| p.0, f64::MAX, f64::min),
+                fold(|p| p.1, f64::MAX, f64::min),
+                fold(|p| p.0, f64::MIN, f64::max),
+                fold(|p| p.1, f64::MIN, f64::max),
+            ]
+        } else {
+            [float(c, 0), float(c, 1), float(c, 2), float(c, 3)]
+        };
+        if !(x1 > x0 && y1 > y0) {
+            return Err(Error::option(
+                "bbox",
+                format!("empty extent [{x0}, {y0}, {x1}, {y1}]"),
+            ));
+        }
+        let nx = ((x1 - x0) / resolution).ceil();
+        let ny = ((y1 - y0) / resolution).ceil();
+        if nx * ny > 4_000_000.0 {
+            return Err(Error::option(
+                "resolution",
+                format!("{nx} × {ny} raster cells is too many; use a coarser resolution"),
+            ));
+        }
+        let (nx, ny) = (nx as i32, ny as i32);
+        let n = (nx * ny) as usize;
+        // The density is summed exactly over every point at every raster
+        // cell: past this many kernel evaluations (tens of seconds on one
+        // core) the request is refused rather than left running.
+        let work = (n as u128) * (points.len() as u128);
+        if work > MAX_KERNEL_EVALUATIONS {
+            return Err(Error::option(
+                "resolution",
+                format!(
+                    "{n} raster cells × {} points = {work} kernel evaluations, more than {MAX_KERNEL_EVALUATIONS}; use a coarser resolution, a smaller bbox or a shorter window (from/to)",
+                    points.len()
+                ),
+            ));
+        }
+        let mut dens = Vec::with_capacity(n);
+        for j in 0..ny {
+            for i in 0..nx {
+                let x = x0 + (f64::from(i) + 0.5) * resolution;
+                let y = y0 + (f64::from(j) + 0.5) * resolution;
+                dens.push(if total > 0.0 {
+                    kde_at(&points, total, h, kernel, x, y)
+                } else {
+                    0.0
+                });
+            }
+        }
+        let one = |v: f64| Arc::new(Float64Array::from(vec![v])) as ArrayRef;
+        let list = arrow::array::ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
+            arrow::buffer::OffsetBuffer::from_lengths([n]),
+            Arc::new(Float64Array::from(dens)),
+            None,
+        );
+        let columns = vec![
+            one(h),
+            one(total),
+            one(x0),
+            one(y0),
+            one(f64::from(nx)),
+            one(f64::from(ny)),
+            Arc::new(list) as ArrayRef,
+        ];
+        Ok(datafusion::common::ScalarValue::Struct(Arc::new(
+            arrow::array::StructArray::try_new(raster_fields(), columns, None)?,
+        )))
+    }
+}
+
+/// The `kde_raster` aggregate function.
+pub(crate) fn udaf() -> Arc<datafusion::logical_expr::AggregateUDF> {
+    static KDE: std::sync::OnceLock<Arc<datafusion::logical_expr::AggregateUDF>> =
+        std::sync::OnceLock::new();
+    KDE.get_or_init(|| Arc::new(points_udaf(Arc::new(KdeFn))))
+        .clone()
 }
 
 /// Render a density raster as SVG with a sequential colour scale.

@@ -2,14 +2,19 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, Float64Array, Int64Array, RecordBatch};
-use datafusion::logical_expr::col;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StructArray};
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{AggregateUDF, cast, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::temporal::options::*;
 use crate::analysis::temporal::profile::*;
 use crate::analysis::temporal::select::*;
 use crate::session::dataset::Dataset;
+use crate::session::points::{PointsFn, float, int, points_udaf};
 use crate::util::columns::col_as;
 use crate::util::error::{Error, Result};
 
@@ -74,34 +79,143 @@ pub async fn knox(ds: &Dataset, o: &KnoxOptions) -> Result<KnoxResult> {
             "distance must be > 0 and days ≥ 0",
         ));
     }
+    // The points are gathered and tested where the plan runs (on a
+    // cluster, on an executor): only the result comes back.
+    let args = vec![
+        col("x"),
+        col("y"),
+        cast(col("t"), DataType::Float64) / lit(86_400e6),
+        lit(o.distance),
+        lit(o.days),
+        lit(i64::from(o.permutations)),
+        lit(o.seed as i64),
+    ];
     let batches = events_frame(ds, &o.events)
         .await?
-        .select(vec![col("x"), col("y"), col("t")])?
+        .aggregate(vec![], vec![udaf().call(args).alias("knox")])?
         .collect()
-        .await?;
-    let mut pts: Vec<(f64, f64, f64)> = vec![];
-    let mut without = 0u64;
-    for b in &batches {
-        let x = col_as::<Float64Array>(b, "x")?;
-        let y = col_as::<Float64Array>(b, "y")?;
-        let t = col_as::<Int64Array>(b, "t")?;
-        for i in 0..b.num_rows() {
-            if x.is_null(i) || y.is_null(i) {
-                without += 1;
+        .await
+        .map_err(Error::from_plan)?;
+    let row = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| Error::schema("knox", "the test returned no row"))?;
+    let r = col_as::<StructArray>(row, "knox")?;
+    let int = |name: &str| -> Result<u64> {
+        let a = r
+            .column_by_name(name)
+            .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| Error::schema("knox", format!("`{name}` is missing")))?;
+        Ok(a.value(0).max(0) as u64)
+    };
+    let float = |name: &str| -> Result<Option<f64>> {
+        let a = r
+            .column_by_name(name)
+            .and_then(|a| a.as_any().downcast_ref::<Float64Array>())
+            .ok_or_else(|| Error::schema("knox", format!("`{name}` is missing")))?;
+        Ok(a.is_valid(0).then(|| a.value(0)))
+    };
+    Ok(KnoxResult {
+        n: int("n")?,
+        without_xy: int("without_xy")?,
+        close_space: int("close_space")?,
+        close_time: int("close_time")?,
+        statistic: int("statistic")?,
+        expected: float("expected")?.unwrap_or(f64::NAN),
+        p_poisson: float("p_poisson")?.unwrap_or(f64::NAN),
+        p_permutation: float("p_permutation")?,
+    })
+}
+
+/// The Knox test as an aggregate function of the plan:
+/// `knox_test(x, y, t_days, distance, days, permutations, seed)`. The
+/// events are tested in the order of their time, then x and y, so the
+/// seeded permutations, and `p_permutation`, are the same on every run.
+#[derive(Debug)]
+struct KnoxFn;
+
+const KNOX_FIELDS: [(&str, bool); 8] = [
+    ("n", true),
+    ("without_xy", true),
+    ("close_space", true),
+    ("close_time", true),
+    ("statistic", true),
+    ("expected", false),
+    ("p_poisson", false),
+    ("p_permutation", false),
+];
+
+fn knox_fields() -> arrow::datatypes::Fields {
+    KNOX_FIELDS
+        .iter()
+        .map(|(n, int)| {
+            let t = if *int {
+                DataType::Int64
             } else {
-                pts.push((x.value(i), y.value(i), t.value(i) as f64 / 86_400e6));
-            }
-        }
+                DataType::Float64
+            };
+            Field::new(*n, t, true)
+        })
+        .collect()
+}
+
+impl PointsFn for KnoxFn {
+    fn name(&self) -> &'static str {
+        "knox_test"
     }
-    // The scan's partitions arrive in any order: a fixed order of the
-    // points makes the seeded permutations, and so `p_permutation`,
-    // the same on every run.
-    pts.sort_by(|a, b| {
-        a.2.total_cmp(&b.2)
-            .then(a.0.total_cmp(&b.0))
-            .then(a.1.total_cmp(&b.1))
-    });
-    knox_points(&pts, o.distance, o.days, o.permutations, o.seed, without)
+
+    fn constants(&self) -> usize {
+        4
+    }
+
+    fn return_type(&self) -> DataType {
+        DataType::Struct(knox_fields())
+    }
+
+    fn order(&self, a: &[f64; 3], b: &[f64; 3]) -> std::cmp::Ordering {
+        a[2].total_cmp(&b[2])
+            .then(a[0].total_cmp(&b[0]))
+            .then(a[1].total_cmp(&b[1]))
+    }
+
+    fn finish(
+        &self,
+        points: &[[f64; 3]],
+        left_out: u64,
+        constants: &[ScalarValue],
+    ) -> Result<ScalarValue> {
+        let pts: Vec<(f64, f64, f64)> = points.iter().map(|p| (p[0], p[1], p[2])).collect();
+        let permutations = u32::try_from(int(constants, 2, self.name())?).unwrap_or(u32::MAX);
+        let seed = int(constants, 3, self.name())? as u64;
+        let r = knox_points(
+            &pts,
+            float(constants, 0),
+            float(constants, 1),
+            permutations,
+            seed,
+            left_out,
+        )?;
+        let ints = [r.n, r.without_xy, r.close_space, r.close_time, r.statistic];
+        let mut columns: Vec<ArrayRef> = ints
+            .iter()
+            .map(|v| Arc::new(Int64Array::from(vec![*v as i64])) as ArrayRef)
+            .collect();
+        for v in [Some(r.expected), Some(r.p_poisson), r.p_permutation] {
+            columns.push(Arc::new(Float64Array::from(vec![v])));
+        }
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(
+            knox_fields(),
+            columns,
+            None,
+        )?)))
+    }
+}
+
+/// The `knox_test` aggregate function.
+pub(crate) fn udaf() -> Arc<AggregateUDF> {
+    static KNOX: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
+    KNOX.get_or_init(|| Arc::new(points_udaf(Arc::new(KnoxFn))))
+        .clone()
 }
 
 /// The most pairs of points within `distance` one Knox test may hold
