@@ -403,6 +403,25 @@ options = {{ period = "2025" }}
     assert int(window.sum()) in [s["input_rows"] for s in scans]
 
 
+def test_an_error_raised_on_an_executor_keeps_its_exit_code(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    """A density raster too large for its points is refused inside the plan
+    (on an executor, where the points are gathered): the job fails with the
+    one-process message and exit code 2, not as a generic query failure."""
+    subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "0.05", "--sites", "1"], check=True, capture_output=True)
+    subprocess.run([cli, "ingest", str(tmp_path / "sample"), "--out", str(tmp_path / "store")], check=True, capture_output=True)
+    job = 'data = "store"\nout = "out"\n\n[[analysis]]\nname = "density"\nkind = "density"\noptions = { site = "U01", resolution = 0.01 }\n'
+    (tmp_path / "job.toml").write_text(job)
+    local = subprocess.run([cli, "run", str(tmp_path / "job.toml")], capture_output=True, text=True, timeout=300)
+    remote = subprocess.run([cluster_bin, "run", str(tmp_path / "job.toml"), "--cluster", cluster.url],
+                            capture_output=True, text=True, timeout=300)
+    assert local.returncode == 2, local.stderr
+    assert remote.returncode == 2, remote.stderr
+    message = "raster cells is too many; use a coarser resolution"
+    assert message in local.stderr and message in remote.stderr
+    assert local.stderr.strip().splitlines()[-1] == remote.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out" / "density.parquet").exists()
+
+
 def test_a_cluster_that_is_not_there_is_a_clear_error(cli: str, cluster_bin: str, tmp_path: pathlib.Path) -> None:
     subprocess.run([cli, "generate", "--out", str(tmp_path / "sample"), "--scale", "0.05", "--sites", "1"], check=True, capture_output=True)
     (tmp_path / "job.toml").write_text(JOB.format(out="out"))

@@ -224,7 +224,7 @@ impl Accumulator for Points {
         self.points.sort_by(|a, b| f.order(a, b));
         self.f
             .finish(&self.points, self.left_out, &self.constants)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+            .map_err(Error::into_plan)
     }
 
     fn size(&self) -> usize {

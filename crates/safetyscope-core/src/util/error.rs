@@ -82,7 +82,7 @@ pub enum Error {
     Chart(String),
     /// A SQL query or a plan failed.
     #[error("query error: {0}")]
-    Query(#[from] datafusion::error::DataFusionError),
+    Query(#[source] datafusion::error::DataFusionError),
     /// Arrow failed to build or convert data.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -150,19 +150,30 @@ impl Error {
         }
     }
 
+    /// An own error raised inside a plan (by safetyscope's aggregate
+    /// functions), as DataFusion carries it: see [`InPlan`].
+    pub(crate) fn into_plan(self) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(InPlan(self)))
+    }
+
     /// The error of a plan's execution: one of safetyscope's own errors
-    /// raised inside the plan (by its aggregate functions) as itself, with
-    /// its kind; any other as a query error.
+    /// raised inside the plan as itself, with its kind, whether it comes
+    /// from this process or (as text) from a distributed engine's
+    /// executor; any other as a query error.
     pub(crate) fn from_plan(e: datafusion::error::DataFusionError) -> Error {
         use datafusion::error::DataFusionError;
-        match e {
-            DataFusionError::External(b) => match b.downcast::<Error>() {
-                Ok(own) => *own,
-                Err(other) => Error::Query(DataFusionError::External(other)),
+        let e = match e {
+            DataFusionError::External(b) => match b.downcast::<InPlan>() {
+                Ok(own) => return own.0,
+                Err(b) => match b.downcast::<Error>() {
+                    Ok(own) => return *own,
+                    Err(other) => DataFusionError::External(other),
+                },
             },
-            DataFusionError::Context(_, inner) => Error::from_plan(*inner),
-            e => Error::Query(e),
-        }
+            DataFusionError::Context(_, inner) => return Error::from_plan(*inner),
+            e => e,
+        };
+        InPlan::restore(&format!("{e:?}")).unwrap_or(Error::Query(e))
     }
 
     /// A short machine-readable kind, used by the bindings to pick an
@@ -278,9 +289,111 @@ pub enum ErrorKind {
     Resources,
 }
 
+impl From<datafusion::error::DataFusionError> for Error {
+    /// A plan's error: one of safetyscope's own raised inside the plan
+    /// comes back as itself, with its kind.
+    fn from(e: datafusion::error::DataFusionError) -> Error {
+        Error::from_plan(e)
+    }
+}
+
+/// An own error crossing a plan. A distributed engine hands a task's error
+/// back as text (its debug form): that form tags the error's kind and
+/// fields, `⟦safetyscope:KIND:FIELD⟧MESSAGE⟦/safetyscope⟧`, so that the
+/// job runner restores the error with its kind and exit code
+/// ([`Error::from_plan`]). Kinds other than options, schema and data
+/// errors cross as their text.
+pub(crate) struct InPlan(pub(crate) Error);
+
+const TAG: &str = "⟦safetyscope:";
+const END: &str = "⟦/safetyscope⟧";
+
+impl InPlan {
+    fn tagged(&self) -> Option<String> {
+        let (kind, field, message) = match &self.0 {
+            Error::InvalidOption { option, message } => ("invalid_option", option, message),
+            Error::Schema { table, message } => ("schema", table, message),
+            Error::Data { table, message } => ("data", table, message),
+            _ => return None,
+        };
+        let clean = |t: &str| t.replace('⟦', "[").replace('⟧', "]");
+        Some(format!(
+            "{TAG}{kind}:{}⟧{}{END}",
+            clean(field).replace(':', "_"),
+            clean(message)
+        ))
+    }
+
+    /// The error tagged in a message, if any.
+    fn restore(text: &str) -> Option<Error> {
+        let start = text.find(TAG)? + TAG.len();
+        let rest = &text[start..];
+        let (head, rest) = rest.split_once('⟧')?;
+        let (kind, field) = head.split_once(':')?;
+        let message = &rest[..rest.find(END)?];
+        // A message that went through a debug form once more has its
+        // quotes escaped.
+        let message = message.replace("\\\"", "\"");
+        Some(match kind {
+            "invalid_option" => Error::option(field, message),
+            "schema" => Error::schema(field, message),
+            "data" => Error::data(field, message),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Debug for InPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tagged() {
+            Some(t) => f.write_str(&t),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+impl std::fmt::Display for InPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tagged() {
+            Some(t) => f.write_str(&t),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for InPlan {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An option error raised in a plan comes back as itself, from this
+    /// process and from an engine that only sends its debug text (nested
+    /// as Ballista nests it).
+    #[test]
+    fn own_errors_cross_a_plan_with_their_kind() {
+        use datafusion::error::DataFusionError;
+        let own = || Error::option("resolution", "6000 × 6000 \"cells\" is too many");
+        let back = Error::from_plan(own().into_plan());
+        assert_eq!(back.kind(), ErrorKind::InvalidOption);
+        assert_eq!(back.to_string(), own().to_string());
+        let remote = format!(
+            "Job 1 failed: Task failed: {:?}",
+            DataFusionError::Shared(std::sync::Arc::new(own().into_plan()))
+        );
+        let back = Error::from_plan(DataFusionError::Execution(remote));
+        assert_eq!(back.kind(), ErrorKind::InvalidOption);
+        assert_eq!(back.to_string(), own().to_string());
+        let data = Error::from_plan(Error::data("incidents", "bad").into_plan());
+        assert_eq!(data.kind(), ErrorKind::Data);
+        // Anything else stays a query error.
+        let other = Error::from_plan(DataFusionError::Execution("boom".into()));
+        assert_eq!(other.kind(), ErrorKind::Query);
+    }
 
     fn full() -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device")

@@ -1164,7 +1164,7 @@ impl AggregateUDFImpl for MeterUdaf {
 }
 
 fn to_df(e: Error) -> datafusion::error::DataFusionError {
-    datafusion::error::DataFusionError::External(Box::new(e))
+    e.into_plan()
 }
 
 #[derive(Debug)]

@@ -294,8 +294,7 @@ pub async fn density_batch(ds: &Dataset, o: &DensityOptions) -> Result<RecordBat
         .filter(col("x").is_not_null().and(col("y").is_not_null()))?
         .aggregate(vec![], vec![udaf().call(args).alias("raster")])?
         .collect()
-        .await
-        .map_err(Error::from_plan)?;
+        .await?;
     let row = raster
         .iter()
         .find(|b| b.num_rows() > 0)
@@ -407,6 +406,12 @@ impl PointsFn for KdeFn {
         let (site, table) = (text(8), text(9));
         let points: Vec<(f64, f64, f64)> = pts.iter().map(|p| (p[0], p[1], p[2])).collect();
         let resolution = float(c, 4);
+        if !(resolution > 0.0 && resolution.is_finite()) {
+            return Err(Error::option(
+                "resolution",
+                "must be a positive number of metres",
+            ));
+        }
         let rule = match int(c, 6, self.name())? {
             1 => BandwidthRule::Silverman,
             _ => BandwidthRule::Scott,

@@ -94,8 +94,7 @@ pub async fn knox(ds: &Dataset, o: &KnoxOptions) -> Result<KnoxResult> {
         .await?
         .aggregate(vec![], vec![udaf().call(args).alias("knox")])?
         .collect()
-        .await
-        .map_err(Error::from_plan)?;
+        .await?;
     let row = batches
         .iter()
         .find(|b| b.num_rows() > 0)
