@@ -171,8 +171,14 @@ impl Accumulator for Points {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let lists: Vec<&ListArray> = states[..3].iter().map(|s| s.as_list::<i32>()).collect();
-        let left = states[3].as_primitive::<Int64Type>();
+        if states.len() != 4 {
+            return exec_err!("the partial state of {} is damaged", self.f.name());
+        }
+        let lists: Option<Vec<&ListArray>> =
+            states[..3].iter().map(|s| s.as_list_opt::<i32>()).collect();
+        let (Some(lists), Some(left)) = (lists, states[3].as_primitive_opt::<Int64Type>()) else {
+            return exec_err!("the partial state of {} is damaged", self.f.name());
+        };
         for row in 0..lists[0].len() {
             if !left.is_null(row) {
                 self.left_out += left.value(row).max(0) as u64;
@@ -181,10 +187,13 @@ impl Accumulator for Points {
                 continue;
             }
             let cols: Vec<ArrayRef> = lists.iter().map(|l| l.value(row)).collect();
-            let cols: Vec<&Float64Array> = cols
+            let Some(cols) = cols
                 .iter()
-                .map(|c| c.as_primitive::<Float64Type>())
-                .collect();
+                .map(|c| c.as_primitive_opt::<Float64Type>())
+                .collect::<Option<Vec<&Float64Array>>>()
+            else {
+                return exec_err!("the partial state of {} is damaged", self.f.name());
+            };
             if cols.iter().any(|c| c.len() != cols[0].len()) {
                 return exec_err!("the partial state of {} is damaged", self.f.name());
             }
@@ -249,5 +258,89 @@ pub(crate) fn int(constants: &[ScalarValue], i: usize, f: &str) -> Result<i64> {
             f.to_string(),
             format!("argument {} must be an Int64 constant", i + 4),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The points as text, in the order handed over.
+    #[derive(Debug)]
+    struct Listed;
+
+    impl PointsFn for Listed {
+        fn name(&self) -> &'static str {
+            "listed"
+        }
+        fn constants(&self) -> usize {
+            0
+        }
+        fn return_type(&self) -> DataType {
+            DataType::Utf8
+        }
+        fn keep(&self, p: [f64; 3]) -> bool {
+            p[2] > 0.0
+        }
+        fn finish(
+            &self,
+            points: &[[f64; 3]],
+            left_out: u64,
+            _: &[ScalarValue],
+        ) -> Result<ScalarValue> {
+            Ok(ScalarValue::Utf8(Some(format!("{points:?} {left_out}"))))
+        }
+    }
+
+    fn acc() -> Points {
+        Points {
+            f: Arc::new(Listed),
+            constants: vec![],
+            points: vec![],
+            left_out: 0,
+        }
+    }
+
+    fn batch(a: Vec<Option<f64>>, b: Vec<Option<f64>>, c: Vec<Option<f64>>) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(Float64Array::from(a)),
+            Arc::new(Float64Array::from(b)),
+            Arc::new(Float64Array::from(c)),
+        ]
+    }
+
+    #[test]
+    fn partial_sets_merge_to_one_ordered_set() {
+        let first = batch(
+            vec![Some(3.0), None, Some(1.0)],
+            vec![Some(0.0), Some(1.0), Some(2.0)],
+            vec![Some(1.0), Some(1.0), Some(0.0)],
+        );
+        let second = batch(vec![Some(2.0)], vec![Some(5.0)], vec![Some(2.0)]);
+        let mut one = acc();
+        one.update_batch(&first).unwrap();
+        one.update_batch(&second).unwrap();
+        let (mut a, mut b) = (acc(), acc());
+        a.update_batch(&second).unwrap();
+        b.update_batch(&first).unwrap();
+        let states: Vec<ArrayRef> = b
+            .state()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_array().unwrap())
+            .collect();
+        a.merge_batch(&states).unwrap();
+        let want = "[[2.0, 5.0, 2.0], [3.0, 0.0, 1.0]] 1";
+        assert_eq!(
+            one.evaluate().unwrap(),
+            ScalarValue::Utf8(Some(want.into()))
+        );
+        assert_eq!(a.evaluate().unwrap(), ScalarValue::Utf8(Some(want.into())));
+        // A damaged state is an error, not a panic.
+        assert!(a.merge_batch(&states[..2]).is_err());
+        let wrong: Vec<ArrayRef> = (0..4)
+            .map(|_| Arc::new(Float64Array::from(vec![1.0])) as ArrayRef)
+            .collect();
+        assert!(a.merge_batch(&wrong).is_err());
     }
 }

@@ -831,6 +831,9 @@ impl Meter {
         }
         for _ in 0..r.len(16)? {
             let (k, n) = (r.u()?, r.u()?);
+            if (k >> 20) as usize >= self.windows.len() {
+                return Err(state_error());
+            }
             *self.hist.entry(k).or_default() += n;
         }
         for _ in 0..r.len(16)? {

@@ -184,7 +184,8 @@ impl PointsFn for KnoxFn {
         constants: &[ScalarValue],
     ) -> Result<ScalarValue> {
         let pts: Vec<(f64, f64, f64)> = points.iter().map(|p| (p[0], p[1], p[2])).collect();
-        let permutations = u32::try_from(int(constants, 2, self.name())?).unwrap_or(u32::MAX);
+        let permutations = u32::try_from(int(constants, 2, self.name())?)
+            .map_err(|_| Error::option("permutations", "must be between 0 and 4294967295"))?;
         let seed = int(constants, 3, self.name())? as u64;
         let r = knox_points(
             &pts,
