@@ -438,7 +438,7 @@ impl Facts {
         Ok(Measured {
             meter: m,
             wanted,
-            memory,
+            _memory: memory,
         })
     }
 }
@@ -449,8 +449,7 @@ pub(crate) struct Measured {
     meter: Meter,
     wanted: Wanted,
     /// The memory-pool reservation of the sums (released when dropped).
-    #[allow(dead_code)]
-    memory: datafusion::execution::memory_pool::MemoryReservation,
+    _memory: datafusion::execution::memory_pool::MemoryReservation,
 }
 
 impl Measured {

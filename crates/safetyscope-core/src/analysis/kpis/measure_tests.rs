@@ -117,7 +117,7 @@ fn hazard_measures_equal_a_direct_computation() {
     let measured = Measured {
         meter: m,
         wanted,
-        memory: datafusion::execution::memory_pool::MemoryConsumer::new("test").register(&pool),
+        _memory: datafusion::execution::memory_pool::MemoryConsumer::new("test").register(&pool),
     };
     let got: Vec<_> = (0..measured.len())
         .filter_map(|w| measured.get(w))

@@ -17,8 +17,9 @@
 //! same bits however the rows were split, on one machine or on a cluster.
 //!
 //! `kpi_meter(config, columns…)` takes the windows and the input as its
-//! first argument, a constant (a dictionary-encoded binary literal, so
-//! that a batch does not copy it per row), and returns the encoded sums.
+//! first argument, a constant: the configuration's bytes as hex text
+//! (the plan's names quote it), in a dictionary-encoded literal so that a
+//! batch does not copy it per row. It returns the encoded sums.
 //! It travels in plans to a Ballista cluster by name, whose scheduler and
 //! executors register it (`safetyscope_core::udafs`).
 
