@@ -25,16 +25,6 @@ use crate::util::stats::quantile_at;
 
 const DAY: f64 = 86_400_000_000.0;
 
-const INPUTS: [Input; 7] = [
-    Input::Incidents,
-    Input::Hazards,
-    Input::People,
-    Input::Valued,
-    Input::Counted,
-    Input::Exposure,
-    Input::Violations,
-];
-
 /// The KPI inputs of a dataset (optionally one site): planned anew for
 /// every measurement, or collected once when the dataset keeps them.
 #[derive(Debug)]
@@ -320,7 +310,7 @@ impl Facts {
     pub(crate) async fn open(ds: &Dataset, site: Option<&str>, keep: bool) -> Result<Facts> {
         let (outline, kept) = if keep {
             let mut all = vec![];
-            for i in INPUTS {
+            for i in Input::TABLES {
                 all.push(match plan(ds, i, site, &[]).await? {
                     Some(df) => df.collect().await?,
                     None => vec![],
@@ -421,7 +411,7 @@ impl Facts {
         cuts.sort_unstable();
         cuts.dedup();
         let mut m = Meter::new(windows.to_vec().into(), &[]);
-        for input in INPUTS {
+        for input in Input::TABLES {
             self.feed(ds, &mut m, input, &cuts).await?;
         }
         let mut wanted = vec![];

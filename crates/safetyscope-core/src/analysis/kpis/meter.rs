@@ -109,7 +109,9 @@ impl Input {
         }
     }
 
-    const ALL: [Input; 8] = [
+    /// The inputs read from the tables, in the order of their
+    /// discriminants (kept inputs are indexed by them).
+    pub(crate) const TABLES: [Input; 7] = [
         Input::Incidents,
         Input::Hazards,
         Input::People,
@@ -117,7 +119,6 @@ impl Input {
         Input::Counted,
         Input::Exposure,
         Input::Violations,
-        Input::Cycles,
     ];
 }
 
@@ -125,7 +126,7 @@ impl Input {
 
 /// Sums of one window. The counts are whole numbers held as `f64` (exact
 /// below 2⁵³); the fractional sums are exact until read.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Acc {
     pub(crate) hours: ExactSum,
     pub(crate) heads: ExactSum,
@@ -157,52 +158,31 @@ pub(crate) struct Acc {
 impl Acc {
     /// The counts, in a fixed order (to merge and encode them).
     fn counts(&mut self) -> [&mut f64; 23] {
-        let Acc {
-            severity: [s0, s1, s2, s3, s4],
-            all,
-            injured,
-            recordables,
-            lti,
-            lost,
-            found,
-            major_found,
-            closed,
-            due,
-            on_time,
-            trained,
-            inspectors,
-            inspections,
-            drills,
-            drill_n,
-            suggestions,
-            equipment_n,
-            violations,
-            ..
-        } = self;
+        let [s0, s1, s2, s3, s4] = &mut self.severity;
         [
             s0,
             s1,
             s2,
             s3,
             s4,
-            all,
-            injured,
-            recordables,
-            lti,
-            lost,
-            found,
-            major_found,
-            closed,
-            due,
-            on_time,
-            trained,
-            inspectors,
-            inspections,
-            drills,
-            drill_n,
-            suggestions,
-            equipment_n,
-            violations,
+            &mut self.all,
+            &mut self.injured,
+            &mut self.recordables,
+            &mut self.lti,
+            &mut self.lost,
+            &mut self.found,
+            &mut self.major_found,
+            &mut self.closed,
+            &mut self.due,
+            &mut self.on_time,
+            &mut self.trained,
+            &mut self.inspectors,
+            &mut self.inspections,
+            &mut self.drills,
+            &mut self.drill_n,
+            &mut self.suggestions,
+            &mut self.equipment_n,
+            &mut self.violations,
         ]
     }
 
@@ -218,10 +198,14 @@ impl Acc {
 }
 
 impl Acc {
-    /// Whether nothing was added.
+    /// Whether nothing was added (the marks only tell people apart).
     fn is_empty(&self) -> bool {
-        let mut c = self.clone();
-        c.counts().iter().all(|v| **v == 0.0) && c.sums().iter().all(|s| s.parts().0.is_empty())
+        *self
+            == Acc {
+                trained_mark: self.trained_mark,
+                inspector_mark: self.inspector_mark,
+                ..Acc::default()
+            }
     }
 }
 
@@ -976,10 +960,7 @@ impl Config {
     /// windows are mostly scopes × periods).
     fn encode(&self) -> Vec<u8> {
         let mut o = Out::default();
-        o.v(Input::ALL
-            .iter()
-            .position(|&i| i == self.input)
-            .unwrap_or(0) as u64);
+        o.v(self.input as u64);
         let mut scopes: Vec<&Scope> = vec![];
         let mut ranges: Vec<(i64, i64, u64)> = vec![];
         let mut scope_ids: BTreeMap<&Scope, u64> = BTreeMap::new();
@@ -1022,7 +1003,12 @@ impl Config {
         let mut r = In { b: bytes, at: 0 };
         let input = usize::try_from(r.v()?)
             .ok()
-            .and_then(|i| Input::ALL.get(i).copied())
+            .and_then(|i| {
+                Input::TABLES
+                    .get(i)
+                    .copied()
+                    .or((i == Input::Cycles as usize).then_some(Input::Cycles))
+            })
             .ok_or_else(state_error)?;
         let mut scopes = vec![];
         for _ in 0..r.count(16)? {

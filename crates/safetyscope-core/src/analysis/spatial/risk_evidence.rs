@@ -261,29 +261,41 @@ fn event_keys(windows: Windows, time: &str) -> Result<Vec<Expr>> {
     Ok(vec![win.alias("win"), age.alias("age")])
 }
 
-/// Pairs from grouped batches: `sub` gives a group's sub-key (none to
-/// leave it out), groups of cells outside the index are left out.
+/// Pairs from grouped batches: `sub` gives a group's sub-keys (up to two,
+/// for hazards open at both window ends), groups of cells outside the
+/// index are left out, and the rows of equal keys are added.
 fn pairs(
     batches: &[RecordBatch],
     index: &CellIndex,
     table: &str,
     stride: u64,
-    mut sub: impl FnMut(&RecordBatch, usize) -> Result<u64>,
+    mut sub: impl FnMut(&RecordBatch, usize) -> Result<[Option<u64>; 2]>,
 ) -> Result<Vec<(u64, i64)>> {
     let mut keys = vec![];
-    let mut out = vec![];
+    let mut out: Vec<(u64, i64)> = vec![];
     for b in batches {
         index.rows(b, table, &mut keys)?;
         let n = i64s(b, "n")?;
         for (i, &k) in keys.iter().enumerate() {
-            let s = sub(b, i)?;
+            let subs = sub(b, i)?;
             if k != NO_CELL {
-                out.push((u64::from(k) * stride + s, n.value(i)));
+                out.extend(
+                    subs.into_iter()
+                        .flatten()
+                        .map(|s| (u64::from(k) * stride + s, n.value(i))),
+                );
             }
         }
     }
     out.sort_unstable();
-    Ok(out)
+    let mut merged: Vec<(u64, i64)> = Vec::with_capacity(out.len());
+    for (k, n) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == k => last.1 += n,
+            _ => merged.push((k, n)),
+        }
+    }
+    Ok(merged)
 }
 
 /// Incidents in the windows: per cell, window, severity and age.
@@ -318,10 +330,9 @@ async fn incident_counts(
                 .then(|| SEVERITIES.iter().position(|s| *s == sev.value(i)))
                 .flatten()
                 .ok_or_else(|| unknown(if sev.is_null(i) { "" } else { sev.value(i) }))?;
-            Ok(
-                (win.value(i) as u64 * SEVERITIES.len() as u64 + s as u64) * ages
-                    + age.value(i) as u64,
-            )
+            let sub = (win.value(i) as u64 * SEVERITIES.len() as u64 + s as u64) * ages
+                + age.value(i) as u64;
+            Ok([Some(sub), None])
         });
     }
     let columns = ["site", "cell", "severity", "occurred_at"];
@@ -374,7 +385,7 @@ async fn violation_counts(
             .await?;
         return pairs(&groups, index, T, stride, |b, i| {
             let (win, age) = (i64s(b, "win")?, i64s(b, "age")?);
-            Ok(win.value(i) as u64 * ages + age.value(i) as u64)
+            Ok([Some(win.value(i) as u64 * ages + age.value(i) as u64), None])
         });
     }
     let columns = ["site", "cell", "detected_at"];
@@ -416,43 +427,47 @@ async fn hazard_counts(
     } = h;
     let stride = 2 * 2 * days;
     if !ds.reads_files_here(TableKind::Hazards) {
-        let open_at = |window: i64, at: i64| -> Result<(Expr, Vec<Expr>)> {
+        // One scan: every hazard open at one of the window ends (reported
+        // before `to`, not closed before `from`), grouped by level and its
+        // days overdue at each end it is open at (null at an end it is
+        // not open at).
+        let overdue_at = |at: i64| -> Result<Expr> {
             let due = cast(col("due_at"), DataType::Int64);
             let late = (lit(at) - due.clone()) / lit(DAY_US);
             let late = match cap_day {
                 Some(c) => when(late.clone().gt(lit(c)), lit(c)).otherwise(late)?,
                 None => late,
             };
-            let overdue = when(
+            Ok(when(
                 due.is_not_null().and(col("due_at").lt(ts_lit(ds, at))),
                 late,
             )
-            .otherwise(lit(-1i64))?;
-            let major = when(col("level").eq(lit("major")), lit(1i64)).otherwise(lit(0i64))?;
-            let open = of_site(col("reported_at").lt(ts_lit(ds, at))).and(
-                col("closed_at")
-                    .is_null()
-                    .or(col("closed_at").gt_eq(ts_lit(ds, at))),
-            );
-            Ok((
-                open,
-                vec![
-                    lit(window).alias("window"),
-                    major.alias("major"),
-                    overdue.alias("overdue"),
-                ],
-            ))
+            .otherwise(lit(-1i64))?)
         };
-        let (now, now_keys) = open_at(0, to)?;
-        let (before, before_keys) = open_at(1, from)?;
-        let now = grouped(ds, TableKind::Hazards, now, now_keys).await?;
-        let before = grouped(ds, TableKind::Hazards, before, before_keys).await?;
-        let groups = now.union(before)?.collect().await?;
+        let open_at = |at: i64| {
+            col("closed_at")
+                .is_null()
+                .or(col("closed_at").gt_eq(ts_lit(ds, at)))
+        };
+        let filter = of_site(col("reported_at").lt(ts_lit(ds, to))).and(open_at(from));
+        let now = when(open_at(to), overdue_at(to)?).end()?;
+        let before = when(col("reported_at").lt(ts_lit(ds, from)), overdue_at(from)?).end()?;
+        let major = when(col("level").eq(lit("major")), lit(1i64)).otherwise(lit(0i64))?;
+        let keys = vec![
+            major.alias("major"),
+            now.alias("now"),
+            before.alias("before"),
+        ];
+        let groups = grouped(ds, TableKind::Hazards, filter, keys)
+            .await?
+            .collect()
+            .await?;
         return pairs(&groups, index, T, stride, |b, i| {
-            let (window, major) = (i64s(b, "window")?, i64s(b, "major")?);
-            let d = i64s(b, "overdue")?;
-            Ok((window.value(i) as u64 * 2 + major.value(i) as u64) * days
-                + (d.value(i) + 1) as u64)
+            let major = i64s(b, "major")?.value(i) as u64;
+            let key = |window: u64, d: &Int64Array| {
+                (!d.is_null(i)).then(|| (window * 2 + major) * days + (d.value(i) + 1) as u64)
+            };
+            Ok([key(0, &i64s(b, "now")?), key(1, &i64s(b, "before")?)])
         });
     }
     let columns = [
