@@ -12,6 +12,11 @@ runner's CPU time (user + system, from `/usr/bin/time`) and its share of
 the wall time, the executors' task count and rows read from the
 scheduler's REST API, and whether every output file equals the
 one-process run's byte for byte.
+
+With `--ingest`, the same for `ingest` (one process) against `ingest
+--cluster` (the executors validate the sources and write the store): the
+report and every table's rows, in order, compared with the one-process
+store's.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def files(d: pathlib.Path) -> dict[str, bytes]:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name != "run-summary.json"}
 
 
-def cluster_run(a: argparse.Namespace, d: pathlib.Path, executors: int) -> dict:
+def cluster_run(a: argparse.Namespace, d: pathlib.Path, executors: int, ingest: bool = False) -> dict:
     port = free_port()
     logs = d / f"cluster-{executors}"
     shutil.rmtree(logs, ignore_errors=True)
@@ -83,10 +88,15 @@ def cluster_run(a: argparse.Namespace, d: pathlib.Path, executors: int) -> dict:
                 stdout=open(logs / f"executor-{i + 1}.log", "wb"), stderr=subprocess.STDOUT))
             wait_port(flight)
         time.sleep(2)
-        out = d / f"out-cluster-{executors}"
-        shutil.rmtree(out, ignore_errors=True)
-        (d / f"cluster-{executors}.toml").write_text(job_text(f"out-cluster-{executors}"))
-        wall, cpu = timed([a.cluster_bin, "run", f"cluster-{executors}.toml", "--cluster", f"df://127.0.0.1:{port}"], d)
+        if ingest:
+            out = d / f"store-cluster-{executors}"
+            shutil.rmtree(out, ignore_errors=True)
+            wall, cpu = timed([a.cluster_bin, "ingest", "data", "--out", out.name, "--cluster", f"df://127.0.0.1:{port}"], d)
+        else:
+            out = d / f"out-cluster-{executors}"
+            shutil.rmtree(out, ignore_errors=True)
+            (d / f"cluster-{executors}.toml").write_text(job_text(f"out-cluster-{executors}"))
+            wall, cpu = timed([a.cluster_bin, "run", f"cluster-{executors}.toml", "--cluster", f"df://127.0.0.1:{port}"], d)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/jobs", timeout=30) as r:
             jobs = json.load(r)
         tasks = rows = 0
@@ -94,7 +104,7 @@ def cluster_run(a: argparse.Namespace, d: pathlib.Path, executors: int) -> dict:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/job/{j['job_id']}/stages", timeout=30) as r:
                 for s in json.load(r)["stages"]:
                     tasks += len(s["tasks"])
-                    if "DataSourceExec" in s["stage_plan"]:
+                    if "DataSourceExec" in s["stage_plan"] or "IngestExec" in s["stage_plan"]:
                         rows += int(s["input_rows"])
         return {"executors": executors, "wall_s": round(wall, 2), "runner_cpu_s": round(cpu, 2),
                 "runner_share": round(cpu / wall, 3), "jobs": len(jobs), "tasks": tasks, "rows_scanned_on_executors": rows,
@@ -123,12 +133,17 @@ def main() -> None:
     ap.add_argument("--cluster-bin", required=True)
     ap.add_argument("--scale", type=float, default=240)
     ap.add_argument("--out", default="/tmp/safetyscope-bench-cluster")
+    ap.add_argument("--ingest", action="store_true",
+                    help="time `ingest` (one process, then `ingest --cluster`) instead of the job")
     a = ap.parse_args()
     a.bin, a.cluster_bin = (str(pathlib.Path(x).resolve()) for x in (a.bin, a.cluster_bin))
     d = pathlib.Path(a.out) / f"scale-{a.scale:g}"
     d.mkdir(parents=True, exist_ok=True)
     if not (d / "data" / "incidents.parquet").exists():
         subprocess.run([a.bin, "generate", "--out", str(d / "data"), "--scale", str(a.scale), "--only", TABLES], check=True)
+    if a.ingest:
+        bench_ingest(a, d)
+        return
     if not (d / "store" / "_safetyscope.json").exists():
         subprocess.run([a.bin, "ingest", str(d / "data"), "--out", str(d / "store")], check=True, capture_output=True)
     (d / "local.toml").write_text(job_text("out-local"))
@@ -141,6 +156,31 @@ def main() -> None:
         remote = files(r.pop("out"))
         r["equal_to_one_process"] = remote == local
         r["outputs"] = len(remote)
+        print(json.dumps(r), flush=True)
+
+
+def store_content(store: pathlib.Path) -> tuple[dict, dict]:
+    """A store's report and every table's rows in the manifest's order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    m = json.loads((store / "_safetyscope.json").read_text())
+    return m["report"], {n: pa.concat_tables([pq.read_table(store / f["path"]) for f in t["files"]])
+                         for n, t in m["tables"].items()}
+
+
+def bench_ingest(a: argparse.Namespace, d: pathlib.Path) -> None:
+    """The ingest in one process, then with 1 and 2 executors: wall time,
+    the runner's CPU, and whether the report and every table's rows equal
+    the one-process store's."""
+    shutil.rmtree(d / "store-local", ignore_errors=True)
+    wall, cpu = timed([a.bin, "ingest", "data", "--out", "store-local"], d)
+    print(json.dumps({"one_process_wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}), flush=True)
+    report, tables = store_content(d / "store-local")
+    for n in (1, 2):
+        r = cluster_run(a, d, n, ingest=True)
+        out = r.pop("out")
+        rep, tabs = store_content(out)
+        r["equal_to_one_process"] = rep == report and all(tables[k].equals(tabs[k]) for k in tables) and sorted(tabs) == sorted(tables)
         print(json.dumps(r), flush=True)
 
 

@@ -481,3 +481,115 @@ def test_losing_an_executor_mid_run(cli: str, cluster_bin: str, tmp_path: pathli
             assert_same(read(local / f), read(remote / f), f)
     finally:
         c.stop()
+
+
+def store_rows(store: pathlib.Path) -> tuple[dict, dict[str, pa.Table]]:
+    """A store's validation report and every table's rows, its files read
+    in the manifest's order."""
+    m = json.loads((store / "_safetyscope.json").read_text())
+    tables = {name: pa.concat_tables([pq.read_table(store / f["path"]) for f in t["files"]])
+              for name, t in m["tables"].items()}
+    return m["report"], tables
+
+
+def split_row_groups(sample: pathlib.Path, table: str, rows: int) -> int:
+    """Rewrite a generated table with row groups of `rows` rows (the
+    generator writes a million per group); the number of groups."""
+    path = sample / f"{table}.parquet"
+    t = pq.read_table(path)
+    pq.write_table(t, path, row_group_size=rows)
+    return pq.ParquetFile(path).num_row_groups
+
+
+def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    """`safetyscope ingest --cluster`: the executors read the sources (a
+    large Parquet file split at its row groups into several tasks), validate
+    them, write the store's files and find the duplicate ids with a grouped
+    plan; the runner reads under 1 % of the sources' bytes (their footers
+    and the site plan) and writes the manifest. The report and every
+    table's rows, in order, equal the one-process ingest's."""
+    sample = tmp_path / "sample"
+    subprocess.run([cli, "generate", "--out", str(sample), "--scale", "1", "--sites", "3"], check=True, capture_output=True)
+    groups = split_row_groups(sample, "positions", 50_000)
+    assert groups >= 6
+    subprocess.run([cli, "ingest", str(sample), "--out", str(tmp_path / "store-local")], check=True, capture_output=True)
+    before = {j["job_id"] for j in scheduler_jobs(cluster)}
+    trace = tmp_path / "runner.strace"
+    p = subprocess.run(["strace", "-f", "-y", "-e", "trace=read,pread64", "-o", str(trace),
+                        cli, "ingest", str(sample), "--out", str(tmp_path / "store-cluster"),
+                        "--cluster", cluster.url, "--task-rows", "100000"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    local_report, local = store_rows(tmp_path / "store-local")
+    remote_report, remote = store_rows(tmp_path / "store-cluster")
+    assert local_report == remote_report
+    assert local_report["tables"]["incidents"]["rows_accepted"] > 1000
+    assert sorted(local) == sorted(remote)
+    for name in local:
+        assert local[name].equals(remote[name]), name
+    # Nothing beside the stores but their lock files.
+    assert sorted(x.name for x in tmp_path.iterdir() if x.name.startswith(".")) == [".store-cluster.lock", ".store-local.lock"]
+
+    size = sum(f.stat().st_size for f in sample.rglob("*") if f.is_file())
+    per_file = bytes_read_from(trace, sample)
+    runner = sum(min(n, pathlib.Path(f).stat().st_size) for f, n in per_file.items())
+    assert runner <= 0.01 * size, (per_file, size)
+
+    jobs = [j for j in scheduler_jobs(cluster) if j["job_id"] not in before]
+    assert jobs and all(j["status"] == "Completed" for j in jobs)
+    loads = [s for j in jobs for s in j["stages"] if "IngestExec" in s["stage_plan"]]
+    # One task per source, the positions in ceil(groups / 2) tasks.
+    tables = len([t for t in local if t != "cells"])
+    assert len(loads) == 1 and len(loads[0]["tasks"]) == tables - 1 + (groups + 1) // 2, loads
+    assert loads[0]["stage_status"] == "Successful"
+    # The duplicate ids: the executors scanned every id written.
+    ids = [s for j in jobs for s in j["stages"] if "/.ids/" in s["stage_plan"]]
+    assert ids and sum(s["input_rows"] for s in ids) > 0
+
+
+def test_losing_an_executor_during_the_ingest(cli: str, cluster_bin: str, tmp_path: pathlib.Path) -> None:
+    """One of two executors is killed (SIGKILL) while they validate the
+    sources and write the store. Either the ingest completes (the lost
+    tasks run again on the other executor) with the one-process store, or
+    it fails with exit code 4; then there is no store at all, nor any
+    temporary directory or file beside where it would be. An older store
+    at that place is left as it was."""
+    c = Cluster(cluster_bin, tmp_path)
+    try:
+        c.executor("executor-1")
+        c.executor("executor-2")
+        time.sleep(2)
+        sample = tmp_path / "sample"
+        subprocess.run([cli, "generate", "--out", str(sample), "--scale", "2", "--sites", "6"], check=True, capture_output=True)
+        split_row_groups(sample, "positions", 50_000)
+        subprocess.run([cli, "ingest", str(sample), "--out", str(tmp_path / "store-local")], check=True, capture_output=True)
+        old = tmp_path / "old"
+        subprocess.run([cli, "generate", "--out", str(old), "--scale", "0.05", "--sites", "1"], check=True, capture_output=True)
+        store = tmp_path / "store"
+        subprocess.run([cli, "ingest", str(old), "--out", str(store)], check=True, capture_output=True)
+        old_manifest = (store / "_safetyscope.json").read_text()
+        job = subprocess.Popen([cluster_bin, "ingest", str(sample), "--out", str(store), "--cluster", c.url,
+                                "--task-rows", "50000", "--timeout-seconds", "120"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log = tmp_path / "scheduler.log"
+        end = time.time() + 120
+        while time.time() < end and "Job submitted" not in log.read_text(errors="replace"):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        c.kill("executor-2")
+        _, err = job.communicate(timeout=900)
+        beside = sorted(x.name for x in tmp_path.iterdir() if x.name.startswith(".store"))
+        assert beside == [".store-local.lock", ".store.lock"], beside
+        if job.returncode == 0:
+            local_report, local = store_rows(tmp_path / "store-local")
+            remote_report, remote = store_rows(store)
+            assert local_report == remote_report
+            for name in local:
+                assert local[name].equals(remote[name]), name
+        else:
+            assert job.returncode == 4, err
+            assert (store / "_safetyscope.json").read_text() == old_manifest
+            assert sorted(p.name for p in store.iterdir()) == sorted(
+                [*json.loads(old_manifest)["tables"].keys(), "_safetyscope.json"])
+    finally:
+        c.stop()

@@ -21,6 +21,36 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             rows_per_file,
             lock_wait,
             log_format,
+            cluster: Some(cluster),
+            task_rows,
+        } => {
+            let mut cmd = cluster_command()?;
+            cmd.arg("ingest")
+                .arg(&data)
+                .arg("--out")
+                .arg(&out)
+                .arg("--cluster")
+                .arg(&cluster)
+                .arg("--rows-per-file")
+                .arg(rows_per_file.to_string())
+                .arg("--lock-wait")
+                .arg(lock_wait.to_string())
+                .arg("--task-rows")
+                .arg(task_rows.to_string());
+            if let Some(tz) = &timezone {
+                cmd.arg("--timezone").arg(tz);
+            }
+            run_cluster(cmd, log_format)?;
+        }
+        Command::Ingest {
+            data,
+            out,
+            timezone,
+            rows_per_file,
+            lock_wait,
+            log_format,
+            cluster: None,
+            task_rows: _,
         } => {
             // The store replaces `out` whole: it must not hold the data.
             safetyscope_core::confine::check_output(&out, std::slice::from_ref(&data))?;
@@ -217,16 +247,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             cluster: Some(cluster),
             log_format,
         } => {
-            let exe = std::env::current_exe()
-                .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?
-                .with_file_name("safetyscope-cluster");
-            if !exe.is_file() {
-                return Err(CliError::Usage(format!(
-                    "--cluster needs {}: build it with `make build-cluster` (cargo build -p safetyscope-cluster)",
-                    exe.display()
-                )));
-            }
-            let mut cmd = std::process::Command::new(&exe);
+            let mut cmd = cluster_command()?;
             cmd.arg("run").arg(&job).arg("--cluster").arg(&cluster);
             if !period.is_empty() {
                 cmd.arg("--period").arg(period.join(","));
@@ -234,16 +255,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             if safetyscope_core::confine::allow_outside() {
                 cmd.arg("--allow-outside");
             }
-            cmd.arg("--log-format").arg(match log_format {
-                LogFormat::Plain => "plain",
-                LogFormat::Json => "json",
-            });
-            let status = cmd
-                .status()
-                .map_err(|e| CliError::Usage(format!("cannot start {}: {e}", exe.display())))?;
-            if !status.success() {
-                return Err(CliError::Cluster(status.code().unwrap_or(1)));
-            }
+            run_cluster(cmd, log_format)?;
         }
         Command::Run {
             job,
@@ -306,6 +318,36 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The `safetyscope-cluster` binary beside this one, as a command.
+fn cluster_command() -> Result<std::process::Command, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?
+        .with_file_name("safetyscope-cluster");
+    if !exe.is_file() {
+        return Err(CliError::Usage(format!(
+            "--cluster needs {}: build it with `make build-cluster` (cargo build -p safetyscope-cluster)",
+            exe.display()
+        )));
+    }
+    Ok(std::process::Command::new(&exe))
+}
+
+/// Run a `safetyscope-cluster` command to its end; its failure as this
+/// binary's (it printed why).
+fn run_cluster(mut cmd: std::process::Command, log_format: LogFormat) -> Result<(), CliError> {
+    cmd.arg("--log-format").arg(match log_format {
+        LogFormat::Plain => "plain",
+        LogFormat::Json => "json",
+    });
+    let status = cmd
+        .status()
+        .map_err(|e| CliError::Usage(format!("cannot start {:?}: {e}", cmd.get_program())))?;
+    if !status.success() {
+        return Err(CliError::Cluster(status.code().unwrap_or(1)));
     }
     Ok(())
 }

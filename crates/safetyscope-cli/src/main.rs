@@ -127,6 +127,17 @@ enum Command {
         /// Progress and log lines as plain text or JSON objects (on stderr).
         #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
         log_format: LogFormat,
+        /// Validate and write the store with a Ballista cluster's executors
+        /// (`df://HOST:PORT`), through the `safetyscope-cluster` binary beside
+        /// this one; every process must see the sources and the store at
+        /// the same paths (docs/cluster.md).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// With --cluster: rows per executor task; a Parquet source with
+        /// more rows is split at its row groups into tasks of about this
+        /// many rows.
+        #[arg(long, default_value_t = 1 << 20)]
+        task_rows: u64,
     },
     /// Load a dataset and print its validation report.
     Validate {

@@ -9,15 +9,19 @@
 //!   --bind-port P --bind-grpc-port P …]` — a Ballista executor (all of
 //!   Ballista's executor options);
 //! - `safetyscope-cluster run JOB.toml --cluster df://HOST:PORT` — the same
-//!   job file as `safetyscope run`: the dataset is validated into the job's
-//!   store on this machine, then every analysis's queries run on the
-//!   cluster, which reads the store's Parquet files (every process must see
-//!   them at the same paths: a shared file system, or one machine).
+//!   job file as `safetyscope run`: the executors validate the dataset into
+//!   the job's store, then every analysis's queries run on the cluster,
+//!   which reads the store's Parquet files (every process must see the
+//!   sources and the store at the same paths: a shared file system, or one
+//!   machine; sources may also be objects on S3);
+//! - `safetyscope-cluster ingest DATA --out STORE --cluster df://HOST:PORT`
+//!   — `safetyscope ingest` with the executors doing the work.
 //!
 //! The scheduler and executors are Ballista's, with safetyscope's aggregate
-//! functions (the alarm-episode and fence-intrusion folds) registered in
-//! their sessions, so that the plans that name them run on the executors;
-//! a stock Ballista cluster cannot run those plans.
+//! functions registered in their sessions and the extension codecs of its
+//! plan nodes (the ingest, [`codec`]) in theirs and the runner's, so that
+//! the plans that name them run on the executors; a stock Ballista cluster
+//! cannot run those plans.
 //!
 //! Exit codes: as `safetyscope` (0 done; 1 bad data; 2 bad job or options;
 //! 3 an output could not be written; 4 a query failed, including a cluster
@@ -28,7 +32,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ballista::prelude::SessionContextExt;
+mod codec;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
 
@@ -72,6 +78,39 @@ enum Command {
         #[arg(long)]
         allow_outside: bool,
     },
+    /// Validate a dataset into a store with the cluster's executors (as
+    /// `safetyscope ingest`).
+    Ingest {
+        /// Dataset directory or mapping file (.toml).
+        data: PathBuf,
+        /// The store directory (replaced as a whole when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// The scheduler: `df://HOST:PORT`.
+        #[arg(long)]
+        cluster: String,
+        /// Dataset timezone (overrides the mapping).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Rows per Parquet file.
+        #[arg(long, default_value_t = 4 * 1024 * 1024)]
+        rows_per_file: u64,
+        /// Seconds to wait for other processes reading or writing the
+        /// store before failing with exit code 3.
+        #[arg(long, default_value_t = 60)]
+        lock_wait: u64,
+        /// Rows per executor task: a Parquet source with more rows is split
+        /// at its row groups into tasks of about this many rows.
+        #[arg(long, default_value_t = 1 << 20)]
+        task_rows: u64,
+        /// Log lines as plain text or JSON objects (on stderr).
+        #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+        log_format: LogFormat,
+        /// Give up (exit code 4) when the ingest has not finished after
+        /// this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout_seconds: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -104,31 +143,81 @@ fn main() -> ExitCode {
             log_format,
             timeout_seconds,
             allow_outside,
-        } => match rt.block_on(async {
+        } => {
             safetyscope_core::confine::set_allow_outside(allow_outside);
-            let limit = std::time::Duration::from_secs(timeout_seconds);
-            tokio::time::timeout(limit, run(&job, &cluster, &period, log_format))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(safetyscope_core::Error::Query(
-                        datafusion::error::DataFusionError::Execution(format!(
-                            "the job did not finish on {cluster} within {timeout_seconds} s (see the scheduler's log); no output of an unfinished analysis was written"
-                        )),
-                    ))
-                })
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                let message = e.to_string();
-                match unreachable_executor(&message, &cluster) {
-                    Some(at) => eprintln!(
-                        "error: Executor lost: the results of a query could not be fetched from the executor at {at}, which no longer answers; no output of an unfinished analysis was written ({message})"
-                    ),
-                    None => eprintln!("error: {message}"),
-                }
-                ExitCode::from(e.exit_code())
+            finish(
+                &rt,
+                &cluster,
+                timeout_seconds,
+                "job",
+                run(&job, &cluster, &period, log_format),
+            )
+        }
+        Command::Ingest {
+            data,
+            out,
+            cluster,
+            timezone,
+            rows_per_file,
+            lock_wait,
+            task_rows,
+            log_format,
+            timeout_seconds,
+        } => {
+            let options = safetyscope_core::store::IngestOptions {
+                rows_per_file,
+                task_rows,
+                lock_wait: std::time::Duration::from_secs(lock_wait),
+                ..Default::default()
+            };
+            finish(
+                &rt,
+                &cluster,
+                timeout_seconds,
+                "ingest",
+                ingest(
+                    &data,
+                    &out,
+                    &cluster,
+                    timezone.as_deref(),
+                    &options,
+                    log_format,
+                ),
+            )
+        }
+    }
+}
+
+/// Run `work` on `cluster` within `timeout_seconds`; its exit code.
+fn finish(
+    rt: &tokio::runtime::Runtime,
+    cluster: &str,
+    timeout_seconds: u64,
+    what: &str,
+    work: impl std::future::Future<Output = safetyscope_core::Result<()>>,
+) -> ExitCode {
+    let limit = std::time::Duration::from_secs(timeout_seconds);
+    let result = rt.block_on(async {
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(safetyscope_core::Error::Query(
+                datafusion::error::DataFusionError::Execution(format!(
+                    "the {what} did not finish on {cluster} within {timeout_seconds} s (see the scheduler's log); no output of an unfinished analysis was written"
+                )),
+            ))
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = e.to_string();
+            match unreachable_executor(&message, cluster) {
+                Some(at) => eprintln!(
+                    "error: Executor lost: the results of a query could not be fetched from the executor at {at}, which no longer answers; no output of an unfinished analysis was written ({message})"
+                ),
+                None => eprintln!("error: {message}"),
             }
-        },
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 
@@ -180,7 +269,7 @@ async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String
         opt.try_into().map_err(|e| format!("{e}"))?;
     // Plans name safetyscope's aggregate functions: the scheduler's
     // sessions know them.
-    let config = config.with_override_session_builder(Arc::new(|c| {
+    let mut config = config.with_override_session_builder(Arc::new(|c| {
         use datafusion::execution::FunctionRegistry;
         let mut state = ballista_core::utils::default_session_builder(c)?;
         for f in safetyscope_core::udafs() {
@@ -188,6 +277,8 @@ async fn scheduler(opt: ballista_scheduler::config::Config) -> Result<(), String
         }
         Ok(state)
     }));
+    config.override_logical_codec = Some(Arc::new(codec::LogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(codec::PhysicalCodec::default()));
     let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
@@ -205,10 +296,85 @@ async fn executor(opt: ballista_executor::config::Config) -> Result<(), String> 
         registry.aggregate_functions.insert(f.name().to_string(), f);
     }
     config.override_function_registry = Some(Arc::new(registry));
+    // The tasks' plans hold safetyscope's plan nodes.
+    config.override_logical_codec = Some(Arc::new(codec::LogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(codec::PhysicalCodec::default()));
     init_logs(&config.special_mod_log_level);
     ballista_executor::executor_process::start_executor_process(Arc::new(config))
         .await
         .map_err(|e| e.to_string())
+}
+
+/// A session on the cluster at `cluster` (`df://HOST:PORT`) whose plans
+/// may hold safetyscope's plan nodes.
+async fn connect(cluster: &str) -> safetyscope_core::Result<SessionContext> {
+    if !cluster.starts_with("df://") {
+        return Err(safetyscope_core::Error::option(
+            "cluster",
+            format!("`{cluster}` is not a scheduler address (df://HOST:PORT)"),
+        ));
+    }
+    let config = datafusion::prelude::SessionConfig::new_with_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()));
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    Ok(SessionContext::remote_with_state(cluster, state).await?)
+}
+
+fn logger(log_format: LogFormat) -> impl Fn(&str, &str) {
+    let start = Instant::now();
+    move |stage: &str, message: &str| match log_format {
+        LogFormat::Plain => eprintln!(
+            "[{:>7.2}s] {stage}: {message}",
+            start.elapsed().as_secs_f64()
+        ),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"t": start.elapsed().as_secs_f64(), "stage": stage, "message": message})
+        ),
+    }
+}
+
+async fn ingest(
+    data: &Path,
+    out: &Path,
+    cluster: &str,
+    timezone: Option<&str>,
+    options: &safetyscope_core::store::IngestOptions,
+    log_format: LogFormat,
+) -> safetyscope_core::Result<()> {
+    // The store replaces `out` whole: it must not hold the data.
+    safetyscope_core::confine::check_output(out, &[data.to_path_buf()])?;
+    safetyscope_core::confine::check_output(data, &[out.to_path_buf()])?;
+    let log = logger(log_format);
+    log("cluster", &format!("connecting to {cluster}"));
+    let ctx = connect(cluster).await?;
+    let m = safetyscope_core::ingest_plan::ingest_in(data, timezone, out, options, &ctx, &|p| {
+        if p.done {
+            log("ingest", &format!("{}: {} rows read", p.table, p.rows_read));
+        }
+    })
+    .await?;
+    for (name, t) in &m.report.tables {
+        log(
+            "ingest",
+            &format!(
+                "{name}: {} read, {} accepted, {} rejected",
+                t.rows_read,
+                t.rows_accepted,
+                t.rows_read - t.rows_accepted
+            ),
+        );
+    }
+    let files: usize = m.tables.values().map(|t| t.files.len()).sum();
+    log(
+        "done",
+        &format!("{files} files in the store {} on {cluster}", out.display()),
+    );
+    Ok(())
 }
 
 async fn run(
@@ -221,25 +387,9 @@ async fn run(
     let text = std::fs::read_to_string(job).map_err(|e| safetyscope_core::Error::io(job, e))?;
     let parsed = Job::parse(&text, &job.display().to_string())?;
     let base = job.parent().map(Path::to_path_buf).unwrap_or_default();
-    let start = Instant::now();
-    let log = |stage: &str, message: &str| match log_format {
-        LogFormat::Plain => eprintln!(
-            "[{:>7.2}s] {stage}: {message}",
-            start.elapsed().as_secs_f64()
-        ),
-        LogFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({"t": start.elapsed().as_secs_f64(), "stage": stage, "message": message})
-        ),
-    };
-    if !cluster.starts_with("df://") {
-        return Err(safetyscope_core::Error::option(
-            "cluster",
-            format!("`{cluster}` is not a scheduler address (df://HOST:PORT)"),
-        ));
-    }
+    let log = logger(log_format);
     log("cluster", &format!("connecting to {cluster}"));
-    let ctx = SessionContext::remote(cluster).await?;
+    let ctx = connect(cluster).await?;
     let summary = run_in(
         &parsed,
         &base,

@@ -297,8 +297,9 @@ pub async fn run_periods(
 
 /// [`run_periods`] with the analyses' queries in the caller's session, such
 /// as a distributed engine's: the job's dataset must then be a store (its
-/// `data`, or `data` ingested into its `store` first, on this machine),
-/// since such a session reads files only.
+/// `data`, or `data` ingested into its `store` first by the session's
+/// tasks, [`crate::session::ingest_plan::ingest_in`]), since such a
+/// session reads files only.
 pub async fn run_in(
     job: &Job,
     base: &Path,
@@ -348,16 +349,26 @@ pub async fn run_in(
     let store = match &job.store {
         Some(store) => {
             let store = base.join(store);
-            crate::session::store::ingest(
-                &data,
-                job.timezone.as_deref(),
-                &store,
-                &crate::session::store::IngestOptions::default(),
-                progress,
-            )?;
+            let options = crate::session::store::IngestOptions::default();
+            let tz = job.timezone.as_deref();
+            let by = match &session {
+                // On a distributed engine, its executors validate the
+                // sources and write the store's files.
+                Some(ctx) => {
+                    crate::session::ingest_plan::ingest_in(
+                        &data, tz, &store, &options, ctx, progress,
+                    )
+                    .await?;
+                    " by the session's tasks"
+                }
+                None => {
+                    crate::session::store::ingest(&data, tz, &store, &options, progress)?;
+                    ""
+                }
+            };
             log(Event {
                 stage: "load".into(),
-                message: format!("validated into the store {}", store.display()),
+                message: format!("validated into the store {}{by}", store.display()),
             });
             Some(store)
         }

@@ -92,6 +92,8 @@ pub use io::remote;
 pub use io::{mapping, output};
 pub use model::{report, schema, time as timeparse, vocab};
 #[cfg(feature = "native")]
+pub use session::ingest_plan;
+#[cfg(feature = "native")]
 pub use session::store;
 pub use util::{error, rng, stats};
 

@@ -60,6 +60,7 @@ impl TableLoader {
             extents,
             seen_ids: Default::default(),
             spill: None,
+            accepted_rows: None,
             #[cfg(feature = "native")]
             exprs: Default::default(),
             report: TableReport {
@@ -666,6 +667,14 @@ impl TableLoader {
             .as_any()
             .downcast_ref::<StringArray>()
             .expect("id text");
+        if let Some(rows) = &mut self.accepted_rows {
+            rows.extend(
+                (0..arr.len())
+                    .filter(|&r| problems.ok(r))
+                    .map(|r| first_row + r as u64),
+            );
+            return Ok(());
+        }
         if let Some(spill) = &mut self.spill {
             // The last check: every row still fine here is accepted, in
             // this order.

@@ -76,6 +76,10 @@ pub struct TableLoader {
     /// found after the load ([`IdSpill::candidates`]) and confirmed on the
     /// ids themselves.
     pub(crate) spill: Option<IdSpill>,
+    /// When set, rows with an id seen before are accepted too and the
+    /// source row of every accepted row is listed here, for a grouped plan
+    /// over the ids to find the duplicates after the load.
+    pub(crate) accepted_rows: Option<Vec<u64>>,
     /// The mapping's `expr` columns, planned per source schema.
     #[cfg(feature = "native")]
     pub(crate) exprs: std::sync::Mutex<PlannedExprs>,

@@ -148,14 +148,26 @@ impl<W: std::io::Write + Send> Encoder<W> {
 /// names of processes no longer running are removed first.
 #[cfg(feature = "native")]
 pub fn temp_sibling(path: &std::path::Path, what: &str) -> Result<std::path::PathBuf> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(temp_name(path, what))
+}
+
+#[cfg(feature = "native")]
+fn parent_dir(path: &std::path::Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// [`temp_sibling`] without creating the directory.
+#[cfg(feature = "native")]
+fn temp_name(path: &std::path::Path, what: &str) -> std::path::PathBuf {
     use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -167,10 +179,10 @@ pub fn temp_sibling(path: &std::path::Path, what: &str) -> Result<std::path::Pat
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
     ));
-    Ok(dir.join(format!(
+    dir.join(format!(
         ".{name}.{}.{random:016x}.{what}",
         std::process::id()
-    )))
+    ))
 }
 
 /// How long a temporary entry of a process that is not running here must
@@ -231,12 +243,23 @@ fn remove_stale(dir: &std::path::Path, name: &str) {
 }
 
 /// Create a temporary file beside `path`, exclusively: never an existing
-/// file, never through a link planted at its name.
+/// file, never through a link planted at its name. Its directory is
+/// created if missing.
 #[cfg(feature = "native")]
 pub fn create_temp_file(path: &std::path::Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    create_temp_file_in(path)
+}
+
+/// [`create_temp_file`] in a directory that must exist: a writer whose
+/// directory was removed (its work given up) fails instead of creating it
+/// again.
+#[cfg(feature = "native")]
+pub fn create_temp_file_in(path: &std::path::Path) -> Result<(std::path::PathBuf, std::fs::File)> {
     let mut last = None;
     for _ in 0..8 {
-        let tmp = temp_sibling(path, "tmp")?;
+        let tmp = temp_name(path, "tmp");
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -247,8 +270,10 @@ pub fn create_temp_file(path: &std::path::Path) -> Result<(std::path::PathBuf, s
             Err(e) => return Err(Error::io(&tmp, e)),
         }
     }
-    let (tmp, e) = last.expect("at least one attempt");
-    Err(Error::io(&tmp, e))
+    match last {
+        Some((tmp, e)) => Err(Error::io(&tmp, e)),
+        None => Err(Error::io(path, std::io::Error::other("no temporary name"))),
+    }
 }
 
 /// Write bytes to `path` atomically: a temporary file in the same directory,

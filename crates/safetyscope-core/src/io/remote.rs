@@ -183,6 +183,18 @@ pub(crate) fn read_text(url: &str) -> Result<String> {
     String::from_utf8(bytes.to_vec()).map_err(|e| Error::data(url, format!("not UTF-8 text: {e}")))
 }
 
+/// The object at `url` (`s3://bucket/key`), to read as a source.
+pub(crate) fn object(url: &str) -> Result<Object> {
+    let (bucket, key) = split(url)?;
+    let store = store(url, &bucket)?;
+    let size = head(&store, url, &key)?.ok_or_else(|| Error::NotFound(PathBuf::from(url)))?;
+    Ok(Object {
+        store,
+        path: ObjectPath::from(key.as_str()),
+        size,
+    })
+}
+
 /// Whether an object exists at `url`.
 pub(crate) fn exists(url: &str) -> Result<bool> {
     let (bucket, key) = split(url)?;

@@ -54,6 +54,8 @@ pub struct ReadOptions {
     pub has_header: bool,
     /// Rows per batch.
     pub batch_size: usize,
+    /// Parquet only: read only these row groups (all when `None`).
+    pub row_groups: Option<Vec<usize>>,
 }
 
 impl Default for ReadOptions {
@@ -63,6 +65,7 @@ impl Default for ReadOptions {
             delimiter: b',',
             has_header: true,
             batch_size: 65_536,
+            row_groups: None,
         }
     }
 }
@@ -172,9 +175,19 @@ fn parquet_reader_batches<R: parquet::file::reader::ChunkReader + 'static>(
             .map_err(|_| first)
         })
         .map_err(|e| Error::data(label, format!("not a readable Parquet file: {e}")))?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, meta)
-        .with_batch_size(opts.batch_size)
-        .build()?;
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, meta)
+        .with_batch_size(opts.batch_size);
+    if let Some(groups) = &opts.row_groups {
+        let n = builder.metadata().num_row_groups();
+        if let Some(g) = groups.iter().find(|&&g| g >= n) {
+            return Err(Error::data(
+                label,
+                format!("has {n} row groups, not a row group {g}: it changed while it was read"),
+            ));
+        }
+        builder = builder.with_row_groups(groups.clone());
+    }
+    let reader = builder.build()?;
     let label = label.to_string();
     Ok(Box::new(reader.map(move |r| {
         r.map_err(|e| Error::data(&label, format!("Parquet: {e}")))
@@ -277,6 +290,31 @@ pub fn read_source(src: &Source, opts: &ReadOptions) -> Result<BatchIter> {
         }
         Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
     })))
+}
+
+/// The rows of each row group of a Parquet source (a file or an object),
+/// read from its footer; `None` for other sources and for a footer that
+/// cannot be read (reading the source then says why).
+#[cfg(feature = "native")]
+pub fn parquet_row_groups(src: &Source) -> Option<Vec<u64>> {
+    use parquet::file::metadata::ParquetMetaDataReader;
+    if src.format != Format::Parquet {
+        return None;
+    }
+    let meta = match &src.data {
+        SourceData::Path(p) => {
+            let file = std::fs::File::open(p).ok()?;
+            ParquetMetaDataReader::new().parse_and_finish(&file).ok()?
+        }
+        SourceData::Object(o) => ParquetMetaDataReader::new().parse_and_finish(o).ok()?,
+        _ => return None,
+    };
+    Some(
+        meta.row_groups()
+            .iter()
+            .map(|g| u64::try_from(g.num_rows()).unwrap_or(0))
+            .collect(),
+    )
 }
 
 /// Expand a path, glob or directory into sources (native only).

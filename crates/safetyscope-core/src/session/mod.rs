@@ -6,6 +6,8 @@
 pub mod context;
 pub mod dataset;
 pub mod episodes;
+#[cfg(feature = "native")]
+pub mod ingest_plan;
 pub(crate) mod points;
 pub(crate) mod scan;
 #[cfg(feature = "native")]

@@ -104,6 +104,11 @@ pub struct IngestOptions {
     /// How long to wait for other processes reading or writing the store
     /// before failing (default one minute).
     pub lock_wait: std::time::Duration,
+    /// Rows per task when the ingest runs as a plan
+    /// ([`crate::session::ingest_plan`]): a Parquet source with more rows is
+    /// split at its row groups into tasks of about this many rows (each
+    /// other source is one task).
+    pub task_rows: u64,
 }
 
 impl Default for IngestOptions {
@@ -112,6 +117,7 @@ impl Default for IngestOptions {
             rows_per_file: 4 * 1024 * 1024,
             row_group_rows: 256 * 1024,
             lock_wait: LOCK_WAIT,
+            task_rows: 1 << 20,
         }
     }
 }
@@ -233,7 +239,7 @@ pub fn manifest(path: &Path) -> Result<Manifest> {
 /// abandoned, and written plain they are smaller and as fast to read.
 /// Every other column keeps its dictionary (names, codes, and numbers
 /// with few values such as a detection's confidence).
-fn writer_properties(
+pub(crate) fn writer_properties(
     kind: TableKind,
     schema: &SchemaRef,
     options: &IngestOptions,
@@ -320,11 +326,7 @@ fn remove_duplicates(
     files: &mut [StoredFile],
     dups: &[Duplicate],
 ) -> Result<()> {
-    use arrow::array::{Array, BooleanArray, StringArray};
-    let def = kind.def();
-    let id_column = def.id_column.unwrap_or("id");
-    let id_at = schema.index_of(id_column).ok();
-    let tk_at = schema.index_of(crate::model::schema::TIME_KNOWN).ok();
+    let id_column = kind.def().id_column.unwrap_or("id");
     let examples: std::collections::BTreeSet<u64> = dups
         .iter()
         .take(crate::model::report::MAX_EXAMPLES)
@@ -340,49 +342,14 @@ fn remove_duplicates(
             next += 1;
         }
         if next > first {
-            let drop: std::collections::HashSet<u64> =
-                dups[first..next].iter().map(|d| d.ordinal).collect();
-            let path = root.join(&f.path);
-            let tmp = root.join(format!("{}.rewrite", f.path));
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?,
-            )?
-            .build()?;
-            let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let mut w = ArrowWriter::try_new(
-                out,
-                schema.clone(),
-                Some(writer_properties(kind, schema, options)),
-            )?;
-            let mut at = start;
-            for b in reader {
-                let b = b?;
-                let ids = id_at.and_then(|i| b.column(i).as_any().downcast_ref::<StringArray>());
-                let tk = tk_at.and_then(|i| b.column(i).as_any().downcast_ref::<BooleanArray>());
-                let keep: BooleanArray = (0..b.num_rows())
-                    .map(|i| {
-                        let o = at + i as u64;
-                        if !drop.contains(&o) {
-                            return Some(true);
-                        }
-                        if let (true, Some(ids)) = (examples.contains(&o), ids) {
-                            values.insert(o, ids.value(i).to_string());
-                        }
-                        if tk.is_some_and(|t| t.is_valid(i) && !t.value(i)) {
-                            time_unknown += 1;
-                        }
-                        Some(false)
-                    })
-                    .collect();
-                w.write(&arrow::compute::filter_record_batch(&b, &keep)?)?;
-                at += b.num_rows() as u64;
-            }
-            w.close()?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-            f.rows -= (next - first) as u64;
-            f.bytes = std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .len();
+            let drop: std::collections::HashSet<u64> = dups[first..next]
+                .iter()
+                .map(|d| d.ordinal - start)
+                .collect();
+            let shown = examples.range(start..end).map(|o| o - start).collect();
+            let done = drop_rows(root, f, kind, schema, options, &drop, &shown)?;
+            time_unknown += done.time_unknown;
+            values.extend(done.values.into_iter().map(|(i, v)| (start + i, v)));
         }
         start = end;
     }
@@ -399,25 +366,120 @@ fn remove_duplicates(
     Ok(())
 }
 
-/// Writes the accepted batches of one table into numbered Parquet files.
-struct TableWriter {
+/// What [`drop_rows`] took out of a file.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Dropped {
+    /// Rows taken out whose time of day was unknown.
+    pub(crate) time_unknown: u64,
+    /// The ids of the rows asked for as examples, by their position in
+    /// the file.
+    pub(crate) values: BTreeMap<u64, String>,
+}
+
+/// Rewrite the store file `f` (under `root`) without the rows at the
+/// positions `drop` (0-based, in the file), through a temporary file
+/// renamed over it; `f`'s rows and bytes are updated.
+pub(crate) fn drop_rows(
+    root: &Path,
+    f: &mut StoredFile,
+    kind: TableKind,
+    schema: &SchemaRef,
+    options: &IngestOptions,
+    drop: &std::collections::HashSet<u64>,
+    examples: &std::collections::BTreeSet<u64>,
+) -> Result<Dropped> {
+    use arrow::array::{Array, BooleanArray, StringArray};
+    let id_at = kind.def().id_column.and_then(|c| schema.index_of(c).ok());
+    let tk_at = schema.index_of(crate::model::schema::TIME_KNOWN).ok();
+    let path = root.join(&f.path);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?,
+    )?
+    .build()?;
+    let (tmp, out) = crate::io::output::create_temp_file_in(&path)?;
+    let mut done = Dropped::default();
+    let written = (|| {
+        let mut w = ArrowWriter::try_new(
+            out,
+            schema.clone(),
+            Some(writer_properties(kind, schema, options)),
+        )?;
+        let mut at = 0u64;
+        for b in reader {
+            let b = b?;
+            let ids = id_at.and_then(|i| b.column(i).as_any().downcast_ref::<StringArray>());
+            let tk = tk_at.and_then(|i| b.column(i).as_any().downcast_ref::<BooleanArray>());
+            let keep: BooleanArray = (0..b.num_rows())
+                .map(|i| {
+                    let o = at + i as u64;
+                    if !drop.contains(&o) {
+                        return Some(true);
+                    }
+                    if let (true, Some(ids)) = (examples.contains(&o), ids) {
+                        done.values.insert(o, ids.value(i).to_string());
+                    }
+                    if tk.is_some_and(|t| t.is_valid(i) && !t.value(i)) {
+                        done.time_unknown += 1;
+                    }
+                    Some(false)
+                })
+                .collect();
+            w.write(&arrow::compute::filter_record_batch(&b, &keep)?)?;
+            at += b.num_rows() as u64;
+        }
+        w.close()?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    f.rows -= drop.len() as u64;
+    f.bytes = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
+    Ok(done)
+}
+
+/// Writes the accepted batches of one table into numbered Parquet files
+/// (`TABLE/STEM-NNNNN.parquet`). Each file is written under a temporary
+/// name and renamed when closed, so a file of a store is complete or absent.
+pub(crate) struct TableWriter {
     root: PathBuf,
     table: &'static str,
-    schema: SchemaRef,
+    stem: String,
+    pub(crate) schema: SchemaRef,
     options: IngestOptions,
     properties: WriterProperties,
-    current: Option<(ArrowWriter<std::fs::File>, String, u64)>,
+    current: Option<(ArrowWriter<std::fs::File>, String, PathBuf, u64)>,
     files: Vec<StoredFile>,
 }
 
 impl TableWriter {
-    fn new(root: &Path, kind: TableKind, tz: &str, options: &IngestOptions) -> Result<Self> {
+    pub(crate) fn new(
+        root: &Path,
+        kind: TableKind,
+        tz: &str,
+        options: &IngestOptions,
+    ) -> Result<Self> {
+        Self::with_stem(root, kind, tz, options, "part")
+    }
+
+    /// A writer whose files are named `STEM-NNNNN.parquet`.
+    pub(crate) fn with_stem(
+        root: &Path,
+        kind: TableKind,
+        tz: &str,
+        options: &IngestOptions,
+        stem: &str,
+    ) -> Result<Self> {
         let dir = root.join(kind.name());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        create_dir_in(&dir)?;
         let schema = kind.def().arrow_schema(tz);
         Ok(TableWriter {
             root: root.to_path_buf(),
             table: kind.name(),
+            stem: stem.to_string(),
             properties: writer_properties(kind, &schema, options),
             schema,
             options: options.clone(),
@@ -426,18 +488,15 @@ impl TableWriter {
         })
     }
 
-    fn write(&mut self, b: &RecordBatch) -> Result<()> {
+    pub(crate) fn write(&mut self, b: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < b.num_rows() {
             if self.current.is_none() {
-                let rel = format!("{}/part-{:05}.parquet", self.table, self.files.len());
-                let path = self.root.join(&rel);
-                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-                let w =
-                    ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties.clone()))?;
-                self.current = Some((w, rel, 0));
+                self.open_file(Some(self.properties.clone()))?;
             }
-            let (w, _, rows) = self.current.as_mut().expect("a file is open");
+            let Some((w, _, _, rows)) = self.current.as_mut() else {
+                return Err(Error::option("store", "no file is open"));
+            };
             let room = self.options.rows_per_file.saturating_sub(*rows).max(1);
             let take = (b.num_rows() - offset).min(usize::try_from(room).unwrap_or(usize::MAX));
             w.write(&b.slice(offset, take))?;
@@ -450,10 +509,24 @@ impl TableWriter {
         Ok(())
     }
 
+    fn open_file(&mut self, properties: Option<WriterProperties>) -> Result<()> {
+        let rel = format!(
+            "{}/{}-{:05}.parquet",
+            self.table,
+            self.stem,
+            self.files.len()
+        );
+        let (tmp, file) = crate::io::output::create_temp_file_in(&self.root.join(&rel))?;
+        let w = ArrowWriter::try_new(file, self.schema.clone(), properties)?;
+        self.current = Some((w, rel, tmp, 0));
+        Ok(())
+    }
+
     fn close_file(&mut self) -> Result<()> {
-        if let Some((w, rel, rows)) = self.current.take() {
+        if let Some((w, rel, tmp, rows)) = self.current.take() {
             w.close()?;
             let path = self.root.join(&rel);
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
             let bytes = std::fs::metadata(&path)
                 .map_err(|e| Error::io(&path, e))?
                 .len();
@@ -466,18 +539,39 @@ impl TableWriter {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Vec<StoredFile>> {
+    /// Close the last file. A table with no accepted rows still gets one
+    /// (empty) file, so that every engine reading the store finds its schema.
+    pub(crate) fn finish(mut self) -> Result<Vec<StoredFile>> {
         if self.files.is_empty() && self.current.is_none() {
-            // A table with no accepted rows still has one (empty) file, so
-            // that every engine reading the store finds its schema.
-            let rel = format!("{}/part-00000.parquet", self.table);
-            let path = self.root.join(&rel);
-            let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let w = ArrowWriter::try_new(file, self.schema.clone(), None)?;
-            self.current = Some((w, rel, 0));
+            self.open_file(None)?;
         }
+        self.finish_written()
+    }
+
+    /// Close the last file; no file when no row was written.
+    pub(crate) fn finish_written(mut self) -> Result<Vec<StoredFile>> {
         self.close_file()?;
-        Ok(self.files)
+        Ok(std::mem::take(&mut self.files))
+    }
+}
+
+impl Drop for TableWriter {
+    /// A writer given up (an error, a cancelled task) leaves no temporary
+    /// file.
+    fn drop(&mut self) {
+        if let Some((_, _, tmp, _)) = self.current.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Create the directory `dir` inside an existing one (not the parents: a
+/// task still running after its ingest failed and removed its temporary
+/// directory must not create it again).
+pub(crate) fn create_dir_in(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::io(dir, e)),
+        _ => Ok(()),
     }
 }
 
@@ -491,6 +585,30 @@ pub fn ingest(
     options: &IngestOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Manifest> {
+    let p = prepare(path, timezone, out, options)?;
+    let written = write_tables(&p.inputs, &p.tz, &p.tmp, options, progress)
+        .and_then(|tables| p.manifest(path, tables));
+    p.commit(out, written)
+}
+
+/// An ingest under way: its inputs, the store's lock and the temporary
+/// directory the store is written in.
+pub(crate) struct Prepared {
+    pub(crate) mapping: Option<crate::io::mapping::Mapping>,
+    pub(crate) inputs: BTreeMap<TableKind, TableInput>,
+    pub(crate) tz: String,
+    pub(crate) tmp: PathBuf,
+    _lock: Option<std::fs::File>,
+}
+
+/// Check an ingest's arguments, resolve its inputs, lock the store and
+/// create the temporary directory it is written in.
+pub(crate) fn prepare(
+    path: &Path,
+    timezone: Option<&str>,
+    out: &Path,
+    options: &IngestOptions,
+) -> Result<Prepared> {
     if is_store(path) {
         return Err(Error::option(
             "data",
@@ -513,7 +631,7 @@ pub fn ingest(
         ));
     }
     let (mapping, inputs) = crate::io::inputs::resolve_inputs(path, OnTableError::Fail)?;
-    let _lock = lock_store(out, true, options.lock_wait)?;
+    let lock = lock_store(out, true, options.lock_wait)?;
     let tz = timezone
         .map(str::to_string)
         .or_else(|| mapping.as_ref().and_then(|m| m.timezone.clone()))
@@ -524,10 +642,21 @@ pub fn ingest(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written = (|| {
-        let tables = write_tables(&inputs, &tz, &tmp, options, progress)?;
+    Ok(Prepared {
+        mapping,
+        inputs,
+        tz,
+        tmp,
+        _lock: lock,
+    })
+}
+
+impl Prepared {
+    /// The manifest of the tables written, written into the temporary
+    /// directory.
+    pub(crate) fn manifest(&self, path: &Path, tables: Written) -> Result<Manifest> {
         let mut report = ValidationReport {
-            timezone: tz.clone(),
+            timezone: self.tz.clone(),
             tables: BTreeMap::new(),
         };
         let mut stored = BTreeMap::new();
@@ -544,30 +673,36 @@ pub fn ingest(
         let m = Manifest {
             format: FORMAT.into(),
             version: VERSION,
-            timezone: tz.clone(),
+            timezone: self.tz.clone(),
             source: path.display().to_string(),
-            roster: mapping.as_ref().and_then(|m| m.roster.clone()),
+            roster: self.mapping.as_ref().and_then(|m| m.roster.clone()),
             report,
             tables: stored,
         };
         let text =
             serde_json::to_vec_pretty(&m).map_err(|e| Error::option("manifest", e.to_string()))?;
-        crate::io::output::write_atomic(&tmp.join(MANIFEST), &text)?;
+        crate::io::output::write_atomic(&self.tmp.join(MANIFEST), &text)?;
         Ok(m)
-    })();
-    match written {
-        Ok(m) => {
-            replace_dir(&tmp, out)?;
-            Ok(m)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
+    }
+
+    /// Put the store in place when it was written whole; remove the
+    /// temporary directory otherwise.
+    pub(crate) fn commit(self, out: &Path, written: Result<Manifest>) -> Result<Manifest> {
+        match written {
+            Ok(m) => {
+                replace_dir(&self.tmp, out)?;
+                Ok(m)
+            }
+            Err(e) => {
+                remove_all(&self.tmp);
+                Err(e)
+            }
         }
     }
 }
 
-type Written = Vec<(TableKind, (TableReport, Vec<StoredFile>))>;
+/// The report and files of every table written.
+pub(crate) type Written = Vec<(TableKind, (TableReport, Vec<StoredFile>))>;
 
 fn write_tables(
     inputs: &BTreeMap<TableKind, TableInput>,
@@ -579,32 +714,7 @@ fn write_tables(
     let total = |input: &TableInput| -> Option<u64> {
         input.sources.iter().map(source_rows).sum::<Option<u64>>()
     };
-    let mut out = Vec::new();
-    let mut extents = SiteExtents::default();
-    // The site plan first, in memory: the other tables' coordinates are
-    // checked against it.
-    if let Some(input) = inputs.get(&TableKind::Cells) {
-        fail_on_missing(TableKind::Cells, input)?;
-        let (batches, rep) = load_table(
-            TableKind::Cells,
-            tz,
-            input.mapping.as_ref(),
-            &input.sources,
-            SiteExtents::default(),
-        )?;
-        extents = site_extents(&batches);
-        let mut w = TableWriter::new(root, TableKind::Cells, tz, options)?;
-        for b in &batches {
-            w.write(b)?;
-        }
-        progress(Progress {
-            table: TableKind::Cells.name(),
-            rows_read: rep.rows_read,
-            rows_total: Some(rep.rows_read),
-            done: true,
-        });
-        out.push((TableKind::Cells, (rep, w.finish()?)));
-    }
+    let (mut out, extents) = write_cells(inputs, tz, root, options, progress)?;
     let rest = for_each_table(inputs, &|kind, input| {
         fail_on_missing(kind, input)?;
         let rows_total = total(input);
@@ -658,7 +768,41 @@ fn write_tables(
     Ok(out)
 }
 
-fn fail_on_missing(kind: TableKind, input: &TableInput) -> Result<()> {
+/// The site plan, first and in memory: the other tables' coordinates are
+/// checked against its extents.
+pub(crate) fn write_cells(
+    inputs: &BTreeMap<TableKind, TableInput>,
+    tz: &str,
+    root: &Path,
+    options: &IngestOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(Written, SiteExtents)> {
+    let Some(input) = inputs.get(&TableKind::Cells) else {
+        return Ok((Vec::new(), SiteExtents::default()));
+    };
+    fail_on_missing(TableKind::Cells, input)?;
+    let (batches, rep) = load_table(
+        TableKind::Cells,
+        tz,
+        input.mapping.as_ref(),
+        &input.sources,
+        SiteExtents::default(),
+    )?;
+    let extents = site_extents(&batches);
+    let mut w = TableWriter::new(root, TableKind::Cells, tz, options)?;
+    for b in &batches {
+        w.write(b)?;
+    }
+    progress(Progress {
+        table: TableKind::Cells.name(),
+        rows_read: rep.rows_read,
+        rows_total: Some(rep.rows_read),
+        done: true,
+    });
+    Ok((vec![(TableKind::Cells, (rep, w.finish()?))], extents))
+}
+
+pub(crate) fn fail_on_missing(kind: TableKind, input: &TableInput) -> Result<()> {
     match &input.error {
         Some(e) => Err(e.in_table(kind.name())),
         None => Ok(()),
@@ -678,6 +822,21 @@ fn sibling(path: &Path, what: &str) -> Result<PathBuf> {
         ));
     }
     crate::io::output::temp_sibling(path, what)
+}
+
+/// Remove the directory `dir` of an ingest that failed. Tasks of the
+/// ingest may still be finishing a file in it (on a distributed engine, or
+/// a blocking thread here), so a removal that finds a new entry is tried
+/// again, for up to ten seconds.
+fn remove_all(dir: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Put the complete directory `tmp` at `out`, replacing what was there.

@@ -151,8 +151,9 @@ impl Error {
     }
 
     /// An own error raised inside a plan (by safetyscope's aggregate
-    /// functions), as DataFusion carries it: see [`InPlan`].
-    pub(crate) fn into_plan(self) -> datafusion::error::DataFusionError {
+    /// functions, plan nodes and their codecs), as DataFusion carries it:
+    /// see [`InPlan`].
+    pub fn into_plan(self) -> datafusion::error::DataFusionError {
         datafusion::error::DataFusionError::External(Box::new(InPlan(self)))
     }
 
