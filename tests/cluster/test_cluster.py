@@ -501,6 +501,21 @@ def split_row_groups(sample: pathlib.Path, table: str, rows: int) -> int:
     return pq.ParquetFile(path).num_row_groups
 
 
+def ingest_tasks(path: pathlib.Path, task_rows: int) -> int:
+    """The tasks a Parquet source makes: consecutive row groups of at
+    least `task_rows` rows (the last may have fewer)."""
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    if len(sizes) < 2 or sum(sizes) <= task_rows:
+        return 1
+    tasks, rows = 0, 0
+    for i, n in enumerate(sizes):
+        rows += n
+        if rows >= task_rows or i + 1 == len(sizes):
+            tasks, rows = tasks + 1, 0
+    return tasks
+
+
 def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(cli: str, cluster_bin: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:
     """`safetyscope ingest --cluster`: the executors read the sources (a
     large Parquet file split at its row groups into several tasks), validate
@@ -510,14 +525,15 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
     table's rows, in order, equal the one-process ingest's."""
     sample = tmp_path / "sample"
     subprocess.run([cli, "generate", "--out", str(sample), "--scale", "1", "--sites", "3"], check=True, capture_output=True)
-    groups = split_row_groups(sample, "positions", 50_000)
-    assert groups >= 6
+    assert split_row_groups(sample, "positions", 20_000) >= 6
+    positions_tasks = ingest_tasks(sample / "positions.parquet", 50_000)
+    assert positions_tasks >= 3
     subprocess.run([cli, "ingest", str(sample), "--out", str(tmp_path / "store-local")], check=True, capture_output=True)
     before = {j["job_id"] for j in scheduler_jobs(cluster)}
     trace = tmp_path / "runner.strace"
     p = subprocess.run(["strace", "-f", "-y", "-e", "trace=read,pread64", "-o", str(trace),
                         cli, "ingest", str(sample), "--out", str(tmp_path / "store-cluster"),
-                        "--cluster", cluster.url, "--task-rows", "100000"],
+                        "--cluster", cluster.url, "--task-rows", "50000"],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     local_report, local = store_rows(tmp_path / "store-local")
@@ -538,9 +554,9 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
     jobs = [j for j in scheduler_jobs(cluster) if j["job_id"] not in before]
     assert jobs and all(j["status"] == "Completed" for j in jobs)
     loads = [s for j in jobs for s in j["stages"] if "IngestExec" in s["stage_plan"]]
-    # One task per source, the positions in ceil(groups / 2) tasks.
+    # One task per source, the positions split at their row groups.
     tables = len([t for t in local if t != "cells"])
-    assert len(loads) == 1 and len(loads[0]["tasks"]) == tables - 1 + (groups + 1) // 2, loads
+    assert len(loads) == 1 and len(loads[0]["tasks"]) == tables - 1 + positions_tasks, loads
     assert loads[0]["stage_status"] == "Successful"
     # The duplicate ids: the executors scanned every id written.
     ids = [s for j in jobs for s in j["stages"] if "/.ids/" in s["stage_plan"]]
@@ -561,7 +577,7 @@ def test_losing_an_executor_during_the_ingest(cli: str, cluster_bin: str, tmp_pa
         time.sleep(2)
         sample = tmp_path / "sample"
         subprocess.run([cli, "generate", "--out", str(sample), "--scale", "2", "--sites", "6"], check=True, capture_output=True)
-        split_row_groups(sample, "positions", 50_000)
+        split_row_groups(sample, "positions", 20_000)
         subprocess.run([cli, "ingest", str(sample), "--out", str(tmp_path / "store-local")], check=True, capture_output=True)
         old = tmp_path / "old"
         subprocess.run([cli, "generate", "--out", str(old), "--scale", "0.05", "--sites", "1"], check=True, capture_output=True)
@@ -576,8 +592,12 @@ def test_losing_an_executor_during_the_ingest(cli: str, cluster_bin: str, tmp_pa
         while time.time() < end and "Job submitted" not in log.read_text(errors="replace"):
             time.sleep(0.05)
         time.sleep(0.3)
+        # The executor dies while the ingest runs.
+        assert job.poll() is None
         c.kill("executor-2")
+        killed = time.time()
         _, err = job.communicate(timeout=900)
+        print("ingest after an executor loss: exit code", job.returncode, round(time.time() - killed, 1), err[-300:])
         beside = sorted(x.name for x in tmp_path.iterdir() if x.name.startswith(".store"))
         assert beside == [".store-local.lock", ".store.lock"], beside
         if job.returncode == 0:
