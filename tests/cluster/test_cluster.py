@@ -501,6 +501,26 @@ def split_row_groups(sample: pathlib.Path, table: str, rows: int) -> int:
     return pq.ParquetFile(path).num_row_groups
 
 
+def add_flaws(sample: pathlib.Path) -> None:
+    """Give a generated sample's incidents two files, with 40 ids of the
+    first repeated in the second and 10 rows of an unknown severity."""
+    import pyarrow.compute as pc
+    t = pq.read_table(sample / "incidents.parquet")
+    half = t.num_rows // 2
+    first, second = t.slice(0, half), t.slice(half)
+    bad = second.slice(0, 10)
+    at = bad.schema.get_field_index("severity")
+    bad = bad.set_column(at, bad.schema.field(at), pa.array(["volcano"] * 10, type=bad.schema.field(at).type))
+    second = pa.concat_tables([bad, second.slice(10), first.slice(100, 40)])
+    (sample / "incidents.parquet").unlink()
+    (sample / "incidents").mkdir()
+    pq.write_table(first, sample / "incidents" / "part-a.parquet")
+    pq.write_table(second, sample / "incidents" / "part-b.parquet")
+    toml = sample / "dataset.toml"
+    toml.write_text(toml.read_text().replace('path = "incidents.parquet"', 'path = "incidents"'))
+    assert pc.count_distinct(first["id"]).as_py() == half
+
+
 def ingest_tasks(path: pathlib.Path, task_rows: int) -> int:
     """The tasks a Parquet source makes: consecutive row groups of at
     least `task_rows` rows (the last may have fewer)."""
@@ -526,6 +546,7 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
     sample = tmp_path / "sample"
     subprocess.run([cli, "generate", "--out", str(sample), "--scale", "1", "--sites", "3"], check=True, capture_output=True)
     assert split_row_groups(sample, "positions", 20_000) >= 6
+    add_flaws(sample)
     positions_tasks = ingest_tasks(sample / "positions.parquet", 50_000)
     assert positions_tasks >= 3
     subprocess.run([cli, "ingest", str(sample), "--out", str(tmp_path / "store-local")], check=True, capture_output=True)
@@ -539,7 +560,10 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
     local_report, local = store_rows(tmp_path / "store-local")
     remote_report, remote = store_rows(tmp_path / "store-cluster")
     assert local_report == remote_report
-    assert local_report["tables"]["incidents"]["rows_accepted"] > 1000
+    incidents = local_report["tables"]["incidents"]
+    assert incidents["rows_accepted"] > 1000
+    assert incidents["rejected"]["duplicate_id"]["count"] == 40
+    assert incidents["rejected"]["unknown_enum"]["count"] == 10
     assert sorted(local) == sorted(remote)
     for name in local:
         assert local[name].equals(remote[name]), name
@@ -554,10 +578,12 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
     jobs = [j for j in scheduler_jobs(cluster) if j["job_id"] not in before]
     assert jobs and all(j["status"] == "Completed" for j in jobs)
     loads = [s for j in jobs for s in j["stages"] if "IngestExec" in s["stage_plan"]]
-    # One task per source, the positions split at their row groups.
+    # One task per source (the incidents have two), the positions split at
+    # their row groups; then one task rewriting the file that holds the
+    # later occurrences of the repeated ids.
     tables = len([t for t in local if t != "cells"])
-    assert len(loads) == 1 and len(loads[0]["tasks"]) == tables - 1 + positions_tasks, loads
-    assert loads[0]["stage_status"] == "Successful"
+    assert [len(s["tasks"]) for s in loads] == [tables + positions_tasks, 1], loads
+    assert all(s["stage_status"] == "Successful" for s in loads)
     # The duplicate ids: the executors scanned every id written.
     ids = [s for j in jobs for s in j["stages"] if "/.ids/" in s["stage_plan"]]
     assert ids and sum(s["input_rows"] for s in ids) > 0
