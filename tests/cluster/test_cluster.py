@@ -577,13 +577,17 @@ def test_ingest_on_the_cluster_equals_one_process_and_the_runner_reads_no_rows(c
 
     jobs = [j for j in scheduler_jobs(cluster) if j["job_id"] not in before]
     assert jobs and all(j["status"] == "Completed" for j in jobs)
-    loads = [s for j in jobs for s in j["stages"] if "IngestExec" in s["stage_plan"]]
+    loads = sorted((s for j in jobs for s in j["stages"] if "IngestExec" in s["stage_plan"]), key=lambda s: -len(s["tasks"]))
     # One task per source (the incidents have two), the positions split at
     # their row groups; then one task rewriting the file that holds the
     # later occurrences of the repeated ids.
     tables = len([t for t in local if t != "cells"])
     assert [len(s["tasks"]) for s in loads] == [tables + positions_tasks, 1], loads
     assert all(s["stage_status"] == "Successful" for s in loads)
+    # Each ran its own ingest task once: one result row per task (a task
+    # handed every partition would run every ingest task and return all
+    # their rows).
+    assert [s["output_rows"] for s in loads] == [len(s["tasks"]) for s in loads], loads
     # The duplicate ids: the executors scanned every id written.
     ids = [s for j in jobs for s in j["stages"] if "/.ids/" in s["stage_plan"]]
     assert ids and sum(s["input_rows"] for s in ids) > 0

@@ -3,6 +3,11 @@
 //! (in the tasks the scheduler sends the executors). Every other node goes
 //! to Ballista's own codecs.
 //!
+//! The table travels with all its work; the node with what its tasks
+//! share, its input (an in-memory scan, one partition per task, each
+//! holding its task's description) going through Ballista's codec, which
+//! restricts it to each task's partitions.
+//!
 //! An ingest's bytes start with [`TAG`], which neither Ballista's nor
 //! DataFusion's encodings begin with (their protobuf messages start with a
 //! field tag byte below 0x80 for the fields they use, and this tag is not
@@ -21,29 +26,26 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use safetyscope_core::ingest_plan::{IngestExec, IngestTable, IngestWork};
+use safetyscope_core::Error;
+use safetyscope_core::ingest_plan::{IngestExec, IngestTable, IngestTables, IngestWork};
 
 /// The first bytes of an encoded ingest (`0x00` is field number 0, which
 /// protobuf does not allow, then a name).
 pub const TAG: &[u8] = b"\x00safetyscope-ingest\x00";
 
-fn encode(work: &IngestWork, projection: Option<&Vec<usize>>, buf: &mut Vec<u8>) -> Result<()> {
+fn encode(work: &[u8], projection: Option<&Vec<usize>>, buf: &mut Vec<u8>) -> Result<()> {
     buf.extend_from_slice(TAG);
     let projection = serde_json::to_vec(&projection)
         .map_err(|e| DataFusionError::Internal(format!("ingest projection: {e}")))?;
     buf.extend_from_slice(&(projection.len() as u64).to_le_bytes());
     buf.extend_from_slice(&projection);
-    buf.extend_from_slice(
-        &work
-            .to_bytes()
-            .map_err(safetyscope_core::Error::into_plan)?,
-    );
+    buf.extend_from_slice(work);
     Ok(())
 }
 
-/// The work and projection of bytes from [`encode`]; `None` for bytes of
-/// another codec.
-fn decode(buf: &[u8]) -> Option<Result<(IngestWork, Option<Vec<usize>>)>> {
+/// The projection and the rest of bytes from [`encode`]; `None` for bytes
+/// of another codec.
+fn decode(buf: &[u8]) -> Option<Result<(Option<Vec<usize>>, &[u8])>> {
     let rest = buf.strip_prefix(TAG)?;
     let bad = |what: &str| DataFusionError::Internal(format!("a damaged ingest plan: {what}"));
     Some((|| {
@@ -54,11 +56,10 @@ fn decode(buf: &[u8]) -> Option<Result<(IngestWork, Option<Vec<usize>>)>> {
         if rest.len() < len {
             return Err(bad("cut short"));
         }
-        let (projection, work) = rest.split_at(len);
+        let (projection, rest) = rest.split_at(len);
         let projection: Option<Vec<usize>> =
             serde_json::from_slice(projection).map_err(|e| bad(&e.to_string()))?;
-        let work = IngestWork::from_bytes(work).map_err(safetyscope_core::Error::into_plan)?;
-        Ok((work, projection))
+        Ok((projection, rest))
     })())
 }
 
@@ -90,7 +91,10 @@ impl LogicalExtensionCodec for LogicalCodec {
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
         match decode(buf) {
-            Some(decoded) => Ok(Arc::new(IngestTable::new(decoded?.0))),
+            Some(decoded) => {
+                let work = IngestWork::from_bytes(decoded?.1).map_err(Error::into_plan)?;
+                Ok(Arc::new(IngestTable::new(work)))
+            }
             None => self
                 .inner
                 .try_decode_table_provider(buf, table_ref, schema, ctx),
@@ -104,7 +108,7 @@ impl LogicalExtensionCodec for LogicalCodec {
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         match node.downcast_ref::<IngestTable>() {
-            Some(t) => encode(t.work(), None, buf),
+            Some(t) => encode(&t.work().to_bytes().map_err(Error::into_plan)?, None, buf),
             None => self.inner.try_encode_table_provider(table_ref, node, buf),
         }
     }
@@ -142,8 +146,19 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match decode(buf) {
             Some(decoded) => {
-                let (work, projection) = decoded?;
-                Ok(Arc::new(IngestExec::new(Arc::new(work), projection)?))
+                let (projection, tables) = decoded?;
+                let tables = IngestTables::from_bytes(tables).map_err(Error::into_plan)?;
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal(format!(
+                        "an ingest node with {} inputs",
+                        inputs.len()
+                    )));
+                };
+                Ok(Arc::new(IngestExec::new(
+                    Arc::new(tables),
+                    input.clone(),
+                    projection,
+                )?))
             }
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
         }
@@ -156,7 +171,11 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
         match node.downcast_ref::<IngestExec>() {
-            Some(exec) => encode(exec.work(), exec.projection(), buf),
+            Some(exec) => encode(
+                &exec.tables().to_bytes().map_err(Error::into_plan)?,
+                exec.projection(),
+                buf,
+            ),
             None => self.inner.try_encode(node, buf, proto_converter),
         }
     }

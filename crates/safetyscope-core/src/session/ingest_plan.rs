@@ -90,10 +90,29 @@ pub async fn ingest_in(
     p.commit(&out, written)
 }
 
-/// The work of one ingest's query: one task per partition.
+/// The work of one ingest's query: what the tasks of each table share,
+/// and one task per partition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestWork {
+    tables: Vec<TableSpec>,
     tasks: Vec<Task>,
+}
+
+/// What every task of one table shares (held once in a plan, however many
+/// tasks the table has).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TableSpec {
+    kind: TableKind,
+    tz: String,
+    /// The table's mapping as TOML (the form it is read in).
+    mapping: Option<String>,
+    /// The mapping's site plans, when they bin this table.
+    plans: Option<PlanDecl>,
+    extents: SiteExtents,
+    /// The store's temporary directory.
+    root: PathBuf,
+    rows_per_file: u64,
+    row_group_rows: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,20 +124,11 @@ enum Task {
 /// Validate one source of a table into the store's files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Load {
-    kind: TableKind,
-    tz: String,
-    /// The table's mapping as TOML (the form it is read in).
-    mapping: Option<String>,
-    /// The mapping's site plans, when they bin this table.
-    plans: Option<PlanDecl>,
-    extents: SiteExtents,
+    /// The table ([`IngestWork::tables`]).
+    table: usize,
     source: SourceRef,
     /// The task's position among the table's tasks (names its files).
     index: usize,
-    /// The store's temporary directory.
-    root: PathBuf,
-    rows_per_file: u64,
-    row_group_rows: usize,
 }
 
 /// A mapping's site plans, loaded again where the task runs.
@@ -149,16 +159,13 @@ struct SourceRef {
 /// Rewrite one store file without some of its rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DropTask {
-    kind: TableKind,
-    tz: String,
-    root: PathBuf,
+    /// The table ([`IngestWork::tables`]).
+    table: usize,
     file: StoredFile,
     /// Positions in the file.
     drop: Vec<u64>,
     /// Those whose ids the report shows.
     examples: Vec<u64>,
-    rows_per_file: u64,
-    row_group_rows: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -280,14 +287,14 @@ fn ids_schema() -> SchemaRef {
 impl Load {
     /// Validate the source; `stop` says the query was given up (checked
     /// between batches).
-    fn run(&self, part: u32, stop: &dyn Fn() -> bool) -> Result<Loaded> {
-        let mut mapping = match &self.mapping {
+    fn run(&self, t: &TableSpec, part: u32, stop: &dyn Fn() -> bool) -> Result<Loaded> {
+        let mut mapping = match &t.mapping {
             Some(text) => Some(toml::from_str::<TableMapping>(text).map_err(|e| {
-                Error::mapping(Some(self.kind.name().to_string()), e.message().to_string())
+                Error::mapping(Some(t.kind.name().to_string()), e.message().to_string())
             })?),
             None => None,
         };
-        if let Some(decl) = &self.plans {
+        if let Some(decl) = &t.plans {
             let plans = crate::io::plan_files::plans(
                 &decl.grid,
                 &decl.polygons,
@@ -298,17 +305,16 @@ impl Load {
                 plans.into_iter().map(Arc::new).collect();
         }
         let source = self.source.open()?;
-        let mut loader =
-            TableLoader::new(self.kind, &self.tz, mapping.as_ref(), self.extents.clone())?;
-        let id_column = self.kind.def().id_column;
+        let mut loader = TableLoader::new(t.kind, &t.tz, mapping.as_ref(), t.extents.clone())?;
+        let id_column = t.kind.def().id_column;
         if id_column.is_some() {
             loader.accepted_rows = Some(Vec::new());
         }
-        let options = options_of(self.rows_per_file, self.row_group_rows);
+        let options = options_of(t.rows_per_file, t.row_group_rows);
         let stem = format!("part-{:05}", self.index);
-        let mut files = TableWriter::with_stem(&self.root, self.kind, &self.tz, &options, &stem)?;
+        let mut files = TableWriter::with_stem(&t.root, t.kind, &t.tz, &options, &stem)?;
         let mut ids = match id_column {
-            Some(c) => Some(IdWriter::new(&self.root, self.kind, self.index, part, c)?),
+            Some(c) => Some(IdWriter::new(&t.root, t.kind, self.index, part, c)?),
             None => None,
         };
         let opts = ReadOptions {
@@ -442,25 +448,32 @@ impl Drop for IdWriter {
 }
 
 impl DropTask {
-    fn run(&self) -> Result<Rewritten> {
-        let options = options_of(self.rows_per_file, self.row_group_rows);
-        let schema = self.kind.def().arrow_schema(&self.tz);
+    fn run(&self, t: &TableSpec) -> Result<Rewritten> {
+        let options = options_of(t.rows_per_file, t.row_group_rows);
+        let schema = t.kind.def().arrow_schema(&t.tz);
         let mut file = self.file.clone();
         let drop: HashSet<u64> = self.drop.iter().copied().collect();
         let examples: BTreeSet<u64> = self.examples.iter().copied().collect();
         let dropped = drop_rows(
-            &self.root, &mut file, self.kind, &schema, &options, &drop, &examples,
+            &t.root, &mut file, t.kind, &schema, &options, &drop, &examples,
         )?;
         Ok(Rewritten { file, dropped })
     }
 }
 
 impl Task {
-    /// Run the task; its result as JSON.
-    fn run(&self, part: u32, stop: &dyn Fn() -> bool) -> Result<String> {
+    /// Run the task with its table among `tables`; its result as JSON.
+    fn run(&self, tables: &[TableSpec], part: u32, stop: &dyn Fn() -> bool) -> Result<String> {
+        let table = match self {
+            Task::Load(l) => l.table,
+            Task::Drop(d) => d.table,
+        };
+        let t = tables
+            .get(table)
+            .ok_or_else(|| Error::option("ingest", format!("a task of unknown table {table}")))?;
         match self {
-            Task::Load(l) => to_json(&l.run(part, stop)?),
-            Task::Drop(d) => to_json(&d.run()?),
+            Task::Load(l) => to_json(&l.run(t, part, stop)?),
+            Task::Drop(d) => to_json(&d.run(t)?),
         }
     }
 }
@@ -514,48 +527,117 @@ impl TableProvider for IngestTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(IngestExec::new(
-            self.work.clone(),
-            projection.cloned(),
-        )?))
+        Ok(Arc::new(IngestExec::over(&self.work, projection.cloned())?))
     }
 }
 
-/// The plan node running an ingest's tasks, one per partition; each
-/// partition yields one row, the task's result.
+/// What the tasks of one ingest query share: the tables' specifications.
+/// A plan node carries them once; each task's own description is a row of
+/// the node's input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestTables {
+    tables: Vec<TableSpec>,
+}
+
+impl IngestTables {
+    /// The tables as bytes (JSON), for a plan sent to other processes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::option("ingest", e.to_string()))
+    }
+
+    /// The tables from [`IngestTables::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<IngestTables> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::option("ingest", format!("not an ingest plan: {e}")))
+    }
+}
+
+/// The schema of the tasks' descriptions: the task and its JSON.
+fn task_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("part", DataType::UInt32, false),
+        Field::new("task", DataType::Utf8, false),
+    ]))
+}
+
+/// The plan node running an ingest's tasks. Its input is an in-memory scan
+/// with one partition per task, holding the task's description; the node
+/// runs the tasks of each input partition and yields one row per task, its
+/// result. A distributed engine that splits a stage's scan between its
+/// tasks (Ballista restricts an in-memory scan to each task's partitions)
+/// so runs every ingest task once, wherever it is sent.
 #[derive(Debug)]
 pub struct IngestExec {
-    work: Arc<IngestWork>,
+    tables: Arc<IngestTables>,
+    input: Arc<dyn ExecutionPlan>,
     projection: Option<Vec<usize>>,
     properties: Arc<PlanProperties>,
 }
 
 impl IngestExec {
-    /// A node over `work`, its rows projected to `projection`.
+    /// A node running the tasks of `work`, its rows projected to
+    /// `projection`.
+    pub fn over(
+        work: &IngestWork,
+        projection: Option<Vec<usize>>,
+    ) -> datafusion::error::Result<IngestExec> {
+        let partitions = work
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let part = u32::try_from(i)
+                    .map_err(|_| Error::option("ingest", "too many tasks").into_plan())?;
+                let text = to_json(t).map_err(Error::into_plan)?;
+                Ok(vec![RecordBatch::try_new(
+                    task_schema(),
+                    vec![
+                        Arc::new(UInt32Array::from(vec![part])),
+                        Arc::new(StringArray::from(vec![text])),
+                    ],
+                )?])
+            })
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let input = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+            &partitions,
+            task_schema(),
+            None,
+        )?;
+        let tables = IngestTables {
+            tables: work.tables.clone(),
+        };
+        IngestExec::new(Arc::new(tables), input, projection)
+    }
+
+    /// A node running the tasks described by `input` (rows of `part` and
+    /// `task`) with `tables`.
     pub fn new(
-        work: Arc<IngestWork>,
+        tables: Arc<IngestTables>,
+        input: Arc<dyn ExecutionPlan>,
         projection: Option<Vec<usize>>,
     ) -> datafusion::error::Result<IngestExec> {
         let schema = match &projection {
             Some(p) => Arc::new(result_schema().project(p)?),
             None => result_schema(),
         };
+        let partitions = input.properties().output_partitioning().partition_count();
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(work.tasks.len().max(1)),
-            EmissionType::Final,
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
             Boundedness::Bounded,
         );
         Ok(IngestExec {
-            work,
+            tables,
+            input,
             projection,
             properties: Arc::new(properties),
         })
     }
 
-    /// Its work.
-    pub fn work(&self) -> &IngestWork {
-        &self.work
+    /// The tables its tasks share.
+    pub fn tables(&self) -> &IngestTables {
+        &self.tables
     }
 
     /// The projection of its rows.
@@ -566,7 +648,7 @@ impl IngestExec {
 
 impl DisplayAs for IngestExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "IngestExec: tasks={}", self.work.tasks.len())
+        write!(f, "IngestExec: tables={}", self.tables.tables.len())
     }
 }
 
@@ -580,7 +662,12 @@ impl ExecutionPlan for IngestExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.input]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // One task a partition, as planned: no repartitioning.
+        vec![false]
     }
 
     fn apply_expressions(
@@ -592,57 +679,88 @@ impl ExecutionPlan for IngestExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        let [input] = <[_; 1]>::try_from(children).map_err(|c| {
+            Error::option("ingest", format!("{} inputs, not one", c.len())).into_plan()
+        })?;
+        Ok(Arc::new(IngestExec::new(
+            self.tables.clone(),
+            input,
+            self.projection.clone(),
+        )?))
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        use futures::StreamExt;
+        let mut input = self.input.execute(partition, context)?;
         let schema = self.properties.eq_properties.schema().clone();
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema, 1);
         let tx = builder.tx();
-        let work = self.work.clone();
+        let tables = self.tables.clone();
         let projection = self.projection.clone();
-        builder.spawn_blocking(move || {
-            let Some(task) = work.tasks.get(partition) else {
-                // An ingest without tasks has one empty partition.
-                return Ok(());
-            };
-            let part = u32::try_from(partition)
-                .map_err(|_| Error::option("ingest", "too many sources").into_plan())?;
-            let result = task
-                .run(part, &|| tx.is_closed())
-                .map_err(Error::into_plan)?;
-            let batch = RecordBatch::try_new(
-                result_schema(),
-                vec![
-                    Arc::new(UInt32Array::from(vec![part])),
-                    Arc::new(StringArray::from(vec![result])),
-                ],
-            )?;
-            let batch = match &projection {
-                Some(p) => batch.project(p)?,
-                None => batch,
-            };
-            // A receiver that hung up wants no more rows.
-            let _ = tx.blocking_send(Ok(batch));
+        builder.spawn(async move {
+            while let Some(batch) = input.next().await {
+                let batch = batch?;
+                let (Some(parts), Some(texts)) = (
+                    batch
+                        .column_by_name("part")
+                        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
+                    batch
+                        .column_by_name("task")
+                        .and_then(|c| c.as_any().downcast_ref::<StringArray>()),
+                ) else {
+                    return Err(
+                        Error::option("ingest", "a task's description has another shape")
+                            .into_plan(),
+                    );
+                };
+                for i in 0..batch.num_rows() {
+                    let (part, text) = (parts.value(i), texts.value(i).to_string());
+                    let (tables, stop) = (tables.clone(), tx.clone());
+                    let result = tokio::task::spawn_blocking(move || {
+                        let task: Task = parse(&text)?;
+                        task.run(&tables.tables, part, &|| stop.is_closed())
+                    })
+                    .await
+                    .map_err(|e| {
+                        Error::option("ingest", format!("an ingest task stopped: {e}")).into_plan()
+                    })?
+                    .map_err(Error::into_plan)?;
+                    let out = RecordBatch::try_new(
+                        result_schema(),
+                        vec![
+                            Arc::new(UInt32Array::from(vec![part])),
+                            Arc::new(StringArray::from(vec![result])),
+                        ],
+                    )?;
+                    let out = match &projection {
+                        Some(p) => out.project(p)?,
+                        None => out,
+                    };
+                    if tx.send(Ok(out)).await.is_err() {
+                        // The query was given up.
+                        return Ok(());
+                    }
+                }
+            }
             Ok(())
         });
         Ok(builder.build())
     }
 }
 
-/// Run `tasks` as one query of `ctx`; their results, in task order.
-async fn run_tasks(ctx: &SessionContext, tasks: Vec<Task>) -> Result<Vec<String>> {
-    let n = tasks.len();
+/// Run `work` as one query of `ctx`; its tasks' results, in task order.
+async fn run_tasks(ctx: &SessionContext, work: IngestWork) -> Result<Vec<String>> {
+    let n = work.tasks.len();
     if n == 0 {
         return Ok(vec![]);
     }
-    let df = ctx.read_table(Arc::new(IngestTable::new(IngestWork { tasks })))?;
+    let df = ctx.read_table(Arc::new(IngestTable::new(work)))?;
     let mut out: Vec<Option<String>> = vec![None; n];
     for b in df.collect().await? {
         let (Some(parts), Some(results)) = (
@@ -668,7 +786,12 @@ async fn run_tasks(ctx: &SessionContext, tasks: Vec<Task>) -> Result<Vec<String>
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::option("ingest", format!("a task's result: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        Error::option(
+            "ingest",
+            format!("an ingest task's description or result: {e}"),
+        )
+    })
 }
 
 /// One table's load results, by source.
@@ -699,7 +822,10 @@ async fn write_all(
             })
         })
         .transpose()?;
-    let mut tasks = Vec::new();
+    let mut work = IngestWork {
+        tables: Vec::new(),
+        tasks: Vec::new(),
+    };
     let mut layout: Vec<(TableKind, String)> = Vec::new();
     for (&kind, input) in &p.inputs {
         if kind == TableKind::Cells {
@@ -714,28 +840,31 @@ async fn write_all(
                     .map_err(|e| Error::mapping(Some(kind.name().into()), e.to_string()))
             })
             .transpose()?;
-        let binned = crate::io::plan::binned(kind);
+        let table = work.tables.len();
+        work.tables.push(TableSpec {
+            kind,
+            tz: p.tz.clone(),
+            mapping,
+            plans: plans.clone().filter(|_| crate::io::plan::binned(kind)),
+            extents: extents.clone(),
+            root: root.clone(),
+            rows_per_file: options.rows_per_file,
+            row_group_rows: options.row_group_rows,
+        });
         let mut index = 0;
         for src in &input.sources {
             for source in SourceRef::of(src)?.split(src, options.task_rows.max(1)) {
-                tasks.push(Task::Load(Box::new(Load {
-                    kind,
-                    tz: p.tz.clone(),
-                    mapping: mapping.clone(),
-                    plans: plans.clone().filter(|_| binned),
-                    extents: extents.clone(),
+                work.tasks.push(Task::Load(Box::new(Load {
+                    table,
                     source,
                     index,
-                    root: root.clone(),
-                    rows_per_file: options.rows_per_file,
-                    row_group_rows: options.row_group_rows,
                 })));
                 layout.push((kind, src.label.clone()));
                 index += 1;
             }
         }
     }
-    let results = run_tasks(ctx, tasks).await?;
+    let results = run_tasks(ctx, work).await?;
     let mut tables: Vec<TableParts> = Vec::new();
     for (part, ((kind, label), text)) in layout.into_iter().zip(results).enumerate() {
         let loaded: Loaded = parse(&text)?;
@@ -922,7 +1051,19 @@ async fn remove(
     column: &str,
 ) -> Result<()> {
     let shown: BTreeSet<u64> = dups.iter().take(MAX_EXAMPLES).map(|d| d.ordinal).collect();
-    let mut tasks = Vec::new();
+    let mut work = IngestWork {
+        tables: vec![TableSpec {
+            kind,
+            tz: tz.to_string(),
+            mapping: None,
+            plans: None,
+            extents: SiteExtents::default(),
+            root: root.to_path_buf(),
+            rows_per_file: options.rows_per_file,
+            row_group_rows: options.row_group_rows,
+        }],
+        tasks: Vec::new(),
+    };
     let mut which = Vec::new();
     let (mut start, mut next) = (0u64, 0usize);
     for (i, f) in files.iter().enumerate() {
@@ -932,25 +1073,21 @@ async fn remove(
             next += 1;
         }
         if next > first {
-            tasks.push(Task::Drop(Box::new(DropTask {
-                kind,
-                tz: tz.to_string(),
-                root: root.to_path_buf(),
+            work.tasks.push(Task::Drop(Box::new(DropTask {
+                table: 0,
                 file: f.clone(),
                 drop: dups[first..next]
                     .iter()
                     .map(|d| d.ordinal - start)
                     .collect(),
                 examples: shown.range(start..end).map(|o| o - start).collect(),
-                rows_per_file: options.rows_per_file,
-                row_group_rows: options.row_group_rows,
             })));
             which.push(i);
         }
         start = end;
     }
     let mut time_unknown = 0u64;
-    for (i, text) in which.into_iter().zip(run_tasks(ctx, tasks).await?) {
+    for (i, text) in which.into_iter().zip(run_tasks(ctx, work).await?) {
         let r: Rewritten = parse(&text)?;
         time_unknown += r.dropped.time_unknown;
         files[i] = r.file;
@@ -1019,10 +1156,18 @@ severity = { column = "Sev", valid_if = { column = "Status", in = ["closed"] } }
     #[test]
     fn work_survives_its_bytes_and_bad_bytes_are_an_error() {
         let work = IngestWork {
-            tasks: vec![Task::Drop(Box::new(DropTask {
+            tables: vec![TableSpec {
                 kind: TableKind::Incidents,
                 tz: "Asia/Shanghai".into(),
+                mapping: None,
+                plans: None,
+                extents: [("S1".to_string(), (0.0, 0.0, 10.0, 10.0))].into(),
                 root: "/tmp/x".into(),
+                rows_per_file: 10,
+                row_group_rows: 5,
+            }],
+            tasks: vec![Task::Drop(Box::new(DropTask {
+                table: 0,
                 file: StoredFile {
                     path: "incidents/part-00000-00000.parquet".into(),
                     rows: 3,
@@ -1030,13 +1175,17 @@ severity = { column = "Sev", valid_if = { column = "Status", in = ["closed"] } }
                 },
                 drop: vec![2],
                 examples: vec![2],
-                rows_per_file: 10,
-                row_group_rows: 5,
             }))],
         };
         let back = IngestWork::from_bytes(&work.to_bytes().unwrap()).unwrap();
         assert_eq!(format!("{work:?}"), format!("{back:?}"));
         assert!(IngestWork::from_bytes(b"{\"tasks\": 3}").is_err());
+        // A task naming a table the work does not have is an error.
+        let stray = IngestWork {
+            tables: vec![],
+            tasks: back.tasks.clone(),
+        };
+        assert!(stray.tasks[0].run(&stray.tables, 0, &|| false).is_err());
         assert!(IngestWork::from_bytes(&[0xff, 0x00]).is_err());
     }
 }
