@@ -43,9 +43,12 @@ fn encode(work: &[u8], projection: Option<&Vec<usize>>, buf: &mut Vec<u8>) -> Re
     Ok(())
 }
 
+/// A node's projection and the bytes of its work.
+type Decoded<'a> = (Option<Vec<usize>>, &'a [u8]);
+
 /// The projection and the rest of bytes from [`encode`]; `None` for bytes
 /// of another codec.
-fn decode(buf: &[u8]) -> Option<Result<(Option<Vec<usize>>, &[u8])>> {
+fn decode(buf: &[u8]) -> Option<Result<Decoded<'_>>> {
     let rest = buf.strip_prefix(TAG)?;
     let bad = |what: &str| DataFusionError::Internal(format!("a damaged ingest plan: {what}"));
     Some((|| {

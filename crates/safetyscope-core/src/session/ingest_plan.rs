@@ -26,11 +26,15 @@
 //! The site plan (`cells`) is loaded by the caller, as it is small and
 //! every other table's coordinates are checked against it.
 //!
-//! The plan's node ([`IngestExec`]) and table ([`IngestTable`]) carry their
-//! work as bytes ([`IngestWork::to_bytes`]), for the extension codecs of a
-//! distributed engine. Every process must see the sources and the store
-//! at the same paths (a shared file system) or read the sources from an
-//! object store.
+//! The plan's table ([`IngestTable`]) carries all its work as bytes
+//! ([`IngestWork::to_bytes`]), for a distributed engine's logical codec.
+//! Its node ([`IngestExec`]) reads the tasks' descriptions from an
+//! in-memory scan with one partition per task, so an engine that restricts
+//! a stage's scan to each of its tasks' partitions (Ballista does) runs
+//! each ingest task once; the node itself carries only what the tasks
+//! share ([`IngestTables::to_bytes`], for the physical codec). Every
+//! process must see the sources and the store at the same paths (a shared
+//! file system) or read the sources from an object store.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -303,6 +307,16 @@ impl Load {
             )?;
             mapping.get_or_insert_with(Default::default).plans =
                 plans.into_iter().map(Arc::new).collect();
+        }
+        if !t.root.is_dir() {
+            // Another machine's directory, or an ingest already given up.
+            return Err(Error::Io {
+                path: t.root.clone(),
+                source: std::io::Error::other(
+                    "the store's temporary directory is not on this machine: a cluster's \
+                     executors must see the store at the same path (a shared file system)",
+                ),
+            });
         }
         let source = self.source.open()?;
         let mut loader = TableLoader::new(t.kind, &t.tz, mapping.as_ref(), t.extents.clone())?;

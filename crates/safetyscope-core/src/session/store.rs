@@ -105,7 +105,7 @@ pub struct IngestOptions {
     /// before failing (default one minute).
     pub lock_wait: std::time::Duration,
     /// Rows per task when the ingest runs as a plan
-    /// ([`crate::session::ingest_plan`]): a Parquet source with more rows is
+    /// (`ingest_plan`, on a distributed engine): a Parquet source with more rows is
     /// split at its row groups into tasks of about this many rows (each
     /// other source is one task).
     pub task_rows: u64,

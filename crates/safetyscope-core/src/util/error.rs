@@ -152,7 +152,9 @@ impl Error {
 
     /// An own error raised inside a plan (by safetyscope's aggregate
     /// functions, plan nodes and their codecs), as DataFusion carries it:
-    /// see [`InPlan`].
+    /// wrapped whole in this process, and tagged with its kind in its text
+    /// across a distributed engine, so that [`Error`]'s `From` of
+    /// DataFusion's error restores it either way.
     pub fn into_plan(self) -> datafusion::error::DataFusionError {
         datafusion::error::DataFusionError::External(Box::new(InPlan(self)))
     }
