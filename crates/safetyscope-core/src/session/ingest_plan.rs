@@ -840,7 +840,8 @@ async fn write_all(
         tables: Vec::new(),
         tasks: Vec::new(),
     };
-    let mut layout: Vec<(TableKind, String)> = Vec::new();
+    // The source of every task.
+    let mut layout: Vec<String> = Vec::new();
     for (&kind, input) in &p.inputs {
         if kind == TableKind::Cells {
             continue;
@@ -873,21 +874,34 @@ async fn write_all(
                     source,
                     index,
                 })));
-                layout.push((kind, src.label.clone()));
+                layout.push(src.label.clone());
                 index += 1;
             }
         }
     }
+    // Every table, in order, even one without a source to read (it gets
+    // an empty report and an empty file, as in one process).
+    let mut tables: Vec<TableParts> = work
+        .tables
+        .iter()
+        .map(|t| TableParts {
+            kind: t.kind,
+            parts: Vec::new(),
+        })
+        .collect();
+    let owners: Vec<usize> = work
+        .tasks
+        .iter()
+        .map(|t| match t {
+            Task::Load(l) => l.table,
+            Task::Drop(d) => d.table,
+        })
+        .collect();
     let results = run_tasks(ctx, work).await?;
-    let mut tables: Vec<TableParts> = Vec::new();
-    for (part, ((kind, label), text)) in layout.into_iter().zip(results).enumerate() {
+    for (part, ((owner, label), text)) in owners.into_iter().zip(layout).zip(results).enumerate() {
         let loaded: Loaded = parse(&text)?;
-        match tables.last_mut() {
-            Some(t) if t.kind == kind => t.parts.push((part as u32, label, loaded)),
-            _ => tables.push(TableParts {
-                kind,
-                parts: vec![(part as u32, label, loaded)],
-            }),
+        if let Some(t) = tables.get_mut(owner) {
+            t.parts.push((part as u32, label, loaded));
         }
     }
     let mut merged = Vec::new();
