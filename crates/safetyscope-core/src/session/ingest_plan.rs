@@ -1181,6 +1181,48 @@ severity = { column = "Sev", valid_if = { column = "Status", in = ["closed"] } }
         assert_eq!(m, back);
     }
 
+    /// A task on a machine that does not see the store's directory fails
+    /// with an I/O error (exit code 3) that says so, and creates nothing.
+    #[test]
+    fn a_task_that_cannot_see_the_store_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("incidents.csv");
+        std::fs::write(
+            &source,
+            "id,occurred_at,site,cell,category,severity\n1,2025-03-01 08:00,S1,A1,fire,minor\n",
+        )
+        .unwrap();
+        let root = dir.path().join("elsewhere").join(".store.tmp");
+        let tables = vec![TableSpec {
+            kind: TableKind::Incidents,
+            tz: "UTC".into(),
+            mapping: None,
+            plans: None,
+            extents: SiteExtents::default(),
+            root: root.clone(),
+            rows_per_file: 10,
+            row_group_rows: 5,
+        }];
+        let task = Task::Load(Box::new(Load {
+            table: 0,
+            source: SourceRef {
+                label: source.display().to_string(),
+                path: Some(source.clone()),
+                url: None,
+                format: Format::Csv,
+                partitions: vec![],
+                row_groups: None,
+                first_row: 1,
+                first: true,
+            },
+            index: 0,
+        }));
+        let e = task.run(&tables, 0, &|| false).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("not on this machine"), "{e}");
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+
     #[test]
     fn work_survives_its_bytes_and_bad_bytes_are_an_error() {
         let work = IngestWork {
