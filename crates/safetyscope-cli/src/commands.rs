@@ -68,24 +68,10 @@ pub async fn run(command: Command) -> Result<(), CliError> {
                 &options,
                 &|p| reporter.progress(&p),
             )?;
-            for (name, t) in &m.report.tables {
-                reporter.event(
-                    "ingest",
-                    &format!(
-                        "{name}: {} read, {} accepted, {} rejected",
-                        t.rows_read,
-                        t.rows_accepted,
-                        t.rows_read - t.rows_accepted
-                    ),
-                );
+            let (lines, files, bytes) = m.summary();
+            for line in &lines {
+                reporter.event("ingest", line);
             }
-            let files: usize = m.tables.values().map(|t| t.files.len()).sum();
-            let bytes: u64 = m
-                .tables
-                .values()
-                .flat_map(|t| &t.files)
-                .map(|f| f.bytes)
-                .sum();
             reporter.event(
                 "done",
                 &format!(

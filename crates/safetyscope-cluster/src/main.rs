@@ -358,21 +358,17 @@ async fn ingest(
         }
     })
     .await?;
-    for (name, t) in &m.report.tables {
-        log(
-            "ingest",
-            &format!(
-                "{name}: {} read, {} accepted, {} rejected",
-                t.rows_read,
-                t.rows_accepted,
-                t.rows_read - t.rows_accepted
-            ),
-        );
+    let (lines, files, bytes) = m.summary();
+    for line in &lines {
+        log("ingest", line);
     }
-    let files: usize = m.tables.values().map(|t| t.files.len()).sum();
     log(
         "done",
-        &format!("{files} files in the store {} on {cluster}", out.display()),
+        &format!(
+            "wrote {} ({files} files, {:.1} MB) on {cluster}",
+            out.display(),
+            bytes as f64 / 1e6
+        ),
     );
     Ok(())
 }

@@ -62,11 +62,11 @@ use crate::io::loader::{SiteExtents, TableLoader};
 use crate::io::mapping::TableMapping;
 use crate::io::plan::{GridSpec, PolygonSpec};
 use crate::io::source::{ReadOptions, Source, SourceData, read_source};
-use crate::model::report::{Example, MAX_EXAMPLES, Reason, TableReport};
+use crate::model::report::{Example, MAX_EXAMPLES, TableReport};
 use crate::model::schema::TableKind;
 use crate::session::store::{
     Dropped, IngestOptions, Manifest, Progress, StoredFile, TableWriter, Written, create_dir_in,
-    drop_rows, fail_on_missing, prepare, write_cells,
+    drop_rows, fail_on_missing, prepare, reject_duplicates, write_cells,
 };
 use crate::util::error::{Error, Result};
 
@@ -1120,16 +1120,12 @@ async fn remove(
         time_unknown += r.dropped.time_unknown;
         files[i] = r.file;
     }
-    report.rows_accepted -= dups.len() as u64;
-    report.time_unknown -= time_unknown;
-    for d in dups {
-        report.reject(Reason::DuplicateId, || Example {
-            source: d.source.clone(),
-            row: d.row,
-            column: column.to_string(),
-            value: d.id.clone(),
-        });
-    }
+    reject_duplicates(report, time_unknown, dups.len(), &|i| Example {
+        source: dups[i].source.clone(),
+        row: dups[i].row,
+        column: column.to_string(),
+        value: dups[i].id.clone(),
+    });
     Ok(())
 }
 

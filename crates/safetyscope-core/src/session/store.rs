@@ -47,6 +47,28 @@ use crate::session::context::new_context;
 use crate::session::dataset::Dataset;
 use crate::util::error::{Error, Result};
 
+impl Manifest {
+    /// A line per table (`incidents: 10 read, 9 accepted, 1 rejected`)
+    /// and the store's files and bytes, for a command's log.
+    pub fn summary(&self) -> (Vec<String>, usize, u64) {
+        let lines = self
+            .report
+            .tables
+            .iter()
+            .map(|(name, t)| {
+                format!(
+                    "{name}: {} read, {} accepted, {} rejected",
+                    t.rows_read,
+                    t.rows_accepted,
+                    t.rows_read.saturating_sub(t.rows_accepted)
+                )
+            })
+            .collect();
+        let files = self.tables.values().flat_map(|t| &t.files);
+        (lines, files.clone().count(), files.map(|f| f.bytes).sum())
+    }
+}
+
 /// The manifest's file name inside a store directory.
 pub const MANIFEST: &str = "_safetyscope.json";
 const FORMAT: &str = "safetyscope-store";
@@ -353,17 +375,29 @@ fn remove_duplicates(
         }
         start = end;
     }
-    report.rows_accepted -= dups.len() as u64;
-    report.time_unknown -= time_unknown;
-    for d in dups {
-        report.reject(Reason::DuplicateId, || Example {
-            source: d.source.clone(),
-            row: d.row,
-            column: id_column.to_string(),
-            value: values.get(&d.ordinal).cloned().unwrap_or_default(),
-        });
-    }
+    reject_duplicates(report, time_unknown, dups.len(), &|i| Example {
+        source: dups[i].source.clone(),
+        row: dups[i].row,
+        column: id_column.to_string(),
+        value: values.get(&dups[i].ordinal).cloned().unwrap_or_default(),
+    });
     Ok(())
+}
+
+/// Count `n` later occurrences of ids, taken out of a table's files, in
+/// its report: no longer accepted (`time_unknown` of them without a time
+/// of day), rejected as duplicate ids with the first ones as examples.
+pub(crate) fn reject_duplicates(
+    report: &mut TableReport,
+    time_unknown: u64,
+    n: usize,
+    example: &dyn Fn(usize) -> Example,
+) {
+    report.rows_accepted -= n as u64;
+    report.time_unknown -= time_unknown;
+    for i in 0..n {
+        report.reject(Reason::DuplicateId, || example(i));
+    }
 }
 
 /// What [`drop_rows`] took out of a file.
@@ -688,15 +722,19 @@ impl Prepared {
     /// Put the store in place when it was written whole; remove the
     /// temporary directory otherwise.
     pub(crate) fn commit(self, out: &Path, written: Result<Manifest>) -> Result<Manifest> {
-        match written {
-            Ok(m) => {
-                replace_dir(&self.tmp, out)?;
-                Ok(m)
-            }
-            Err(e) => {
-                remove_all(&self.tmp);
-                Err(e)
-            }
+        // A store that is not put in place is removed when `self` drops.
+        let m = written?;
+        replace_dir(&self.tmp, out)?;
+        Ok(m)
+    }
+}
+
+impl Drop for Prepared {
+    /// An ingest that ends without its store in place (an error, or its
+    /// future dropped: a runner's timeout) leaves no temporary directory.
+    fn drop(&mut self) {
+        if self.tmp.exists() {
+            remove_all(&self.tmp);
         }
     }
 }
